@@ -1,0 +1,10 @@
+"""Errors shared by nanguard's components and its command line."""
+
+
+class GuardBlockedError(RuntimeError):
+    """A nanguard guard refused to let the run go on.
+
+    Raised by a component executor when its policy says the data or the model is not fit to
+    continue (non-finite values beyond what can be repaired, a model that predicts NaN or Inf,
+    a model holding a non-finite weight). The `nanguard` command maps it to exit code 3.
+    """
