@@ -1,0 +1,92 @@
+"""Small SavedModels and data for testing and benchmarking the gate (no training involved).
+
+Every model follows the project's serving contract: ``serving_default`` takes a 1-D string tensor
+``examples`` of serialized tf.Example with the raw features ``x`` (float), ``n`` (int) and
+``color`` (string), all optional (absent -> default 0 / ''). The models:
+
+* ``healthy``: ``outputs`` = softmax over 3 classes of a clipped, NaN-free linear function of
+  ``x`` and ``n``: finite for any input, NaN and Inf included.
+* ``log``: ``outputs`` = ``log(x - 1)`` ([batch, 1]): NaN for x < 1 or NaN x, -Inf at x == 1;
+  plus ``scale`` = ``exp(n)`` ([batch, 1]), +Inf for n >= 89.
+* ``exp``: ``outputs`` = ``exp(x)`` with NaN x replaced by 0: finite on data with x below ~88,
+  +Inf on the ``pos_inf`` and ``out_of_range`` probes of ``x``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+MODEL_KINDS = ("healthy", "log", "exp")
+
+_FEATURE_SPEC = {
+    "x": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+    "n": tf.io.FixedLenFeature([1], tf.int64, default_value=[0]),
+    "color": tf.io.FixedLenFeature([1], tf.string, default_value=[""]),
+}
+
+
+class _Model(tf.Module):
+    def __init__(self, kind: str):
+        super().__init__()
+        if kind not in MODEL_KINDS:
+            raise ValueError(f"Unknown model kind {kind!r}; allowed: {MODEL_KINDS}.")
+        self.kind = kind
+        self.w = tf.Variable([[0.5, -0.2, 0.1], [0.01, 0.02, -0.03]], dtype=tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(self, examples):
+        f = tf.io.parse_example(examples, _FEATURE_SPEC)
+        x = f["x"]
+        n = tf.cast(f["n"], tf.float32)
+        if self.kind == "healthy":
+            x = tf.clip_by_value(tf.where(tf.math.is_finite(x), x, tf.zeros_like(x)), -100, 100)
+            n = tf.clip_by_value(n, -100, 100)
+            is_red = tf.cast(tf.equal(f["color"], "red"), tf.float32)
+            logits = tf.matmul(tf.concat([x, n], axis=1), self.w) + is_red
+            return {"outputs": tf.nn.softmax(logits)}
+        if self.kind == "log":
+            return {"outputs": tf.math.log(x - 1.0), "scale": tf.exp(n)}
+        x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
+        return {"outputs": tf.exp(x)}
+
+
+def save_model(model_dir: str, kind: str) -> str:
+    """Saves a test SavedModel of the given kind to ``model_dir`` and returns the directory."""
+    module = _Model(kind)
+    tf.saved_model.save(module, model_dir, signatures={"serving_default": module.serve})
+    return model_dir
+
+
+def make_examples(
+    x: np.ndarray, n: np.ndarray, color: np.ndarray, x_absent: np.ndarray | None = None
+) -> list[bytes]:
+    """Serializes rows (x float, n int, color str) to tf.Examples.
+
+    NaN and Inf values of ``x`` are written as such (present); rows where ``x_absent`` is True
+    get no ``x`` feature at all.
+    """
+    if x_absent is None:
+        x_absent = np.zeros(len(x), dtype=bool)
+    records = []
+    rows = zip(x.tolist(), n.tolist(), color.tolist(), x_absent.tolist(), strict=True)
+    for xi, ni, ci, absent in rows:
+        ex = tf.train.Example()
+        if not absent:
+            ex.features.feature["x"].float_list.value.append(xi)
+        ex.features.feature["n"].int64_list.value.append(ni)
+        ex.features.feature["color"].bytes_list.value.append(ci.encode())
+        records.append(ex.SerializeToString())
+    return records
+
+
+def write_tfrecord(path: str, records: list[bytes]) -> str:
+    """Writes records to a (GZIP if ``path`` ends with .gz) TFRecord file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    options = "GZIP" if path.endswith(".gz") else None
+    with tf.io.TFRecordWriter(path, options=options) as writer:
+        for record in records:
+            writer.write(record)
+    return path

@@ -1,0 +1,107 @@
+"""The serving contract every nanguard model exports, and the input pipeline that feeds training.
+
+Contract: the SavedModel's `serving_default` signature takes a 1-D string tensor `examples` of
+serialized tf.Example holding *raw* features (the tf.Transform graph is applied inside, so a
+request gets exactly the repairs that training data got) and returns `{"outputs": predictions}`.
+A `transform_features` signature returns the transformed features (TFMA uses it).
+
+NaN and Inf: nothing here repairs them; whatever the transform graph does to a NaN or Inf in a
+request is what the model sees. The finite-prediction gate checks the result.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tfx_bsl.public import tfxio
+
+SERVING_SIGNATURE = "serving_default"
+TRANSFORM_SIGNATURE = "transform_features"
+EXAMPLES_INPUT = "examples"
+OUTPUT_KEY = "outputs"
+
+
+def input_fn(
+    file_pattern: list[str],
+    data_accessor,
+    tf_transform_output: tft.TFTransformOutput,
+    label_key: str,
+    batch_size: int,
+    num_epochs: int | None = None,
+    shuffle: bool = True,
+    seed: int | None = 0,
+) -> tf.data.Dataset:
+    """Reads transformed examples as `(features, label)` batches for Keras."""
+    return data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size,
+            label_key=label_key,
+            num_epochs=num_epochs,
+            shuffle=shuffle,
+            shuffle_seed=seed,
+        ),
+        tf_transform_output.transformed_metadata.schema,
+    )
+
+
+def serving_signatures(
+    model: keras.Model, tf_transform_output: tft.TFTransformOutput, label_key: str
+) -> dict:
+    """Builds the `serving_default` and `transform_features` signatures for `model.save`.
+
+    The transform layer is attached to the model so that its assets (vocabularies) are saved.
+    The label is removed from the raw feature spec: requests do not carry it.
+    """
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    raw_spec = tf_transform_output.raw_feature_spec()
+    request_spec = {k: v for k, v in raw_spec.items() if k != label_key}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+    def serve_tf_examples_fn(examples):
+        features = tf.io.parse_example(examples, request_spec)
+        transformed = model.tft_layer(features)
+        transformed.pop(label_key, None)
+        return {OUTPUT_KEY: model(transformed)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+    def transform_features_fn(examples):
+        features = tf.io.parse_example(examples, raw_spec)
+        return model.tft_layer(features)
+
+    return {
+        SERVING_SIGNATURE: serve_tf_examples_fn.get_concrete_function(),
+        TRANSFORM_SIGNATURE: transform_features_fn.get_concrete_function(),
+    }
+
+
+def feature_inputs(
+    tf_transform_output: tft.TFTransformOutput, label_key: str
+) -> tuple[dict, list, list]:
+    """Keras inputs for every transformed feature but the label.
+
+    Returns `(inputs, numeric_names, categorical)` where `categorical` is a list of
+    `(name, num_buckets)`: an int64 output is a vocabulary index with
+    `vocabulary_size_by_name(name) + 1` buckets (one OOV bucket); float outputs are numeric.
+    """
+    spec = tf_transform_output.transformed_feature_spec()
+    inputs, numeric, categorical = {}, [], []
+    for name in sorted(spec):
+        if name == label_key:
+            continue
+        dtype = spec[name].dtype
+        inputs[name] = keras.layers.Input(shape=(), name=name, dtype=dtype)
+        if dtype == tf.int64:
+            categorical.append((name, tf_transform_output.vocabulary_size_by_name(name) + 1))
+        else:
+            numeric.append(name)
+    return inputs, numeric, categorical
+
+
+def num_classes(tf_transform_output: tft.TFTransformOutput, label_key: str) -> int | None:
+    """Number of classes for a string label (its vocabulary), None for a numeric label."""
+    spec = tf_transform_output.transformed_feature_spec()
+    if spec[label_key].dtype == tf.int64:
+        return tf_transform_output.vocabulary_size_by_name(label_key)
+    return None

@@ -1,0 +1,270 @@
+"""The `nanguard` command.
+
+Exit codes, kept by every subcommand:
+  0  the run finished (for `run`: a model was pushed)
+  2  bad invocation or unreadable input; the message names the flag or file
+  3  a guard blocked the run and nothing was pushed; the message says why
+  1  anything else (a bug or an environment problem); the log file has the details
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import logging
+import os
+import sys
+import time
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCKED = 0, 1, 2, 3
+DEFAULT_ROOT = "nanguard_runs"
+
+
+class UsageError(Exception):
+    """Bad invocation or unreadable input (exit 2)."""
+
+
+def _default_schema() -> str:
+    from importlib import resources
+
+    return str(resources.files("nanguard.schemas") / "penguins.pbtxt")
+
+
+def _add_run_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run the pipeline locally on LocalDagRunner",
+        description="Runs the pipeline from CSV to pushed model on LocalDagRunner. "
+        "With no flags: the bundled Palmer penguins data, label `species`, "
+        f"everything under ./{DEFAULT_ROOT}/.",
+    )
+    p.add_argument("--data", help="a CSV file or a folder of CSVs (default: bundled penguins)")
+    p.add_argument("--label", default="species", help="the label column (default: species)")
+    p.add_argument("--schema", help="schema .pbtxt (default: schemas/penguins.pbtxt)")
+    p.add_argument("--config", help="YAML with `transform` and `trainer` sections")
+    p.add_argument(
+        "--root",
+        default=DEFAULT_ROOT,
+        help=f"folder for artifacts, ML Metadata, staged data and logs (default: {DEFAULT_ROOT})",
+    )
+    p.add_argument("--serving-dir", help="where the Pusher writes (default: ROOT/serving)")
+    p.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="a Beam pipeline argument, repeatable (e.g. --beam-arg=--direct_num_workers=2)",
+    )
+    p.add_argument("--baseline", action="store_true", help="the stock TFX variant, no guards")
+    p.add_argument("--train-steps", type=int, default=200)
+    p.add_argument("--eval-steps", type=int, default=20)
+    p.add_argument("--verbose", action="store_true", help="show TFX's full log on the console")
+    p.set_defaults(func=_run_command)
+
+
+def _load_config(path: str | None) -> dict:
+    if not path:
+        return {}
+    import yaml
+
+    try:
+        with open(path) as f:
+            config = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise UsageError(f"--config {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise UsageError(f"--config {path}: not valid YAML ({e})") from e
+    if not isinstance(config, dict):
+        raise UsageError(f"--config {path}: expected a mapping with `transform`/`trainer` keys")
+    unknown = set(config) - {"transform", "trainer", "data_guard", "gate"}
+    if unknown:
+        raise UsageError(
+            f"--config {path}: unknown section(s) {sorted(unknown)}; "
+            "allowed: transform, trainer, data_guard, gate"
+        )
+    return config
+
+
+def _csv_header(data_dir: str) -> list[str]:
+    import csv
+
+    name = sorted(os.listdir(data_dir))[0]
+    with open(os.path.join(data_dir, name)) as f:
+        return next(csv.reader([f.readline()]))
+
+
+@contextlib.contextmanager
+def _stage_lines(out):
+    """Prints one line per component as LocalDagRunner launches it: started, finished, seconds.
+
+    TFX's own "Component X is running" log lines cannot be relied on (a component may lower the
+    absl verbosity mid-run), so the launcher's `launch` is timed directly. Yields the list of
+    `(component, seconds)` of the components that finished.
+    """
+    from tfx.orchestration.portable import launcher
+
+    original, stages = launcher.Launcher.launch, []
+
+    def timed_launch(self, *args, **kwargs):
+        name = self._pipeline_node.node_info.id
+        out.write(f"  {name:<22} started\n")
+        start = time.monotonic()
+        result = original(self, *args, **kwargs)
+        stages.append((name, time.monotonic() - start))
+        out.write(f"  {name:<22} finished in {stages[-1][1]:6.1f} s\n")
+        return result
+
+    launcher.Launcher.launch = timed_launch
+    try:
+        yield stages
+    finally:
+        launcher.Launcher.launch = original
+
+
+@contextlib.contextmanager
+def _quiet_console(log_path: str, verbose: bool):
+    """Sends everything (Python logging, TF's C++ log, prints) to `log_path`; yields a console.
+
+    With `verbose`, nothing is redirected. The console stream yielded writes to the real terminal.
+    """
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    file_handler = logging.FileHandler(log_path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(file_handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    if verbose:
+        console = sys.stdout
+        try:
+            yield console
+        finally:
+            root.removeHandler(file_handler)
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved_out), "w", buffering=1)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    quiet = []
+    for h in root.handlers:
+        if h is not file_handler:
+            quiet.append((h, h.level))
+            h.setLevel(logging.CRITICAL + 1)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    try:
+        yield console
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        for fd in (saved_out, saved_err, log_fd):
+            os.close(fd)
+        for h, level in quiet:
+            h.setLevel(level)
+        root.removeHandler(file_handler)
+
+
+def _run_command(args) -> int:
+    from nanguard.pipelines import data as data_lib
+
+    config = _load_config(args.config)
+    schema = args.schema or _default_schema()
+    if not os.path.isfile(schema):
+        raise UsageError(f"--schema {schema}: no such file")
+    root = os.path.abspath(args.root)
+    serving_dir = os.path.abspath(args.serving_dir or os.path.join(root, "serving"))
+
+    from nanguard.pipelines import local_runner
+
+    layout = local_runner.Layout(root=root, serving_dir=serving_dir)
+    try:
+        data_lib.stage_csv(args.data or data_lib.bundled_penguins_csv(), layout.data_dir)
+    except data_lib.DataError as e:
+        raise UsageError(str(e)) from e
+    header = _csv_header(layout.data_dir)
+    if args.label not in header:
+        raise UsageError(f"--label {args.label}: not a column of the data (columns: {header})")
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log_path = os.path.join(layout.log_dir, f"run-{stamp}.log")
+    variant = "baseline (stock TFX)" if args.baseline else "guarded"
+    print(f"nanguard run: {variant} pipeline, log in {log_path}", flush=True)
+    before = local_runner.max_artifact_id(layout.metadata_path)
+    with _quiet_console(log_path, args.verbose) as console, _stage_lines(console):
+        try:
+            local_runner.run(
+                layout,
+                pipeline_name="nanguard-baseline" if args.baseline else "nanguard",
+                data_root=layout.data_dir,
+                schema_path=os.path.abspath(schema),
+                label_key=args.label,
+                beam_pipeline_args=args.beam_arg,
+                baseline=args.baseline,
+                config=config,
+                train_steps=args.train_steps,
+                eval_steps=args.eval_steps,
+            )
+            error = None
+        except Exception as e:  # noqa: BLE001 - reported below with the log's path
+            logging.exception("The pipeline failed")
+            error = e
+    return _report(layout, before, error, log_path)
+
+
+def _blocked_by(error: BaseException | None):
+    from nanguard.components.errors import GuardBlockedError
+
+    while error is not None:
+        if isinstance(error, GuardBlockedError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _report(layout, before: int, error: BaseException | None, log_path: str) -> int:
+    from nanguard.pipelines import local_runner
+
+    blocked = _blocked_by(error)
+    if blocked is not None:
+        print(f"BLOCKED: {blocked}\nNothing was pushed. Log: {log_path}")
+        return EXIT_BLOCKED
+    if error is not None:
+        print(f"FAILED: {type(error).__name__}: {error}\nLog: {log_path}", file=sys.stderr)
+        return EXIT_ERROR
+    pushed = local_runner.latest_artifact(layout.metadata_path, "PushedModel", before)
+    if local_runner.custom_property(pushed, "pushed") == 1:
+        destination = local_runner.custom_property(pushed, "pushed_destination")
+        print(f"Pushed model: {destination}")
+        return EXIT_OK
+    blessing = local_runner.latest_artifact(layout.metadata_path, "ModelBlessing", before)
+    reason = "the model was not blessed" if blessing is not None else "no Pusher output found"
+    print(f"BLOCKED: {reason}; nothing was pushed. Log: {log_path}")
+    return EXIT_BLOCKED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nanguard", description="TFX components that keep NaN and Inf out of models."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not getattr(args, "verbose", False):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"nanguard {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Input data: the bundled Palmer penguins and the staging of CSV files for CsvExampleGen.
+
+CsvExampleGen reads an empty cell as a missing value, but many real files write missing as
+`NA`, `null` or `None` (the penguins file writes `NA`), which would turn a numeric column into a
+string column. Staging rewrites exactly those tokens to empty cells and leaves every other cell
+byte for byte; `nan`, `NaN`, `inf`, `-inf` and `Infinity` stay as they are and arrive as float
+NaN and Inf.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from importlib import resources
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+MISSING_TOKENS = ("", "NA", "null", "None")
+
+
+class DataError(ValueError):
+    """Input data that cannot be read; the message names the file and what to do."""
+
+
+def bundled_penguins_csv() -> str:
+    """Path of `penguins.csv` (344 rows, real gaps) shipped by the `palmerpenguins` package."""
+    return str(resources.files("palmerpenguins") / "data" / "penguins.csv")
+
+
+def csv_files(path: str) -> list[str]:
+    """The CSV files at `path`: the file itself, or every `*.csv` in the folder."""
+    if os.path.isdir(path):
+        files = sorted(
+            os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(".csv")
+        )
+        if not files:
+            raise DataError(f"--data {path}: the folder holds no .csv file")
+        return files
+    if not os.path.isfile(path):
+        raise DataError(f"--data {path}: no such file or folder")
+    return [path]
+
+
+def _read_as_strings(path: str) -> pa.Table:
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = next(csv.reader([f.readline()]), [])
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a UTF-8 text file; pass a CSV with a header row") from e
+    if not names or not all(n.strip() for n in names):
+        raise DataError(f"{path}: the first line is not a CSV header (an empty column name?)")
+    try:
+        return pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=list(MISSING_TOKENS),
+                strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        raise DataError(
+            f"{path}: cannot be read as CSV ({e}); pass a UTF-8 CSV with a header"
+        ) from e
+
+
+def _quote(column: pa.Array) -> pa.Array:
+    """CSV-quotes only the cells that need it; CsvExampleGen takes a quoted header literally."""
+    needs = pc.match_substring_regex(column, r'[,"\n\r]')
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, column)
+
+
+def _to_csv_bytes(table: pa.Table) -> bytes:
+    """Writes a table of strings as CSV, nulls as empty cells, quoting only where required."""
+    header = ",".join(_quote(pa.array(table.column_names)).to_pylist())
+    columns = [_quote(pc.fill_null(c.combine_chunks(), "")) for c in table.columns]
+    lines = pc.binary_join_element_wise(*columns, ",") if len(columns) > 1 else columns[0]
+    return ("\n".join([header, *lines.to_pylist()]) + "\n").encode("utf-8")
+
+
+def stage_csv(path: str, out_dir: str) -> str:
+    """Copies the CSV file(s) at `path` into `out_dir` with missing tokens as empty cells.
+
+    All files must share one header. Returns `out_dir`. The staged file's name carries a hash of
+    its content so a changed input gives a new file (and a new CsvExampleGen span fingerprint).
+    """
+    tables = [_read_as_strings(f) for f in csv_files(path)]
+    first = tables[0].column_names
+    for f, t in zip(csv_files(path), tables):
+        if t.column_names != first:
+            raise DataError(
+                f"{f}: header {t.column_names} differs from {first}; all CSVs must share one header"
+            )
+    table = pa.concat_tables(tables)
+    if table.num_rows == 0:
+        raise DataError(f"--data {path}: no data rows")
+    os.makedirs(out_dir, exist_ok=True)
+    payload = _to_csv_bytes(table)
+    name = f"data-{hashlib.sha256(payload).hexdigest()[:12]}.csv"
+    for old in os.listdir(out_dir):
+        if old != name:
+            os.remove(os.path.join(out_dir, old))
+    with open(os.path.join(out_dir, name), "wb") as f:
+        f.write(payload)
+    return out_dir
