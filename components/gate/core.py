@@ -411,9 +411,10 @@ def check_model(
 
     Returns:
         The report: ``examples``, ``non_finite``, ``nan``, ``pos_inf``, ``neg_inf``,
-        ``probes_failed`` (list of probe results), ``blessed`` (bool), plus ``outputs``
+        ``probes_failed`` (names of failed probes), ``blessed`` (bool), plus ``outputs``
         (per-output counts), ``splits`` (per-split counts), ``offending_examples``,
-        ``probes_run``, ``reasons`` (why it is not blessed). The model is blessed only if no
+        ``probes_run``, ``probe_failures`` (the failed probes' requests, outputs or errors),
+        ``reasons`` (why it is not blessed). The model is blessed only if no
         prediction on the data is NaN/+Inf/-Inf, no probe failed, the data was not empty and
         the upstream blessing (if any) is blessed.
     """
@@ -443,7 +444,8 @@ def check_model(
         if r["status"] == "non_finite" or (block_on_probe_error and r["status"] == "error")
     ]
     report["probes_run"] = len(probe_results)
-    report["probes_failed"] = failed
+    report["probes_failed"] = [r["probe"] for r in failed]
+    report["probe_failures"] = failed
     report["probe_errors_ignored"] = [
         r for r in probe_results if r["status"] == "error" and not block_on_probe_error
     ]
@@ -464,7 +466,8 @@ def check_model(
         )
     if failed:
         reasons.append(
-            f"{len(failed)} probe(s) failed: " + ", ".join(r["probe"] for r in failed[:10])
+            f"{len(failed)} probe(s) failed: "
+            + ", ".join(f"{r['probe']} ({r['status']})" for r in failed[:10])
         )
     if upstream_blessed is False:
         reasons.append("the upstream model_blessing is not blessed")

@@ -187,7 +187,7 @@ def profiles_from_table(table: pa.Table, label_key: str | None = None) -> list[F
             continue
         if pa.types.is_floating(dtype) or pa.types.is_integer(dtype):
             kind = "float" if pa.types.is_floating(dtype) else "int"
-            values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+            values = column.cast(pa.float64()).to_numpy()
             values = values[np.isfinite(values)]
             if values.size == 0:
                 profiles.append(FeatureProfile(name, kind, None, None))

@@ -8,6 +8,10 @@ Every model follows the project's serving contract: ``serving_default`` takes a 
   ``x`` and ``n``: finite for any input, NaN and Inf included.
 * ``log``: ``outputs`` = ``log(x - 1)`` ([batch, 1]): NaN for x < 1 or NaN x, -Inf at x == 1;
   plus ``scale`` = ``exp(n)`` ([batch, 1]), +Inf for n >= 89.
+* ``nan_prob``: ``outputs`` = ``sigmoid(log(x - 1))`` ([batch, 1], a binary probability): NaN
+  for x < 1 or NaN x (absent x is 0, so NaN too).
+* ``nan_prob``: ``outputs`` = ``sigmoid(log(x - 1))`` ([batch, 1], a binary probability): NaN
+  for x < 1 or NaN x (absent x is 0, so NaN too).
 * ``exp``: ``outputs`` = ``exp(x)`` with NaN x replaced by 0: finite on data with x below ~88,
   +Inf on the ``pos_inf`` and ``out_of_range`` probes of ``x``.
 """
@@ -19,7 +23,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-MODEL_KINDS = ("healthy", "log", "exp")
+MODEL_KINDS = ("healthy", "log", "exp", "nan_prob")
 
 _FEATURE_SPEC = {
     "x": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
@@ -49,6 +53,8 @@ class _Model(tf.Module):
             return {"outputs": tf.nn.softmax(logits)}
         if self.kind == "log":
             return {"outputs": tf.math.log(x - 1.0), "scale": tf.exp(n)}
+        if self.kind == "nan_prob":
+            return {"outputs": tf.sigmoid(tf.math.log(x - 1.0))}
         x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
         return {"outputs": tf.exp(x)}
 

@@ -159,7 +159,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
           outputs[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
         info['kind'] = 'string'
         info['vocabulary'] = name
-        record.annotate_feature(name, info)
+        outputs[name] = record.attach_record(outputs[name], name, info)
         continue
       cfg = _feature_cfg(config, name, 'numeric')
       strategy = cfg.get('strategy', 'auto')
@@ -208,5 +208,4 @@ def _finish_numeric(name: str, imputed: tf.Tensor, stats: _stats.NumericStats,
   info.update(scale_info)
   info['kind'] = 'numeric'
   info['add_indicator'] = bool(cfg.get('add_indicator'))
-  record.annotate_feature(name, info)
-  return _stats.to_float32_finite(y)
+  return record.attach_record(_stats.to_float32_finite(y), name, info)

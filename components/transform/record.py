@@ -1,11 +1,13 @@
 """The record of what the transform learned: per feature strategy, reason, fill and scaling.
 
-Analyzer results are constants inside the transform graph, so the record is built *in the
-graph* as a JSON string per feature and attached to the output schema as a deferred annotation
-(`tft.experimental`-style `schema_inference.annotate`, the mechanism tft.bucketize uses): a
-`google.protobuf.StringValue` in `schema.annotation.extra_metadata` of
-`<transform_graph>/transformed_metadata/schema.pbtxt`. `write_transform_record` reads these
-after the run and writes `<transform_graph>/nanguard_transform_record.json`.
+Analyzer results are constants inside the transform graph. tf.Transform's deferred schema
+annotations (`schema_inference.annotate`) would be the natural carrier, but they are disabled in
+the open-source build (`tensorflow_transform.common.IS_ANNOTATIONS_PB_AVAILABLE` is False), so
+the preprocessing_fn builds, per feature, a JSON string from the analyzer results *in the graph*
+(a node named `nanguard_record_<feature>`, kept by a control dependency on the feature's
+output) and `read_transform_record` evaluates those nodes from the saved transform graph after
+the run. `write_transform_record` writes them to
+`<transform_graph>/nanguard_transform_record.json` (RECORD_FILENAME).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 
 import tensorflow as tf
 from absl import logging
-from google.protobuf import wrappers_pb2
-from tensorflow_transform import schema_inference
 
 RECORD_FILENAME = 'nanguard_transform_record.json'
-TYPE_URL = 'type.googleapis.com/google.protobuf.StringValue'
 _MARKER = 'nanguard_transform_record'
+_NODE_PREFIX = 'nanguard_record_'
+
+
+def _node_suffix(feature: str) -> str:
+  return ''.join(c if c.isalnum() else '_' for c in feature)
 
 
 def _json_value(v: Any) -> tf.Tensor | str:
@@ -37,46 +41,66 @@ def _json_value(v: Any) -> tf.Tensor | str:
   return json.dumps(v)
 
 
-def annotate_feature(feature: str, info: dict[str, Any]) -> None:
-  """Attaches the record entries of one feature (tensors or JSON-able values) to the schema."""
+def attach_record(output: tf.Tensor, feature: str, info: dict[str, Any]) -> tf.Tensor:
+  """Returns `output` unchanged, carrying the JSON record of `feature` as a control dependency.
+
+  The record (a scalar string built from analyzer results) must be reachable from an output or
+  tf.Transform prunes it from the saved transform graph; a control dependency keeps it there at
+  no numerical cost (it depends on constants only, so serving folds it away).
+  """
   parts: list[Any] = ['{', json.dumps(_MARKER), ': true, "feature": ', json.dumps(feature)]
   for key in sorted(info):
     parts += [', ', json.dumps(key), ': ', _json_value(info[key])]
   parts.append('}')
-  text = tf.strings.join(parts)
-  proto = tf.io.encode_proto(
-    sizes=[[1]],
-    values=[tf.reshape(text, [1, 1])],
-    field_names=['value'],
-    message_type='google.protobuf.StringValue',
-  )[0]
-  schema_inference.annotate(TYPE_URL, proto)
+  text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + _node_suffix(feature))
+  with tf.control_dependencies([text]):
+    return tf.identity(output)
+
+
+def _evaluate_records(transform_fn_dir: str) -> list[bytes]:
+  """Evaluates the record nodes of a saved transform graph (they depend on constants only)."""
+  loaded = tf.saved_model.load(transform_fn_dir)
+  fn = loaded.transform_fn
+  texts: list[bytes] = []
+  for cf in getattr(fn, 'concrete_functions', None) or [fn]:
+    graph = cf.graph
+    nodes = [
+      op.outputs[0]
+      for op in graph.get_operations()
+      if op.type == 'Identity' and op.name.split('/')[-1].startswith(_NODE_PREFIX)
+    ]
+    if not nodes:
+      continue
+    # Analyzer results are captured constants: feed their values to the placeholders.
+    feeds = {
+      internal.name: external.numpy()
+      for external, internal in zip(cf.captured_inputs, graph.internal_captures)
+      if external.dtype != tf.resource
+    }
+    with tf.compat.v1.Session(graph=graph) as sess:
+      texts += sess.run(nodes, feed_dict=feeds)
+    break
+  return texts
 
 
 def read_transform_record(transform_graph_dir: str) -> dict[str, Any]:
   """Returns {'features': {name: entries}, 'vocabularies': {...}} from a transform graph dir.
 
-  Vocabulary sizes and the most frequent entry of each vocabulary file are read from the
-  transform_fn assets. Values that were NaN/Inf in the graph appear as null.
+  Works on the output of the stock Transform component (or tft_beam.WriteTransformFn) when the
+  graph came from nanguard's preprocessing_fn: each feature's record is a string node of the
+  saved transform graph, evaluated here. Vocabulary sizes and the most frequent entry of each
+  vocabulary file are read from the transform_fn assets. NaN/Inf statistics appear as null.
   """
   import tensorflow_transform as tft  # noqa: PLC0415
 
   output = tft.TFTransformOutput(transform_graph_dir)
-  schema = output.transformed_metadata.schema
   features: dict[str, Any] = {}
-  for any_msg in schema.annotation.extra_metadata:
-    if any_msg.type_url != TYPE_URL:
-      continue
-    value = wrappers_pb2.StringValue()
-    any_msg.Unpack(value)
-    try:
-      entry = json.loads(value.value)
-    except json.JSONDecodeError:
-      continue
+  for text in _evaluate_records(output.transform_savedmodel_dir):
+    entry = json.loads(text.decode('utf-8'))
     if isinstance(entry, dict) and entry.pop(_MARKER, False):
       features[entry.pop('feature')] = entry
   vocabularies = {}
-  assets = os.path.join(transform_graph_dir, 'transform_fn', 'assets')
+  assets = os.path.join(output.transform_savedmodel_dir, 'assets')
   if tf.io.gfile.isdir(assets):
     for name in sorted(tf.io.gfile.listdir(assets)):
       try:

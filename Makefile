@@ -1,0 +1,44 @@
+# The two commands of the README: `make demo` and `make test`. Both build .venv from the lock
+# first (Python 3.10 and a package registry are all a fresh machine needs).
+
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+STAMP  := $(VENV)/.nanguard-installed
+# Python 3.10 as pyenv provides it on these machines, else whatever python3.10 is on PATH.
+PY310  := $(shell pyenv which python3.10 2>/dev/null || command -v python3.10)
+
+.PHONY: demo test test-fast lint format bench lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PY310)" || { echo "make: Python 3.10 not found (pyenv install 3.10, or put python3.10 on PATH)"; exit 2; }
+	@test -x $(PYTHON) || $(PY310) -m venv $(VENV)
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "$$(grep '^uv==' requirements.lock)"
+	$(PYTHON) -m uv pip sync -q -p $(PYTHON) requirements.lock
+	$(PYTHON) -m uv pip install -q -p $(PYTHON) --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/nanguard run
+
+test: $(STAMP)
+	$(PYTHON) -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(PYTHON) -m pytest -q -m "not e2e"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)
+	$(PYTHON) benchmarks/run_all.py
+
+lock: $(STAMP)
+	$(PYTHON) -m uv pip compile requirements.in -p $(PYTHON) -o requirements.lock --no-header
+
+clean:
+	rm -rf $(VENV) nanguard_runs build *.egg-info

@@ -1,0 +1,14 @@
+"""Shared fixtures. TensorFlow's C++ log is kept quiet for the whole suite."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def penguins_csv():
+    from nanguard.pipelines import data
+
+    return data.bundled_penguins_csv()

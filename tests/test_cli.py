@@ -1,0 +1,43 @@
+"""The `nanguard` command's exit codes for bad invocations (no pipeline runs here)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from nanguard.pipelines import cli
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--data", "/nonexistent/penguins.csv"], "--data /nonexistent/penguins.csv: no such file"),
+        (["--label", "not_a_column"], "--label not_a_column: not a column"),
+        (["--schema", "/nonexistent/schema.pbtxt"], "--schema /nonexistent/schema.pbtxt"),
+    ],
+)
+def test_run_bad_flags_exit_2_naming_the_flag(tmp_path, capsys, flags, message):
+    code = cli.main(["run", "--root", str(tmp_path / "root"), *flags])
+    assert code == cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "root" / "pipeline").exists()
+
+
+def test_run_bad_config_exit_2(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("trainer: [1, 2\n")
+    assert cli.main(["run", "--root", str(tmp_path), "--config", str(config)]) == 2
+    assert f"--config {config}: not valid YAML" in capsys.readouterr().err
+    config.write_text("trainr: {}\n")
+    assert cli.main(["run", "--root", str(tmp_path), "--config", str(config)]) == 2
+    assert "unknown section(s) ['trainr']" in capsys.readouterr().err
+
+
+def test_unknown_flag_exits_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "nanguard.pipelines.cli", "run", "--no-such-flag"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "--no-such-flag" in result.stderr
