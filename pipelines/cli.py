@@ -246,12 +246,64 @@ def _report(layout, before: int, error: BaseException | None, log_path: str) -> 
     return EXIT_BLOCKED
 
 
+def _add_compile_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compile",
+        help="compile the pipeline for Vertex AI Pipelines or Kubeflow Pipelines (offline)",
+        description="Writes the pipeline spec with KubeflowV2DagRunner; submits nothing.",
+    )
+    p.add_argument("--target", required=True, choices=["vertex", "kubeflow"])
+    p.add_argument("--image", required=True, help="container image with nanguard installed")
+    p.add_argument("--root", required=True, help="pipeline root URI, e.g. gs://bucket/root")
+    p.add_argument("--data", required=True, help="URI of a folder of CSVs (empty cell = missing)")
+    p.add_argument("--output", required=True, help="file to write (.json or .yaml)")
+    p.add_argument("--serving-dir", help="push destination (default: ROOT/serving)")
+    p.add_argument("--schema", help="schema URI inside the image or in storage")
+    p.add_argument("--label", default="species")
+    p.add_argument("--config", help="YAML with `transform` and `trainer` sections")
+    p.add_argument("--name", default="nanguard", help="pipeline name ([a-z0-9][a-z0-9-]*)")
+    p.add_argument("--beam-arg", action="append", default=[], metavar="ARG")
+    p.add_argument("--train-steps", type=int, default=200)
+    p.add_argument("--eval-steps", type=int, default=20)
+    p.set_defaults(func=_compile_command)
+
+
+def _compile_command(args) -> int:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.name):
+        raise UsageError(f"--name {args.name!r}: must match [a-z0-9][a-z0-9-]* (Kubeflow's rule)")
+    config = _load_config(args.config)
+    from nanguard.pipelines import kubeflow_runner
+
+    extra = {"schema_path": args.schema} if args.schema else {}
+    job = kubeflow_runner.compile_pipeline(
+        target=args.target,
+        image=args.image,
+        pipeline_root=args.root,
+        data_root=args.data,
+        serving_model_dir=args.serving_dir or args.root.rstrip("/") + "/serving",
+        output=args.output,
+        pipeline_name=args.name,
+        beam_pipeline_args=args.beam_arg,
+        label_key=args.label,
+        config=config,
+        train_steps=args.train_steps,
+        eval_steps=args.eval_steps,
+        **extra,
+    )
+    tasks = sorted(job["pipelineSpec"]["root"]["dag"]["tasks"])
+    print(f"Wrote {args.output} ({args.target}): {len(tasks)} tasks: {', '.join(tasks)}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nanguard", description="TFX components that keep NaN and Inf out of models."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parser(subparsers)
+    _add_compile_parser(subparsers)
     return parser
 
 
