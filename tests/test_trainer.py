@@ -78,9 +78,7 @@ def transformed(tmp_path_factory):
                 data
                 | f"Encode{split}" >> beam.Map(coder.encode)
                 | f"Write{split}"
-                >> beam.io.WriteToTFRecord(
-                    str(root / split / "data"), file_name_suffix=".gz"
-                )
+                >> beam.io.WriteToTFRecord(str(root / split / "data"), file_name_suffix=".gz")
             )
         _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
     # The raw metadata, as the TFX Transform component writes it (serving parses raw features).
@@ -275,7 +273,7 @@ def test_nonfinite_step_updates_nothing():
     state = model.guard_state
     assert int(state.bad_steps.numpy()) == 1 and int(state.first_bad_step.numpy()) == 0
     assert int(model.optimizer.iterations.numpy()) == 0
-    for old, var in zip(before, model.trainable_variables):
+    for old, var in zip(before, model.trainable_variables, strict=True):
         np.testing.assert_array_equal(old, var.numpy())
     assert logs["loss"] == 0.0  # the non-finite step is not averaged into the loss
     np.testing.assert_array_equal(state.captured_x["a"].numpy(), x_bad["a"])
@@ -376,8 +374,6 @@ def test_drop_missing_labels_matches_numpy():
     np.testing.assert_array_equal(kept.numpy(), label[keep])
     np.testing.assert_array_equal(features["a"].numpy(), a[keep])
     int_label = np.array([0, -1, 2, 1, -1], dtype="int64")
-    features, kept = trainer.drop_missing_labels(
-        {"a": tf.constant(a[:5])}, tf.constant(int_label)
-    )
+    features, kept = trainer.drop_missing_labels({"a": tf.constant(a[:5])}, tf.constant(int_label))
     np.testing.assert_array_equal(kept.numpy(), int_label[int_label >= 0])
     np.testing.assert_array_equal(features["a"].numpy(), a[:5][int_label >= 0])

@@ -142,7 +142,7 @@ class GuardedModel(keras.Model):
 
         def _apply():
             optimizer.apply_gradients(
-                [(g, v) for g, v in zip(grads, variables) if g is not None]
+                [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
             )
             return tf.constant(True)
 
@@ -295,7 +295,7 @@ def diagnose_batch(
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
     outputs = probe(x, training=True)
-    for layer, out in zip(layers, outputs):
+    for layer, out in zip(layers, outputs, strict=True):
         if not bool(tf.reduce_all(tf.math.is_finite(tf.cast(out, tf.float32)))):
             result["nonfinite_layer_outputs"].append(layer.name)
     owners = _layer_of(model)
@@ -305,7 +305,7 @@ def diagnose_batch(
         loss = model.guarded_loss(y, y_pred)
     result["loss"] = _float(loss)
     grads = tape.gradient(loss, variables)
-    for var, grad in zip(variables, grads):
+    for var, grad in zip(variables, grads, strict=True):
         if grad is None:
             continue
         grad = tf.convert_to_tensor(grad)
@@ -329,7 +329,19 @@ def diagnose_batch(
 
 
 def _first_nonfinite_op(model: GuardedModel, x: dict, y) -> tuple[str | None, str | None]:
-    """Runs forward, loss, backward and the squared-norm reduction under check_numerics."""
+    """Runs forward, loss, backward and the squared-norm reduction under check_numerics.
+
+    The first instrumented run in a process can miss the op (seen inside `fit`), so it is tried
+    twice; (None, None) if neither run raised.
+    """
+    for _ in range(2):
+        found = _check_numerics_once(model, x, y)
+        if found[0] is not None:
+            return found
+    return None, None
+
+
+def _check_numerics_once(model: GuardedModel, x: dict, y) -> tuple[str | None, str | None]:
     tf.debugging.enable_check_numerics()
     try:
         with tf.GradientTape() as tape:
@@ -431,6 +443,7 @@ class GuardCallback(keras.callbacks.Callback):
             tf.Variable(tf.convert_to_tensor(v), trainable=False, shape=v.shape, dtype=v.dtype)
             for v in targets
         ]
+
         def save():
             checks = [
                 tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
@@ -440,14 +453,14 @@ class GuardCallback(keras.callbacks.Callback):
             finite = tf.reduce_all(tf.stack(checks))
 
             def _copy():
-                for src, dst in zip(targets, copies):
+                for src, dst in zip(targets, copies, strict=True):
                     dst.assign(src)
                 return tf.constant(True)
 
             return tf.cond(finite, _copy, lambda: tf.constant(False))
 
         def restore():
-            for src, dst in zip(copies, targets):
+            for src, dst in zip(copies, targets, strict=True):
                 dst.assign(src)
 
         self._save_fn, self._restore_fn = tf.function(save), tf.function(restore)
