@@ -27,7 +27,7 @@ EXIT_BAD_INPUT = 2
 EXIT_BLOCKED = 3
 
 # Project decision: these CSV cells mean "missing"; nan/NaN/inf/-inf/Infinity are float values.
-CSV_NULL_VALUES = ['', 'NA', 'null', 'None']
+CSV_NULL_VALUES = ["", "NA", "null", "None"]
 
 
 class BadInputError(ValueError):
@@ -36,12 +36,12 @@ class BadInputError(ValueError):
 
 def _csv_files(path: str) -> list[str]:
     if os.path.isdir(path):
-        files = sorted(glob.glob(os.path.join(path, '*.csv')))
+        files = sorted(glob.glob(os.path.join(path, "*.csv")))
         if not files:
-            raise BadInputError(f'--data {path!r} is a folder with no *.csv file in it.')
+            raise BadInputError(f"--data {path!r} is a folder with no *.csv file in it.")
         return files
     if not os.path.isfile(path):
-        raise BadInputError(f'--data {path!r} does not exist: pass a CSV file or a folder of CSVs.')
+        raise BadInputError(f"--data {path!r} does not exist: pass a CSV file or a folder of CSVs.")
     return [path]
 
 
@@ -61,11 +61,11 @@ def read_csv(path: str) -> pa.Table:
         try:
             tables.append(pcsv.read_csv(file, convert_options=convert))
         except (pa.ArrowInvalid, OSError) as e:
-            raise BadInputError(f'Cannot read CSV {file!r}: {e}') from e
+            raise BadInputError(f"Cannot read CSV {file!r}: {e}") from e
     try:
         return pa.concat_tables(tables, promote=True) if len(tables) > 1 else tables[0]
     except pa.ArrowInvalid as e:
-        raise BadInputError(f'CSV files in {path!r} have incompatible columns: {e}') from e
+        raise BadInputError(f"CSV files in {path!r} have incompatible columns: {e}") from e
 
 
 def _to_list_array(column: pa.ChunkedArray) -> pa.Array | None:
@@ -98,7 +98,7 @@ def table_to_examples(table: pa.Table) -> list[bytes]:
             arrays.append(array)
             names.append(name)
     if not arrays:
-        return [b''] * table.num_rows
+        return [b""] * table.num_rows
     batch = pa.RecordBatch.from_arrays(arrays, names)
     return example_coder.RecordBatchToExamplesEncoder().encode(batch)
 
@@ -120,30 +120,32 @@ def check_model_on_csv(
     Raises:
         BadInputError: on a missing/unreadable CSV, an empty one, or a bad model dir/signature.
     """
+    if batch_size < 1:
+        raise BadInputError(f"--batch-size must be >= 1, got {batch_size}.")
     table = read_csv(data)
     if table.num_rows == 0:
-        raise BadInputError(f'--data {data!r} has no rows.')
+        raise BadInputError(f"--data {data!r} has no rows.")
     if label_key and label_key not in table.column_names:
         raise BadInputError(
-            f'--label {label_key!r} is not a column of {data!r} (columns: {table.column_names}).'
+            f"--label {label_key!r} is not a column of {data!r} (columns: {table.column_names})."
         )
     try:
         core.ModelSignature(model_dir, signature_name)
     except (ValueError, OSError) as e:
-        raise BadInputError(f'MODEL_DIR / --signature: {e}') from e
+        raise BadInputError(f"MODEL_DIR / --signature: {e}") from e
     records = table_to_examples(table)
     profiles = probes.profiles_from_table(table, label_key=label_key)
     report = core.check_model(
         model_dir,
-        {'data': records},
+        {"data": records},
         profiles=profiles,
         signature_name=signature_name,
         batch_size=batch_size,
         probe_families=probe_families,
         beam_pipeline_args=beam_pipeline_args,
     )
-    report['model'] = model_dir
-    report['data'] = data
+    report["model"] = model_dir
+    report["data"] = data
     return report
 
 
@@ -161,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             beam_pipeline_args=args.beam_arg,
         )
     except BadInputError as e:
-        print(f'nanguard check-model: {e}', file=sys.stderr)
+        print(f"nanguard check-model: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(
         f"examples={report['examples']} non_finite={report['non_finite']} "
@@ -169,38 +171,38 @@ def run(args: argparse.Namespace) -> int:
         f"probes_run={report['probes_run']} probes_failed={len(report['probes_failed'])} "
         f"blessed={str(report['blessed']).lower()}"
     )
-    for name, counts in sorted(report['outputs'].items()):
-        print(f'  output {name}: {counts}')
-    for reason in report['reasons']:
-        print(f'  NOT BLESSED: {reason}')
+    for name, counts in sorted(report["outputs"].items()):
+        print(f"  output {name}: {counts}")
+    for reason in report["reasons"]:
+        print(f"  NOT BLESSED: {reason}")
     if args.json:
         try:
             os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-            with open(args.json, 'w') as f:
+            with open(args.json, "w") as f:
                 json.dump(report, f, indent=1, allow_nan=False)
         except OSError as e:
-            print(f'nanguard check-model: cannot write --json {args.json!r}: {e}', file=sys.stderr)
+            print(f"nanguard check-model: cannot write --json {args.json!r}: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
-    return EXIT_BLESSED if report['blessed'] else EXIT_BLOCKED
+    return EXIT_BLESSED if report["blessed"] else EXIT_BLOCKED
 
 
 def add_parsers(subparsers) -> argparse.ArgumentParser:
     """Registers the `check-model` subcommand (sets ``func`` to :func:`run`)."""
     parser = subparsers.add_parser(
-        'check-model',
-        help='Check that a SavedModel predicts finite values on CSV data and hostile probes.',
+        "check-model",
+        help="Check that a SavedModel predicts finite values on CSV data and hostile probes.",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument('model_dir', metavar='MODEL_DIR', help='SavedModel directory.')
-    parser.add_argument('--data', required=True, help='CSV file or folder of *.csv files.')
-    parser.add_argument('--json', help='Write the full report as JSON to this file.')
-    parser.add_argument('--signature', default=core.DEFAULT_SIGNATURE, help='Signature name.')
-    parser.add_argument('--label', help='Label column, excluded from the probes.')
-    parser.add_argument('--batch-size', type=int, default=core.DEFAULT_BATCH_SIZE)
-    parser.add_argument('--no-probes', action='store_true', help='Run on the data only.')
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="SavedModel directory.")
+    parser.add_argument("--data", required=True, help="CSV file or folder of *.csv files.")
+    parser.add_argument("--json", help="Write the full report as JSON to this file.")
+    parser.add_argument("--signature", default=core.DEFAULT_SIGNATURE, help="Signature name.")
+    parser.add_argument("--label", help="Label column, excluded from the probes.")
+    parser.add_argument("--batch-size", type=int, default=core.DEFAULT_BATCH_SIZE)
+    parser.add_argument("--no-probes", action="store_true", help="Run on the data only.")
     parser.add_argument(
-        '--beam-arg', action='append', default=[], help='Beam pipeline argument (repeatable).'
+        "--beam-arg", action="append", default=[], help="Beam pipeline argument (repeatable)."
     )
     parser.set_defaults(func=run)
     return parser
@@ -208,11 +210,11 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs `check-model` alone (for testing without the project's CLI)."""
-    parser = argparse.ArgumentParser(prog='nanguard')
-    add_parsers(parser.add_subparsers(dest='command', required=True))
+    parser = argparse.ArgumentParser(prog="nanguard")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     sys.exit(main())
