@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BLOCKED = 0, 1, 2, 3
 DEFAULT_ROOT = "nanguard_runs"
@@ -304,13 +305,22 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parser(subparsers)
     _add_compile_parser(subparsers)
+    from nanguard.components.data_guard import cli as data_guard_cli
+    from nanguard.components.gate import cli as gate_cli
+
+    data_guard_cli.add_parsers(subparsers)  # scan, harden-schema
+    gate_cli.add_parsers(subparsers)  # check-model
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not getattr(args, "verbose", False):
+    argv = sys.argv[1:] if argv is None else argv
+    if "--verbose" not in argv:
+        # TensorFlow's C++ start-up chatter and the Google client libraries' Python 3.10
+        # FutureWarnings say nothing about the run; --verbose keeps them.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except UsageError as e:

@@ -1,7 +1,17 @@
 """`create_pipeline`: the one place where nanguard's pipeline is wired, from CSV to pushed model.
 
+Guarded (the default):
+
     CsvExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator
-                  -> Transform -> Trainer -> Evaluator -> Pusher
+                  -> DataGuard            (counts NaN/Inf/missing; fails the run per policy)
+                  -> Transform            (nanguard's: imputes and scales, outputs always finite)
+                  -> Trainer              (nanguard's run_fn: guarded steps, checked export)
+                  -> Evaluator            (stock, plus a non-finite prediction count)
+                  -> FinitePredictionGate (eval data + hostile probes -> ModelBlessing)
+                  -> Pusher               (stock; pushes only what the gate blessed)
+
+Baseline (`baseline=True`): the same stock components with the TFX penguin example's
+preprocessing and model and no guard; the reference for every benchmark.
 
 Every environment-specific value (data, roots, serving directory, Beam arguments) is an argument;
 the runners (`nanguard run`, `nanguard compile`) only fill them in. Library code is referenced by
@@ -16,12 +26,41 @@ from typing import Any
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from nanguard.components.data_guard import DataGuard
+from nanguard.components.gate import FinitePredictionGate
+from nanguard.components.transform.component import Transform as NanguardTransform
+
 STOCK_PREPROCESSING_FN = "nanguard.pipelines.stock.preprocessing_fn"
 STOCK_RUN_FN = "nanguard.pipelines.stock.run_fn"
+GUARDED_RUN_FN = "nanguard.components.trainer.run_fn.run_fn"
+NON_FINITE_METRIC_MODULE = "nanguard.components.gate.tfma_metric"
 
 
-def eval_config(label_key: str, min_accuracy: float = 0.5) -> tfma.EvalConfig:
-    """The Evaluator's config: accuracy on the transformed label, over the serving contract."""
+def eval_config(label_key: str, guarded: bool = True, min_accuracy: float = 0.5) -> tfma.EvalConfig:
+    """The Evaluator's config: accuracy on the transformed label, over the serving contract.
+
+    Guarded, it also counts non-finite predictions with a threshold of 0, so the Evaluator's own
+    blessing fails on a model that predicts NaN or Inf.
+    """
+    metrics = [
+        tfma.MetricConfig(class_name="ExampleCount"),
+        tfma.MetricConfig(
+            class_name="SparseCategoricalAccuracy",
+            threshold=tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy})
+            ),
+        ),
+    ]
+    if guarded:
+        metrics.append(
+            tfma.MetricConfig(
+                class_name="NonFinitePredictionCount",
+                module=NON_FINITE_METRIC_MODULE,
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(upper_bound={"value": 0})
+                ),
+            )
+        )
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -32,21 +71,7 @@ def eval_config(label_key: str, min_accuracy: float = 0.5) -> tfma.EvalConfig:
             )
         ],
         slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="SparseCategoricalAccuracy",
-                        threshold=tfma.MetricThreshold(
-                            value_threshold=tfma.GenericValueThreshold(
-                                lower_bound={"value": min_accuracy}
-                            )
-                        ),
-                    ),
-                ]
-            )
-        ],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
     )
 
 
@@ -83,46 +108,82 @@ def create_pipeline(
     example_gen = tfx.components.CsvExampleGen(input_base=data_root)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    schema = schema_gen.outputs["schema"]
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+        statistics=statistics_gen.outputs["statistics"], schema=schema
     )
-    transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
-        preprocessing_fn=STOCK_PREPROCESSING_FN,
-        custom_config={"label_key": label_key, **config.get("transform", {})},
-    )
+    transform_config = {"label_key": label_key, **config.get("transform", {})}
+    trainer_config = {"label_key": label_key, **config.get("trainer", {})}
+    # A team may bring its own functions and keep every guard around them.
+    preprocessing_fn = transform_config.pop("preprocessing_fn", None)
+    run_fn = trainer_config.pop("run_fn", None)
+    components = [example_gen, statistics_gen, schema_gen, example_validator]
+
+    if baseline:
+        transform = tfx.components.Transform(
+            examples=example_gen.outputs["examples"],
+            schema=schema,
+            preprocessing_fn=preprocessing_fn or STOCK_PREPROCESSING_FN,
+            custom_config=transform_config,
+        )
+    else:
+        guard_config = dict(config.get("data_guard", {}))
+        data_guard = DataGuard(
+            examples=example_gen.outputs["examples"],
+            schema=schema,
+            label_key=label_key,
+            mode=guard_config.pop("mode", None),
+            policy=guard_config,
+        )
+        transform = NanguardTransform(
+            examples=example_gen.outputs["examples"],
+            schema=schema,
+            custom_config=transform_config,
+            **({"preprocessing_fn": preprocessing_fn} if preprocessing_fn else {}),
+        )
+        # Transform reads the examples, not the guard's verdict: this edge makes it wait for the
+        # guard (and not run at all when the guard fails the run), on every orchestrator.
+        transform.add_upstream_node(data_guard)
+        components.append(data_guard)
+    components.append(transform)
+
     trainer = tfx.components.Trainer(
-        run_fn=STOCK_RUN_FN,
+        run_fn=run_fn or (STOCK_RUN_FN if baseline else GUARDED_RUN_FN),
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
+        schema=schema,
         train_args=tfx.proto.TrainArgs(num_steps=train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=eval_steps),
-        custom_config={"label_key": label_key, **config.get("trainer", {})},
+        custom_config=trainer_config,
     )
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        eval_config=eval_config(label_key),
+        eval_config=eval_config(label_key, guarded=not baseline),
     )
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
-        ),
+    components += [trainer, evaluator]
+    blessing = evaluator.outputs["blessing"]
+    if not baseline:
+        gate = FinitePredictionGate(
+            model=trainer.outputs["model"],
+            examples=example_gen.outputs["examples"],
+            schema=schema,
+            statistics=statistics_gen.outputs["statistics"],
+            model_blessing=blessing,
+            label_key=label_key,
+            **config.get("gate", {}),
+        )
+        components.append(gate)
+        blessing = gate.outputs["blessing"]
+    components.append(
+        tfx.components.Pusher(
+            model=trainer.outputs["model"],
+            model_blessing=blessing,
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+            ),
+        )
     )
-    components = [
-        example_gen,
-        statistics_gen,
-        schema_gen,
-        example_validator,
-        transform,
-        trainer,
-        evaluator,
-        pusher,
-    ]
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
