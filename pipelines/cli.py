@@ -226,9 +226,72 @@ def _blocked_by(error: BaseException | None):
     return None
 
 
+def _summary_lines(metadata_path: str, before: int) -> list[str]:
+    """One line per guard, read back from the artifacts this run wrote (absent ones skipped)."""
+    import json
+
+    from nanguard.pipelines import local_runner as lr
+
+    lines = []
+    guard = next(
+        (
+            a
+            for a in lr.artifacts(metadata_path, "ExampleAnomalies", before)
+            if "num_rows" in a.custom_properties
+        ),
+        None,
+    )
+    if guard is not None:
+        p = {k: lr.custom_property(guard, k) for k in guard.custom_properties}
+        verdict = "pass" if p.get("blessed") == 1 else f"{p.get('num_violations')} violation(s)"
+        lines.append(
+            f"  data guard   {p.get('num_rows')} rows: {p.get('num_missing')} missing, "
+            f"{p.get('num_nan')} NaN, {p.get('num_pos_inf')} +Inf, {p.get('num_neg_inf')} -Inf, "
+            f"{p.get('num_huge')} huge; {verdict}"
+        )
+    graph = next(iter(lr.artifacts(metadata_path, "TransformGraph", before)), None)
+    record = graph and os.path.join(graph.uri, "nanguard_transform_record.json")
+    if record and os.path.exists(record):
+        with open(record) as f:
+            features = json.load(f).get("features", {})
+        chosen = ", ".join(
+            f"{name}={f.get('chosen') or f.get('strategy')}" for name, f in sorted(features.items())
+        )
+        lines.append(f"  transform    imputation: {chosen}")
+    run = next(iter(lr.artifacts(metadata_path, "ModelRun", before)), None)
+    health = run and os.path.join(run.uri, "nanguard_training_health.json")
+    if health and os.path.exists(health):
+        with open(health) as f:
+            report = json.load(f)
+        lines.append(
+            f"  trainer      status {report.get('status')}, "
+            f"{len(report.get('events', []))} non-finite event(s), "
+            f"{len(report.get('epochs', []))} epoch(s)"
+        )
+    gate = next(
+        (
+            a
+            for a in lr.artifacts(metadata_path, "ModelBlessing", before)
+            if "probes_failed" in a.custom_properties
+        ),
+        None,
+    )
+    if gate is not None:
+        p = {k: lr.custom_property(gate, k) for k in gate.custom_properties}
+        lines.append(
+            f"  gate         {p.get('examples')} examples, {p.get('non_finite')} non-finite, "
+            f"{p.get('probes_failed')} probe(s) failed: "
+            + ("blessed" if p.get("blessed") == 1 else f"NOT blessed ({p.get('blessing_message')})")
+        )
+    return lines
+
+
 def _report(layout, before: int, error: BaseException | None, log_path: str) -> int:
     from nanguard.pipelines import local_runner
 
+    summary = _summary_lines(layout.metadata_path, before)
+    if summary:
+        print("Summary", *summary, sep="\n")
     blocked = _blocked_by(error)
     if blocked is not None:
         print(f"BLOCKED: {blocked}\nNothing was pushed. Log: {log_path}")
@@ -242,7 +305,9 @@ def _report(layout, before: int, error: BaseException | None, log_path: str) -> 
         print(f"Pushed model: {destination}")
         return EXIT_OK
     blessing = local_runner.latest_artifact(layout.metadata_path, "ModelBlessing", before)
-    reason = "the model was not blessed" if blessing is not None else "no Pusher output found"
+    reason = local_runner.custom_property(blessing, "blessing_message") or (
+        "the model was not blessed" if blessing is not None else "no Pusher output found"
+    )
     print(f"BLOCKED: {reason}; nothing was pushed. Log: {log_path}")
     return EXIT_BLOCKED
 
@@ -318,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--verbose" not in argv:
         # TensorFlow's C++ start-up chatter and the Google client libraries' Python 3.10
         # FutureWarnings say nothing about the run; --verbose keeps them.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         warnings.filterwarnings("ignore", category=FutureWarning)
     args = build_parser().parse_args(argv)
     try:

@@ -63,16 +63,21 @@ def max_artifact_id(metadata_path: str) -> int:
     return max((a.id for a in _store(metadata_path).get_artifacts()), default=0)
 
 
+def artifacts(
+    metadata_path: str, type_name: str, after_id: int = 0
+) -> list[metadata_store_pb2.Artifact]:
+    """Artifacts of `type_name` with an id above `after_id`, newest first."""
+    if not os.path.exists(metadata_path):
+        return []
+    found = _store(metadata_path).get_artifacts_by_type(type_name)
+    return sorted((a for a in found if a.id > after_id), key=lambda a: -a.id)
+
+
 def latest_artifact(
     metadata_path: str, type_name: str, after_id: int = 0
 ) -> metadata_store_pb2.Artifact | None:
     """The newest artifact of `type_name` with an id above `after_id`, or None."""
-    if not os.path.exists(metadata_path):
-        return None
-    artifacts = [
-        a for a in _store(metadata_path).get_artifacts_by_type(type_name) if a.id > after_id
-    ]
-    return max(artifacts, key=lambda a: a.id) if artifacts else None
+    return next(iter(artifacts(metadata_path, type_name, after_id)), None)
 
 
 def custom_property(artifact: metadata_store_pb2.Artifact | None, name: str):
