@@ -1,1 +1,39 @@
-"""nanguard."""
+"""nanguard's TFX components: each guard in a folder of its own.
+
+    DataGuard              data_guard/  exact NaN/Inf/missing profile, TFDV anomalies, a verdict
+    Transform              transform/   stock Transform + NaN-safe preprocessing_fn and record
+    run_fn (guarded)       trainer/     `nanguard.components.trainer.run_fn.run_fn`
+    FinitePredictionGate   gate/        ModelBlessing only for a model whose predictions are finite
+
+Names load lazily, so `import nanguard.components` stays cheap until a component is used.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "DataGuard": "nanguard.components.data_guard",
+    "DataGuardPolicy": "nanguard.components.data_guard",
+    "harden_schema": "nanguard.components.data_guard",
+    "harden_schema_file": "nanguard.components.data_guard",
+    "Transform": "nanguard.components.transform.component",
+    "impute": "nanguard.components.transform",
+    "scale": "nanguard.components.transform",
+    "preprocessing_fn": "nanguard.components.transform",
+    "stats_options_updater_fn": "nanguard.components.transform",
+    "TrainerConfig": "nanguard.components.trainer",
+    "FinitePredictionGate": "nanguard.components.gate",
+    "check_model": "nanguard.components.gate",
+    "GuardBlockedError": "nanguard.components.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'nanguard.components' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__():
+    return __all__

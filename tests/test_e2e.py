@@ -10,10 +10,24 @@ import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 
+from nanguard.pipelines import data
+
 pytestmark = pytest.mark.e2e
 
 NANGUARD = [sys.executable, "-m", "nanguard.pipelines.cli"]
 SCHEMA = os.path.join(os.path.dirname(__file__), "..", "schemas", "penguins.pbtxt")
+GUARDED_COMPONENTS = [
+    "CsvExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "DataGuard",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "FinitePredictionGate",
+    "Pusher",
+]
 STOCK_COMPONENTS = [
     "CsvExampleGen",
     "StatisticsGen",
@@ -51,9 +65,9 @@ def serialized_examples(csv_path: str, label: str, schema_path: str = SCHEMA) ->
     return [e.SerializeToString() for e in examples]
 
 
-def run_nanguard(tmp_path, *flags):
+def run_nanguard(tmp_path, *flags, root="runs"):
     result = subprocess.run(
-        [*NANGUARD, "run", "--root", str(tmp_path / "runs"), "--train-steps", "60", *flags],
+        [*NANGUARD, "run", "--root", str(tmp_path / root), "--train-steps", "60", *flags],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -66,21 +80,78 @@ def pushed_models(serving_dir) -> list[str]:
     return sorted(os.listdir(serving_dir)) if os.path.isdir(serving_dir) else []
 
 
-def test_baseline_pipeline_pushes_a_finite_model(tmp_path, penguins_csv):
-    result = run_nanguard(tmp_path, "--baseline")
+def predict(model_dir, csv_path) -> np.ndarray:
+    model = tf.saved_model.load(str(model_dir))
+    assert set(model.signatures) >= {"serving_default", "transform_features"}
+    examples = tf.constant(serialized_examples(csv_path, "species"))
+    return model.signatures["serving_default"](examples=examples)["outputs"].numpy()
+
+
+def penguins_with(tmp_path, name, column, token, every) -> str:
+    """The bundled penguins with `token` written into `column` of every `every`-th row."""
+    frame = pd.read_csv(data.bundled_penguins_csv(), keep_default_na=False, dtype=str)
+    frame.loc[frame.index % every == 0, column] = token
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def guarded_run(tmp_path_factory):
+    """One guarded run on the bundled data, its Beam steps in 2 worker processes."""
+    tmp_path = tmp_path_factory.mktemp("guarded")
+    result = run_nanguard(
+        tmp_path,
+        "--beam-arg=--direct_running_mode=multi_processing",
+        "--beam-arg=--direct_num_workers=2",
+    )
+    return tmp_path, result
+
+
+def test_guarded_pipeline_pushes_a_finite_model(guarded_run, penguins_csv):
+    tmp_path, result = guarded_run
     assert result.returncode == 0, result.stderr
-    for component in STOCK_COMPONENTS:
-        assert f"{component:<22} finished in" in result.stdout
+    for component in GUARDED_COMPONENTS:
+        assert f"{component:<22} finished in" in result.stdout, component
+    assert "data guard   344 rows: 19 missing, 0 NaN, 0 +Inf, 0 -Inf, 0 huge; pass" in result.stdout
+    assert (
+        "gate         " in result.stdout
+        and "0 non-finite, 0 probe(s) failed: blessed" in result.stdout
+    )
     serving = tmp_path / "runs" / "serving"
     (version,) = pushed_models(serving)
     assert f"Pushed model: {serving / version}" in result.stdout
-    model = tf.saved_model.load(str(serving / version))
-    assert set(model.signatures) >= {"serving_default", "transform_features"}
-    outputs = model.signatures["serving_default"](
-        examples=tf.constant(serialized_examples(penguins_csv, "species"))
-    )["outputs"].numpy()
+    outputs = predict(serving / version, penguins_csv)
     assert outputs.shape == (344, 3)
     assert np.isfinite(outputs).all()
     np.testing.assert_allclose(outputs.sum(axis=1), 1.0, rtol=1e-4)
-    log_files = os.listdir(tmp_path / "runs" / "logs")
-    assert len(log_files) == 1 and "Trainer" in open(tmp_path / "runs" / "logs" / log_files[0]).read()
+    (log_file,) = os.listdir(tmp_path / "runs" / "logs")
+    assert "FinitePredictionGate" in (tmp_path / "runs" / "logs" / log_file).read_text()
+
+
+def test_gate_blocks_a_nan_model_and_keeps_the_pushed_one(guarded_run, penguins_csv):
+    """Second run into the same root: NaN in the data, stock (NaN-passing) preprocessing."""
+    tmp_path, first = guarded_run
+    assert first.returncode == 0
+    serving = tmp_path / "runs" / "serving"
+    (version,) = pushed_models(serving)
+    before = {p: os.path.getmtime(p) for p in serving.rglob("*")}
+    config = tmp_path / "stock_transform.yaml"
+    config.write_text("transform:\n  preprocessing_fn: nanguard.pipelines.stock.preprocessing_fn\n")
+    nan_data = penguins_with(tmp_path, "nan.csv", "bill_length_mm", "nan", every=10)
+    result = run_nanguard(tmp_path, "--data", nan_data, "--config", str(config))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "NOT blessed" in result.stdout and "nothing was pushed" in result.stdout
+    assert "Pusher                 finished in" in result.stdout
+    assert pushed_models(serving) == [version]
+    assert {p: os.path.getmtime(p) for p in serving.rglob("*")} == before
+    assert np.isfinite(predict(serving / version, penguins_csv)).all()
+
+
+def test_data_guard_stops_the_run_on_inf(tmp_path):
+    inf_data = penguins_with(tmp_path, "inf.csv", "bill_depth_mm", "inf", every=50)
+    result = run_nanguard(tmp_path, "--data", inf_data)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "BLOCKED:" in result.stdout and "bill_depth_mm" in result.stdout
+    assert "Transform              started" not in result.stdout
+    assert pushed_models(tmp_path / "runs" / "serving") == []
