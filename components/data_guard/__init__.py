@@ -13,16 +13,16 @@ from nanguard.components.data_guard.scan import normalize_missing_tokens, scan_p
 from nanguard.components.data_guard.schema import harden_schema, harden_schema_file
 
 __all__ = [
-    'HUGE_THRESHOLD',
-    'DataGuard',
-    'DataGuardExecutor',
-    'DataGuardPolicy',
-    'DataGuardSpec',
-    'ProfileCombineFn',
-    'ProfileRecordBatches',
-    'harden_schema',
-    'harden_schema_file',
-    'normalize_missing_tokens',
-    'profile_record_batches',
-    'scan_path',
+    "HUGE_THRESHOLD",
+    "DataGuard",
+    "DataGuardExecutor",
+    "DataGuardPolicy",
+    "DataGuardSpec",
+    "ProfileCombineFn",
+    "ProfileRecordBatches",
+    "harden_schema",
+    "harden_schema_file",
+    "normalize_missing_tokens",
+    "profile_record_batches",
+    "scan_path",
 ]

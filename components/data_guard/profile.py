@@ -47,174 +47,172 @@ HUGE_THRESHOLD = float(np.sqrt(np.finfo(np.float32).max))
 QUANTILES_EPSILON = 0.001
 TOP_K_BUCKETS = 16
 
-FLOAT = 'FLOAT'
-INT = 'INT'
-STRING = 'STRING'
-UNKNOWN = 'UNKNOWN'  # only nulls / empty lists seen so far
+FLOAT = "FLOAT"
+INT = "INT"
+STRING = "STRING"
+UNKNOWN = "UNKNOWN"  # only nulls / empty lists seen so far
 
 # A value that parses as a float, including the nan/inf tokens Python's float() accepts.
-_NUMERIC_REGEX = (
-    r'(?i)^\s*[-+]?((\d+\.?\d*|\.\d+)(e[-+]?\d+)?|nan|inf|infinity)\s*$'
-)
+_NUMERIC_REGEX = r"(?i)^\s*[-+]?((\d+\.?\d*|\.\d+)(e[-+]?\d+)?|nan|inf|infinity)\s*$"
 
-COUNT_KEYS = ('present', 'missing', 'num_values', 'nan', 'pos_inf', 'neg_inf', 'huge', 'finite')
+COUNT_KEYS = ("present", "missing", "num_values", "nan", "pos_inf", "neg_inf", "huge", "finite")
 
 
 def _kind_of(arrow_type: pa.DataType) -> str:
-  """Maps the value type of a TFXIO list column to FLOAT, INT, STRING or UNKNOWN."""
-  if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-    arrow_type = arrow_type.value_type
-  if pa.types.is_floating(arrow_type):
-    return FLOAT
-  if pa.types.is_integer(arrow_type):
-    return INT
-  if (
-      pa.types.is_binary(arrow_type)
-      or pa.types.is_large_binary(arrow_type)
-      or pa.types.is_string(arrow_type)
-      or pa.types.is_large_string(arrow_type)
-  ):
-    return STRING
-  return UNKNOWN
+    """Maps the value type of a TFXIO list column to FLOAT, INT, STRING or UNKNOWN."""
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_floating(arrow_type):
+        return FLOAT
+    if pa.types.is_integer(arrow_type):
+        return INT
+    if (
+        pa.types.is_binary(arrow_type)
+        or pa.types.is_large_binary(arrow_type)
+        or pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+    ):
+        return STRING
+    return UNKNOWN
 
 
 class _FeatureAcc:
-  """Fixed-size running summary of one feature. Memory does not depend on the row count."""
+    """Fixed-size running summary of one feature. Memory does not depend on the row count."""
 
-  __slots__ = (
-      'kind',
-      'counts',
-      'mean',
-      'm2',
-      'min',
-      'max',
-      'quantiles',
-      'top_k',
-      'numeric_like',
-      'non_numeric_sample',
-  )
+    __slots__ = (
+        "kind",
+        "counts",
+        "mean",
+        "m2",
+        "min",
+        "max",
+        "quantiles",
+        "top_k",
+        "numeric_like",
+        "non_numeric_sample",
+    )
 
-  def __init__(self):
-    self.kind = UNKNOWN
-    # present, num_values, nan, pos_inf, neg_inf, huge, finite (missing derived from rows).
-    self.counts = np.zeros(7, dtype=np.int64)
-    self.mean = 0.0
-    self.m2 = 0.0
-    self.min = math.inf
-    self.max = -math.inf
-    self.quantiles = None
-    self.top_k = None
-    self.numeric_like = 0
-    self.non_numeric_sample = None
+    def __init__(self):
+        self.kind = UNKNOWN
+        # present, num_values, nan, pos_inf, neg_inf, huge, finite (missing derived from rows).
+        self.counts = np.zeros(7, dtype=np.int64)
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.quantiles = None
+        self.top_k = None
+        self.numeric_like = 0
+        self.non_numeric_sample = None
 
-  def set_kind(self, kind: str, name: str) -> None:
-    if kind == UNKNOWN or kind == self.kind:
-      return
-    if self.kind == UNKNOWN:
-      self.kind = kind
-    elif {self.kind, kind} == {INT, FLOAT}:
-      self.kind = FLOAT
-    else:
-      raise ValueError(
-          f'Feature {name!r} holds both {self.kind} and {kind} values across record batches; '
-          'fix the data so that each feature has one type.'
-      )
+    def set_kind(self, kind: str, name: str) -> None:
+        if kind == UNKNOWN or kind == self.kind:
+            return
+        if self.kind == UNKNOWN:
+            self.kind = kind
+        elif {self.kind, kind} == {INT, FLOAT}:
+            self.kind = FLOAT
+        else:
+            raise ValueError(
+                f"Feature {name!r} holds both {self.kind} and {kind} values across record batches; "
+                "fix the data so that each feature has one type."
+            )
 
-  def add_moments(self, n: int, mean: float, m2: float) -> None:
-    """Chan et al. parallel update of (count, mean, M2); count lives in counts[6]."""
-    n_a = int(self.counts[6])
-    if n == 0:
-      return
-    if n_a == 0:
-      self.mean, self.m2 = mean, m2
-      return
-    total = n_a + n
-    delta = mean - self.mean
-    self.mean += delta * n / total
-    self.m2 += m2 + delta * delta * n_a * n / total
+    def add_moments(self, n: int, mean: float, m2: float) -> None:
+        """Chan et al. parallel update of (count, mean, M2); count lives in counts[6]."""
+        n_a = int(self.counts[6])
+        if n == 0:
+            return
+        if n_a == 0:
+            self.mean, self.m2 = mean, m2
+            return
+        total = n_a + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * n_a * n / total
 
-  def merge(self, other: _FeatureAcc, name: str) -> None:
-    self.set_kind(other.kind, name)
-    self.add_moments(int(other.counts[6]), other.mean, other.m2)
-    self.counts += other.counts
-    self.min = min(self.min, other.min)
-    self.max = max(self.max, other.max)
-    if other.quantiles is not None:
-      if self.quantiles is None:
-        self.quantiles = other.quantiles
-      else:
-        self.quantiles.Merge(other.quantiles)
-    if other.top_k is not None:
-      if self.top_k is None:
-        self.top_k = other.top_k
-      else:
-        self.top_k.Merge(other.top_k)
-    self.numeric_like += other.numeric_like
-    if self.non_numeric_sample is None:
-      self.non_numeric_sample = other.non_numeric_sample
+    def merge(self, other: _FeatureAcc, name: str) -> None:
+        self.set_kind(other.kind, name)
+        self.add_moments(int(other.counts[6]), other.mean, other.m2)
+        self.counts += other.counts
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        if other.quantiles is not None:
+            if self.quantiles is None:
+                self.quantiles = other.quantiles
+            else:
+                self.quantiles.Merge(other.quantiles)
+        if other.top_k is not None:
+            if self.top_k is None:
+                self.top_k = other.top_k
+            else:
+                self.top_k.Merge(other.top_k)
+        self.numeric_like += other.numeric_like
+        if self.non_numeric_sample is None:
+            self.non_numeric_sample = other.non_numeric_sample
 
 
 class ProfileAccumulator:
-  """Accumulator of the profile CombineFn: the row count and one summary per feature."""
+    """Accumulator of the profile CombineFn: the row count and one summary per feature."""
 
-  __slots__ = ('rows', 'features')
+    __slots__ = ("rows", "features")
 
-  def __init__(self):
-    self.rows = 0
-    self.features: dict[str, _FeatureAcc] = {}
+    def __init__(self):
+        self.rows = 0
+        self.features: dict[str, _FeatureAcc] = {}
 
 
 def _add_numeric(acc: _FeatureAcc, values: np.ndarray) -> None:
-  """Vectorised update of a numeric feature with the flattened values of one batch."""
-  n = values.size
-  if n == 0:
-    return
-  if values.dtype.kind == 'f':
-    finite_mask = np.isfinite(values)
-    n_finite = int(np.count_nonzero(finite_mask))
-    if n_finite < n:
-      nan = int(np.count_nonzero(np.isnan(values)))
-      pos_inf = int(np.count_nonzero(values == np.inf))
-      neg_inf = n - n_finite - nan - pos_inf
-      finite = values[finite_mask]
+    """Vectorised update of a numeric feature with the flattened values of one batch."""
+    n = values.size
+    if n == 0:
+        return
+    if values.dtype.kind == "f":
+        finite_mask = np.isfinite(values)
+        n_finite = int(np.count_nonzero(finite_mask))
+        if n_finite < n:
+            nan = int(np.count_nonzero(np.isnan(values)))
+            pos_inf = int(np.count_nonzero(values == np.inf))
+            neg_inf = n - n_finite - nan - pos_inf
+            finite = values[finite_mask]
+        else:
+            nan = pos_inf = neg_inf = 0
+            finite = values
     else:
-      nan = pos_inf = neg_inf = 0
-      finite = values
-  else:
-    n_finite, nan, pos_inf, neg_inf, finite = n, 0, 0, 0, values
-  huge = 0
-  if n_finite:
-    f64 = finite.astype(np.float64, copy=False)
-    lo, hi = float(f64.min()), float(f64.max())
-    if lo < -HUGE_THRESHOLD or hi > HUGE_THRESHOLD:
-      huge = int(np.count_nonzero(np.abs(f64) > HUGE_THRESHOLD))
-    mean = float(f64.mean())
-    centred = f64 - mean
-    m2 = float(np.dot(centred, centred))
-    acc.add_moments(n_finite, mean, m2)
-    acc.min = min(acc.min, lo)
-    acc.max = max(acc.max, hi)
-    if acc.quantiles is None:
-      acc.quantiles = sketches.QuantilesSketch(QUANTILES_EPSILON, 1 << 32, 1)
-    acc.quantiles.AddValues(pa.array(f64))
-  acc.counts[1:] += (n, nan, pos_inf, neg_inf, huge, n_finite)
+        n_finite, nan, pos_inf, neg_inf, finite = n, 0, 0, 0, values
+    huge = 0
+    if n_finite:
+        f64 = finite.astype(np.float64, copy=False)
+        lo, hi = float(f64.min()), float(f64.max())
+        if lo < -HUGE_THRESHOLD or hi > HUGE_THRESHOLD:
+            huge = int(np.count_nonzero(np.abs(f64) > HUGE_THRESHOLD))
+        mean = float(f64.mean())
+        centred = f64 - mean
+        m2 = float(np.dot(centred, centred))
+        acc.add_moments(n_finite, mean, m2)
+        acc.min = min(acc.min, lo)
+        acc.max = max(acc.max, hi)
+        if acc.quantiles is None:
+            acc.quantiles = sketches.QuantilesSketch(QUANTILES_EPSILON, 1 << 32, 1)
+        acc.quantiles.AddValues(pa.array(f64))
+    acc.counts[1:] += (n, nan, pos_inf, neg_inf, huge, n_finite)
 
 
 def _add_string(acc: _FeatureAcc, values: pa.Array) -> None:
-  """Vectorised update of a bytes feature: top-k sketch and numeric-looking count."""
-  n = len(values)
-  if n == 0:
-    return
-  acc.counts[1] += n
-  if acc.top_k is None:
-    acc.top_k = sketches.MisraGriesSketch(TOP_K_BUCKETS)
-  acc.top_k.AddValues(values)
-  numeric = pc.match_substring_regex(values, _NUMERIC_REGEX).to_numpy(zero_copy_only=False)
-  n_numeric = int(np.count_nonzero(numeric))
-  acc.numeric_like += n_numeric
-  if n_numeric < n and acc.non_numeric_sample is None:
-    bad = values[int(np.flatnonzero(~numeric)[0])].as_py()
-    acc.non_numeric_sample = bad.decode('utf-8', 'replace') if isinstance(bad, bytes) else bad
+    """Vectorised update of a bytes feature: top-k sketch and numeric-looking count."""
+    n = len(values)
+    if n == 0:
+        return
+    acc.counts[1] += n
+    if acc.top_k is None:
+        acc.top_k = sketches.MisraGriesSketch(TOP_K_BUCKETS)
+    acc.top_k.AddValues(values)
+    numeric = pc.match_substring_regex(values, _NUMERIC_REGEX).to_numpy(zero_copy_only=False)
+    n_numeric = int(np.count_nonzero(numeric))
+    acc.numeric_like += n_numeric
+    if n_numeric < n and acc.non_numeric_sample is None:
+        bad = values[int(np.flatnonzero(~numeric)[0])].as_py()
+        acc.non_numeric_sample = bad.decode("utf-8", "replace") if isinstance(bad, bytes) else bad
 
 
 def add_record_batch(
@@ -222,152 +220,152 @@ def add_record_batch(
     record_batch: pa.RecordBatch,
     exclude: Iterable[str] = (),
 ) -> ProfileAccumulator:
-  """Adds one Arrow RecordBatch (TFXIO layout: one list column per feature) to the profile.
+    """Adds one Arrow RecordBatch (TFXIO layout: one list column per feature) to the profile.
 
-  Args:
-    accumulator: The running profile; updated in place and returned.
-    record_batch: Columns are (large_)list arrays of float, int or bytes values. Null lists
-      and empty lists count as missing; NaN, +Inf and -Inf values are counted, not dropped.
-    exclude: Column names to skip (for example a raw-record column).
+    Args:
+      accumulator: The running profile; updated in place and returned.
+      record_batch: Columns are (large_)list arrays of float, int or bytes values. Null lists
+        and empty lists count as missing; NaN, +Inf and -Inf values are counted, not dropped.
+      exclude: Column names to skip (for example a raw-record column).
 
-  Returns:
-    The updated accumulator.
-  """
-  accumulator.rows += record_batch.num_rows
-  for name, column in zip(record_batch.schema.names, record_batch.columns):
-    if name in exclude:
-      continue
-    acc = accumulator.features.get(name)
-    if acc is None:
-      acc = accumulator.features[name] = _FeatureAcc()
-    kind = _kind_of(column.type)
-    acc.set_kind(kind, name)
-    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
-      # A primitive column: one value per row, null = missing.
-      present = len(column) - column.null_count
-      acc.counts[0] += present
-      values = column.drop_null() if column.null_count else column
-    else:
-      lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
-      acc.counts[0] += int(np.count_nonzero(lengths > 0))  # NaN (null) > 0 is False
-      values = column.flatten()
-    if kind in (FLOAT, INT):
-      _add_numeric(acc, values.to_numpy(zero_copy_only=False))
-    elif kind == STRING:
-      _add_string(acc, values)
-  return accumulator
+    Returns:
+      The updated accumulator.
+    """
+    accumulator.rows += record_batch.num_rows
+    for name, column in zip(record_batch.schema.names, record_batch.columns, strict=True):
+        if name in exclude:
+            continue
+        acc = accumulator.features.get(name)
+        if acc is None:
+            acc = accumulator.features[name] = _FeatureAcc()
+        kind = _kind_of(column.type)
+        acc.set_kind(kind, name)
+        if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+            # A primitive column: one value per row, null = missing.
+            present = len(column) - column.null_count
+            acc.counts[0] += present
+            values = column.drop_null() if column.null_count else column
+        else:
+            lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+            acc.counts[0] += int(np.count_nonzero(lengths > 0))  # NaN (null) > 0 is False
+            values = column.flatten()
+        if kind in (FLOAT, INT):
+            _add_numeric(acc, values.to_numpy(zero_copy_only=False))
+        elif kind == STRING:
+            _add_string(acc, values)
+    return accumulator
 
 
 def merge_accumulators(accumulators: Iterable[ProfileAccumulator]) -> ProfileAccumulator:
-  """Merges profile accumulators (exact for counts and moments, sketch merge for the median)."""
-  result = ProfileAccumulator()
-  for acc in accumulators:
-    result.rows += acc.rows
-    for name, feat in acc.features.items():
-      mine = result.features.get(name)
-      if mine is None:
-        result.features[name] = feat
-      else:
-        mine.merge(feat, name)
-  return result
+    """Merges profile accumulators (exact for counts and moments, sketch merge for the median)."""
+    result = ProfileAccumulator()
+    for acc in accumulators:
+        result.rows += acc.rows
+        for name, feat in acc.features.items():
+            mine = result.features.get(name)
+            if mine is None:
+                result.features[name] = feat
+            else:
+                mine.merge(feat, name)
+    return result
 
 
 def _feature_output(feat: _FeatureAcc, rows: int) -> dict[str, Any]:
-  present, num_values, nan, pos_inf, neg_inf, huge, finite = (int(x) for x in feat.counts)
-  out: dict[str, Any] = {
-      'type': feat.kind,
-      'rows': rows,
-      'present': present,
-      'missing': rows - present,
-      'missing_fraction': (rows - present) / rows if rows else 0.0,
-      'num_values': num_values,
-      'nan': nan,
-      'pos_inf': pos_inf,
-      'neg_inf': neg_inf,
-      'huge': huge,
-      'finite': finite,
-  }
-  if feat.kind in (FLOAT, INT, UNKNOWN):
-    if finite:
-      std = math.sqrt(max(feat.m2, 0.0) / finite)
-      median = float(feat.quantiles.GetQuantiles(2).flatten().to_numpy()[1])
-      skew = 3.0 * (feat.mean - median) / std if std > 0 else 0.0
-      out.update(
-          mean=feat.mean,
-          std=std,
-          min=feat.min,
-          max=feat.max,
-          median=median,
-          skewness=skew,
-      )
-    else:
-      out.update(mean=None, std=None, min=None, max=None, median=None, skewness=None)
-  if feat.kind == STRING:
-    top_value, top_count = None, 0
-    if feat.top_k is not None:
-      estimate = feat.top_k.Estimate().to_pylist()
-      if estimate:
-        best = estimate[0]
-        top_value = best['values']
-        if isinstance(top_value, bytes):
-          top_value = top_value.decode('utf-8', 'replace')
-        top_count = int(best['counts'])
-    out.update(
-        top_value=top_value,
-        top_count=top_count,
-        numeric_like=feat.numeric_like,
-        non_numeric_sample=feat.non_numeric_sample,
-    )
-  return out
+    present, num_values, nan, pos_inf, neg_inf, huge, finite = (int(x) for x in feat.counts)
+    out: dict[str, Any] = {
+        "type": feat.kind,
+        "rows": rows,
+        "present": present,
+        "missing": rows - present,
+        "missing_fraction": (rows - present) / rows if rows else 0.0,
+        "num_values": num_values,
+        "nan": nan,
+        "pos_inf": pos_inf,
+        "neg_inf": neg_inf,
+        "huge": huge,
+        "finite": finite,
+    }
+    if feat.kind in (FLOAT, INT, UNKNOWN):
+        if finite:
+            std = math.sqrt(max(feat.m2, 0.0) / finite)
+            median = float(feat.quantiles.GetQuantiles(2).flatten().to_numpy()[1])
+            skew = 3.0 * (feat.mean - median) / std if std > 0 else 0.0
+            out.update(
+                mean=feat.mean,
+                std=std,
+                min=feat.min,
+                max=feat.max,
+                median=median,
+                skewness=skew,
+            )
+        else:
+            out.update(mean=None, std=None, min=None, max=None, median=None, skewness=None)
+    if feat.kind == STRING:
+        top_value, top_count = None, 0
+        if feat.top_k is not None:
+            estimate = feat.top_k.Estimate().to_pylist()
+            if estimate:
+                best = estimate[0]
+                top_value = best["values"]
+                if isinstance(top_value, bytes):
+                    top_value = top_value.decode("utf-8", "replace")
+                top_count = int(best["counts"])
+        out.update(
+            top_value=top_value,
+            top_count=top_count,
+            numeric_like=feat.numeric_like,
+            non_numeric_sample=feat.non_numeric_sample,
+        )
+    return out
 
 
 def extract_profile(accumulator: ProfileAccumulator) -> dict[str, Any]:
-  """Turns an accumulator into the JSON-able profile ``{"rows": N, "features": {...}}``.
+    """Turns an accumulator into the JSON-able profile ``{"rows": N, "features": {...}}``.
 
-  NaN and Inf never enter mean/std/min/max/median/skewness; they are reported as counts.
-  """
-  rows = accumulator.rows
-  return {
-      'rows': rows,
-      'features': {
-          name: _feature_output(feat, rows) for name, feat in sorted(accumulator.features.items())
-      },
-  }
+    NaN and Inf never enter mean/std/min/max/median/skewness; they are reported as counts.
+    """
+    rows = accumulator.rows
+    return {
+        "rows": rows,
+        "features": {
+            name: _feature_output(feat, rows) for name, feat in sorted(accumulator.features.items())
+        },
+    }
 
 
 def empty_feature_profile(rows: int, kind: str = UNKNOWN) -> dict[str, Any]:
-  """Profile of a feature that never occurs in ``rows`` rows: 100% missing, no values."""
-  feat = _FeatureAcc()
-  feat.kind = kind
-  return _feature_output(feat, rows)
+    """Profile of a feature that never occurs in ``rows`` rows: 100% missing, no values."""
+    feat = _FeatureAcc()
+    feat.kind = kind
+    return _feature_output(feat, rows)
 
 
 class ProfileCombineFn(beam.CombineFn):
-  """Beam CombineFn: Arrow RecordBatches -> profile dict (see the module docstring).
+    """Beam CombineFn: Arrow RecordBatches -> profile dict (see the module docstring).
 
-  NaN, +Inf, -Inf and huge values are counted per feature; statistics use finite values only.
-  """
+    NaN, +Inf, -Inf and huge values are counted per feature; statistics use finite values only.
+    """
 
-  def __init__(self, exclude: Iterable[str] = ()):
-    self._exclude = frozenset(exclude)
+    def __init__(self, exclude: Iterable[str] = ()):
+        self._exclude = frozenset(exclude)
 
-  def create_accumulator(self) -> ProfileAccumulator:
-    return ProfileAccumulator()
+    def create_accumulator(self) -> ProfileAccumulator:
+        return ProfileAccumulator()
 
-  def add_input(self, accumulator: ProfileAccumulator, record_batch: pa.RecordBatch):
-    return add_record_batch(accumulator, record_batch, self._exclude)
+    def add_input(self, accumulator: ProfileAccumulator, record_batch: pa.RecordBatch):
+        return add_record_batch(accumulator, record_batch, self._exclude)
 
-  def merge_accumulators(self, accumulators):
-    return merge_accumulators(accumulators)
+    def merge_accumulators(self, accumulators):
+        return merge_accumulators(accumulators)
 
-  def compact(self, accumulator: ProfileAccumulator) -> ProfileAccumulator:
-    for feat in accumulator.features.values():
-      if feat.quantiles is not None:
-        feat.quantiles.Compact()
-    return accumulator
+    def compact(self, accumulator: ProfileAccumulator) -> ProfileAccumulator:
+        for feat in accumulator.features.values():
+            if feat.quantiles is not None:
+                feat.quantiles.Compact()
+        return accumulator
 
-  def extract_output(self, accumulator: ProfileAccumulator) -> dict[str, Any]:
-    return extract_profile(accumulator)
+    def extract_output(self, accumulator: ProfileAccumulator) -> dict[str, Any]:
+        return extract_profile(accumulator)
 
 
 @beam.ptransform_fn
@@ -375,73 +373,73 @@ class ProfileCombineFn(beam.CombineFn):
 def ProfileRecordBatches(  # noqa: N802 (Beam PTransform naming)
     record_batches: beam.PCollection, exclude: Iterable[str] = ()
 ) -> beam.PCollection:
-  """PTransform: a PCollection of Arrow RecordBatches -> a PCollection holding one profile dict.
+    """PTransform: a PCollection of Arrow RecordBatches -> a PCollection holding one profile dict.
 
-  An empty input yields a profile with ``rows == 0`` and no features (not an error).
-  NaN/Inf handling: counted per feature, excluded from every statistic.
-  """
-  return record_batches | 'CombineProfile' >> beam.CombineGlobally(ProfileCombineFn(exclude))
+    An empty input yields a profile with ``rows == 0`` and no features (not an error).
+    NaN/Inf handling: counted per feature, excluded from every statistic.
+    """
+    return record_batches | "CombineProfile" >> beam.CombineGlobally(ProfileCombineFn(exclude))
 
 
 def profile_record_batches(
     record_batches: Iterable[pa.RecordBatch], exclude: Iterable[str] = ()
 ) -> dict[str, Any]:
-  """In-process version of ``ProfileRecordBatches`` (same code, no Beam), for small data.
+    """In-process version of ``ProfileRecordBatches`` (same code, no Beam), for small data.
 
-  NaN/Inf handling: counted per feature, excluded from every statistic.
-  """
-  acc = ProfileAccumulator()
-  exclude = frozenset(exclude)
-  for batch in record_batches:
-    add_record_batch(acc, batch, exclude)
-  return extract_profile(acc)
+    NaN/Inf handling: counted per feature, excluded from every statistic.
+    """
+    acc = ProfileAccumulator()
+    exclude = frozenset(exclude)
+    for batch in record_batches:
+        add_record_batch(acc, batch, exclude)
+    return extract_profile(acc)
 
 
 def write_json(obj: Any, path: str) -> None:
-  """Writes ``obj`` as JSON to ``path`` (any tf.io.gfile filesystem), creating the folder."""
-  tf.io.gfile.makedirs(os.path.dirname(path) or '.')
-  with tf.io.gfile.GFile(path, 'w') as f:
-    f.write(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_json_default))
+    """Writes ``obj`` as JSON to ``path`` (any tf.io.gfile filesystem), creating the folder."""
+    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_json_default))
 
 
 def _json_default(obj: Any) -> Any:
-  if isinstance(obj, np.generic):
-    return obj.item()
-  raise TypeError(f'Cannot serialise {type(obj).__name__} to JSON')
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"Cannot serialise {type(obj).__name__} to JSON")
 
 
 def read_json(path: str) -> Any:
-  """Reads a JSON file written by ``write_json``."""
-  with tf.io.gfile.GFile(path, 'r') as f:
-    return json.load(f)
+    """Reads a JSON file written by ``write_json``."""
+    with tf.io.gfile.GFile(path, "r") as f:
+        return json.load(f)
 
 
 def complete_profile(
     profile: dict[str, Any],
     expected_features: Mapping[str, str] | Iterable[str] = (),
 ) -> dict[str, Any]:
-  """Adds every expected feature absent from the data as 100% missing (in place, returned).
+    """Adds every expected feature absent from the data as 100% missing (in place, returned).
 
-  Args:
-    profile: A profile from ``extract_profile``.
-    expected_features: Names (or a name -> FLOAT/INT/STRING mapping, e.g. from the schema)
-      that must appear in the profile.
+    Args:
+      profile: A profile from ``extract_profile``.
+      expected_features: Names (or a name -> FLOAT/INT/STRING mapping, e.g. from the schema)
+        that must appear in the profile.
 
-  Returns:
-    The same profile; an absent feature gets ``present == 0`` and ``missing == rows``, with
-    no NaN or Inf counted.
-  """
-  kinds = (
-      dict(expected_features)
-      if isinstance(expected_features, Mapping)
-      else dict.fromkeys(expected_features, UNKNOWN)
-  )
-  rows = profile['rows']
-  for name, kind in kinds.items():
-    feat = profile['features'].get(name)
-    if feat is None:
-      profile['features'][name] = empty_feature_profile(rows, kind)
-    elif feat['type'] == UNKNOWN and kind != UNKNOWN:
-      feat['type'] = kind
-  profile['features'] = dict(sorted(profile['features'].items()))
-  return profile
+    Returns:
+      The same profile; an absent feature gets ``present == 0`` and ``missing == rows``, with
+      no NaN or Inf counted.
+    """
+    kinds = (
+        dict(expected_features)
+        if isinstance(expected_features, Mapping)
+        else dict.fromkeys(expected_features, UNKNOWN)
+    )
+    rows = profile["rows"]
+    for name, kind in kinds.items():
+        feat = profile["features"].get(name)
+        if feat is None:
+            profile["features"][name] = empty_feature_profile(rows, kind)
+        elif feat["type"] == UNKNOWN and kind != UNKNOWN:
+            feat["type"] = kind
+    profile["features"] = dict(sorted(profile["features"].items()))
+    return profile
