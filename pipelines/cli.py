@@ -84,7 +84,31 @@ def _load_config(path: str | None) -> dict:
             f"--config {path}: unknown section(s) {sorted(unknown)}; "
             "allowed: transform, trainer, data_guard, gate"
         )
+    try:
+        _validate_config(config)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"--config {path}: {e}") from e
     return config
+
+
+def _validate_config(config: dict) -> None:
+    """Checks every section with its component's own validator, before anything runs."""
+    from nanguard.components.data_guard import DataGuardPolicy
+    from nanguard.components.gate import FinitePredictionGateSpec
+    from nanguard.components.trainer import TrainerConfig
+    from nanguard.components.transform.preprocessing import resolve_config
+
+    guard = dict(config.get("data_guard") or {})
+    DataGuardPolicy.from_dict(guard)
+    transform = dict(config.get("transform") or {})
+    transform.pop("preprocessing_fn", None)
+    resolve_config(transform)
+    trainer = dict(config.get("trainer") or {})
+    trainer.pop("run_fn", None)
+    TrainerConfig.from_dict(trainer)
+    unknown = set(config.get("gate") or {}) - set(FinitePredictionGateSpec.PARAMETERS)
+    if unknown:
+        raise ValueError(f"gate: unknown key(s) {sorted(unknown)}")
 
 
 def _csv_header(data_dir: str) -> list[str]:
@@ -363,18 +387,30 @@ def _compile_command(args) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Subcommands that live with their component; their modules import TensorFlow, so they are only
+# loaded when asked for (or for the full --help).
+_COMPONENT_COMMANDS = {
+    "scan": "nanguard.components.data_guard.cli",
+    "harden-schema": "nanguard.components.data_guard.cli",
+    "check-model": "nanguard.components.gate.cli",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; `command` (the first argument) limits which modules are imported."""
+    import importlib
+
     parser = argparse.ArgumentParser(
         prog="nanguard", description="TFX components that keep NaN and Inf out of models."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parser(subparsers)
     _add_compile_parser(subparsers)
-    from nanguard.components.data_guard import cli as data_guard_cli
-    from nanguard.components.gate import cli as gate_cli
-
-    data_guard_cli.add_parsers(subparsers)  # scan, harden-schema
-    gate_cli.add_parsers(subparsers)  # check-model
+    if command in ("run", "compile"):
+        return parser
+    modules = {_COMPONENT_COMMANDS[command]} if command in _COMPONENT_COMMANDS else None
+    for module in dict.fromkeys(modules or _COMPONENT_COMMANDS.values()):
+        importlib.import_module(module).add_parsers(subparsers)
     return parser
 
 
@@ -385,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         # FutureWarnings say nothing about the run; --verbose keeps them.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         warnings.filterwarnings("ignore", category=FutureWarning)
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return args.func(args)
     except UsageError as e:

@@ -88,9 +88,10 @@ def stage_csv(path: str, out_dir: str) -> str:
     All files must share one header. Returns `out_dir`. The staged file's name carries a hash of
     its content so a changed input gives a new file (and a new CsvExampleGen span fingerprint).
     """
-    tables = [_read_as_strings(f) for f in csv_files(path)]
+    files = csv_files(path)
+    tables = [_read_as_strings(f) for f in files]
     first = tables[0].column_names
-    for f, t in zip(csv_files(path), tables):
+    for f, t in zip(files, tables, strict=True):
         if t.column_names != first:
             raise DataError(
                 f"{f}: header {t.column_names} differs from {first}; all CSVs must share one header"

@@ -41,3 +41,23 @@ def test_unknown_flag_exits_2():
     )
     assert result.returncode == 2
     assert "--no-such-flag" in result.stderr
+
+
+def test_example_config_is_valid_and_bad_keys_name_the_section(tmp_path, capsys):
+    import os
+
+    example = os.path.join(os.path.dirname(cli.__file__), "nanguard.example.yaml")
+    config = cli._load_config(example)
+    assert config["trainer"]["nonfinite_policy"] == "recover"
+    assert config["data_guard"]["inf"] == "fail"
+    bad = tmp_path / "bad.yaml"
+    for text, message in [
+        ("trainer: {learning_rat: 0.1}\n", "learning_rat"),
+        ("data_guard: {inf: explode}\n", "explode"),
+        ("transform: {defaults: {numeric: {strategy: mode}}}\n", "mode"),
+        ("gate: {probes: []}\n", "probes"),
+    ]:
+        bad.write_text(text)
+        assert cli.main(["run", "--root", str(tmp_path), "--config", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert f"--config {bad}:" in err and message in err, err

@@ -66,7 +66,9 @@ def penguin_pipeline(data_root, schema_path, pipeline_root, serving_dir, metadat
 
 
 def test_at_most_ten_lines_are_added():
-    added = [line for line in inspect.getsource(penguin_pipeline).splitlines() if "# + nanguard" in line]
+    added = [
+        line for line in inspect.getsource(penguin_pipeline).splitlines() if "# + nanguard" in line
+    ]
     assert 0 < len(added) <= 10
 
 

@@ -1,0 +1,64 @@
+"""`nanguard compile`: the Vertex / Kubeflow spec, checked by structure (no golden file)."""
+
+import json
+
+import yaml
+
+from nanguard.pipelines import cli
+
+IMAGE = "europe-docker.pkg.dev/proj/repo/nanguard:0.1.0"
+
+
+def _compile(tmp_path, target, output, *extra):
+    code = cli.main(
+        [
+            "compile",
+            "--target",
+            target,
+            "--image",
+            IMAGE,
+            "--root",
+            "gs://bucket/root",
+            "--data",
+            "gs://bucket/data",
+            "--output",
+            str(tmp_path / output),
+            "--beam-arg=--runner=DataflowRunner",
+            "--beam-arg=--region=europe-west1",
+            *extra,
+        ]
+    )
+    assert code == 0
+    return tmp_path / output
+
+
+def test_vertex_spec_structure(tmp_path):
+    job = json.loads(_compile(tmp_path, "vertex", "spec.json").read_text())
+    spec = job["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(tasks)
+    assert "Trainer" in tasks["Pusher"]["dependentTasks"]
+    executors = spec["deploymentSpec"]["executors"]
+    assert len(executors) == len(tasks)
+    for name, executor in executors.items():
+        assert executor.get("container", {}).get("image") == IMAGE or "importer" in executor, name
+    text = json.dumps(spec)
+    assert "module_file" not in text and ".whl" not in text
+    assert "nanguard.components.transform" in text or "nanguard.pipelines.stock" in text
+    assert "--runner=DataflowRunner" in json.dumps(executors["Transform_executor"])
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/root"
+
+
+def test_kubeflow_spec_is_yaml_with_the_same_tasks(tmp_path):
+    spec = yaml.safe_load(_compile(tmp_path, "kubeflow", "spec.yaml").read_text())
+    assert spec["pipelineInfo"]["name"] == "nanguard"
+    assert "Pusher" in spec["root"]["dag"]["tasks"]
+
+
+def test_bad_pipeline_name_exits_2(tmp_path, capsys):
+    code = cli.main(
+        ["compile", "--target", "vertex", "--image", IMAGE, "--root", "gs://b", "--data", "gs://d"]
+        + ["--output", str(tmp_path / "x.json"), "--name", "Bad_Name"]
+    )
+    assert code == 2
+    assert "--name 'Bad_Name'" in capsys.readouterr().err
