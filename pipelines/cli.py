@@ -42,7 +42,11 @@ def _add_run_parser(subparsers) -> None:
     )
     p.add_argument("--data", help="a CSV file or a folder of CSVs (default: bundled penguins)")
     p.add_argument("--label", default="species", help="the label column (default: species)")
-    p.add_argument("--schema", help="schema .pbtxt (default: schemas/penguins.pbtxt)")
+    p.add_argument(
+        "--schema",
+        help="schema .pbtxt (default: schemas/penguins.pbtxt for the bundled data; with --data, "
+        "one is inferred and hardened)",
+    )
     p.add_argument("--config", help="YAML with `transform` and `trainer` sections")
     p.add_argument(
         "--root",
@@ -197,8 +201,10 @@ def _run_command(args) -> int:
     from nanguard.pipelines import data as data_lib
 
     config = _load_config(args.config)
-    schema = args.schema or _default_schema()
-    if not os.path.isfile(schema):
+    # The curated penguins schema goes with the bundled data; other data without --schema gets
+    # an inferred, hardened schema.
+    schema = args.schema or (None if args.data else _default_schema())
+    if schema is not None and not os.path.isfile(schema):
         raise UsageError(f"--schema {schema}: no such file")
     root = os.path.abspath(args.root)
     serving_dir = os.path.abspath(args.serving_dir or os.path.join(root, "serving"))
@@ -225,7 +231,7 @@ def _run_command(args) -> int:
                 layout,
                 pipeline_name="nanguard-baseline" if args.baseline else "nanguard",
                 data_root=layout.data_dir,
-                schema_path=os.path.abspath(schema),
+                schema_path=schema and os.path.abspath(schema),
                 label_key=args.label,
                 beam_pipeline_args=args.beam_arg,
                 baseline=args.baseline,

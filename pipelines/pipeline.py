@@ -27,6 +27,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from nanguard.components.data_guard import DataGuard
+from nanguard.components.data_guard.harden_component import HardenSchema
 from nanguard.components.gate import FinitePredictionGate
 from nanguard.components.transform.component import Transform as NanguardTransform
 
@@ -79,7 +80,7 @@ def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
     data_root: str,
-    schema_path: str,
+    schema_path: str | None,
     serving_model_dir: str,
     label_key: str = "species",
     metadata_path: str | None = None,
@@ -95,7 +96,8 @@ def create_pipeline(
       pipeline_name: `[a-z0-9][a-z0-9-]*` (Kubeflow's rule).
       pipeline_root: where artifacts go (a local folder or a gs:// URI).
       data_root: a folder of CSV files with a shared header, missing values as empty cells.
-      schema_path: a schema .pbtxt, imported with ImportSchemaGen.
+      schema_path: a schema .pbtxt, imported with ImportSchemaGen; None infers one with
+        SchemaGen and hardens it (HardenSchema).
       serving_model_dir: the Pusher's filesystem destination.
       label_key: the label column.
       metadata_path: SQLite file for ML Metadata (local runs); None leaves it to the runner.
@@ -107,8 +109,16 @@ def create_pipeline(
     config = config or {}
     example_gen = tfx.components.CsvExampleGen(input_base=data_root)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
-    schema = schema_gen.outputs["schema"]
+    if schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+        schema = schema_gen.outputs["schema"]
+        schema_components = [schema_gen]
+    else:
+        # No curated schema: infer one, then harden it (SchemaGen never disallows NaN or Inf).
+        inferred = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+        hardened = HardenSchema(schema=inferred.outputs["schema"], label_key=label_key)
+        schema = hardened.outputs["hardened_schema"]
+        schema_components = [inferred, hardened]
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
@@ -117,7 +127,7 @@ def create_pipeline(
     # A team may bring its own functions and keep every guard around them.
     preprocessing_fn = transform_config.pop("preprocessing_fn", None)
     run_fn = trainer_config.pop("run_fn", None)
-    components = [example_gen, statistics_gen, schema_gen, example_validator]
+    components = [example_gen, statistics_gen, *schema_components, example_validator]
 
     if baseline:
         transform = tfx.components.Transform(
