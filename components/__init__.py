@@ -14,6 +14,7 @@ _EXPORTS = {
     "DataGuard": "nanguard.components.data_guard",
     "DataGuardPolicy": "nanguard.components.data_guard",
     "harden_schema": "nanguard.components.data_guard",
+    "HardenSchema": "nanguard.components.data_guard.harden_component",
     "harden_schema_file": "nanguard.components.data_guard",
     "Transform": "nanguard.components.transform.component",
     "impute": "nanguard.components.transform",

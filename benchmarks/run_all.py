@@ -1,0 +1,74 @@
+"""Runs every benchmark, each side by side with the stock TFX component doing the same work.
+
+    make bench                      # the sizes the issues name (takes a while on 2 cores)
+    python benchmarks/run_all.py --quick   # small sizes, a smoke run
+
+Output is printed and kept in benchmarks/results/latest.txt. Ratios are what matter: absolute
+times on shared machines are noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# (script, full-size arguments, quick arguments, the target it checks)
+BENCHMARKS = [
+    (
+        "bench_data_guard.py",
+        ["--rows", "1000000"],
+        ["--rows", "50000", "--repeats", "1"],
+        "DataGuard <= 0.5x StatisticsGen",
+    ),
+    (
+        "bench_transform.py",
+        ["--rows", "1000000"],
+        ["--rows", "50000"],
+        "NaN-safe preprocessing_fn <= 1.25x tft.scale_to_z_score",
+    ),
+    (
+        "bench_trainer.py",
+        [],
+        ["--rows", "5000", "--rounds", "1"],
+        "guarded steps/s >= 0.95x TerminateOnNaN only",
+    ),
+    ("bench_gate.py", ["--rows", "100000"], ["--rows", "5000"], "gate <= 0.5x stock Evaluator"),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--only", help="run one benchmark, e.g. bench_gate.py")
+    args = parser.parse_args()
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    log_path = os.path.join(HERE, "results", "latest.txt")
+    failed = []
+    with open(log_path, "w") as log:
+        for script, full, quick, target in BENCHMARKS:
+            if args.only and script != args.only:
+                continue
+            command = [sys.executable, os.path.join(HERE, script), *(quick if args.quick else full)]
+            header = f"==== {script} ({target}): {' '.join(command[1:])}"
+            print(header, flush=True)
+            log.write(header + "\n")
+            start = time.monotonic()
+            proc = subprocess.run(command, capture_output=True, text=True)
+            log.write(proc.stdout + proc.stderr[-4000:] if proc.returncode else proc.stdout)
+            print(proc.stdout, end="", flush=True)
+            if proc.returncode:
+                failed.append(script)
+                print(proc.stderr[-2000:], file=sys.stderr)
+            footer = f"==== {script}: exit {proc.returncode}, {time.monotonic() - start:.0f} s\n"
+            print(footer, flush=True)
+            log.write(footer)
+    print(f"Results kept in {log_path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
