@@ -36,15 +36,31 @@ def test_vertex_spec_structure(tmp_path):
     job = json.loads(_compile(tmp_path, "vertex", "spec.json").read_text())
     spec = job["pipelineSpec"]
     tasks = spec["root"]["dag"]["tasks"]
-    assert {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(tasks)
-    assert "Trainer" in tasks["Pusher"]["dependentTasks"]
+    assert set(tasks) == {
+        "CsvExampleGen",
+        "StatisticsGen",
+        "ImportSchemaGen",
+        "ExampleValidator",
+        "DataGuard",
+        "Transform",
+        "Trainer",
+        "Evaluator",
+        "FinitePredictionGate",
+        "Pusher",
+    }
+    assert {"Trainer", "FinitePredictionGate"} <= set(tasks["Pusher"]["dependentTasks"])
+    assert "Evaluator" in tasks["FinitePredictionGate"]["dependentTasks"]
+    assert "DataGuard" in tasks["Transform"]["dependentTasks"]
+    gate_args = json.dumps(spec["deploymentSpec"]["executors"]["FinitePredictionGate_executor"])
+    assert "nanguard.components.gate.executor.Executor" in gate_args
     executors = spec["deploymentSpec"]["executors"]
     assert len(executors) == len(tasks)
     for name, executor in executors.items():
         assert executor.get("container", {}).get("image") == IMAGE or "importer" in executor, name
     text = json.dumps(spec)
     assert "module_file" not in text and ".whl" not in text
-    assert "nanguard.components.transform" in text or "nanguard.pipelines.stock" in text
+    assert "nanguard.components.transform.preprocessing.preprocessing_fn" in text
+    assert "nanguard.components.trainer.run_fn.run_fn" in text
     assert "--runner=DataflowRunner" in json.dumps(executors["Transform_executor"])
     assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/root"
 
