@@ -15,19 +15,19 @@ from tfx.dsl.components.base import executor_spec
 
 from nanguard.components.transform import executor
 
-PREPROCESSING_FN = 'nanguard.components.transform.preprocessing.preprocessing_fn'
-STATS_OPTIONS_UPDATER_FN = 'nanguard.components.transform.stats_options.stats_options_updater_fn'
+PREPROCESSING_FN = "nanguard.components.transform.preprocessing.preprocessing_fn"
+STATS_OPTIONS_UPDATER_FN = "nanguard.components.transform.stats_options.stats_options_updater_fn"
 
 
 class Transform(transform_component.Transform):
-  """TFX Transform running nanguard's executor (see module docstring)."""
+    """TFX Transform running nanguard's executor (see module docstring)."""
 
-  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-  def __init__(self, examples, schema, custom_config: dict[str, Any] | None = None, **kwargs):
-    """Args are those of tfx.components.Transform; preprocessing_fn and
-    stats_options_updater_fn default to nanguard's (a module_file overrides both)."""
-    if 'module_file' not in kwargs:
-      kwargs.setdefault('preprocessing_fn', PREPROCESSING_FN)
-      kwargs.setdefault('stats_options_updater_fn', STATS_OPTIONS_UPDATER_FN)
-    super().__init__(examples=examples, schema=schema, custom_config=custom_config, **kwargs)
+    def __init__(self, examples, schema, custom_config: dict[str, Any] | None = None, **kwargs):
+        """Args are those of tfx.components.Transform; preprocessing_fn and
+        stats_options_updater_fn default to nanguard's (a module_file overrides both)."""
+        if "module_file" not in kwargs:
+            kwargs.setdefault("preprocessing_fn", PREPROCESSING_FN)
+            kwargs.setdefault("stats_options_updater_fn", STATS_OPTIONS_UPDATER_FN)
+        super().__init__(examples=examples, schema=schema, custom_config=custom_config, **kwargs)

@@ -23,211 +23,217 @@ import tensorflow as tf
 
 from nanguard.components.transform import _mode, _stats
 
-STRATEGIES = ('mean', 'median', 'most_frequent', 'constant', 'auto', 'knn')
+STRATEGIES = ("mean", "median", "most_frequent", "constant", "auto", "knn")
 AUTO_SKEW_THRESHOLD = 0.5
-STRING_CONSTANT_DEFAULT = 'missing_value'  # scikit-learn's default for strings
+STRING_CONSTANT_DEFAULT = "missing_value"  # scikit-learn's default for strings
 
 
 def _check(strategy: str, inf: str) -> None:
-  if strategy not in STRATEGIES:
-    raise ValueError(f'Unknown imputation strategy {strategy!r}; use one of {STRATEGIES}.')
-  if inf not in _stats.INF_POLICIES:
-    raise ValueError(f'Unknown inf policy {inf!r}; use one of {_stats.INF_POLICIES}.')
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown imputation strategy {strategy!r}; use one of {STRATEGIES}.")
+    if inf not in _stats.INF_POLICIES:
+        raise ValueError(f"Unknown inf policy {inf!r}; use one of {_stats.INF_POLICIES}.")
 
 
 def numeric_needs(strategy: str, inf: str) -> dict[str, Any]:
-  """Which analyzers `impute` needs for a numeric feature (keyword args of NumericStats.compute)."""
-  probs = (0.5,) if strategy in ('median', 'auto') else ()
-  return {
-    'moments': strategy in ('mean', 'auto', 'knn'),
-    'quantile_probs': probs,
-    'min_max': inf == 'clip',
-  }
+    """Analyzers that `impute` needs for a numeric feature (NumericStats.compute kwargs)."""
+    probs = (0.5,) if strategy in ("median", "auto") else ()
+    return {
+        "moments": strategy in ("mean", "auto", "knn"),
+        "quantile_probs": probs,
+        "min_max": inf == "clip",
+    }
 
 
 def prepare_numeric(
-  x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, inf: str
+    x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, inf: str
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-  """Dense float64 values, the `finite` mask and the `missing` mask of a numeric feature.
+    """Dense float64 values, the `finite` mask and the `missing` mask of a numeric feature.
 
-  `missing` = absent or NaN, plus +/-Inf with `inf='treat_as_missing'`. With `inf='clip'` an
-  Inf is not missing (it is clipped later) but it is never part of the statistics.
-  """
-  values, present = _stats.densify(x)
-  values = tf.cast(values, tf.float64)
-  finite = present & tf.math.is_finite(values)
-  if inf == 'clip':
-    missing = ~present | tf.math.is_nan(values)
-  else:
-    missing = ~finite
-  return values, finite, missing
+    `missing` = absent or NaN, plus +/-Inf with `inf='treat_as_missing'`. With `inf='clip'` an
+    Inf is not missing (it is clipped later) but it is never part of the statistics.
+    """
+    values, present = _stats.densify(x)
+    values = tf.cast(values, tf.float64)
+    finite = present & tf.math.is_finite(values)
+    if inf == "clip":
+        missing = ~present | tf.math.is_nan(values)
+    else:
+        missing = ~finite
+    return values, finite, missing
 
 
 def impute_numeric(
-  values: tf.Tensor,
-  finite: tf.Tensor,
-  missing: tf.Tensor,
-  stats: _stats.NumericStats,
-  strategy: str,
-  fill_value: float | None,
-  inf: str,
-  skew_threshold: float = AUTO_SKEW_THRESHOLD,
+    values: tf.Tensor,
+    finite: tf.Tensor,
+    missing: tf.Tensor,
+    stats: _stats.NumericStats,
+    strategy: str,
+    fill_value: float | None,
+    inf: str,
+    skew_threshold: float = AUTO_SKEW_THRESHOLD,
 ) -> tuple[tf.Tensor, dict[str, Any]]:
-  """Imputes prepared float64 values; returns (finite float64 values, record entries)."""
-  fallback = tf.constant(0.0 if fill_value is None else float(fill_value), tf.float64)
-  info: dict[str, Any] = {'strategy': strategy, 'inf': inf}
-  nan = tf.constant(math.nan, tf.float64)
-  if strategy == 'constant':
-    fill = fallback
-    info['chosen'] = 'constant'
-  elif strategy == 'mean':
-    fill = stats.mean
-    info['chosen'] = 'mean'
-  elif strategy == 'median':
-    fill = stats.quantiles[0.5]
-    info['chosen'] = 'median'
-  elif strategy == 'most_frequent':
-    fill, mode_count = _mode.most_frequent(values, finite)
-    info['chosen'] = 'most_frequent'
-    info['mode_count'] = mode_count
-  elif strategy == 'auto':
-    median = stats.quantiles[0.5]
-    skew = tf.where(stats.std > 0, 3.0 * (stats.mean - median) / stats.std, tf.zeros_like(median))
-    use_median = tf.abs(_stats.finite_or(skew, 0.0)) > skew_threshold
-    # A float64 feature beyond float32's range has a non-finite (float32) median: use the mean.
-    use_median &= tf.math.is_finite(median)
-    fill = tf.where(use_median, median, stats.mean)
-    info['chosen'] = tf.where(use_median, 'median', 'mean')
-    info['skewness'] = skew
-    info['skew_threshold'] = skew_threshold
-    info['reason'] = tf.where(
-      use_median,
-      f'|Pearson median skewness| > {skew_threshold}: skewed, median',
-      f'|Pearson median skewness| <= {skew_threshold}: symmetric enough, mean',
+    """Imputes prepared float64 values; returns (finite float64 values, record entries)."""
+    fallback = tf.constant(0.0 if fill_value is None else float(fill_value), tf.float64)
+    info: dict[str, Any] = {"strategy": strategy, "inf": inf}
+    nan = tf.constant(math.nan, tf.float64)
+    if strategy == "constant":
+        fill = fallback
+        info["chosen"] = "constant"
+    elif strategy == "mean":
+        fill = stats.mean
+        info["chosen"] = "mean"
+    elif strategy == "median":
+        fill = stats.quantiles[0.5]
+        info["chosen"] = "median"
+    elif strategy == "most_frequent":
+        fill, mode_count = _mode.most_frequent(values, finite)
+        info["chosen"] = "most_frequent"
+        info["mode_count"] = mode_count
+    elif strategy == "auto":
+        median = stats.quantiles[0.5]
+        skew = tf.where(
+            stats.std > 0, 3.0 * (stats.mean - median) / stats.std, tf.zeros_like(median)
+        )
+        use_median = tf.abs(_stats.finite_or(skew, 0.0)) > skew_threshold
+        # A float64 feature beyond float32's range has a non-finite (float32) median: use the mean.
+        use_median &= tf.math.is_finite(median)
+        fill = tf.where(use_median, median, stats.mean)
+        info["chosen"] = tf.where(use_median, "median", "mean")
+        info["skewness"] = skew
+        info["skew_threshold"] = skew_threshold
+        info["reason"] = tf.where(
+            use_median,
+            f"|Pearson median skewness| > {skew_threshold}: skewed, median",
+            f"|Pearson median skewness| <= {skew_threshold}: symmetric enough, mean",
+        )
+    else:
+        raise ValueError(
+            f"Strategy {strategy!r} is not handled by impute_numeric (use knn_impute)."
+        )
+    if stats.mean is not None:
+        info["mean"] = stats.mean
+        info["std"] = stats.std
+    if 0.5 in stats.quantiles:
+        info["median"] = stats.quantiles[0.5]
+    usable = tf.math.is_finite(fill)
+    info["warning"] = tf.where(
+        usable,
+        "",
+        "no finite value in the analyzed data: constant fill value used",
     )
-  else:
-    raise ValueError(f'Strategy {strategy!r} is not handled by impute_numeric (use knn_impute).')
-  if stats.mean is not None:
-    info['mean'] = stats.mean
-    info['std'] = stats.std
-  if 0.5 in stats.quantiles:
-    info['median'] = stats.quantiles[0.5]
-  usable = tf.math.is_finite(fill)
-  info['warning'] = tf.where(
-    usable,
-    '',
-    'no finite value in the analyzed data: constant fill value used',
-  )
-  fill = tf.where(usable, fill, fallback)
-  info['fill_value'] = fill
-  info['count_finite'] = stats.count
-  out = tf.where(missing, tf.broadcast_to(fill, tf.shape(values)), values)
-  if inf == 'clip':
-    hi = tf.where(tf.math.is_finite(stats.max), stats.max, fill)
-    lo = tf.where(tf.math.is_finite(stats.min), stats.min, fill)
-    out = tf.where(tf.math.is_inf(out) & (out > 0), tf.broadcast_to(hi, tf.shape(out)), out)
-    out = tf.where(tf.math.is_inf(out) & (out < 0), tf.broadcast_to(lo, tf.shape(out)), out)
-    info['clip_min'] = lo
-    info['clip_max'] = hi
-  del nan
-  return out, info
+    fill = tf.where(usable, fill, fallback)
+    info["fill_value"] = fill
+    info["count_finite"] = stats.count
+    out = tf.where(missing, tf.broadcast_to(fill, tf.shape(values)), values)
+    if inf == "clip":
+        hi = tf.where(tf.math.is_finite(stats.max), stats.max, fill)
+        lo = tf.where(tf.math.is_finite(stats.min), stats.min, fill)
+        out = tf.where(tf.math.is_inf(out) & (out > 0), tf.broadcast_to(hi, tf.shape(out)), out)
+        out = tf.where(tf.math.is_inf(out) & (out < 0), tf.broadcast_to(lo, tf.shape(out)), out)
+        info["clip_min"] = lo
+        info["clip_max"] = hi
+    del nan
+    return out, info
 
 
 def impute_string(
-  x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor,
-  strategy: str = 'most_frequent',
-  fill_value: str | None = None,
+    x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor,
+    strategy: str = "most_frequent",
+    fill_value: str | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, dict[str, Any]]:
-  """Imputes a string feature; returns (values [batch], missing [batch] bool, record entries).
+    """Imputes a string feature; returns (values [batch], missing [batch] bool, record entries).
 
-  Missing: an absent value or an empty string. `most_frequent`/`auto` fill the most frequent
-  present value; `constant` fills `fill_value` (default 'missing_value').
-  """
-  if strategy not in ('most_frequent', 'auto', 'constant'):
-    raise ValueError(
-      f'Strategy {strategy!r} does not apply to a string feature; use most_frequent or constant.'
-    )
-  values, present = _stats.densify(x)
-  present &= tf.strings.length(values) > 0
-  missing = ~present
-  info: dict[str, Any] = {'strategy': strategy}
-  if strategy == 'constant':
-    fill = tf.constant(STRING_CONSTANT_DEFAULT if fill_value is None else fill_value)
-    info['chosen'] = 'constant'
-    info['warning'] = ''
-  else:
-    mode, count = _mode.most_frequent(values, present)
-    usable = count > 0
-    fallback = tf.constant('' if fill_value is None else fill_value)
-    fill = tf.where(usable, mode, fallback)
-    info['chosen'] = 'most_frequent'
-    info['mode_count'] = count
-    info['warning'] = tf.where(usable, '', 'no value in the analyzed data: constant fill used')
-  info['fill_value'] = fill
-  return tf.where(missing, tf.broadcast_to(fill, tf.shape(values)), values), missing, info
+    Missing: an absent value or an empty string. `most_frequent`/`auto` fill the most frequent
+    present value; `constant` fills `fill_value` (default 'missing_value').
+    """
+    if strategy not in ("most_frequent", "auto", "constant"):
+        raise ValueError(
+            f"Strategy {strategy!r} does not apply to a string feature; "
+            "use most_frequent or constant."
+        )
+    values, present = _stats.densify(x)
+    present &= tf.strings.length(values) > 0
+    missing = ~present
+    info: dict[str, Any] = {"strategy": strategy}
+    if strategy == "constant":
+        fill = tf.constant(STRING_CONSTANT_DEFAULT if fill_value is None else fill_value)
+        info["chosen"] = "constant"
+        info["warning"] = ""
+    else:
+        mode, count = _mode.most_frequent(values, present)
+        usable = count > 0
+        fallback = tf.constant("" if fill_value is None else fill_value)
+        fill = tf.where(usable, mode, fallback)
+        info["chosen"] = "most_frequent"
+        info["mode_count"] = count
+        info["warning"] = tf.where(usable, "", "no value in the analyzed data: constant fill used")
+    info["fill_value"] = fill
+    return tf.where(missing, tf.broadcast_to(fill, tf.shape(values)), values), missing, info
 
 
 def impute(
-  x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor | Mapping[str, Any],
-  strategy: str = 'mean',
-  fill_value: float | str | None = None,
-  add_indicator: bool = False,
-  inf: str = 'treat_as_missing',
-  *,
-  skew_threshold: float = AUTO_SKEW_THRESHOLD,
-  n_neighbors: int = 5,
-  sample_size: int = 1000,
-  seed: int = 0,
-  name: str | None = None,
+    x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor | Mapping[str, Any],
+    strategy: str = "mean",
+    fill_value: float | str | None = None,
+    add_indicator: bool = False,
+    inf: str = "treat_as_missing",
+    *,
+    skew_threshold: float = AUTO_SKEW_THRESHOLD,
+    n_neighbors: int = 5,
+    sample_size: int = 1000,
+    seed: int = 0,
+    name: str | None = None,
 ) -> Any:
-  """Imputes missing values of a feature inside a tf.Transform `preprocessing_fn`.
+    """Imputes missing values of a feature inside a tf.Transform `preprocessing_fn`.
 
-  Args:
-    x: the raw feature: dense `[batch]`/`[batch, 1]`, or a SparseTensor/RaggedTensor of shape
-      `[batch, None]` whose empty rows are missing values. For `strategy='knn'`, a mapping
-      feature name -> such tensor (the features imputed together).
-    strategy: 'mean' | 'median' | 'most_frequent' | 'constant' | 'auto' | 'knn' (see module doc).
-    fill_value: the constant for 'constant', and the fallback for a feature that has no finite
-      value at all in the analyzed data (default 0, or 'missing_value' for strings).
-    add_indicator: also return a float32 `[batch]` indicator, 1.0 where a value was imputed.
-    inf: 'treat_as_missing' (Inf is imputed like NaN) or 'clip' (+Inf becomes the largest and
-      -Inf the smallest finite value seen in the analyzed data; not flagged by the indicator).
-    skew_threshold: threshold on |Pearson's median skewness| for 'auto'.
-    n_neighbors, sample_size, seed: for 'knn' (see `knn.knn_impute`).
-    name: optional name scope.
+    Args:
+      x: the raw feature: dense `[batch]`/`[batch, 1]`, or a SparseTensor/RaggedTensor of shape
+        `[batch, None]` whose empty rows are missing values. For `strategy='knn'`, a mapping
+        feature name -> such tensor (the features imputed together).
+      strategy: 'mean' | 'median' | 'most_frequent' | 'constant' | 'auto' | 'knn' (see module doc).
+      fill_value: the constant for 'constant', and the fallback for a feature that has no finite
+        value at all in the analyzed data (default 0, or 'missing_value' for strings).
+      add_indicator: also return a float32 `[batch]` indicator, 1.0 where a value was imputed.
+      inf: 'treat_as_missing' (Inf is imputed like NaN) or 'clip' (+Inf becomes the largest and
+        -Inf the smallest finite value seen in the analyzed data; not flagged by the indicator).
+      skew_threshold: threshold on |Pearson's median skewness| for 'auto'.
+      n_neighbors, sample_size, seed: for 'knn' (see `knn.knn_impute`).
+      name: optional name scope.
 
-  Returns:
-    Numeric: float32 `[batch]`, always finite (NaN, Inf and absent values are repaired; values
-    beyond the float32 range are clipped to it). String: string `[batch]`. With
-    `add_indicator`, a tuple (values, indicator). For 'knn', dicts keyed like `x`.
+    Returns:
+      Numeric: float32 `[batch]`, always finite (NaN, Inf and absent values are repaired; values
+      beyond the float32 range are clipped to it). String: string `[batch]`. With
+      `add_indicator`, a tuple (values, indicator). For 'knn', dicts keyed like `x`.
 
-  Raises:
-    ValueError: unknown strategy or inf policy, or a strategy that does not fit the dtype.
-  """
-  _check(strategy, inf)
-  with tf.name_scope(name or 'impute'):
-    if strategy == 'knn':
-      from nanguard.components.transform import knn  # noqa: PLC0415 (circular import)
+    Raises:
+      ValueError: unknown strategy or inf policy, or a strategy that does not fit the dtype.
+    """
+    _check(strategy, inf)
+    with tf.name_scope(name or "impute"):
+        if strategy == "knn":
+            from nanguard.components.transform import knn  # noqa: PLC0415 (circular import)
 
-      if not isinstance(x, Mapping):
-        raise ValueError("strategy='knn' needs a mapping feature name -> tensor as `x`.")
-      outs, indicators, _ = knn.knn_impute(
-        dict(x), n_neighbors=n_neighbors, sample_size=sample_size, seed=seed, inf=inf
-      )
-      outs = {k: _stats.to_float32_finite(v) for k, v in outs.items()}
-      return (outs, indicators) if add_indicator else outs
-    if x.dtype == tf.string:
-      out, missing, _ = impute_string(x, strategy, fill_value)
-    else:
-      values, finite, missing = prepare_numeric(x, inf)
-      stats = _stats.NumericStats.compute(
-        tf.where(finite, values, tf.constant(math.nan, tf.float64)),
-        wide_range=x.dtype == tf.float64,
-        **numeric_needs(strategy, inf),
-      )
-      out, _ = impute_numeric(values, finite, missing, stats, strategy, fill_value, inf,
-                              skew_threshold)
-      out = _stats.to_float32_finite(out)
-    if add_indicator:
-      return out, tf.cast(missing, tf.float32)
-    return out
+            if not isinstance(x, Mapping):
+                raise ValueError("strategy='knn' needs a mapping feature name -> tensor as `x`.")
+            outs, indicators, _ = knn.knn_impute(
+                dict(x), n_neighbors=n_neighbors, sample_size=sample_size, seed=seed, inf=inf
+            )
+            outs = {k: _stats.to_float32_finite(v) for k, v in outs.items()}
+            return (outs, indicators) if add_indicator else outs
+        if x.dtype == tf.string:
+            out, missing, _ = impute_string(x, strategy, fill_value)
+        else:
+            values, finite, missing = prepare_numeric(x, inf)
+            stats = _stats.NumericStats.compute(
+                tf.where(finite, values, tf.constant(math.nan, tf.float64)),
+                wide_range=x.dtype == tf.float64,
+                **numeric_needs(strategy, inf),
+            )
+            out, _ = impute_numeric(
+                values, finite, missing, stats, strategy, fill_value, inf, skew_threshold
+            )
+            out = _stats.to_float32_finite(out)
+        if add_indicator:
+            return out, tf.cast(missing, tf.float32)
+        return out

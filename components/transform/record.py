@@ -19,116 +19,116 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
-RECORD_FILENAME = 'nanguard_transform_record.json'
-_MARKER = 'nanguard_transform_record'
-_NODE_PREFIX = 'nanguard_record_'
+RECORD_FILENAME = "nanguard_transform_record.json"
+_MARKER = "nanguard_transform_record"
+_NODE_PREFIX = "nanguard_record_"
 
 
 def _node_suffix(feature: str) -> str:
-  return ''.join(c if c.isalnum() else '_' for c in feature)
+    return "".join(c if c.isalnum() else "_" for c in feature)
 
 
 def _json_value(v: Any) -> tf.Tensor | str:
-  if isinstance(v, tf.Tensor):
-    if v.dtype == tf.string:
-      escaped = tf.strings.regex_replace(v, r'(["\\])', r'\\\1')
-      escaped = tf.strings.regex_replace(escaped, r'[\x00-\x1f]', ' ')
-      return tf.strings.join(['"', tf.reshape(escaped, []), '"'])
-    f = tf.reshape(tf.cast(v, tf.float64), [])
-    return tf.where(
-      tf.math.is_finite(f), tf.strings.as_string(f, precision=17, scientific=True), 'null'
-    )
-  return json.dumps(v)
+    if isinstance(v, tf.Tensor):
+        if v.dtype == tf.string:
+            escaped = tf.strings.regex_replace(v, r'(["\\])', r"\\\1")
+            escaped = tf.strings.regex_replace(escaped, r"[\x00-\x1f]", " ")
+            return tf.strings.join(['"', tf.reshape(escaped, []), '"'])
+        f = tf.reshape(tf.cast(v, tf.float64), [])
+        return tf.where(
+            tf.math.is_finite(f), tf.strings.as_string(f, precision=17, scientific=True), "null"
+        )
+    return json.dumps(v)
 
 
 def attach_record(output: tf.Tensor, feature: str, info: dict[str, Any]) -> tf.Tensor:
-  """Returns `output` unchanged, carrying the JSON record of `feature` as a control dependency.
+    """Returns `output` unchanged, carrying the JSON record of `feature` as a control dependency.
 
-  The record (a scalar string built from analyzer results) must be reachable from an output or
-  tf.Transform prunes it from the saved transform graph; a control dependency keeps it there at
-  no numerical cost (it depends on constants only, so serving folds it away).
-  """
-  parts: list[Any] = ['{', json.dumps(_MARKER), ': true, "feature": ', json.dumps(feature)]
-  for key in sorted(info):
-    parts += [', ', json.dumps(key), ': ', _json_value(info[key])]
-  parts.append('}')
-  text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + _node_suffix(feature))
-  with tf.control_dependencies([text]):
-    return tf.identity(output)
+    The record (a scalar string built from analyzer results) must be reachable from an output or
+    tf.Transform prunes it from the saved transform graph; a control dependency keeps it there at
+    no numerical cost (it depends on constants only, so serving folds it away).
+    """
+    parts: list[Any] = ["{", json.dumps(_MARKER), ': true, "feature": ', json.dumps(feature)]
+    for key in sorted(info):
+        parts += [", ", json.dumps(key), ": ", _json_value(info[key])]
+    parts.append("}")
+    text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + _node_suffix(feature))
+    with tf.control_dependencies([text]):
+        return tf.identity(output)
 
 
 def _evaluate_records(transform_fn_dir: str) -> list[bytes]:
-  """Evaluates the record nodes of a saved transform graph (they depend on constants only)."""
-  loaded = tf.saved_model.load(transform_fn_dir)
-  fn = loaded.transform_fn
-  texts: list[bytes] = []
-  for cf in getattr(fn, 'concrete_functions', None) or [fn]:
-    graph = cf.graph
-    nodes = [
-      op.outputs[0]
-      for op in graph.get_operations()
-      if op.type == 'Identity' and op.name.split('/')[-1].startswith(_NODE_PREFIX)
-    ]
-    if not nodes:
-      continue
-    # Analyzer results are captured constants: feed their values to the placeholders.
-    feeds = {
-      internal.name: external.numpy()
-      for external, internal in zip(cf.captured_inputs, graph.internal_captures)
-      if external.dtype != tf.resource
-    }
-    with tf.compat.v1.Session(graph=graph) as sess:
-      texts += sess.run(nodes, feed_dict=feeds)
-    break
-  return texts
+    """Evaluates the record nodes of a saved transform graph (they depend on constants only)."""
+    loaded = tf.saved_model.load(transform_fn_dir)
+    fn = loaded.transform_fn
+    texts: list[bytes] = []
+    for cf in getattr(fn, "concrete_functions", None) or [fn]:
+        graph = cf.graph
+        nodes = [
+            op.outputs[0]
+            for op in graph.get_operations()
+            if op.type == "Identity" and op.name.split("/")[-1].startswith(_NODE_PREFIX)
+        ]
+        if not nodes:
+            continue
+        # Analyzer results are captured constants: feed their values to the placeholders.
+        feeds = {
+            internal.name: external.numpy()
+            for external, internal in zip(cf.captured_inputs, graph.internal_captures, strict=False)
+            if external.dtype != tf.resource
+        }
+        with tf.compat.v1.Session(graph=graph) as sess:
+            texts += sess.run(nodes, feed_dict=feeds)
+        break
+    return texts
 
 
 def read_transform_record(transform_graph_dir: str) -> dict[str, Any]:
-  """Returns {'features': {name: entries}, 'vocabularies': {...}} from a transform graph dir.
+    """Returns {'features': {name: entries}, 'vocabularies': {...}} from a transform graph dir.
 
-  Works on the output of the stock Transform component (or tft_beam.WriteTransformFn) when the
-  graph came from nanguard's preprocessing_fn: each feature's record is a string node of the
-  saved transform graph, evaluated here. Vocabulary sizes and the most frequent entry of each
-  vocabulary file are read from the transform_fn assets. NaN/Inf statistics appear as null.
-  """
-  import tensorflow_transform as tft  # noqa: PLC0415
+    Works on the output of the stock Transform component (or tft_beam.WriteTransformFn) when the
+    graph came from nanguard's preprocessing_fn: each feature's record is a string node of the
+    saved transform graph, evaluated here. Vocabulary sizes and the most frequent entry of each
+    vocabulary file are read from the transform_fn assets. NaN/Inf statistics appear as null.
+    """
+    import tensorflow_transform as tft  # noqa: PLC0415
 
-  output = tft.TFTransformOutput(transform_graph_dir)
-  features: dict[str, Any] = {}
-  for text in _evaluate_records(output.transform_savedmodel_dir):
-    entry = json.loads(text.decode('utf-8'))
-    if isinstance(entry, dict) and entry.pop(_MARKER, False):
-      features[entry.pop('feature')] = entry
-  vocabularies = {}
-  assets = os.path.join(output.transform_savedmodel_dir, 'assets')
-  if tf.io.gfile.isdir(assets):
-    for name in sorted(tf.io.gfile.listdir(assets)):
-      try:
-        size = output.vocabulary_size_by_name(name)
-        top = output.vocabulary_by_name(name)[:1]
-      except Exception:  # noqa: BLE001 (not a vocabulary file)
-        continue
-      vocabularies[name] = {
-        'size': int(size),
-        'most_frequent': top[0].decode('utf-8', 'replace') if top else None,
-      }
-  return {'features': features, 'vocabularies': vocabularies}
+    output = tft.TFTransformOutput(transform_graph_dir)
+    features: dict[str, Any] = {}
+    for text in _evaluate_records(output.transform_savedmodel_dir):
+        entry = json.loads(text.decode("utf-8"))
+        if isinstance(entry, dict) and entry.pop(_MARKER, False):
+            features[entry.pop("feature")] = entry
+    vocabularies = {}
+    assets = os.path.join(output.transform_savedmodel_dir, "assets")
+    if tf.io.gfile.isdir(assets):
+        for name in sorted(tf.io.gfile.listdir(assets)):
+            try:
+                size = output.vocabulary_size_by_name(name)
+                top = output.vocabulary_by_name(name)[:1]
+            except Exception:  # noqa: BLE001 (not a vocabulary file)
+                continue
+            vocabularies[name] = {
+                "size": int(size),
+                "most_frequent": top[0].decode("utf-8", "replace") if top else None,
+            }
+    return {"features": features, "vocabularies": vocabularies}
 
 
 def write_transform_record(transform_graph_dir: str) -> str:
-  """Writes `<transform_graph_dir>/nanguard_transform_record.json` and returns its path.
+    """Writes `<transform_graph_dir>/nanguard_transform_record.json` and returns its path.
 
-  The JSON holds, per feature, the strategy requested and chosen (with the skewness and the
-  reason for `auto`), the fill value, the count of finite values, the scaling center and
-  factor, clip bounds and any warning (e.g. a feature with no finite value at all, which was
-  filled with the constant). NaN/Inf statistics are written as null.
-  """
-  record = read_transform_record(transform_graph_dir)
-  path = os.path.join(transform_graph_dir, RECORD_FILENAME)
-  with tf.io.gfile.GFile(path, 'w') as f:
-    f.write(json.dumps(record, indent=2, sort_keys=True))
-  for name, entry in record['features'].items():
-    if entry.get('warning'):
-      logging.warning('Transform feature %s: %s', name, entry['warning'])
-  logging.info('Wrote the transform record of %s features to %s', len(record['features']), path)
-  return path
+    The JSON holds, per feature, the strategy requested and chosen (with the skewness and the
+    reason for `auto`), the fill value, the count of finite values, the scaling center and
+    factor, clip bounds and any warning (e.g. a feature with no finite value at all, which was
+    filled with the constant). NaN/Inf statistics are written as null.
+    """
+    record = read_transform_record(transform_graph_dir)
+    path = os.path.join(transform_graph_dir, RECORD_FILENAME)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(record, indent=2, sort_keys=True))
+    for name, entry in record["features"].items():
+        if entry.get("warning"):
+            logging.warning("Transform feature %s: %s", name, entry["warning"])
+    logging.info("Wrote the transform record of %s features to %s", len(record["features"]), path)
+    return path

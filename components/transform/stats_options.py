@@ -18,46 +18,46 @@ from tfx.components.transform import stats_options_util
 
 
 def disallow_non_finite(schema: schema_pb2.Schema, exclude: tuple[str, ...] = ()) -> list[str]:
-  """Sets float_domain.disallow_nan/disallow_inf on the FLOAT features of `schema` in place.
+    """Sets float_domain.disallow_nan/disallow_inf on the FLOAT features of `schema` in place.
 
-  Args:
-    schema: the (post-transform) schema to edit.
-    exclude: feature names left alone (e.g. a numeric label).
+    Args:
+      schema: the (post-transform) schema to edit.
+      exclude: feature names left alone (e.g. a numeric label).
 
-  Returns:
-    The names of the features that now refuse NaN and Inf.
-  """
-  names = []
-  for feature in schema.feature:
-    if feature.type != schema_pb2.FLOAT or feature.name in exclude:
-      continue
-    if feature.WhichOneof('domain_info') not in (None, 'float_domain'):
-      continue
-    feature.float_domain.disallow_nan = True
-    feature.float_domain.disallow_inf = True
-    names.append(feature.name)
-  return names
+    Returns:
+      The names of the features that now refuse NaN and Inf.
+    """
+    names = []
+    for feature in schema.feature:
+        if feature.type != schema_pb2.FLOAT or feature.name in exclude:
+            continue
+        if feature.WhichOneof("domain_info") not in (None, "float_domain"):
+            continue
+        feature.float_domain.disallow_nan = True
+        feature.float_domain.disallow_inf = True
+        names.append(feature.name)
+    return names
 
 
 def stats_options_updater_fn(
-  stats_type: stats_options_util.StatsType,
-  stats_options: tfdv.StatsOptions,
-  custom_config: dict[str, Any] | None = None,
+    stats_type: stats_options_util.StatsType,
+    stats_options: tfdv.StatsOptions,
+    custom_config: dict[str, Any] | None = None,
 ) -> tfdv.StatsOptions:
-  """Transform's stats_options_updater_fn: post-transform FLOAT outputs must be finite.
+    """Transform's stats_options_updater_fn: post-transform FLOAT outputs must be finite.
 
-  Args:
-    stats_type: PRE_TRANSFORM or POST_TRANSFORM (only the latter is changed).
-    stats_options: the options Transform built; its `schema` is the transformed schema.
-    custom_config: Transform's custom_config (bound by TFX); its `label_key` is exempted.
+    Args:
+      stats_type: PRE_TRANSFORM or POST_TRANSFORM (only the latter is changed).
+      stats_options: the options Transform built; its `schema` is the transformed schema.
+      custom_config: Transform's custom_config (bound by TFX); its `label_key` is exempted.
 
-  Returns:
-    The options, with NaN and Inf disallowed on float outputs of the post-transform schema.
-  """
-  if stats_type == stats_options_util.StatsType.POST_TRANSFORM and stats_options.schema:
-    label = (custom_config or {}).get('label_key')
-    schema = schema_pb2.Schema()
-    schema.CopyFrom(stats_options.schema)
-    disallow_non_finite(schema, exclude=(label,) if label else ())
-    stats_options.schema = schema
-  return stats_options
+    Returns:
+      The options, with NaN and Inf disallowed on float outputs of the post-transform schema.
+    """
+    if stats_type == stats_options_util.StatsType.POST_TRANSFORM and stats_options.schema:
+        label = (custom_config or {}).get("label_key")
+        schema = schema_pb2.Schema()
+        schema.CopyFrom(stats_options.schema)
+        disallow_non_finite(schema, exclude=(label,) if label else ())
+        stats_options.schema = schema
+    return stats_options
