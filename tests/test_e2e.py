@@ -65,6 +65,17 @@ def serialized_examples(csv_path: str, label: str, schema_path: str = SCHEMA) ->
     return [e.SerializeToString() for e in examples]
 
 
+def _features(values: dict) -> dict:
+    def feature(v):
+        if isinstance(v[0], bytes):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=v))
+        if isinstance(v[0], int):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+        return tf.train.Feature(float_list=tf.train.FloatList(value=v))
+
+    return {name: feature(v) for name, v in values.items()}
+
+
 def run_nanguard(tmp_path, *flags, root="runs"):
     result = subprocess.run(
         [*NANGUARD, "run", "--root", str(tmp_path / root), "--train-steps", "60", *flags],
@@ -125,6 +136,19 @@ def test_guarded_pipeline_pushes_a_finite_model(guarded_run, penguins_csv):
     assert outputs.shape == (344, 3)
     assert np.isfinite(outputs).all()
     np.testing.assert_allclose(outputs.sum(axis=1), 1.0, rtol=1e-4)
+    # The transform graph inside the SavedModel repairs a hostile request as it repaired training.
+    hostile = [
+        {"bill_length_mm": [float("nan")], "bill_depth_mm": [float("inf")]},
+        {"bill_length_mm": [float("-inf")], "island": [b"Atlantis"], "year": [99999]},
+        {"bill_depth_mm": [3.0e38], "flipper_length_mm": [10**12]},
+        {},  # every feature missing
+    ]
+    requests = [tf.train.Example(features=tf.train.Features(feature=_features(r))) for r in hostile]
+    model = tf.saved_model.load(str(serving / version))
+    outputs = model.signatures["serving_default"](
+        examples=tf.constant([r.SerializeToString() for r in requests])
+    )["outputs"].numpy()
+    assert outputs.shape == (4, 3) and np.isfinite(outputs).all()
     (log_file,) = os.listdir(tmp_path / "runs" / "logs")
     assert "FinitePredictionGate" in (tmp_path / "runs" / "logs" / log_file).read_text()
 
