@@ -262,56 +262,47 @@ def _summary_lines(metadata_path: str, before: int) -> list[str]:
 
     from nanguard.pipelines import local_runner as lr
 
+    def properties(type_name: str, marker: str) -> dict | None:
+        """Custom properties of this run's newest `type_name` artifact that has `marker`."""
+        for artifact in lr.artifacts(metadata_path, type_name, before):
+            if marker in artifact.custom_properties:
+                return {k: lr.custom_property(artifact, k) for k in artifact.custom_properties}
+        return None
+
+    def report(type_name: str, file_name: str) -> dict | None:
+        """A JSON report that a component wrote into this run's newest `type_name` artifact."""
+        artifact = lr.latest_artifact(metadata_path, type_name, before)
+        path = artifact and os.path.join(artifact.uri, file_name)
+        if not path or not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
     lines = []
-    guard = next(
-        (
-            a
-            for a in lr.artifacts(metadata_path, "ExampleAnomalies", before)
-            if "num_rows" in a.custom_properties
-        ),
-        None,
-    )
-    if guard is not None:
-        p = {k: lr.custom_property(guard, k) for k in guard.custom_properties}
-        verdict = "pass" if p.get("blessed") == 1 else f"{p.get('num_violations')} violation(s)"
+    if guard := properties("ExampleAnomalies", "num_rows"):
+        verdict = "pass" if guard["blessed"] == 1 else f"{guard['num_violations']} violation(s)"
         lines.append(
-            f"  data guard   {p.get('num_rows')} rows: {p.get('num_missing')} missing, "
-            f"{p.get('num_nan')} NaN, {p.get('num_pos_inf')} +Inf, {p.get('num_neg_inf')} -Inf, "
-            f"{p.get('num_huge')} huge; {verdict}"
+            f"  data guard   {guard['num_rows']} rows: {guard['num_missing']} missing, "
+            f"{guard['num_nan']} NaN, {guard['num_pos_inf']} +Inf, {guard['num_neg_inf']} -Inf, "
+            f"{guard['num_huge']} huge; {verdict}"
         )
-    graph = next(iter(lr.artifacts(metadata_path, "TransformGraph", before)), None)
-    record = graph and os.path.join(graph.uri, "nanguard_transform_record.json")
-    if record and os.path.exists(record):
-        with open(record) as f:
-            features = json.load(f).get("features", {})
+    if record := report("TransformGraph", "nanguard_transform_record.json"):
         chosen = ", ".join(
-            f"{name}={f.get('chosen') or f.get('strategy')}" for name, f in sorted(features.items())
+            f"{name}={f.get('chosen') or f.get('strategy')}"
+            for name, f in sorted(record.get("features", {}).items())
         )
         lines.append(f"  transform    imputation: {chosen}")
-    run = next(iter(lr.artifacts(metadata_path, "ModelRun", before)), None)
-    health = run and os.path.join(run.uri, "nanguard_training_health.json")
-    if health and os.path.exists(health):
-        with open(health) as f:
-            report = json.load(f)
+    if health := report("ModelRun", "nanguard_training_health.json"):
         lines.append(
-            f"  trainer      status {report.get('status')}, "
-            f"{len(report.get('events', []))} non-finite event(s), "
-            f"{len(report.get('epochs', []))} epoch(s)"
+            f"  trainer      status {health.get('status')}, "
+            f"{len(health.get('events', []))} non-finite event(s), "
+            f"{len(health.get('epochs', []))} epoch(s)"
         )
-    gate = next(
-        (
-            a
-            for a in lr.artifacts(metadata_path, "ModelBlessing", before)
-            if "probes_failed" in a.custom_properties
-        ),
-        None,
-    )
-    if gate is not None:
-        p = {k: lr.custom_property(gate, k) for k in gate.custom_properties}
+    if gate := properties("ModelBlessing", "probes_failed"):
+        verdict = "blessed" if gate["blessed"] == 1 else f"NOT blessed ({gate['blessing_message']})"
         lines.append(
-            f"  gate         {p.get('examples')} examples, {p.get('non_finite')} non-finite, "
-            f"{p.get('probes_failed')} probe(s) failed: "
-            + ("blessed" if p.get("blessed") == 1 else f"NOT blessed ({p.get('blessing_message')})")
+            f"  gate         {gate['examples']} examples, {gate['non_finite']} non-finite, "
+            f"{gate['probes_failed']} probe(s) failed: {verdict}"
         )
     return lines
 

@@ -18,30 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-MISSING_TOKENS = ("", "NA", "null", "None")
+from nanguard.components.csv_input import MISSING_TOKENS, CsvInputError, csv_files
 
-
-class DataError(ValueError):
-    """Input data that cannot be read; the message names the file and what to do."""
+DataError = CsvInputError  # input data that cannot be read; names the file and what to do
 
 
 def bundled_penguins_csv() -> str:
     """Path of `penguins.csv` (344 rows, real gaps) shipped by the `palmerpenguins` package."""
     return str(resources.files("palmerpenguins") / "data" / "penguins.csv")
-
-
-def csv_files(path: str) -> list[str]:
-    """The CSV files at `path`: the file itself, or every `*.csv` in the folder."""
-    if os.path.isdir(path):
-        files = sorted(
-            os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(".csv")
-        )
-        if not files:
-            raise DataError(f"--data {path}: the folder holds no .csv file")
-        return files
-    if not os.path.isfile(path):
-        raise DataError(f"--data {path}: no such file or folder")
-    return [path]
 
 
 def _read_as_strings(path: str) -> pa.Table:

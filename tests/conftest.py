@@ -12,3 +12,18 @@ def penguins_csv():
     from nanguard.pipelines import data
 
     return data.bundled_penguins_csv()
+
+
+# The guarded pipeline's components, as the tests expect them (not read from the code under test).
+GUARDED_COMPONENTS = [
+    "CsvExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "DataGuard",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "FinitePredictionGate",
+    "Pusher",
+]

@@ -3,6 +3,7 @@
 import json
 
 import yaml
+from conftest import GUARDED_COMPONENTS
 
 from nanguard.pipelines import cli
 
@@ -36,18 +37,7 @@ def test_vertex_spec_structure(tmp_path):
     job = json.loads(_compile(tmp_path, "vertex", "spec.json").read_text())
     spec = job["pipelineSpec"]
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {
-        "CsvExampleGen",
-        "StatisticsGen",
-        "ImportSchemaGen",
-        "ExampleValidator",
-        "DataGuard",
-        "Transform",
-        "Trainer",
-        "Evaluator",
-        "FinitePredictionGate",
-        "Pusher",
-    }
+    assert set(tasks) == set(GUARDED_COMPONENTS)
     assert {"Trainer", "FinitePredictionGate"} <= set(tasks["Pusher"]["dependentTasks"])
     assert "Evaluator" in tasks["FinitePredictionGate"]["dependentTasks"]
     assert "DataGuard" in tasks["Transform"]["dependentTasks"]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
+from conftest import GUARDED_COMPONENTS
 
 from nanguard.pipelines import data
 
@@ -16,28 +17,6 @@ pytestmark = pytest.mark.e2e
 
 NANGUARD = [sys.executable, "-m", "nanguard.pipelines.cli"]
 SCHEMA = os.path.join(os.path.dirname(__file__), "..", "schemas", "penguins.pbtxt")
-GUARDED_COMPONENTS = [
-    "CsvExampleGen",
-    "StatisticsGen",
-    "ImportSchemaGen",
-    "ExampleValidator",
-    "DataGuard",
-    "Transform",
-    "Trainer",
-    "Evaluator",
-    "FinitePredictionGate",
-    "Pusher",
-]
-STOCK_COMPONENTS = [
-    "CsvExampleGen",
-    "StatisticsGen",
-    "ImportSchemaGen",
-    "ExampleValidator",
-    "Transform",
-    "Trainer",
-    "Evaluator",
-    "Pusher",
-]
 
 
 def serialized_examples(csv_path: str, label: str, schema_path: str = SCHEMA) -> list[bytes]:

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from nanguard.components.gate import cli, testing
+from nanguard.pipelines import cli as nanguard_cli
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_table_to_examples_missing_vs_nan(env):
 
 def test_check_model_blocked_with_exact_counts(env, tmp_path):
     out = tmp_path / "report.json"
-    code = cli.main(
+    code = nanguard_cli.main(
         ['check-model', env['models']['log'], '--data', env['csv'], '--json', str(out),
          '--label', 'label']
     )  # fmt: skip
@@ -70,7 +71,7 @@ def test_check_model_blocked_with_exact_counts(env, tmp_path):
 
 def test_check_model_blessed(env, tmp_path, capsys):
     out = tmp_path / "r.json"
-    code = cli.main(['check-model', env['models']['healthy'], '--data', env['csv'],
+    code = nanguard_cli.main(['check-model', env['models']['healthy'], '--data', env['csv'],
                      '--json', str(out), '--label', 'label'])  # fmt: skip
     assert code == 0
     report = json.loads(out.read_text())
@@ -94,10 +95,12 @@ def test_check_model_blessed(env, tmp_path, capsys):
 def test_bad_input_exit_2(env, capsys, argv_tail, needle):
     argv = ['check-model', env['models']['healthy'], *[env['csv'] if a == 'CSV' else a
                                                       for a in argv_tail]]  # fmt: skip
-    assert cli.main(argv) == 2
+    assert nanguard_cli.main(argv) == 2
     assert needle in capsys.readouterr().err
 
 
 def test_bad_model_dir_exit_2(env, capsys):
-    assert cli.main(["check-model", str(env["root"] / "nomodel"), "--data", env["csv"]]) == 2
+    assert (
+        nanguard_cli.main(["check-model", str(env["root"] / "nomodel"), "--data", env["csv"]]) == 2
+    )
     assert "nomodel" in capsys.readouterr().err

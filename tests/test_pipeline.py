@@ -1,21 +1,11 @@
 """create_pipeline's wiring, checked without running it."""
 
 import pytest
+from conftest import GUARDED_COMPONENTS
 
 from nanguard.pipelines import pipeline as pipeline_lib
 
-GUARDED = [
-    "CsvExampleGen",
-    "StatisticsGen",
-    "ImportSchemaGen",
-    "ExampleValidator",
-    "DataGuard",
-    "Transform",
-    "Trainer",
-    "Evaluator",
-    "FinitePredictionGate",
-    "Pusher",
-]
+GUARDED = GUARDED_COMPONENTS
 
 
 def _build(tmp_path, **kwargs):

@@ -158,15 +158,3 @@ def run_harden_schema(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(f"Wrote hardened schema to {args.output}")
     return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (the lead's ``nanguard`` CLI wires ``add_parsers`` instead)."""
-    parser = argparse.ArgumentParser(prog="nanguard")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

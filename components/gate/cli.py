@@ -9,7 +9,6 @@ Exit codes: 0 blessed, 3 not blessed (non-finite predictions or failed probes), 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 from tfx_bsl.coders import example_coder
 
+from nanguard.components.csv_input import MISSING_TOKENS, CsvInputError, csv_files
 from nanguard.components.gate import core, probes
 
 EXIT_BLESSED = 0
@@ -27,22 +27,11 @@ EXIT_BAD_INPUT = 2
 EXIT_BLOCKED = 3
 
 # Project decision: these CSV cells mean "missing"; nan/NaN/inf/-inf/Infinity are float values.
-CSV_NULL_VALUES = ["", "NA", "null", "None"]
+CSV_NULL_VALUES = list(MISSING_TOKENS)
 
 
-class BadInputError(ValueError):
+class BadInputError(CsvInputError):
     """Input the user must fix (maps to exit code 2)."""
-
-
-def _csv_files(path: str) -> list[str]:
-    if os.path.isdir(path):
-        files = sorted(glob.glob(os.path.join(path, "*.csv")))
-        if not files:
-            raise BadInputError(f"--data {path!r} is a folder with no *.csv file in it.")
-        return files
-    if not os.path.isfile(path):
-        raise BadInputError(f"--data {path!r} does not exist: pass a CSV file or a folder of CSVs.")
-    return [path]
 
 
 def read_csv(path: str) -> pa.Table:
@@ -57,7 +46,11 @@ def read_csv(path: str) -> pa.Table:
     """
     convert = pcsv.ConvertOptions(null_values=CSV_NULL_VALUES, strings_can_be_null=True)
     tables = []
-    for file in _csv_files(path):
+    try:
+        files = csv_files(path)
+    except CsvInputError as e:
+        raise BadInputError(str(e)) from e
+    for file in files:
         try:
             tables.append(pcsv.read_csv(file, convert_options=convert))
         except (pa.ArrowInvalid, OSError) as e:
@@ -206,15 +199,3 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
     )
     parser.set_defaults(func=run)
     return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs `check-model` alone (for testing without the project's CLI)."""
-    parser = argparse.ArgumentParser(prog="nanguard")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
