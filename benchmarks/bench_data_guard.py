@@ -9,6 +9,9 @@ each in a fresh subprocess (so peak RSS is per run), on the same files:
 
 and prints wall times, the ratio guard/stock (target <= 0.5) and peak RSS. The guard is also
 run on ``--rows // 4`` rows to show its peak memory does not grow with the row count.
+The data is one gzip shard and both run with ``--direct_num_workers=1``: the guard reads it in
+batches (``profile.ReadTFExampleFiles``, parallel per file shard), the stock path one Beam
+element per record through TFXIO.
 
   .venv/bin/python benchmarks/bench_data_guard.py --rows 1000000
   .venv/bin/python benchmarks/bench_data_guard.py --rows 20000   # quick

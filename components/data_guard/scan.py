@@ -22,7 +22,6 @@ from absl import logging
 from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.coders import csv_decoder
-from tfx_bsl.public import tfxio as tfxio_lib
 
 from nanguard.components.data_guard import policy as policy_lib
 from nanguard.components.data_guard import profile as profile_lib
@@ -30,7 +29,6 @@ from nanguard.components.data_guard import schema as schema_lib
 
 MISSING_TOKENS = ("NA", "null", "None")
 _MISSING_CELL = re.compile(r'(^|,)("?)(?:NA|null|None)\2(?=,|\r?$)')
-_TELEMETRY = ["nanguard", "DataGuard"]
 
 CSV = "csv"
 TFRECORD = "tfrecord"
@@ -168,9 +166,12 @@ def ReadCsvRecordBatches(  # noqa: N802 (Beam PTransform naming)
 def ReadTFExampleRecordBatches(  # noqa: N802 (Beam PTransform naming)
     pipeline: beam.Pipeline, files: Sequence[str]
 ) -> beam.PCollection:
-    """TFRecord files of tf.Example (gzip by ``.gz`` suffix) -> Arrow RecordBatches via TFXIO."""
-    source = tfxio_lib.TFExampleRecord(file_pattern=list(files), telemetry_descriptors=_TELEMETRY)
-    return pipeline | "TFXIORead" >> source.BeamSource()
+    """TFRecord files of tf.Example (gzip or not) -> Arrow RecordBatches, a file per element.
+
+    ``profile.ReadTFExampleFiles``: batched reads with TFXIO's decoder (same RecordBatches as
+    TFXIO without a schema); parallel across files, not within one file.
+    """
+    return pipeline | "ReadTFExampleFiles" >> profile_lib.ReadTFExampleFiles(list(files))
 
 
 def add_profile_steps(
