@@ -44,8 +44,6 @@ def penguin_pipeline(data_root, schema_path, pipeline_root, serving_dir, metadat
     gate = FinitePredictionGate(  # + nanguard
         model=trainer.outputs["model"],  # + nanguard
         examples=example_gen.outputs["examples"],  # + nanguard
-        statistics=statistics_gen.outputs["statistics"],  # + nanguard
-        label_key="species",  # + nanguard
     )  # + nanguard
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
@@ -66,6 +64,7 @@ def penguin_pipeline(data_root, schema_path, pipeline_root, serving_dir, metadat
 
 
 def test_at_most_ten_lines_are_added():
+    # Physical lines, as a diff of the user's file would count them.
     added = [
         line for line in inspect.getsource(penguin_pipeline).splitlines() if "# + nanguard" in line
     ]
