@@ -242,12 +242,13 @@ def knn_impute(
             )
         values, finite, miss = impute_lib.prepare_numeric(x, inf)
         prepared[name] = (values, finite, miss)
-        stats[name] = _stats.NumericStats.compute(
+        stats[name] = _stats.StatsSpec(
             tf.where(finite, values, tf.constant(math.nan, tf.float64)),
             moments=True,
             min_max=inf == "clip",
             wide_range=x.dtype == tf.float64,
         )
+    stats = _stats.compute_many(stats)
     outs, infos = knn_impute_prepared(
         prepared, stats, n_neighbors=n_neighbors, sample_size=sample_size, seed=seed, inf=inf
     )

@@ -150,7 +150,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
             "Transform config names features that are not in the input: %s", sorted(unknown)
         )
     outputs: dict[str, tf.Tensor] = {}
-    knn_prepared, knn_stats, knn_cfgs = {}, {}, {}
+    numeric: dict[str, tuple[Any, ...]] = {}
+    specs: dict[str, _stats.StatsSpec] = {}
     for name in sorted(inputs):
         x = inputs[name]
         if name in config["exclude"]:
@@ -175,17 +176,25 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
                 continue
             cfg = _feature_cfg(config, name, "numeric")
             strategy = cfg.get("strategy", "auto")
-            method = cfg.get("scale", "z_score")
-            clip_q = cfg.get("clip_quantiles")
             values, finite, missing = impute_lib.prepare_numeric(x, inf)
             needs = scale.merge_needs(
-                impute_lib.numeric_needs(strategy, inf), scale.scale_needs(method, clip_q)
+                impute_lib.numeric_needs(strategy, inf),
+                scale.scale_needs(cfg.get("scale", "z_score"), cfg.get("clip_quantiles")),
             )
-            stats = _stats.NumericStats.compute(
+            specs[name] = _stats.StatsSpec(
                 tf.where(finite, values, tf.constant(math.nan, tf.float64)),
                 wide_range=x.dtype == tf.float64,
                 **needs,
             )
+            numeric[name] = (values, finite, missing, cfg)
+    # All numeric statistics in one stacked analyzer per kind (not one per feature).
+    with tf.name_scope("nanguard_stats"):
+        all_stats = _stats.compute_many(specs)
+    knn_prepared, knn_stats, knn_cfgs = {}, {}, {}
+    for name, (values, finite, missing, cfg) in numeric.items():
+        with tf.name_scope(f"nanguard_{name}"):
+            stats = all_stats[name]
+            strategy = cfg.get("strategy", "auto")
             if cfg.get("add_indicator"):
                 outputs[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
             if strategy == "knn":
