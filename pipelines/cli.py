@@ -103,16 +103,19 @@ def _validate_config(config: dict) -> None:
     from nanguard.components.transform.preprocessing import resolve_config
 
     guard = dict(config.get("data_guard") or {})
+    guard.pop("mode", None)  # validated by DataGuard itself, together with the policy
     DataGuardPolicy.from_dict(guard)
+    # A section that names a team's own function is that function's config, not nanguard's.
     transform = dict(config.get("transform") or {})
-    transform.pop("preprocessing_fn", None)
-    resolve_config(transform)
+    if "preprocessing_fn" not in transform:
+        resolve_config(transform)
     trainer = dict(config.get("trainer") or {})
-    trainer.pop("run_fn", None)
-    TrainerConfig.from_dict(trainer)
-    unknown = set(config.get("gate") or {}) - set(FinitePredictionGateSpec.PARAMETERS)
+    if "run_fn" not in trainer:
+        TrainerConfig.from_dict(trainer)
+    gate = config.get("gate") or {}
+    unknown = set(gate) - set(FinitePredictionGateSpec.PARAMETERS) | ({"label_key"} & set(gate))
     if unknown:
-        raise ValueError(f"gate: unknown key(s) {sorted(unknown)}")
+        raise ValueError(f"gate: unknown key(s) {sorted(unknown)} (the label comes from --label)")
 
 
 def _csv_header(data_dir: str) -> list[str]:
@@ -227,7 +230,7 @@ def _run_command(args) -> int:
     before = local_runner.max_artifact_id(layout.metadata_path)
     with _quiet_console(log_path, args.verbose) as console, _stage_lines(console):
         try:
-            local_runner.run(
+            pipeline = local_runner.build(
                 layout,
                 pipeline_name="nanguard-baseline" if args.baseline else "nanguard",
                 data_root=layout.data_dir,
@@ -239,10 +242,20 @@ def _run_command(args) -> int:
                 train_steps=args.train_steps,
                 eval_steps=args.eval_steps,
             )
-            error = None
-        except Exception as e:  # noqa: BLE001 - reported below with the log's path
-            logging.exception("The pipeline failed")
-            error = e
+        except (ValueError, TypeError) as e:
+            logging.exception("The pipeline could not be built")
+            bad_config = e
+        else:
+            bad_config = None
+            try:
+                local_runner.run(pipeline)
+                error = None
+            except Exception as e:  # noqa: BLE001 - reported below with the log's path
+                logging.exception("The pipeline failed")
+                error = e
+    if bad_config is not None:
+        flag = f"--config {args.config}" if args.config else "the pipeline's arguments"
+        raise UsageError(f"{flag}: {bad_config}")
     return _report(layout, before, error, log_path)
 
 
@@ -295,7 +308,7 @@ def _summary_lines(metadata_path: str, before: int) -> list[str]:
     if health := report("ModelRun", "nanguard_training_health.json"):
         lines.append(
             f"  trainer      status {health.get('status')}, "
-            f"{len(health.get('events', []))} non-finite event(s), "
+            f"{len(health.get('nonfinite_events', []))} non-finite event(s), "
             f"{len(health.get('epochs', []))} epoch(s)"
         )
     if gate := properties("ModelBlessing", "probes_failed"):

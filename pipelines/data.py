@@ -34,6 +34,8 @@ def _read_as_strings(path: str) -> pa.Table:
             names = next(csv.reader([f.readline()]), [])
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not a UTF-8 text file; pass a CSV with a header row") from e
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror})") from e
     if not names or not all(n.strip() for n in names):
         raise DataError(f"{path}: the first line is not a CSV header (an empty column name?)")
     try:
@@ -45,7 +47,7 @@ def _read_as_strings(path: str) -> pa.Table:
                 strings_can_be_null=True,
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as e:
         raise DataError(
             f"{path}: cannot be read as CSV ({e}); pass a UTF-8 CSV with a header"
         ) from e

@@ -33,20 +33,26 @@ class Layout:
         return os.path.join(self.root, "logs")
 
 
-def run(layout: Layout, **pipeline_kwargs) -> None:
-    """Builds and runs the pipeline; exceptions from a component propagate unchanged."""
-    from tfx import v1 as tfx  # TensorFlow and Beam load here, after the CLI redirected logs
+def build(layout: Layout, **pipeline_kwargs):
+    """`create_pipeline` with the local layout's roots and ML Metadata filled in.
 
-    from nanguard.pipelines import pipeline as pipeline_lib
+    Raises ValueError or TypeError for a bad configuration, before anything runs.
+    """
+    from nanguard.pipelines import pipeline as pipeline_lib  # loads TensorFlow and Beam
 
-    tfx.orchestration.LocalDagRunner().run(
-        pipeline_lib.create_pipeline(
-            pipeline_root=layout.pipeline_root,
-            serving_model_dir=layout.serving_dir,
-            metadata_path=layout.metadata_path,
-            **pipeline_kwargs,
-        )
+    return pipeline_lib.create_pipeline(
+        pipeline_root=layout.pipeline_root,
+        serving_model_dir=layout.serving_dir,
+        metadata_path=layout.metadata_path,
+        **pipeline_kwargs,
     )
+
+
+def run(pipeline) -> None:
+    """Runs a built pipeline on LocalDagRunner; exceptions from a component propagate unchanged."""
+    from tfx import v1 as tfx
+
+    tfx.orchestration.LocalDagRunner().run(pipeline)
 
 
 def _store(metadata_path: str) -> metadata_store.MetadataStore:

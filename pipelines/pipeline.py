@@ -123,6 +123,12 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
     transform_config = {"label_key": label_key, **config.get("transform", {})}
+    guard_inf = config.get("data_guard", {}).get("inf")
+    if guard_inf in (
+        "clip",
+        "treat_as_missing",
+    ):  # what the guard let through, the transform repairs
+        transform_config.setdefault("inf", guard_inf)
     trainer_config = {"label_key": label_key, **config.get("trainer", {})}
     # A team may bring its own functions and keep every guard around them.
     preprocessing_fn = transform_config.pop("preprocessing_fn", None)

@@ -1,5 +1,6 @@
 """The `nanguard` command's exit codes for bad invocations (no pipeline runs here)."""
 
+import os
 import subprocess
 import sys
 
@@ -56,8 +57,31 @@ def test_example_config_is_valid_and_bad_keys_name_the_section(tmp_path, capsys)
         ("data_guard: {inf: explode}\n", "explode"),
         ("transform: {defaults: {numeric: {strategy: mode}}}\n", "mode"),
         ("gate: {probes: []}\n", "probes"),
+        ("gate: {label_key: y}\n", "label_key"),
+        ("gate: {batch_size: 0}\n", "batch_size"),
     ]:
         bad.write_text(text)
         assert cli.main(["run", "--root", str(tmp_path), "--config", str(bad)]) == 2
         err = capsys.readouterr().err
         assert f"--config {bad}:" in err and message in err, err
+
+
+def test_a_team_function_takes_its_own_config_keys(tmp_path):
+    config = tmp_path / "own.yaml"
+    config.write_text(
+        "transform: {preprocessing_fn: my.pkg.preprocessing_fn, my_key: 1}\n"
+        "trainer: {run_fn: my.pkg.run_fn, epochs_of_mine: 3}\n"
+    )
+    assert cli._load_config(str(config))["trainer"]["epochs_of_mine"] == 3
+
+
+def test_unreadable_data_file_exits_2(tmp_path, capsys):
+    data = tmp_path / "locked.csv"
+    data.write_text("a,b\n1,2\n")
+    data.chmod(0)
+    if os.access(data, os.R_OK):  # root reads anything: make it a folder-shaped failure instead
+        data.chmod(0o644)
+        data = tmp_path / "folder_without_csv"
+        data.mkdir()
+    assert cli.main(["run", "--root", str(tmp_path / "r"), "--data", str(data)]) == 2
+    assert str(data) in capsys.readouterr().err

@@ -75,3 +75,12 @@ def test_config_reaches_the_components(tmp_path):
 def test_bad_data_guard_policy_fails_at_build_time(tmp_path):
     with pytest.raises(ValueError, match="inf"):
         _build(tmp_path, config={"data_guard": {"inf": "explode"}})
+
+
+def test_the_guards_inf_policy_reaches_the_transform(tmp_path):
+    c = _build(tmp_path, config={"data_guard": {"inf": "clip"}})
+    assert '"inf": "clip"' in c["Transform"].exec_properties["custom_config"]
+    c = _build(
+        tmp_path, config={"data_guard": {"inf": "clip"}, "transform": {"inf": "treat_as_missing"}}
+    )
+    assert '"inf": "treat_as_missing"' in c["Transform"].exec_properties["custom_config"]

@@ -66,6 +66,8 @@ class DataGuardPolicy:
     @classmethod
     def from_dict(cls, config: Mapping[str, Any] | None) -> DataGuardPolicy:
         """Builds a policy from a dict (e.g. parsed JSON/YAML), rejecting unknown keys by name."""
+        if config is not None and not isinstance(config, Mapping):
+            raise ValueError(f"A data guard policy is a mapping of keys to values, got {config!r}.")
         config = dict(config or {})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(config) - known)

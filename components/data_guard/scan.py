@@ -23,12 +23,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.coders import csv_decoder
 
+from nanguard.components.csv_input import MISSING_TOKENS
 from nanguard.components.data_guard import policy as policy_lib
 from nanguard.components.data_guard import profile as profile_lib
 from nanguard.components.data_guard import schema as schema_lib
 
-MISSING_TOKENS = ("NA", "null", "None")
-_MISSING_CELL = re.compile(r'(^|,)("?)(?:NA|null|None)\2(?=,|\r?$)')
+# The non-empty missing tokens of nanguard's CSV convention (components/csv_input.py).
+_MISSING_CELL = re.compile(
+    r'(^|,)("?)(?:' + "|".join(map(re.escape, filter(None, MISSING_TOKENS))) + r")\2(?=,|\r?$)"
+)
 
 CSV = "csv"
 TFRECORD = "tfrecord"
@@ -247,8 +250,11 @@ def scan_path(
         source = ReadTFExampleRecordBatches(files)  # pylint: disable=no-value-for-parameter
     with tempfile.TemporaryDirectory(prefix="nanguard_scan_") as tmp:
         options = PipelineOptions(list(beam_pipeline_args or []))
-        with beam.Pipeline(options=options) as pipeline:
-            paths = add_profile_steps(pipeline, {"all": source}, tmp)
+        try:
+            with beam.Pipeline(options=options) as pipeline:
+                paths = add_profile_steps(pipeline, {"all": source}, tmp)
+        except Exception as e:  # noqa: BLE001 - a corrupt record or mixed types deep in a file
+            raise InputError(f"{path}: cannot be profiled: {e}") from e
         profile = profile_lib.read_json(paths["all"])
     expected = dict(schema_lib.feature_kinds(schema))
     for name in header or ():

@@ -158,6 +158,13 @@ def run(args: argparse.Namespace) -> int:
     except BadInputError as e:
         print(f"nanguard check-model: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as e:  # noqa: BLE001 - raised inside the Beam run over the data
+        print(
+            f"nanguard check-model: the model {args.model_dir} cannot read --data {args.data}: "
+            f"{type(e).__name__}: {e}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     print(
         f"examples={report['examples']} non_finite={report['non_finite']} "
         f"nan={report['nan']} pos_inf={report['pos_inf']} neg_inf={report['neg_inf']} "
