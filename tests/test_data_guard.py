@@ -606,3 +606,12 @@ def test_read_tfexample_file_batches_gzip_without_suffix_and_names_bad_files(tmp
         list(profile.read_tfexample_file(str(bad)))
     with pytest.raises(ValueError, match="nothing-here"):
         profile.list_tfrecord_files(str(tmp_path / "nothing-here" / "*"))
+
+
+def test_label_missing_in_every_row_blocks_even_under_drop():
+    split = {"rows": 10, "features": {"label": _feat(missing=7, nan=3, present=3)}}
+    drop = policy.DataGuardPolicy(label="drop")
+    violations, to_drop = policy.evaluate(split, drop, "label", "train")
+    assert [(v["feature"], v["kind"], v["count"]) for v in violations] == [("label", "label", 10)]
+    split["features"]["label"] = _feat(missing=9, present=1)
+    assert policy.evaluate(split, drop, "label", "train") == ([], 9)

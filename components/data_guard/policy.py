@@ -130,7 +130,8 @@ def evaluate(
         inf = feat["pos_inf"] + feat["neg_inf"]
         if label_key and name == label_key:
             bad = min(rows, feat["missing"] + feat["nan"] + inf)
-            if bad and policy.label == "block":
+            # With no usable label at all there is nothing to train on, whatever the policy.
+            if bad and (policy.label == "block" or bad == rows):
                 violations.append(
                     {
                         "split": split,

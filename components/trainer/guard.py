@@ -191,6 +191,17 @@ def _float(value) -> float | str:
     return value
 
 
+def _json_safe(value):
+    """`value` with every float made JSON-safe by `_float`, through dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float):
+        return _float(value)
+    return value
+
+
 def _layer_of(model: keras.Model) -> dict:
     """Maps id(variable) -> name of the layer that owns it."""
     owners = {}
@@ -586,12 +597,12 @@ class GuardCallback(keras.callbacks.Callback):
 def write_health_report(report: dict, directory: str) -> str:
     """Writes `report` as JSON to `directory/HEALTH_REPORT_FILE` and returns the path.
 
-    NaN and Inf values were already turned into strings by the callback; any left are written
-    as JSON strings too (never as bare NaN tokens).
+    Every NaN and Inf, wherever it sits in the report, is written as the JSON string 'NaN',
+    'Infinity' or '-Infinity' (never as a bare token that strict JSON readers reject).
     """
     tf.io.gfile.makedirs(directory)
     path = os.path.join(directory, HEALTH_REPORT_FILE)
     with tf.io.gfile.GFile(path, "w") as handle:
-        handle.write(json.dumps(report, indent=2, default=str, allow_nan=True))
+        handle.write(json.dumps(_json_safe(report), indent=2, default=str, allow_nan=False))
     logging.info("Training health report written to %s", path)
     return path
