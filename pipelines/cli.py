@@ -47,7 +47,7 @@ def _add_run_parser(subparsers) -> None:
         help="schema .pbtxt (default: schemas/penguins.pbtxt for the bundled data; with --data, "
         "one is inferred and hardened)",
     )
-    p.add_argument("--config", help="YAML with `transform` and `trainer` sections")
+    p.add_argument("--config", help="YAML: data_guard, transform, trainer, gate sections")
     p.add_argument(
         "--root",
         default=DEFAULT_ROOT,
@@ -81,7 +81,7 @@ def _load_config(path: str | None) -> dict:
     except yaml.YAMLError as e:
         raise UsageError(f"--config {path}: not valid YAML ({e})") from e
     if not isinstance(config, dict):
-        raise UsageError(f"--config {path}: expected a mapping with `transform`/`trainer` keys")
+        raise UsageError(f"--config {path}: expected a mapping of sections")
     unknown = set(config) - {"transform", "trainer", "data_guard", "gate"}
     if unknown:
         raise UsageError(
@@ -360,7 +360,7 @@ def _add_compile_parser(subparsers) -> None:
     p.add_argument("--serving-dir", help="push destination (default: ROOT/serving)")
     p.add_argument("--schema", help="schema URI inside the image or in storage")
     p.add_argument("--label", default="species")
-    p.add_argument("--config", help="YAML with `transform` and `trainer` sections")
+    p.add_argument("--config", help="YAML: data_guard, transform, trainer, gate sections")
     p.add_argument("--name", default="nanguard", help="pipeline name ([a-z0-9][a-z0-9-]*)")
     p.add_argument("--beam-arg", action="append", default=[], metavar="ARG")
     p.add_argument("--train-steps", type=int, default=200)
