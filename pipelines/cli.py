@@ -377,21 +377,24 @@ def _compile_command(args) -> int:
     from nanguard.pipelines import kubeflow_runner
 
     extra = {"schema_path": args.schema} if args.schema else {}
-    job = kubeflow_runner.compile_pipeline(
-        target=args.target,
-        image=args.image,
-        pipeline_root=args.root,
-        data_root=args.data,
-        serving_model_dir=args.serving_dir or args.root.rstrip("/") + "/serving",
-        output=args.output,
-        pipeline_name=args.name,
-        beam_pipeline_args=args.beam_arg,
-        label_key=args.label,
-        config=config,
-        train_steps=args.train_steps,
-        eval_steps=args.eval_steps,
-        **extra,
-    )
+    try:
+        job = kubeflow_runner.compile_pipeline(
+            target=args.target,
+            image=args.image,
+            pipeline_root=args.root,
+            data_root=args.data,
+            serving_model_dir=args.serving_dir or args.root.rstrip("/") + "/serving",
+            output=args.output,
+            pipeline_name=args.name,
+            beam_pipeline_args=args.beam_arg,
+            label_key=args.label,
+            config=config,
+            train_steps=args.train_steps,
+            eval_steps=args.eval_steps,
+            **extra,
+        )
+    except (ValueError, TypeError) as e:  # a config value that only create_pipeline can judge
+        raise UsageError(f"--config {args.config}: {e}" if args.config else str(e)) from e
     tasks = sorted(job["pipelineSpec"]["root"]["dag"]["tasks"])
     print(f"Wrote {args.output} ({args.target}): {len(tasks)} tasks: {', '.join(tasks)}")
     return EXIT_OK

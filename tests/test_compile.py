@@ -68,3 +68,15 @@ def test_bad_pipeline_name_exits_2(tmp_path, capsys):
     )
     assert code == 2
     assert "--name 'Bad_Name'" in capsys.readouterr().err
+
+
+def test_bad_config_value_exits_2(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("gate: {batch_size: 0}\n")
+    code = cli.main(
+        ["compile", "--target", "vertex", "--image", IMAGE, "--root", "gs://b", "--data", "gs://d"]
+        + ["--output", str(tmp_path / "x.json"), "--config", str(config)]
+    )
+    assert code == 2
+    assert f"--config {config}:" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
