@@ -51,7 +51,7 @@ def normalize_missing_tokens(line: str) -> str:
 
 
 def _looks_like_tfrecord_of_examples(path: str) -> bool:
-    compression = "GZIP" if _is_gzip(path) else ""
+    compression = profile_lib.tfrecord_compression(path)
     try:
         for record in tf.compat.v1.io.tf_record_iterator(
             path, tf.compat.v1.io.TFRecordOptions(compression)
@@ -61,11 +61,6 @@ def _looks_like_tfrecord_of_examples(path: str) -> bool:
         return True  # a valid, empty TFRecord file
     except Exception:  # noqa: BLE001 (any decode failure means "not a TFRecord of Examples")
         return False
-
-
-def _is_gzip(path: str) -> bool:
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
 
 
 def _read_csv_header(path: str) -> list[str] | None:
