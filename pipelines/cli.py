@@ -118,14 +118,6 @@ def _validate_config(config: dict) -> None:
         raise ValueError(f"gate: unknown key(s) {sorted(unknown)} (the label comes from --label)")
 
 
-def _csv_header(data_dir: str) -> list[str]:
-    import csv
-
-    name = sorted(os.listdir(data_dir))[0]
-    with open(os.path.join(data_dir, name)) as f:
-        return next(csv.reader([f.readline()]))
-
-
 @contextlib.contextmanager
 def _stage_lines(out):
     """Prints one line per component as LocalDagRunner launches it: started, finished, seconds.
@@ -216,14 +208,19 @@ def _run_command(args) -> int:
 
     layout = local_runner.Layout(root=root, serving_dir=serving_dir)
     try:
-        data_lib.stage_csv(args.data or data_lib.bundled_penguins_csv(), layout.data_dir)
+        table = data_lib.read_csv(args.data or data_lib.bundled_penguins_csv())
     except data_lib.DataError as e:
         raise UsageError(str(e)) from e
-    header = _csv_header(layout.data_dir)
-    if args.label not in header:
-        raise UsageError(f"--label {args.label}: not a column of the data (columns: {header})")
-
+    if args.label not in table.column_names:
+        raise UsageError(
+            f"--label {args.label}: not a column of the data (columns: {table.column_names})"
+        )
+    try:
+        layout.claim()
+    except local_runner.RootError as e:
+        raise UsageError(str(e)) from e
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    data_root = data_lib.write_staged(table, layout.new_staging_dir(stamp))
     log_path = os.path.join(layout.log_dir, f"run-{stamp}.log")
     variant = "baseline (stock TFX)" if args.baseline else "guarded"
     print(f"nanguard run: {variant} pipeline, log in {log_path}", flush=True)
@@ -233,7 +230,7 @@ def _run_command(args) -> int:
             pipeline = local_runner.build(
                 layout,
                 pipeline_name="nanguard-baseline" if args.baseline else "nanguard",
-                data_root=layout.data_dir,
+                data_root=data_root,
                 schema_path=schema and os.path.abspath(schema),
                 label_key=args.label,
                 beam_pipeline_args=args.beam_arg,

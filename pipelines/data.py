@@ -10,7 +10,6 @@ NaN and Inf.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from importlib import resources
 
@@ -68,11 +67,11 @@ def _to_csv_bytes(table: pa.Table) -> bytes:
     return ("\n".join([header, *lines.to_pylist()]) + "\n").encode("utf-8")
 
 
-def stage_csv(path: str, out_dir: str) -> str:
-    """Copies the CSV file(s) at `path` into `out_dir` with missing tokens as empty cells.
+def read_csv(path: str) -> pa.Table:
+    """Reads the CSV file(s) at `path` as strings, missing tokens as nulls. Reads, never writes.
 
-    All files must share one header. Returns `out_dir`. The staged file's name carries a hash of
-    its content so a changed input gives a new file (and a new CsvExampleGen span fingerprint).
+    All files must share one header. Raises DataError naming the file for unreadable input or a
+    file with no data rows.
     """
     files = csv_files(path)
     tables = [_read_as_strings(f) for f in files]
@@ -85,12 +84,29 @@ def stage_csv(path: str, out_dir: str) -> str:
     table = pa.concat_tables(tables)
     if table.num_rows == 0:
         raise DataError(f"--data {path}: no data rows")
+    return table
+
+
+def write_staged(table: pa.Table, out_dir: str) -> str:
+    """Writes `table` as `out_dir/data.csv`, missing values as empty cells. Returns `out_dir`.
+
+    `out_dir` must be new or empty: staging never replaces or deletes a file, so a folder that
+    already holds anything (the user's data folder, an earlier run's staging) is refused.
+    """
     os.makedirs(out_dir, exist_ok=True)
-    payload = _to_csv_bytes(table)
-    name = f"data-{hashlib.sha256(payload).hexdigest()[:12]}.csv"
-    for old in os.listdir(out_dir):
-        if old != name:
-            os.remove(os.path.join(out_dir, old))
-    with open(os.path.join(out_dir, name), "wb") as f:
-        f.write(payload)
+    if os.listdir(out_dir):
+        raise DataError(
+            f"{out_dir}: staging needs a new or empty folder and this one holds files; "
+            "nanguard never overwrites or deletes files it finds"
+        )
+    with open(os.path.join(out_dir, "data.csv"), "xb") as f:
+        f.write(_to_csv_bytes(table))
     return out_dir
+
+
+def stage_csv(path: str, out_dir: str) -> str:
+    """Copies the CSV file(s) at `path` into the new folder `out_dir`, missing tokens as empty cells.
+
+    Returns `out_dir`. See `read_csv` and `write_staged`.
+    """
+    return write_staged(read_csv(path), out_dir)

@@ -9,9 +9,22 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 
+# Written into every root nanguard creates; a root without it (and without ML Metadata from an
+# earlier run) that already holds files belongs to someone else and is refused.
+ROOT_MARKER = ".nanguard-root"
+
+
+class RootError(ValueError):
+    """`--root` is a folder nanguard may not write into; the message says what to pass instead."""
+
+
 @dataclasses.dataclass
 class Layout:
-    """Where one local run keeps its files; all of it lives under `root`."""
+    """Where one local run keeps its files; all of it lives under `root`.
+
+    nanguard writes only into the folders below (each created by nanguard) and never deletes a
+    file: staged data goes to a new folder per run.
+    """
 
     root: str
     serving_dir: str
@@ -25,12 +38,40 @@ class Layout:
         return os.path.join(self.root, "metadata.sqlite")
 
     @property
-    def data_dir(self) -> str:
-        return os.path.join(self.root, "data")
+    def staging_root(self) -> str:
+        return os.path.join(self.root, "staging")
 
     @property
     def log_dir(self) -> str:
         return os.path.join(self.root, "logs")
+
+    def claim(self) -> None:
+        """Creates `root` with its marker, or checks that an existing `root` is nanguard's own."""
+        marker = os.path.join(self.root, ROOT_MARKER)
+        if os.path.isdir(self.root) and os.listdir(self.root):
+            if not (os.path.exists(marker) or os.path.exists(self.metadata_path)):
+                raise RootError(
+                    f"--root {self.root}: the folder holds files nanguard did not create; "
+                    "pass a new or empty folder (nanguard keeps its runs there)"
+                )
+        elif os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise RootError(f"--root {self.root}: is a file; pass a folder")
+        os.makedirs(self.root, exist_ok=True)
+        if not os.path.exists(marker):
+            with open(marker, "w") as f:
+                f.write("This folder holds nanguard runs (pipeline, metadata, staging, logs).\n")
+
+    def new_staging_dir(self, stamp: str) -> str:
+        """A folder for this run's staged CSV that did not exist before (never reused)."""
+        os.makedirs(self.staging_root, exist_ok=True)
+        for attempt in range(100):
+            path = os.path.join(self.staging_root, f"{stamp}-{os.getpid()}-{attempt}")
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                continue
+            return path
+        raise RootError(f"{self.staging_root}: no new staging folder could be made")
 
 
 def build(layout: Layout, **pipeline_kwargs):

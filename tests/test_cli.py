@@ -61,7 +61,7 @@ def test_example_config_is_valid_and_bad_keys_name_the_section(tmp_path, capsys)
         ("gate: {batch_size: 0}\n", "batch_size"),
     ]:
         bad.write_text(text)
-        assert cli.main(["run", "--root", str(tmp_path), "--config", str(bad)]) == 2
+        assert cli.main(["run", "--root", str(tmp_path / "root"), "--config", str(bad)]) == 2
         err = capsys.readouterr().err
         assert f"--config {bad}:" in err and message in err, err
 
@@ -85,3 +85,56 @@ def test_unreadable_data_file_exits_2(tmp_path, capsys):
         data.mkdir()
     assert cli.main(["run", "--root", str(tmp_path / "r"), "--data", str(data)]) == 2
     assert str(data) in capsys.readouterr().err
+
+
+def _snapshot(folder):
+    return {
+        os.path.relpath(os.path.join(d, f), folder): open(os.path.join(d, f), "rb").read()
+        for d, _, files in os.walk(folder)
+        for f in files
+    }
+
+
+@pytest.mark.parametrize("label", ["species", "not_a_column"])
+def test_user_files_under_root_data_are_never_touched(tmp_path, penguins_csv, label):
+    # The reported defect: ROOT/data was emptied before anything was checked.
+    root = tmp_path / "root"
+    user_data = root / "data"
+    user_data.mkdir(parents=True)
+    (user_data / "penguins.csv").write_bytes(open(penguins_csv, "rb").read())
+    (user_data / "notes.txt").write_text("mine")
+    (user_data / "older.csv").write_text("species,x\nAdelie,1\n")
+    (root / "metadata.sqlite").write_bytes(b"")  # marks the root as an earlier nanguard root
+    before = _snapshot(user_data)
+    # A bad label exits before anything is staged; a good one stages into a new folder (a
+    # missing schema then stops the run before the pipeline is built).
+    flags = ["--schema", str(tmp_path / "none.pbtxt")] if label == "species" else []
+    code = cli.main(
+        ["run", "--root", str(root), "--data", str(user_data / "penguins.csv"), "--label", label]
+        + flags
+    )
+    assert code == cli.EXIT_USAGE
+    assert _snapshot(user_data) == before
+    assert not (root / "staging").exists()
+
+
+def test_staging_goes_to_a_new_folder_per_run(tmp_path, penguins_csv):
+    from nanguard.pipelines import data, local_runner
+
+    layout = local_runner.Layout(root=str(tmp_path / "root"), serving_dir=str(tmp_path / "s"))
+    layout.claim()
+    table = data.read_csv(penguins_csv)
+    first = data.write_staged(table, layout.new_staging_dir("20260101-000000"))
+    second = data.write_staged(table, layout.new_staging_dir("20260101-000000"))
+    assert first != second
+    assert os.listdir(first) == os.listdir(second) == ["data.csv"]
+    assert os.path.exists(tmp_path / "root" / local_runner.ROOT_MARKER)
+
+
+def test_a_root_holding_files_nanguard_did_not_create_is_refused(tmp_path, capsys):
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "thesis.tex").write_text("keep")
+    assert cli.main(["run", "--root", str(root)]) == cli.EXIT_USAGE
+    assert f"--root {root}: the folder holds files nanguard did not create" in capsys.readouterr().err
+    assert sorted(os.listdir(root)) == ["thesis.tex"]

@@ -41,7 +41,7 @@ def test_missing_tokens_and_float_tokens(tmp_path):
     assert [r[2] for r in rows[1:]] == ["x, y", "plain", 'say "hi"', "", "z"]
 
 
-def test_folder_of_csvs_is_concatenated_and_restaging_replaces(tmp_path):
+def test_folder_of_csvs_is_concatenated_and_a_used_folder_is_never_written(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.csv").write_text("x,y\n1,2\n")
@@ -49,9 +49,11 @@ def test_folder_of_csvs_is_concatenated_and_restaging_replaces(tmp_path):
     out = tmp_path / "out"
     data.stage_csv(str(folder), str(out))
     assert _staged_rows(str(out)) == [["x", "y"], ["1", "2"], ["3", "4"]]
-    (folder / "b.csv").write_text("x,y\n5,6\n")
-    data.stage_csv(str(folder), str(out))
-    assert _staged_rows(str(out)) == [["x", "y"], ["1", "2"], ["5", "6"]]
+    # Staging into a folder that holds anything (here: the data itself) is refused, untouched.
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(data.DataError, match="new or empty folder"):
+        data.stage_csv(str(folder), str(folder))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 @pytest.mark.parametrize(
