@@ -74,6 +74,8 @@ def run_fn(fn_args) -> None:
     config = fn_args.custom_config or {}
     label_key = config.get("label_key", LABEL_KEY)
     batch_size = int(config.get("batch_size", 32))
+    # Seeded (the example is not) so that a run, and which probes its model fails, is reproducible.
+    keras.utils.set_random_seed(int(config.get("seed", 0)))
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train = serving.input_fn(
         fn_args.train_files, fn_args.data_accessor, tf_transform_output, label_key, batch_size
