@@ -8,7 +8,7 @@
 Names load lazily, so `import nanguard.components` stays cheap until a component is used.
 """
 
-import importlib
+from nanguard.components import _lazy
 
 _EXPORTS = {
     "DataGuard": "nanguard.components.data_guard",
@@ -21,20 +21,15 @@ _EXPORTS = {
     "scale": "nanguard.components.transform",
     "preprocessing_fn": "nanguard.components.transform",
     "stats_options_updater_fn": "nanguard.components.transform",
-    "TrainerConfig": "nanguard.components.trainer",
+    "TrainerConfig": "nanguard.components.trainer.config",
+    "DataGuardConfig": "nanguard.components.data_guard.config",
+    "TransformConfig": "nanguard.components.transform.config",
+    "GateConfig": "nanguard.components.gate.config",
+    "InputError": "nanguard.components.errors",
     "FinitePredictionGate": "nanguard.components.gate",
     "check_model": "nanguard.components.gate",
     "GuardBlockedError": "nanguard.components.errors",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'nanguard.components' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS)

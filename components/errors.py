@@ -8,3 +8,10 @@ class GuardBlockedError(RuntimeError):
     continue (non-finite values beyond what can be repaired, a model that predicts NaN or Inf,
     a model holding a non-finite weight). The `nanguard` command maps it to exit code 3.
     """
+
+
+class InputError(ValueError):
+    """Input nanguard cannot use: a file, column, flag or config key; the command exits 2.
+
+    The message names the file, column, split, flag or key, and says what to do.
+    """

@@ -105,7 +105,7 @@ def write_staged(table: pa.Table, out_dir: str) -> str:
 
 
 def stage_csv(path: str, out_dir: str) -> str:
-    """Copies the CSV file(s) at `path` into the new folder `out_dir`, missing tokens as empty cells.
+    """Copies the CSV file(s) at `path` into the new folder `out_dir`, missing tokens as empty.
 
     Returns `out_dir`. See `read_csv` and `write_staged`.
     """

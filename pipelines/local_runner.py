@@ -8,7 +8,6 @@ import os
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-
 # Written into every root nanguard creates; a root without it (and without ML Metadata from an
 # earlier run) that already holds files belongs to someone else and is refused.
 ROOT_MARKER = ".nanguard-root"

@@ -1,28 +1,20 @@
 """nanguard data guard: exact NaN/Inf/missing profile, hardened schema, blocking verdict."""
 
-from nanguard.components.data_guard.component import DataGuard, DataGuardSpec
-from nanguard.components.data_guard.executor import Executor as DataGuardExecutor
-from nanguard.components.data_guard.policy import DataGuardPolicy
-from nanguard.components.data_guard.profile import (
-    HUGE_THRESHOLD,
-    ProfileCombineFn,
-    ProfileRecordBatches,
-    profile_record_batches,
-)
-from nanguard.components.data_guard.scan import normalize_missing_tokens, scan_path
-from nanguard.components.data_guard.schema import harden_schema, harden_schema_file
+from nanguard.components import _lazy
 
-__all__ = [
-    "HUGE_THRESHOLD",
-    "DataGuard",
-    "DataGuardExecutor",
-    "DataGuardPolicy",
-    "DataGuardSpec",
-    "ProfileCombineFn",
-    "ProfileRecordBatches",
-    "harden_schema",
-    "harden_schema_file",
-    "normalize_missing_tokens",
-    "profile_record_batches",
-    "scan_path",
-]
+_EXPORTS = {
+    "DataGuard": "nanguard.components.data_guard.component",
+    "DataGuardConfig": "nanguard.components.data_guard.config",
+    "DataGuardPolicy": "nanguard.components.data_guard.policy",
+    "DataGuardSpec": "nanguard.components.data_guard.component",
+    "HUGE_THRESHOLD": "nanguard.components.data_guard.profile",
+    "ProfileCombineFn": "nanguard.components.data_guard.profile",
+    "ProfileRecordBatches": "nanguard.components.data_guard.profile",
+    "harden_schema": "nanguard.components.data_guard.schema",
+    "harden_schema_file": "nanguard.components.data_guard.schema",
+    "normalize_missing_tokens": "nanguard.components.data_guard.scan",
+    "profile_record_batches": "nanguard.components.data_guard.profile",
+    "scan_path": "nanguard.components.data_guard.scan",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS)

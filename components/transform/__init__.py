@@ -1,25 +1,19 @@
 """NaN-safe imputation and scaling for tf.Transform (nanguard issue 4)."""
 
-from nanguard.components.transform.imputation import AUTO_SKEW_THRESHOLD, impute
-from nanguard.components.transform.knn import knn_impute
-from nanguard.components.transform.preprocessing import DEFAULT_CONFIG, preprocessing_fn
-from nanguard.components.transform.record import (
-    RECORD_FILENAME,
-    read_transform_record,
-    write_transform_record,
-)
-from nanguard.components.transform.scaling import scale
-from nanguard.components.transform.stats_options import stats_options_updater_fn
+from nanguard.components import _lazy
 
-__all__ = [
-    "AUTO_SKEW_THRESHOLD",
-    "DEFAULT_CONFIG",
-    "RECORD_FILENAME",
-    "impute",
-    "knn_impute",
-    "preprocessing_fn",
-    "read_transform_record",
-    "scale",
-    "stats_options_updater_fn",
-    "write_transform_record",
-]
+_EXPORTS = {
+    "AUTO_SKEW_THRESHOLD": "nanguard.components.transform.imputation",
+    "DEFAULT_CONFIG": "nanguard.components.transform.preprocessing",
+    "RECORD_FILENAME": "nanguard.components.transform.record",
+    "TransformConfig": "nanguard.components.transform.config",
+    "impute": "nanguard.components.transform.imputation",
+    "knn_impute": "nanguard.components.transform.knn",
+    "preprocessing_fn": "nanguard.components.transform.preprocessing",
+    "read_transform_record": "nanguard.components.transform.record",
+    "scale": "nanguard.components.transform.scaling",
+    "stats_options_updater_fn": "nanguard.components.transform.stats_options",
+    "write_transform_record": "nanguard.components.transform.record",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS)

@@ -1,0 +1,80 @@
+"""The guarded trainer's config section (`trainer:` in the YAML)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from nanguard.components.config import (
+    DOTTED_PATH,
+    Flag,
+    FunctionSection,
+    ListOf,
+    Number,
+    OneOf,
+    Text,
+    setting,
+)
+
+NONFINITE_POLICIES = ("recover", "stop", "raise")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
+ENCODINGS = ("one_hot", "embedding")
+HE_ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "silu", "leaky_relu", "relu6")
+GLOROT_ACTIVATIONS = ("tanh", "sigmoid", "softmax", "linear", "hard_sigmoid", "softsign")
+POSITIVE = Number(0.0, open_low=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig(FunctionSection):
+    """The model, its regularisation, and what the guard does about a non-finite step.
+
+    `run_fn` names a team's own Trainer function instead (a dotted path): then every other key
+    of the section is that function's `custom_config`, passed on unchecked.
+    """
+
+    name: ClassVar[str] = "trainer"
+    function_key: ClassVar[str] = "run_fn"
+
+    hidden_units: tuple = setting(
+        (16, 8), ListOf(Number(1, integer=True), min_len=1), "widths of the hidden Dense layers"
+    )
+    activation: str = setting(
+        "relu",
+        OneOf(HE_ACTIVATIONS + GLOROT_ACTIVATIONS),
+        "He init for the ReLU family, Glorot for tanh/sigmoid",
+    )
+    kernel_initializer: str | None = setting(
+        None, Text(none=True), "a Keras initializer name instead of the automatic choice"
+    )
+    l2: float = setting(1e-4, Number(0.0), "L2 factor on every Dense kernel (0: off)")
+    dropout: float = setting(0.1, Number(0.0, 0.99), "dropout after every hidden layer (0: off)")
+    categorical_encoding: str = setting(
+        "one_hot", OneOf(ENCODINGS), "how vocabulary features enter the model"
+    )
+    embedding_dim: int = setting(4, Number(1, integer=True), "with categorical_encoding: embedding")
+    optimizer: str = setting("adam", OneOf(OPTIMIZERS), "the optimizer")
+    learning_rate: float = setting(1e-2, POSITIVE, "initial learning rate")
+    global_clipnorm: float | None = setting(
+        1.0, Number(0.0, open_low=True, none=True), "clip the global gradient norm (null: off)"
+    )
+    batch_size: int = setting(32, Number(1, integer=True), "training and evaluation batch size")
+    epochs: int = setting(10, Number(1, integer=True), "train_steps are split evenly over them")
+    train_steps: int = setting(200, Number(1, integer=True), "training batches in all")
+    eval_steps: int = setting(20, Number(1, integer=True), "evaluation batches per epoch")
+    nonfinite_policy: str = setting(
+        "recover", OneOf(NONFINITE_POLICIES), "on a non-finite step: recover, stop or raise"
+    )
+    snapshot_every: int = setting(20, Number(1, integer=True), "steps between weight snapshots")
+    lr_factor: float = setting(0.1, Number(0.0, 1.0, open_low=True), "LR multiplier per recovery")
+    max_recoveries: int = setting(5, Number(0, integer=True), "recoveries before stopping")
+    mixed_precision: bool = setting(False, Flag(), "mixed_float16 with a LossScaleOptimizer")
+    extreme_input_threshold: float = setting(
+        1e3, POSITIVE, "|transformed value| the diagnosis reports as extreme"
+    )
+    check_numerics: bool = setting(True, Flag(), "name the first non-finite op on an event")
+    seed: int = setting(0, Number(integer=True), "seed of initialisers, dropout and shuffling")
+    run_fn: str | None = setting(
+        None,
+        DOTTED_PATH,
+        "a team's own run_fn instead of nanguard's",
+    )
