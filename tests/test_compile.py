@@ -3,9 +3,9 @@
 import json
 
 import yaml
-from conftest import GUARDED_COMPONENTS
 
 from nanguard.pipelines import cli
+from tests.conftest import GUARDED_COMPONENTS
 
 IMAGE = "europe-docker.pkg.dev/proj/repo/nanguard:0.1.0"
 

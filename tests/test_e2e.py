@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
-from conftest import GUARDED_COMPONENTS
 
 from nanguard.pipelines import data
+from tests.conftest import GUARDED_COMPONENTS
 
 pytestmark = pytest.mark.e2e
 

@@ -1,9 +1,9 @@
 """create_pipeline's wiring, checked without running it."""
 
 import pytest
-from conftest import GUARDED_COMPONENTS
 
 from nanguard.pipelines import pipeline as pipeline_lib
+from tests.conftest import GUARDED_COMPONENTS
 
 GUARDED = GUARDED_COMPONENTS
 
