@@ -136,5 +136,7 @@ def test_a_root_holding_files_nanguard_did_not_create_is_refused(tmp_path, capsy
     root.mkdir()
     (root / "thesis.tex").write_text("keep")
     assert cli.main(["run", "--root", str(root)]) == cli.EXIT_USAGE
-    assert f"--root {root}: the folder holds files nanguard did not create" in capsys.readouterr().err
+    assert (
+        f"--root {root}: the folder holds files nanguard did not create" in capsys.readouterr().err
+    )
     assert sorted(os.listdir(root)) == ["thesis.tex"]
