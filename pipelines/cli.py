@@ -209,7 +209,7 @@ def _run_command(args) -> int:
     layout = local_runner.Layout(root=root, serving_dir=serving_dir)
     try:
         table = data_lib.read_csv(args.data or data_lib.bundled_penguins_csv())
-    except data_lib.DataError as e:
+    except data_lib.InputError as e:
         raise UsageError(str(e)) from e
     if args.label not in table.column_names:
         raise UsageError(

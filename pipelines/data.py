@@ -9,47 +9,20 @@ NaN and Inf.
 
 from __future__ import annotations
 
-import csv
 import os
 from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
-from nanguard.components.csv_input import MISSING_TOKENS, CsvInputError, csv_files
+from nanguard.components.inputs import InputError, read_csv
 
-DataError = CsvInputError  # input data that cannot be read; names the file and what to do
+__all__ = ["InputError", "bundled_penguins_csv", "read_csv", "stage_csv", "write_staged"]
 
 
 def bundled_penguins_csv() -> str:
     """Path of `penguins.csv` (344 rows, real gaps) shipped by the `palmerpenguins` package."""
     return str(resources.files("palmerpenguins") / "data" / "penguins.csv")
-
-
-def _read_as_strings(path: str) -> pa.Table:
-    try:
-        with open(path, encoding="utf-8") as f:
-            names = next(csv.reader([f.readline()]), [])
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a UTF-8 text file; pass a CSV with a header row") from e
-    except OSError as e:
-        raise DataError(f"{path}: cannot be read ({e.strerror})") from e
-    if not names or not all(n.strip() for n in names):
-        raise DataError(f"{path}: the first line is not a CSV header (an empty column name?)")
-    try:
-        return pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                null_values=list(MISSING_TOKENS),
-                strings_can_be_null=True,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as e:
-        raise DataError(
-            f"{path}: cannot be read as CSV ({e}); pass a UTF-8 CSV with a header"
-        ) from e
 
 
 def _quote(column: pa.Array) -> pa.Array:
@@ -67,26 +40,6 @@ def _to_csv_bytes(table: pa.Table) -> bytes:
     return ("\n".join([header, *lines.to_pylist()]) + "\n").encode("utf-8")
 
 
-def read_csv(path: str) -> pa.Table:
-    """Reads the CSV file(s) at `path` as strings, missing tokens as nulls. Reads, never writes.
-
-    All files must share one header. Raises DataError naming the file for unreadable input or a
-    file with no data rows.
-    """
-    files = csv_files(path)
-    tables = [_read_as_strings(f) for f in files]
-    first = tables[0].column_names
-    for f, t in zip(files, tables, strict=True):
-        if t.column_names != first:
-            raise DataError(
-                f"{f}: header {t.column_names} differs from {first}; all CSVs must share one header"
-            )
-    table = pa.concat_tables(tables)
-    if table.num_rows == 0:
-        raise DataError(f"--data {path}: no data rows")
-    return table
-
-
 def write_staged(table: pa.Table, out_dir: str) -> str:
     """Writes `table` as `out_dir/data.csv`, missing values as empty cells. Returns `out_dir`.
 
@@ -95,7 +48,7 @@ def write_staged(table: pa.Table, out_dir: str) -> str:
     """
     os.makedirs(out_dir, exist_ok=True)
     if os.listdir(out_dir):
-        raise DataError(
+        raise InputError(
             f"{out_dir}: staging needs a new or empty folder and this one holds files; "
             "nanguard never overwrites or deletes files it finds"
         )

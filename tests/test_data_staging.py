@@ -51,7 +51,7 @@ def test_folder_of_csvs_is_concatenated_and_a_used_folder_is_never_written(tmp_p
     assert _staged_rows(str(out)) == [["x", "y"], ["1", "2"], ["3", "4"]]
     # Staging into a folder that holds anything (here: the data itself) is refused, untouched.
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    with pytest.raises(data.DataError, match="new or empty folder"):
+    with pytest.raises(data.InputError, match="new or empty folder"):
         data.stage_csv(str(folder), str(folder))
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
@@ -60,7 +60,7 @@ def test_folder_of_csvs_is_concatenated_and_a_used_folder_is_never_written(tmp_p
     "content, message",
     [
         (None, "no such file"),
-        (b"", "not a CSV header"),
+        (b"", "the file is empty"),
         (b"\xff\xfe\x00binary", "not a UTF-8"),
         (b"x,y\n", "no data rows"),
     ],
@@ -69,7 +69,7 @@ def test_bad_input_names_the_file(tmp_path, content, message):
     path = tmp_path / "bad.csv"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(data.DataError, match=message) as err:
+    with pytest.raises(data.InputError, match=message) as err:
         data.stage_csv(str(path), str(tmp_path / "out"))
     assert str(path) in str(err.value)
 
@@ -79,5 +79,5 @@ def test_folders_with_different_headers_are_refused(tmp_path):
     folder.mkdir()
     (folder / "a.csv").write_text("x,y\n1,2\n")
     (folder / "b.csv").write_text("x,z\n3,4\n")
-    with pytest.raises(data.DataError, match="b.csv: header"):
+    with pytest.raises(data.InputError, match="b.csv: header"):
         data.stage_csv(str(folder), str(tmp_path / "out"))

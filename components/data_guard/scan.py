@@ -23,12 +23,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.coders import csv_decoder
 
-from nanguard.components.csv_input import MISSING_TOKENS
 from nanguard.components.data_guard import policy as policy_lib
 from nanguard.components.data_guard import profile as profile_lib
 from nanguard.components.data_guard import schema as schema_lib
+from nanguard.components.inputs import MISSING_TOKENS
 
-# The non-empty missing tokens of nanguard's CSV convention (components/csv_input.py).
+# The non-empty missing tokens of nanguard's CSV convention (components/inputs.py).
 _MISSING_CELL = re.compile(
     r'(^|,)("?)(?:' + "|".join(map(re.escape, filter(None, MISSING_TOKENS))) + r")\2(?=,|\r?$)"
 )

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 from tfx_bsl.coders import example_coder
 
-from nanguard.components.csv_input import MISSING_TOKENS, CsvInputError, csv_files
 from nanguard.components.gate import core, probes
+from nanguard.components.inputs import MISSING_TOKENS, InputError, csv_files
 
 EXIT_BLESSED = 0
 EXIT_BAD_INPUT = 2
@@ -30,7 +30,7 @@ EXIT_BLOCKED = 3
 CSV_NULL_VALUES = list(MISSING_TOKENS)
 
 
-class BadInputError(CsvInputError):
+class BadInputError(InputError):
     """Input the user must fix (maps to exit code 2)."""
 
 
@@ -48,7 +48,7 @@ def read_csv(path: str) -> pa.Table:
     tables = []
     try:
         files = csv_files(path)
-    except CsvInputError as e:
+    except InputError as e:
         raise BadInputError(str(e)) from e
     for file in files:
         try:
