@@ -52,8 +52,15 @@ def write_staged(table: pa.Table, out_dir: str) -> str:
             f"{out_dir}: staging needs a new or empty folder and this one holds files; "
             "nanguard never overwrites or deletes files it finds"
         )
-    with open(os.path.join(out_dir, "data.csv"), "xb") as f:
-        f.write(_to_csv_bytes(table))
+    path = os.path.join(out_dir, "data.csv")
+    try:
+        with open(path, "xb") as f:
+            f.write(_to_csv_bytes(table))
+    except OSError as e:
+        raise InputError(
+            f"{path}: the staged data could not be written ({e.strerror}); free space or pass "
+            "another --root"
+        ) from e
     return out_dir
 
 

@@ -13,6 +13,7 @@ import os
 import yaml
 from tfx import v1 as tfx
 
+from nanguard.components.errors import InputError
 from nanguard.pipelines import pipeline as pipeline_lib
 
 TARGETS = ("vertex", "kubeflow")
@@ -38,7 +39,7 @@ def compile_pipeline(
     pipeline spec as YAML, the form a KFP v2 cluster uploads.
     """
     if target not in TARGETS:
-        raise ValueError(f"--target {target!r}: expected one of {TARGETS}")
+        raise InputError(f"--target {target!r}: expected one of {TARGETS}")
     pipeline = pipeline_lib.create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -1,19 +1,30 @@
-"""Runs `create_pipeline` on LocalDagRunner and reads back what happened from ML Metadata."""
+"""Local runs: where a run keeps its files, the runner that reports each stage, the console,
+and reading a run back from ML Metadata."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import os
+import sys
+from collections.abc import Iterator
+from typing import TextIO
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from nanguard.components.errors import InputError
+
+# ML Metadata context types TFX's IR-based runners record (tfx/dsl/compiler/constants.py).
+PIPELINE_RUN_CONTEXT = "pipeline_run"
+NODE_CONTEXT = "node"
 # Written into every root nanguard creates; a root without it (and without ML Metadata from an
 # earlier run) that already holds files belongs to someone else and is refused.
 ROOT_MARKER = ".nanguard-root"
 
 
-class RootError(ValueError):
+class RootError(InputError):
     """`--root` is a folder nanguard may not write into; the message says what to pass instead."""
 
 
@@ -74,10 +85,7 @@ class Layout:
 
 
 def build(layout: Layout, **pipeline_kwargs):
-    """`create_pipeline` with the local layout's roots and ML Metadata filled in.
-
-    Raises ValueError or TypeError for a bad configuration, before anything runs.
-    """
+    """`create_pipeline` with the local layout's roots and ML Metadata filled in."""
     from nanguard.pipelines import pipeline as pipeline_lib  # loads TensorFlow and Beam
 
     return pipeline_lib.create_pipeline(
@@ -88,11 +96,94 @@ def build(layout: Layout, **pipeline_kwargs):
     )
 
 
-def run(pipeline) -> None:
-    """Runs a built pipeline on LocalDagRunner; exceptions from a component propagate unchanged."""
-    from tfx import v1 as tfx
+@dataclasses.dataclass
+class Stage:
+    """One component of a finished or failed run: its node id and wall seconds."""
 
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    node_id: str
+    seconds: float
+    ok: bool
+
+
+def run(pipeline, console: TextIO | None = None) -> tuple[str, list[Stage]]:
+    """Runs a built pipeline locally, printing one line per component to `console`.
+
+    Returns `(run_id, stages)`. Exceptions from a component propagate unchanged; the stages
+    that ran before it are on the exception as `.nanguard_stages`.
+    """
+    from nanguard.pipelines.observed_runner import ObservedLocalDagRunner
+
+    stages: list[Stage] = []
+
+    def started(node_id: str) -> None:
+        if console:
+            console.write(f"  {node_id:<22} started\n")
+
+    def finished(node_id: str, seconds: float, error: BaseException | None) -> None:
+        stages.append(Stage(node_id, seconds, error is None))
+        if console:
+            verdict = "finished" if error is None else "FAILED after"
+            console.write(f"  {node_id:<22} {verdict} {seconds:6.1f} s\n")
+
+    runner = ObservedLocalDagRunner(on_start=started, on_finish=finished)
+    try:
+        runner.run(pipeline)
+    except BaseException as e:
+        e.nanguard_stages = stages  # type: ignore[attr-defined]
+        e.nanguard_run_id = runner.run_id  # type: ignore[attr-defined]
+        raise
+    return runner.run_id, stages
+
+
+@contextlib.contextmanager
+def quiet_console(log_path: str, verbose: bool) -> Iterator[TextIO]:
+    """Sends everything (Python logging, TF's C++ log, prints) to `log_path`; yields a console.
+
+    With `verbose`, nothing is redirected. The console stream yielded writes to the terminal.
+    """
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    file_handler = logging.FileHandler(log_path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(file_handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    if verbose:
+        try:
+            yield sys.stdout
+        finally:
+            root.removeHandler(file_handler)
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved_out), "w", buffering=1)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    quiet = []
+    for h in root.handlers:
+        if h is not file_handler:
+            quiet.append((h, h.level))
+            h.setLevel(logging.CRITICAL + 1)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    try:
+        yield console
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        for fd in (saved_out, saved_err, log_fd):
+            os.close(fd)
+        console.close()
+        for h, level in quiet:
+            h.setLevel(level)
+        root.removeHandler(file_handler)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a run back from ML Metadata.
+# ---------------------------------------------------------------------------------------------
 
 
 def _store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -102,28 +193,39 @@ def _store(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(config)
 
 
-def max_artifact_id(metadata_path: str) -> int:
-    """The largest artifact id so far (0 for a new store): artifacts of a later run are above it."""
-    if not os.path.exists(metadata_path):
-        return 0
-    return max((a.id for a in _store(metadata_path).get_artifacts()), default=0)
+def run_outputs(
+    metadata_path: str, run_id: str
+) -> dict[str, dict[str, list[metadata_store_pb2.Artifact]]]:
+    """`{node_id: {output_key: [artifact, ...]}}` of every component that ran in `run_id`.
 
-
-def artifacts(
-    metadata_path: str, type_name: str, after_id: int = 0
-) -> list[metadata_store_pb2.Artifact]:
-    """Artifacts of `type_name` with an id above `after_id`, newest first."""
-    if not os.path.exists(metadata_path):
-        return []
-    found = _store(metadata_path).get_artifacts_by_type(type_name)
-    return sorted((a for a in found if a.id > after_id), key=lambda a: -a.id)
-
-
-def latest_artifact(
-    metadata_path: str, type_name: str, after_id: int = 0
-) -> metadata_store_pb2.Artifact | None:
-    """The newest artifact of `type_name` with an id above `after_id`, or None."""
-    return next(iter(artifacts(metadata_path, type_name, after_id)), None)
+    Read through ML Metadata's lineage (run context -> executions -> output events), so it finds
+    each component's outputs by the component that produced them, whatever their type.
+    """
+    if not os.path.exists(metadata_path) or not run_id:
+        return {}
+    store = _store(metadata_path)
+    run_contexts = [c for c in store.get_contexts_by_type(PIPELINE_RUN_CONTEXT) if c.name == run_id]
+    outputs: dict[str, dict[str, list]] = {}
+    for context in run_contexts:
+        for execution in store.get_executions_by_context(context.id):
+            node_ids = [
+                c.name.split(".", 1)[-1]
+                for c in store.get_contexts_by_execution(execution.id)
+                if c.type_id == store.get_context_type(NODE_CONTEXT).id
+            ]
+            events = [
+                e
+                for e in store.get_events_by_execution_ids([execution.id])
+                if e.type == metadata_store_pb2.Event.OUTPUT
+            ]
+            artifacts = {
+                a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])
+            }
+            node = outputs.setdefault(node_ids[0] if node_ids else str(execution.id), {})
+            for event in events:
+                key = event.path.steps[0].key if event.path.steps else ""
+                node.setdefault(key, []).append(artifacts[event.artifact_id])
+    return outputs
 
 
 def custom_property(artifact: metadata_store_pb2.Artifact | None, name: str):

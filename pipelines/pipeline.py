@@ -21,8 +21,6 @@ and in a container image on Kubeflow or Vertex.
 
 from __future__ import annotations
 
-from typing import Any
-
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
@@ -30,6 +28,7 @@ from nanguard.components.data_guard import DataGuard
 from nanguard.components.data_guard.harden_component import HardenSchema
 from nanguard.components.gate import FinitePredictionGate
 from nanguard.components.transform.component import Transform as NanguardTransform
+from nanguard.pipelines.config import PipelineConfig
 
 STOCK_PREPROCESSING_FN = "nanguard.pipelines.stock.preprocessing_fn"
 STOCK_RUN_FN = "nanguard.pipelines.stock.run_fn"
@@ -82,13 +81,10 @@ def create_pipeline(
     data_root: str,
     schema_path: str | None,
     serving_model_dir: str,
-    label_key: str = "species",
+    config: PipelineConfig | None = None,
     metadata_path: str | None = None,
     beam_pipeline_args: list[str] | None = None,
     baseline: bool = False,
-    config: dict[str, Any] | None = None,
-    train_steps: int = 200,
-    eval_steps: int = 20,
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline.
 
@@ -99,14 +95,14 @@ def create_pipeline(
       schema_path: a schema .pbtxt, imported with ImportSchemaGen; None infers one with
         SchemaGen and hardens it (HardenSchema).
       serving_model_dir: the Pusher's filesystem destination.
-      label_key: the label column.
+      config: the label and every component's section (`PipelineConfig`, already validated);
+        None: the defaults.
       metadata_path: SQLite file for ML Metadata (local runs); None leaves it to the runner.
       beam_pipeline_args: passed to every Beam-based component.
       baseline: the stock TFX variant (penguin-example preprocessing and model, no guards).
-      config: the `nanguard run --config` YAML as a dict (sections `transform`, `trainer`).
-      train_steps, eval_steps: Trainer steps.
     """
-    config = config or {}
+    config = config or PipelineConfig()
+    label = config.label
     example_gen = tfx.components.CsvExampleGen(input_base=data_root)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if schema_path:
@@ -116,45 +112,33 @@ def create_pipeline(
     else:
         # No curated schema: infer one, then harden it (SchemaGen never disallows NaN or Inf).
         inferred = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
-        hardened = HardenSchema(schema=inferred.outputs["schema"], label_key=label_key)
+        hardened = HardenSchema(schema=inferred.outputs["schema"], label_key=label)
         schema = hardened.outputs["hardened_schema"]
         schema_components = [inferred, hardened]
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
-    transform_config = {"label_key": label_key, **config.get("transform", {})}
-    guard_inf = config.get("data_guard", {}).get("inf")
-    if guard_inf in (
-        "clip",
-        "treat_as_missing",
-    ):  # what the guard let through, the transform repairs
-        transform_config.setdefault("inf", guard_inf)
-    trainer_config = {"label_key": label_key, **config.get("trainer", {})}
-    # A team may bring its own functions and keep every guard around them.
-    preprocessing_fn = transform_config.pop("preprocessing_fn", None)
-    run_fn = trainer_config.pop("run_fn", None)
     components = [example_gen, statistics_gen, *schema_components, example_validator]
-
+    # A team may bring its own functions and keep every guard around them.
+    preprocessing_fn = config.transform.preprocessing_fn
     if baseline:
         transform = tfx.components.Transform(
             examples=example_gen.outputs["examples"],
             schema=schema,
             preprocessing_fn=preprocessing_fn or STOCK_PREPROCESSING_FN,
-            custom_config=transform_config,
+            custom_config=config.transform.custom_config(label),
         )
     else:
-        guard_config = dict(config.get("data_guard", {}))
         data_guard = DataGuard(
             examples=example_gen.outputs["examples"],
             schema=schema,
-            label_key=label_key,
-            mode=guard_config.pop("mode", None),
-            policy=guard_config,
+            label_key=label,
+            config=config.data_guard,
         )
         transform = NanguardTransform(
             examples=example_gen.outputs["examples"],
             schema=schema,
-            custom_config=transform_config,
+            custom_config=config.transform.custom_config(label),
             **({"preprocessing_fn": preprocessing_fn} if preprocessing_fn else {}),
         )
         # Transform reads the examples, not the guard's verdict: this edge makes it wait for the
@@ -164,18 +148,18 @@ def create_pipeline(
     components.append(transform)
 
     trainer = tfx.components.Trainer(
-        run_fn=run_fn or (STOCK_RUN_FN if baseline else GUARDED_RUN_FN),
+        run_fn=config.trainer.run_fn or (STOCK_RUN_FN if baseline else GUARDED_RUN_FN),
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
-        train_args=tfx.proto.TrainArgs(num_steps=train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=eval_steps),
-        custom_config=trainer_config,
+        train_args=tfx.proto.TrainArgs(num_steps=config.trainer.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.trainer.eval_steps),
+        custom_config=config.trainer.custom_config(label),
     )
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        eval_config=eval_config(label_key, guarded=not baseline),
+        eval_config=eval_config(label, guarded=not baseline),
     )
     components += [trainer, evaluator]
     blessing = evaluator.outputs["blessing"]
@@ -186,8 +170,8 @@ def create_pipeline(
             schema=schema,
             statistics=statistics_gen.outputs["statistics"],
             model_blessing=blessing,
-            label_key=label_key,
-            **config.get("gate", {}),
+            label_key=label,
+            **config.gate.component_kwargs(),
         )
         components.append(gate)
         blessing = gate.outputs["blessing"]

@@ -16,7 +16,7 @@ from tests.conftest import GUARDED_COMPONENTS
 pytestmark = pytest.mark.e2e
 
 NANGUARD = [sys.executable, "-m", "nanguard.pipelines.cli"]
-SCHEMA = os.path.join(os.path.dirname(__file__), "..", "schemas", "penguins.pbtxt")
+SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "penguins.pbtxt")
 
 
 def serialized_examples(csv_path: str, label: str, schema_path: str = SCHEMA) -> list[bytes]:

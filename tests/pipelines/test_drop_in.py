@@ -17,7 +17,7 @@ from nanguard.pipelines import data, local_runner
 
 pytestmark = pytest.mark.e2e
 
-SCHEMA = os.path.join(os.path.dirname(__file__), "..", "schemas", "penguins.pbtxt")
+SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "penguins.pbtxt")
 
 
 def penguin_pipeline(data_root, schema_path, pipeline_root, serving_dir, metadata_path):
