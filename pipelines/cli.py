@@ -106,6 +106,16 @@ def _run_command(args) -> int:
             "pass --label with the column to predict"
         )
     layout.claim()
+    with layout.lock():
+        layout.check_serving_dir()
+        return _run_locked(args, config, layout, table, schema)
+
+
+def _run_locked(args, config, layout, table, schema: str | None) -> int:
+    """The run itself, with `layout`'s root claimed and locked."""
+    from nanguard.pipelines import data as data_lib
+    from nanguard.pipelines import local_runner
+
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     data_root = data_lib.write_staged(table, layout.new_staging_dir(stamp))
     log_path = os.path.join(layout.log_dir, f"run-{stamp}.log")

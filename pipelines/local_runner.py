@@ -22,6 +22,7 @@ NODE_CONTEXT = "node"
 # Written into every root nanguard creates; a root without it (and without ML Metadata from an
 # earlier run) that already holds files belongs to someone else and is refused.
 ROOT_MARKER = ".nanguard-root"
+LOCK_FILE = ".nanguard-lock"
 
 
 class RootError(InputError):
@@ -70,6 +71,55 @@ class Layout:
         if not os.path.exists(marker):
             with open(marker, "w") as f:
                 f.write("This folder holds nanguard runs (pipeline, metadata, staging, logs).\n")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Holds `ROOT/.nanguard-lock` for one run: a second run on the same root exits 2.
+
+        Two runs writing one ML Metadata store and one serving folder at once would interleave
+        their artifacts; the lock is an advisory `flock`, released by the OS even on SIGKILL.
+        """
+        import fcntl
+
+        path = os.path.join(self.root, LOCK_FILE)
+        handle = open(path, "a+")  # noqa: SIM115 - closed below
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as e:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise RootError(
+                    f"--root {self.root}: another nanguard run ({holder}) is using this root; "
+                    "wait for it to finish or pass another --root"
+                ) from e
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    def check_serving_dir(self) -> None:
+        """Creates `serving_dir` if needed; InputError if it cannot hold new model versions.
+
+        The Pusher only adds version folders; nothing in `serving_dir` is ever changed.
+        """
+        if os.path.exists(self.serving_dir) and not os.path.isdir(self.serving_dir):
+            raise InputError(f"--serving-dir {self.serving_dir}: is a file; pass a folder")
+        try:
+            os.makedirs(self.serving_dir, exist_ok=True)
+        except OSError as e:
+            raise InputError(
+                f"--serving-dir {self.serving_dir}: cannot be created ({e.strerror}); pass a "
+                "folder nanguard can write to"
+            ) from e
+        if not os.access(self.serving_dir, os.W_OK | os.X_OK):
+            raise InputError(
+                f"--serving-dir {self.serving_dir}: not writable; pass a folder nanguard can "
+                "write to"
+            )
 
     def new_staging_dir(self, stamp: str) -> str:
         """A folder for this run's staged CSV that did not exist before (never reused)."""

@@ -185,3 +185,28 @@ def test_parsing_and_argument_errors_import_no_heavy_library(tmp_path, argv, cod
     )
     assert result.returncode == code, result.stderr
     assert "HEAVY \n" in result.stdout, result.stdout
+
+
+def test_a_second_run_on_the_same_root_exits_2_while_the_first_holds_it(tmp_path, capsys):
+    from nanguard.pipelines import local_runner
+
+    layout = local_runner.Layout(root=str(tmp_path / "root"), serving_dir=str(tmp_path / "s"))
+    layout.claim()
+    with layout.lock():  # stands for a run in progress (another process holds the same flock)
+        assert cli.main(["run", "--root", layout.root]) == vocab.EXIT_USAGE
+        err = capsys.readouterr().err
+        assert f"--root {layout.root}: another nanguard run (pid {os.getpid()})" in err
+    assert not (tmp_path / "root" / "staging").exists()
+    with layout.lock():  # released: the next run takes it
+        pass
+
+
+def test_a_serving_dir_that_cannot_hold_models_exits_2_before_anything_runs(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = cli.main(
+        ["run", "--root", str(tmp_path / "root"), "--serving-dir", str(blocker / "serving")]
+    )
+    assert code == vocab.EXIT_USAGE
+    assert f"--serving-dir {blocker / 'serving'}: cannot be created" in capsys.readouterr().err
+    assert not (tmp_path / "root" / "staging").exists()
