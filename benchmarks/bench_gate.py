@@ -26,19 +26,26 @@ import pyarrow as pa
 import tensorflow_model_analysis as tfma
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from nanguard.components.gate import cli, core, probes, testing
+from nanguard.components.gate import core, profiles, records, testing
+from nanguard.components.gate.config import GateConfig
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=core.DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=GateConfig().batch_size)
     parser.add_argument("--metric", default="ExampleCount", help="TFMA metric class for stock.")
     parser.add_argument("--model", default="healthy", choices=testing.MODEL_KINDS)
     parser.add_argument("--beam-arg", action="append", default=[], help="Beam arg for both.")
     args = parser.parse_args()
-
     tmp = tempfile.mkdtemp(prefix="bench_gate_")
+    try:
+        _compare(args, tmp)
+    finally:  # also when a run fails: the benchmark leaves no temporary folder
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _compare(args: argparse.Namespace, tmp: str) -> None:
     rng = np.random.default_rng(0)
     table = pa.table(
         {
@@ -47,8 +54,8 @@ def main() -> None:
             "color": rng.choice(np.array(["red", "green", "blue"]), args.rows),
         }
     )
-    records = cli.table_to_examples(table)
-    data = testing.write_tfrecord(os.path.join(tmp, "data", "eval.gz"), records)
+    examples = records.table_to_examples(table)
+    data = testing.write_tfrecord(os.path.join(tmp, "data", "eval.gz"), examples)
     model_dir = testing.save_model(os.path.join(tmp, "model"), args.model)
     print(f"rows={args.rows} model={args.model} batch_size={args.batch_size} data={data}")
 
@@ -56,9 +63,10 @@ def main() -> None:
     report = core.check_model(
         model_dir,
         {"eval": os.path.join(os.path.dirname(data), "*")},
-        profiles=probes.profiles_from_table(table),
-        batch_size=args.batch_size,
+        GateConfig().replace(batch_size=args.batch_size),
+        profiles=profiles.profiles_from_table(table),
         beam_pipeline_args=args.beam_arg,
+        work_dir=tmp,
     )
     gate_s = time.perf_counter() - start
     print(
@@ -83,7 +91,6 @@ def main() -> None:
     stock_s = time.perf_counter() - start
     print(f"stock: {stock_s:8.2f} s  tfma {args.metric}: {result.slicing_metrics[0][1]}")
     print(f"ratio gate/stock = {gate_s / stock_s:.3f}  (target <= 0.5)")
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

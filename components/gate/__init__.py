@@ -3,18 +3,22 @@
 from nanguard.components import _lazy
 
 _EXPORTS = {
-    "FeatureProfile": "nanguard.components.gate.probes",
+    "CountNonFinitePredictions": "nanguard.components.gate.beam_counts",
+    "FeatureProfile": "nanguard.components.gate.profiles",
     "FinitePredictionGate": "nanguard.components.gate.component",
-    "GateConfig": "nanguard.components.gate.config",
     "FinitePredictionGateSpec": "nanguard.components.gate.spec",
-    "ModelSignature": "nanguard.components.gate.core",
-    "PROBE_FAMILIES": "nanguard.components.gate.probes",
+    "GateConfig": "nanguard.components.gate.config",
+    "ModelSignature": "nanguard.components.gate.signature",
+    "PROBE_FAMILIES": "nanguard.components.gate.config",
     "build_probes": "nanguard.components.gate.probes",
     "check_model": "nanguard.components.gate.core",
-    "count_non_finite": "nanguard.components.gate.core",
-    "profiles_from_schema": "nanguard.components.gate.probes",
-    "profiles_from_table": "nanguard.components.gate.probes",
+    "count_non_finite": "nanguard.components.gate.counts",
+    "count_predictions": "nanguard.components.gate.beam_counts",
+    "profiles_from_schema": "nanguard.components.gate.profiles",
+    "profiles_from_table": "nanguard.components.gate.profiles",
     "run_probes": "nanguard.components.gate.probes",
+    "summarize": "nanguard.components.gate.summary",
+    "summary_line": "nanguard.components.gate.summary",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS)

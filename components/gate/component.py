@@ -1,4 +1,4 @@
-"""FinitePredictionGate: spec and thin component."""
+"""FinitePredictionGate: the thin component (spec, executor, channels, one GateConfig)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
-from tfx.utils import json_utils
 
-from nanguard.components.gate import core, executor, probes
-from nanguard.components.gate.spec import FinitePredictionGateSpec
+from nanguard.components import vocab
+from nanguard.components.gate import executor, spec
+from nanguard.components.gate.config import GateConfig
 
 
 class FinitePredictionGate(base_beam_component.BaseBeamComponent):
@@ -22,7 +22,7 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
     missing). Writes a `ModelBlessing` exactly as the Evaluator does (int custom property
     `blessed`, `current_model`, `current_model_id`, empty BLESSED/NOT_BLESSED file), so the
     stock Pusher honours it, plus `gate_report.json` with counts, the first offending examples
-    and the failed probes.
+    and the failed probes (NaN/Inf spelled "NaN"/"Infinity"/"-Infinity").
 
     Example:
         gate = FinitePredictionGate(
@@ -31,12 +31,13 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
             schema=schema_gen.outputs['schema'],
             statistics=statistics_gen.outputs['statistics'],
             model_blessing=evaluator.outputs['blessing'],  # optional
-            label_key='species')
+            label_key='species',
+            config=pipeline_config.gate)        # or the settings as keyword arguments
         pusher = Pusher(model=trainer.outputs['model'],
                         model_blessing=gate.outputs['blessing'], ...)
     """
 
-    SPEC_CLASS = FinitePredictionGateSpec
+    SPEC_CLASS = spec.FinitePredictionGateSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(
@@ -46,16 +47,21 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
         schema: types.BaseChannel | None = None,
         statistics: types.BaseChannel | None = None,
         model_blessing: types.BaseChannel | None = None,
-        signature_name: str = core.DEFAULT_SIGNATURE,
-        splits: Sequence[str] = ("eval",),
-        batch_size: int = core.DEFAULT_BATCH_SIZE,
-        probe_families: Sequence[str] = probes.PROBE_FAMILIES,
-        max_offending: int = core.DEFAULT_MAX_OFFENDING,
-        label_key: str | None = None,
-        block_on_probe_error: bool = True,
-        raise_on_block: bool = False,
+        signature_name: str | None = None,
+        splits: Sequence[str] | None = None,
+        batch_size: int | None = None,
+        probe_families: Sequence[str] | None = None,
+        max_offending: int | None = None,
+        block_on_probe_error: bool | None = None,
+        raise_on_block: bool | None = None,
+        label_key: str = vocab.NO_LABEL,
+        config: GateConfig | None = None,
     ):
         """Constructs a FinitePredictionGate.
+
+        The settings are GateConfig's (components/gate/config.py states their defaults and
+        allowed values); a keyword argument left at None takes its value from `config`, else
+        GateConfig's default. All are validated once, here (InputError naming the key).
 
         Args:
             model: Channel of `Model` (SavedModel under Format-Serving, as the Trainer writes).
@@ -71,30 +77,34 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
             probe_families: Probe families to run; empty disables probes. Allowed:
                 missing, nan, pos_inf, neg_inf, out_of_range, all_missing.
             max_offending: Offending examples kept in the report, per split.
-            label_key: Feature excluded from probes.
             block_on_probe_error: A probe on which the signature raises blocks too.
             raise_on_block: Raise GuardBlockedError (failing the run) instead of only writing
                 a NOT_BLESSED blessing. Off by default: the Pusher simply does not push.
+            label_key: Feature excluded from probes; `vocab.NO_LABEL` ("") for none.
+            config: A GateConfig (e.g. `PipelineConfig.gate`) the keyword arguments override.
+
+        Raises:
+            InputError: a setting outside GateConfig's allowed values (names the key).
         """
-        probes.validate_families(probe_families)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-        if not splits:
-            raise ValueError('splits must name at least one split of examples, e.g. ["eval"].')
-        spec = FinitePredictionGateSpec(
-            model=model,
-            examples=examples,
-            schema=schema,
-            statistics=statistics,
-            model_blessing=model_blessing,
-            signature_name=signature_name,
-            splits=json_utils.dumps(list(splits)),
-            batch_size=batch_size,
-            probe_families=json_utils.dumps(list(probe_families)),
-            max_offending=max_offending,
-            label_key=label_key,
-            block_on_probe_error=int(block_on_probe_error),
-            raise_on_block=int(raise_on_block),
-            blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+        given = {
+            "signature_name": signature_name,
+            "splits": splits,
+            "batch_size": batch_size,
+            "probe_families": probe_families,
+            "max_offending": max_offending,
+            "block_on_probe_error": block_on_probe_error,
+            "raise_on_block": raise_on_block,
+        }
+        values = {k: v for k, v in given.items() if v is not None}
+        gate_config = GateConfig.from_dict({**(config.to_dict() if config else {}), **values})
+        super().__init__(
+            spec=spec.FinitePredictionGateSpec(
+                model=model,
+                examples=examples,
+                schema=schema,
+                statistics=statistics,
+                model_blessing=model_blessing,
+                blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+                **spec.to_parameters(gate_config, label_key or vocab.NO_LABEL),
+            )
         )
-        super().__init__(spec=spec)

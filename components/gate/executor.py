@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -16,20 +15,21 @@ from tfx.components.util import examples_utils, model_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
-from tfx.utils import io_utils, json_utils, path_utils
+from tfx.utils import io_utils, path_utils
 
-from nanguard.components.errors import GuardBlockedError
-from nanguard.components.gate import core, probes
+from nanguard.components import vocab
+from nanguard.components.errors import GuardBlockedError, InputError
+from nanguard.components.gate import core, profiles
 from nanguard.components.gate import spec as keys
+from nanguard.components.gate.summary import REPORT_FILE_NAME
 
-REPORT_FILE_NAME = "gate_report.json"
 PROFILE_SAMPLE_SIZE = 1000
 
 
 def _split_pattern(examples: types.Artifact, split: str) -> str:
     available = artifact_utils.decode_split_names(examples.split_names)
     if split not in available:
-        raise ValueError(
+        raise InputError(
             f"Split {split!r} not found in examples artifact {examples.uri} (it has "
             f"{available}); set the gate parameter splits to existing splits."
         )
@@ -49,9 +49,31 @@ def _sample_records(pattern: str, n: int) -> list[bytes]:
     files = tf.io.gfile.glob(pattern)
     if not files:
         return []
+    # The `.gz` suffix is what Beam's and TFXIO's AUTO compression go by (ExampleGen writes it).
     compression = "GZIP" if files[0].endswith(".gz") else ""
     dataset = tf.data.TFRecordDataset(files, compression_type=compression).take(n)
     return [r.numpy() for r in dataset]
+
+
+def _profiles(input_dict, splits, sources, label_key) -> list[profiles.FeatureProfile]:
+    """Probe profiles from the schema and statistics, else from a sample of the first split."""
+    schema = None
+    if input_dict.get(keys.SCHEMA_KEY):
+        schema_uri = artifact_utils.get_single_uri(input_dict[keys.SCHEMA_KEY])
+        schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_uri))
+    statistics = None
+    if input_dict.get(keys.STATISTICS_KEY):
+        statistics = _load_statistics(
+            artifact_utils.get_single_instance(input_dict[keys.STATISTICS_KEY]), splits
+        )
+    if schema is None and statistics is not None:
+        schema = tfdv.infer_schema(statistics)
+    if schema is not None:
+        return profiles.profiles_from_schema(schema, statistics, label_key=label_key)
+    logging.info("No schema or statistics: probes use a sample of split %s.", splits[0])
+    return profiles.profiles_from_records(
+        _sample_records(sources[splits[0]], PROFILE_SAMPLE_SIZE), label_key=label_key
+    )
 
 
 def write_blessing(blessing: types.Artifact, model: types.Artifact, report: dict[str, Any]) -> None:
@@ -59,9 +81,10 @@ def write_blessing(blessing: types.Artifact, model: types.Artifact, report: dict
 
     Sets the int custom property ``blessed`` (1/0), ``current_model`` (uri),
     ``current_model_id``, writes the empty ``BLESSED`` or ``NOT_BLESSED`` file and
-    ``gate_report.json`` (NaN/Inf values in it are the strings "nan", "inf", "-inf").
-    Counts are also set as int custom properties (``examples``, ``non_finite``, ``nan``,
-    ``pos_inf``, ``neg_inf``, ``probes_failed``) and the reasons as ``blessing_message``.
+    ``gate_report.json`` (``vocab.dumps``: NaN/Inf values in it are the strings "NaN",
+    "Infinity", "-Infinity"). Counts are also set as int custom properties (``examples``,
+    ``non_finite``, ``nan``, ``pos_inf``, ``neg_inf``, ``probes_failed``) and the reasons as
+    ``blessing_message``.
     """
     blessing.set_string_custom_property(
         constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, model.uri
@@ -73,7 +96,7 @@ def write_blessing(blessing: types.Artifact, model: types.Artifact, report: dict
     message = "; ".join(report["reasons"]) or "all predictions finite"
     blessing.set_string_custom_property(constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY, message)
     io_utils.write_string_file(
-        os.path.join(blessing.uri, REPORT_FILE_NAME), json.dumps(report, indent=1, allow_nan=False)
+        os.path.join(blessing.uri, REPORT_FILE_NAME), vocab.dumps(report, indent=1)
     )
     if report["blessed"]:
         io_utils.write_string_file(os.path.join(blessing.uri, constants.BLESSED_FILE_NAME), "")
@@ -98,59 +121,43 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     ) -> None:
         """Checks the model's predictions on the examples and the probes.
 
+        Beam's counts travel through a scratch folder under the blessing's URI (the pipeline's
+        storage, so remote workers can write it), removed before the blessing is written.
+
         Args:
             input_dict: ``model``, ``examples``, optional ``schema``, ``statistics``,
                 ``model_blessing``.
             output_dict: ``blessing`` (ModelBlessing).
-            exec_properties: see FinitePredictionGateSpec.PARAMETERS.
+            exec_properties: see FinitePredictionGateSpec.PARAMETERS (written by the
+                component from a validated GateConfig; parsed, not re-checked).
 
         Raises:
             GuardBlockedError: only if ``raise_on_block`` is set and the model is not blessed
                 (after the NOT_BLESSED blessing has been written).
-            ValueError: on a bad split name, payload format or signature.
+            InputError: on a split the examples do not have, or a payload that is not
+                tf.Example.
+            ValueError: on a missing SavedModel or signature.
         """
         self._log_startup(input_dict, output_dict, exec_properties)
+        config, label_key = keys.from_parameters(exec_properties)
         model = artifact_utils.get_single_instance(input_dict[keys.MODEL_KEY])
         examples = artifact_utils.get_single_instance(input_dict[keys.EXAMPLES_KEY])
         blessing = artifact_utils.get_single_instance(output_dict[keys.BLESSING_KEY])
 
         if examples_utils.get_payload_format(examples) != example_gen_pb2.FORMAT_TF_EXAMPLE:
-            raise ValueError(
+            raise InputError(
                 f"Examples {examples.uri} have payload format "
                 f"{examples_utils.get_payload_format_string(examples)}; the gate needs "
                 "FORMAT_TF_EXAMPLE (serialized tf.Example for the serving signature)."
             )
-        splits = json_utils.loads(exec_properties.get(keys.SPLITS_KEY) or '["eval"]')
-        families = probes.validate_families(
-            json_utils.loads(exec_properties.get(keys.PROBE_FAMILIES_KEY) or "[]")
-        )
-        label_key = exec_properties.get(keys.LABEL_KEY_KEY) or None
+        splits = list(config.splits)
         sources = {split: _split_pattern(examples, split) for split in splits}
         model_dir = path_utils.serving_model_path(
             model.uri, path_utils.is_old_model_artifact(model)
         )
-
-        profiles = None
-        if families:
-            schema = None
-            if input_dict.get(keys.SCHEMA_KEY):
-                schema_uri = artifact_utils.get_single_uri(input_dict[keys.SCHEMA_KEY])
-                schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_uri))
-            statistics = None
-            if input_dict.get(keys.STATISTICS_KEY):
-                statistics = _load_statistics(
-                    artifact_utils.get_single_instance(input_dict[keys.STATISTICS_KEY]), splits
-                )
-            if schema is None and statistics is not None:
-                schema = tfdv.infer_schema(statistics)
-            if schema is not None:
-                profiles = probes.profiles_from_schema(schema, statistics, label_key=label_key)
-            else:
-                logging.info("No schema or statistics: probes use a sample of split %s.", splits[0])
-                profiles = probes.profiles_from_records(
-                    _sample_records(sources[splits[0]], PROFILE_SAMPLE_SIZE), label_key=label_key
-                )
-
+        feature_profiles = (
+            _profiles(input_dict, splits, sources, label_key) if config.probe_families else None
+        )
         upstream = None
         if input_dict.get(keys.MODEL_BLESSING_KEY):
             upstream_art = artifact_utils.get_single_instance(input_dict[keys.MODEL_BLESSING_KEY])
@@ -159,20 +166,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         report = core.check_model(
             model_dir,
             sources,
-            profiles=profiles,
-            signature_name=exec_properties.get(keys.SIGNATURE_NAME_KEY) or core.DEFAULT_SIGNATURE,
-            batch_size=int(exec_properties.get(keys.BATCH_SIZE_KEY) or core.DEFAULT_BATCH_SIZE),
-            probe_families=families,
-            max_offending=int(
-                exec_properties.get(keys.MAX_OFFENDING_KEY, core.DEFAULT_MAX_OFFENDING)
-            ),
-            block_on_probe_error=bool(exec_properties.get(keys.BLOCK_ON_PROBE_ERROR_KEY, 1)),
+            config,
+            profiles=feature_profiles,
             upstream_blessed=upstream,
             beam_pipeline_args=self._beam_pipeline_args,
+            work_dir=blessing.uri,
         )
         report["model"] = model.uri
         report["examples_uri"] = examples.uri
         write_blessing(blessing, model, report)
         logging.info("Blessing (blessed=%s) written to %s.", report["blessed"], blessing.uri)
-        if not report["blessed"] and exec_properties.get(keys.RAISE_ON_BLOCK_KEY):
+        if not report["blessed"] and config.raise_on_block:
             raise GuardBlockedError(core.block_message(report) + f" Report: {blessing.uri}")

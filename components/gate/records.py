@@ -1,45 +1,62 @@
-"""JSON-safe views of tf.Examples and prediction values (for the gate's lineage report)."""
+"""tf.Example records: CSV rows (Arrow) -> serialized tf.Examples, and back to JSON-able dicts."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import tensorflow as tf
+from tfx_bsl.coders import example_coder
 
-
-def jsonable(value: Any) -> Any:
-    """Converts numpy values and non-finite floats to strict-JSON values.
-
-    NaN becomes the string ``"nan"``, +Inf ``"inf"`` and -Inf ``"-inf"`` (strict JSON has no
-    such numbers); bytes are decoded as UTF-8 (with replacement).
-    """
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
+from nanguard.components import vocab
 
 
 def example_to_dict(serialized: bytes) -> dict[str, list[Any]]:
     """Decodes one serialized tf.Example into feature name -> list of values (JSON-safe).
 
-    NaN and Inf feature values become the strings ``"nan"``, ``"inf"``, ``"-inf"``; a feature
-    present with no value is an empty list.
+    NaN and Inf feature values become ``vocab.jsonable``'s strings "NaN", "Infinity",
+    "-Infinity"; bytes are decoded as UTF-8; a feature present with no value is an empty list.
     """
     example = tf.train.Example.FromString(serialized)
     out: dict[str, list[Any]] = {}
     for name, feature in sorted(example.features.feature.items()):
         kind = feature.WhichOneof("kind")
         values = list(getattr(feature, kind).value) if kind else []
-        out[name] = jsonable(values)
+        out[name] = vocab.jsonable(values)
     return out
+
+
+def _to_list_array(column: pa.ChunkedArray) -> pa.Array | None:
+    """Scalar column -> list column: null -> null list (feature without value), x -> [x]."""
+    array = column.combine_chunks()
+    if pa.types.is_null(array.type):
+        return None
+    if pa.types.is_floating(array.type):
+        array = array.cast(pa.float32())  # tf.Example float_list is float32
+    elif pa.types.is_integer(array.type) or pa.types.is_boolean(array.type):
+        array = array.cast(pa.int64())
+    else:
+        array = array.cast(pa.string()).cast(pa.binary())
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    offsets = np.concatenate([[0], np.cumsum(valid)]).astype(np.int32)
+    offsets = pa.array(offsets, mask=np.concatenate([~valid, [False]]))
+    return pa.ListArray.from_arrays(offsets, array.drop_null())
+
+
+def table_to_examples(table: pa.Table) -> list[bytes]:
+    """Serializes each row of a table as a tf.Example, vectorised per column (tfx-bsl encoder).
+
+    Nulls give a feature with no value (read as missing by tf.io.parse_example, as CsvExampleGen
+    writes an empty cell); NaN and Inf are kept as float values; all-null columns are left out.
+    """
+    arrays, names = [], []
+    for name in table.column_names:
+        array = _to_list_array(table.column(name))
+        if array is not None:
+            arrays.append(array)
+            names.append(name)
+    if not arrays:
+        return [b""] * table.num_rows
+    batch = pa.RecordBatch.from_arrays(arrays, names)
+    return example_coder.RecordBatchToExamplesEncoder().encode(batch)

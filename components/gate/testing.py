@@ -10,8 +10,6 @@ Every model follows the project's serving contract: ``serving_default`` takes a 
   plus ``scale`` = ``exp(n)`` ([batch, 1]), +Inf for n >= 89.
 * ``nan_prob``: ``outputs`` = ``sigmoid(log(x - 1))`` ([batch, 1], a binary probability): NaN
   for x < 1 or NaN x (absent x is 0, so NaN too).
-* ``nan_prob``: ``outputs`` = ``sigmoid(log(x - 1))`` ([batch, 1], a binary probability): NaN
-  for x < 1 or NaN x (absent x is 0, so NaN too).
 * ``exp``: ``outputs`` = ``exp(x)`` with NaN x replaced by 0: finite on data with x below ~88,
   +Inf on the ``pos_inf`` and ``out_of_range`` probes of ``x``.
 """
@@ -22,6 +20,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
 
 MODEL_KINDS = ("healthy", "log", "exp", "nan_prob")
 
@@ -96,3 +95,45 @@ def write_tfrecord(path: str, records: list[bytes]) -> str:
         for record in records:
             writer.write(record)
     return path
+
+
+def eval_rows(rows: int = 600, seed: int = 0) -> dict[str, np.ndarray | list[bytes]]:
+    """Eval rows for the ``log`` model: some x < 1 (NaN), x == 1 (-Inf), NaN x, absent x, and
+    n = 95 every 120 rows (exp(95) overflows float32: +Inf in ``scale``).
+
+    Returns:
+        ``x``, ``n``, ``color``, ``absent`` (arrays) and ``records`` (serialized tf.Examples).
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2.0, 40.0, rows).astype(np.float32)
+    x[::50] = 1.0
+    x[7::97] = np.nan
+    absent = np.zeros(rows, dtype=bool)
+    absent[3::101] = True
+    n = rng.integers(0, 60, rows)
+    n[5::120] = 95
+    color = rng.choice(np.array(["red", "green", "blue"]), rows)
+    records = make_examples(x, n, color, x_absent=absent)
+    return {"x": x, "n": n, "color": color, "absent": absent, "records": records}
+
+
+def log_reference(rows: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Independent numpy reference for the ``log`` model on ``eval_rows``: (outputs, scale)."""
+    x = np.where(rows["absent"], 0.0, rows["x"]).astype(np.float32)
+    with np.errstate(all="ignore"):
+        out = np.log(x - np.float32(1.0))
+        scale = np.exp(rows["n"].astype(np.float32))
+    return out, scale
+
+
+def raw_schema() -> schema_pb2.Schema:
+    """The raw-data schema of the test features (x float in [-2, 40], n int, color, label)."""
+    schema = schema_pb2.Schema()
+    f = schema.feature.add(name="x", type=schema_pb2.FLOAT)
+    f.float_domain.min = -2.0
+    f.float_domain.max = 40.0
+    schema.feature.add(name="n", type=schema_pb2.INT)
+    c = schema.feature.add(name="color", type=schema_pb2.BYTES)
+    c.string_domain.value.extend(["blue", "green", "red"])
+    schema.feature.add(name="label", type=schema_pb2.FLOAT)
+    return schema

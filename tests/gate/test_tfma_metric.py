@@ -1,4 +1,4 @@
-"""Tests of the TFMA non-finite prediction metrics and of what stock TFMA does with NaN."""
+"""tfma_metric.py: the TFMA non-finite prediction metrics, and what stock TFMA does with NaN."""
 
 from __future__ import annotations
 
@@ -92,9 +92,24 @@ def test_stock_tfma_mean_prediction_is_nan_without_a_count(setup):
 
 
 def test_stock_tfma_crashes_on_nan_with_auc(setup):
-    """Documents NAN_FACTS: a NaN prediction makes a calibration-histogram metric crash."""
-    with pytest.raises(Exception, match="(?i)calibrationhistogram|nan|integer"):
+    """Documents NAN_FACTS: a NaN prediction makes a calibration-histogram metric crash.
+
+    Beam wraps the combiner's error in a RuntimeError naming the combiner and the NaN input;
+    the root cause is `int()` of a NaN bucket index.
+    """
+    with pytest.raises(
+        RuntimeError,
+        match=r"(?s)add_input failed on \"<tensorflow_model_analysis\.metrics\."
+        r"calibration_histogram\._CalibrationHistogramCombiner .*'predictions': array\(\[nan\]",
+    ) as info:
         _run(setup, "nan_prob", [tfma.MetricConfig(class_name="AUC")], "auc")
+    causes = []
+    error = info.value
+    while error is not None:
+        causes.append(error)
+        error = error.__cause__ or error.__context__
+    root = causes[-1]
+    assert type(root) is ValueError and str(root) == "cannot convert float NaN to integer"
 
 
 def test_combiner_directly():

@@ -1,15 +1,21 @@
-"""Tests of `nanguard check-model` (components/gate/cli.py)."""
+"""cli.py: `nanguard check-model` on a SavedModel and CSV data."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from nanguard.components.gate import cli, testing
+from nanguard.components import vocab
+from nanguard.components.gate import testing
 from nanguard.pipelines import cli as nanguard_cli
+
+HEAVY = ("tensorflow", "apache_beam", "tensorflow_data_validation", "tensorflow_model_analysis")
 
 
 @pytest.fixture(scope="module")
@@ -38,24 +44,23 @@ def _reference_log(x_cells):
     return out
 
 
-def test_table_to_examples_missing_vs_nan(env):
-    table = cli.read_csv(env["csv"])
-    assert table.num_rows == env["rows"]
-    examples = [tf.train.Example.FromString(r) for r in cli.table_to_examples(table)]
-    xs = [list(e.features.feature["x"].float_list.value) for e in examples]
-    assert xs[0] == [2.5] and np.isnan(xs[2][0])
-    assert xs[3] == [] and xs[4] == [] and xs[11] == []  # NA, empty, None -> no value
-    assert xs[7] == [np.inf] and xs[8] == [-np.inf] and xs[9] == [np.inf]
-    assert list(examples[2].features.feature["color"].bytes_list.value) == []  # 'null'
+@pytest.fixture
+def local_tmp(tmp_path, monkeypatch):
+    """The system temp dir, watched: check-model must leave no nanguard_gate_* folder in it."""
+    folder = tmp_path / "system_tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
+    assert [n for n in os.listdir(folder) if n.startswith("nanguard_gate_")] == []
 
 
-def test_check_model_blocked_with_exact_counts(env, tmp_path):
+def test_check_model_blocked_with_exact_counts(env, tmp_path, local_tmp):
     out = tmp_path / "report.json"
     code = nanguard_cli.main(
         ['check-model', env['models']['log'], '--data', env['csv'], '--json', str(out),
          '--label', 'label']
     )  # fmt: skip
-    assert code == 3
+    assert code == vocab.EXIT_BLOCKED == 3
     report = json.loads(out.read_text())
     ref = _reference_log(env["x_cells"])
     assert report["examples"] == env["rows"]
@@ -67,13 +72,17 @@ def test_check_model_blocked_with_exact_counts(env, tmp_path):
     assert "all_missing" in report["probes_failed"]
     assert set(report) >= {'examples', 'non_finite', 'nan', 'pos_inf', 'neg_inf',
                            'probes_failed', 'blessed'}  # fmt: skip
+    # Non-finite values in the JSON are vocab's strings, never bare NaN/Infinity tokens.
+    assert "NaN" in out.read_text() and vocab.dumps(report, indent=1) == out.read_text()
+    offending_x = [ex["features"].get("x") for ex in report["offending_examples"]]
+    assert ["NaN"] in offending_x
 
 
-def test_check_model_blessed(env, tmp_path, capsys):
+def test_check_model_blessed(env, tmp_path, capsys, local_tmp):
     out = tmp_path / "r.json"
     code = nanguard_cli.main(['check-model', env['models']['healthy'], '--data', env['csv'],
                      '--json', str(out), '--label', 'label'])  # fmt: skip
-    assert code == 0
+    assert code == vocab.EXIT_OK == 0
     report = json.loads(out.read_text())
     assert (report["examples"], report["non_finite"], report["probes_failed"]) == (
         env["rows"],
@@ -84,23 +93,59 @@ def test_check_model_blessed(env, tmp_path, capsys):
     assert "blessed=true" in capsys.readouterr().out
 
 
+def test_no_probes_and_batch_size_flags(env, tmp_path, local_tmp):
+    out = tmp_path / "r.json"
+    argv = ["check-model", env["models"]["healthy"], "--data", env["csv"], "--no-probes",
+            "--batch-size", "5", "--json", str(out)]  # fmt: skip
+    assert nanguard_cli.main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["probes_run"] == 0 and report["examples"] == env["rows"]
+
+
 @pytest.mark.parametrize(
     "argv_tail, needle",
     [
-        (["--data", "/nonexistent.csv"], "/nonexistent.csv"),
-        (["--data", "CSV", "--signature", "nope"], "nope"),
-        (["--data", "CSV", "--label", "nolabel"], "--label"),
+        (["--data", "/nonexistent.csv"], "--data /nonexistent.csv: no such file or folder"),
+        (["--data", "CSV", "--signature", "nope"], "has no signature 'nope'"),
+        (["--data", "CSV", "--label", "nolabel"], "--label 'nolabel' is not a column"),
+        (["--data", "CSV", "--batch-size", "0"], "gate.batch_size: 0 is not allowed"),
     ],
 )
 def test_bad_input_exit_2(env, capsys, argv_tail, needle):
     argv = ['check-model', env['models']['healthy'], *[env['csv'] if a == 'CSV' else a
                                                       for a in argv_tail]]  # fmt: skip
-    assert nanguard_cli.main(argv) == 2
-    assert needle in capsys.readouterr().err
+    assert nanguard_cli.main(argv) == vocab.EXIT_USAGE == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nanguard check-model: ") and needle in err
 
 
 def test_bad_model_dir_exit_2(env, capsys):
     assert (
         nanguard_cli.main(["check-model", str(env["root"] / "nomodel"), "--data", env["csv"]]) == 2
     )
-    assert "nomodel" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "nomodel" in err and "No SavedModel" in err
+
+
+def test_a_failed_check_leaves_no_temp_folder(env, tmp_path, capsys, local_tmp):
+    """x as text: the model's parse_example fails inside Beam -> exit 2, scratch folder gone."""
+    bad = tmp_path / "text.csv"
+    bad.write_text("x,n\nabc,1\ndef,2\n")
+    code = nanguard_cli.main(["check-model", env["models"]["log"], "--data", str(bad)])
+    assert code == 2
+    assert "cannot read --data" in capsys.readouterr().err
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from nanguard.pipelines import cli\n"
+        "try:\n"
+        "    cli.main(['check-model', '--help'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "--no-probes" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]"
