@@ -171,7 +171,7 @@ def create_pipeline(
             statistics=statistics_gen.outputs["statistics"],
             model_blessing=blessing,
             label_key=label,
-            **config.gate.component_kwargs(),
+            config=config.gate,
         )
         components.append(gate)
         blessing = gate.outputs["blessing"]

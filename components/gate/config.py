@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from nanguard.components.config import Flag, ListOf, Number, OneOf, Section, Text, setting
 
@@ -37,7 +37,3 @@ class GateConfig(Section):
     raise_on_block: bool = setting(
         False, Flag(), "fail the run (exit 3) instead of only not blessing"
     )
-
-    def component_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of `FinitePredictionGate` that this section sets."""
-        return {k: getattr(self, k) for k in self.keys()}
