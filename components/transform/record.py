@@ -109,7 +109,8 @@ def read_transform_record(transform_graph_dir: str) -> dict[str, Any]:
     for text in _evaluate_records(output.transform_savedmodel_dir):
         entry = json.loads(text.decode("utf-8"))
         if isinstance(entry, dict) and entry.pop(_MARKER, False):
-            features[entry.pop("feature")] = _numbers(entry)
+            name = entry.pop("feature")
+            features[name] = _numbers(entry)
     vocabularies = {}
     assets = os.path.join(output.transform_savedmodel_dir, "assets")
     if tf.io.gfile.isdir(assets):

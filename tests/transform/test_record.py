@@ -65,6 +65,7 @@ def test_record_content_per_kind(ordered):
     assert feats["f_skew"]["strategy"] == "auto" and "reason" in feats["f_skew"]
     assert feats["island"]["kind"] == "string" and feats["island"]["vocabulary"] == "island"
     assert feats["k1"]["knn_features"] == ["k1", "k2", "k3"]
+    assert not any("feature" in f or "nanguard_transform_record" in f for f in feats.values())
 
 
 @pytest.mark.parametrize(
