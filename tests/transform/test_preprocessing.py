@@ -21,7 +21,7 @@ from sklearn.impute import KNNImputer, SimpleImputer
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from nanguard.components.errors import InputError
-from nanguard.components.transform import preprocessing
+from nanguard.components.transform import preprocessing, record
 from tests.transform import _data
 from tests.transform._data import FEATURE_SPEC, NUMERIC, N, finite_col, sk
 
@@ -177,3 +177,68 @@ def test_preprocessing_fn_on_multiprocess_direct_runner():
     knn = KNNImputer(n_neighbors=2).fit(z[~np.isnan(z).any(axis=1)]).transform(z)
     np.testing.assert_allclose(res["c"], knn[:, 1] * sd[1] + mu[1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(res["c_missing"], np.isnan(c).astype(float))
+
+
+CLIP_CONFIG = {
+    "label_key": "price",
+    "inf": "clip",
+    "exclude": ["yr"],
+    "defaults": {"string": {"add_indicator": True}},
+    "features": {"a": {"strategy": "mean", "scale": "none"}},
+}
+CLIP_SPEC = {
+    "a": tf.io.VarLenFeature(tf.float32),
+    "s": tf.io.VarLenFeature(tf.string),
+    "yr": tf.io.VarLenFeature(tf.int64),
+    "price": tf.io.VarLenFeature(tf.float32),
+}
+
+
+def test_inf_clip_exclude_string_indicator_and_numeric_label():
+    """The config keys that the shared run does not cover, read through TransformConfig."""
+    a = [1.0, math.inf, None, 4.0, -math.inf, math.nan, 2.0, 8.0]
+    s = [b"x", b"", None, b"y", b"x", b"x", b"y", None]
+    price = [3.0, math.nan, 1.0, None, 2.0, 5.0, math.inf, 4.0]
+    rows = [
+        {
+            "a": [] if a[i] is None else [a[i]],
+            "s": [] if s[i] is None else [s[i]],
+            "yr": [2007 + i],
+            "price": [] if price[i] is None else [price[i]],
+        }
+        for i in range(len(a))
+    ]
+    tmp = tempfile.mkdtemp()
+    fn = functools.partial(preprocessing.preprocessing_fn, custom_config=CLIP_CONFIG)
+    with beam.Pipeline() as p:
+        with tft_beam.Context(temp_dir=os.path.join(tmp, "tmp")):
+            data = p | beam.Create(rows)
+            meta = tft.DatasetMetadata.from_feature_spec(CLIP_SPEC)
+            transform_fn = (data, meta) | tft_beam.AnalyzeDataset(fn)
+            _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(tmp, "graph"))
+    graph = os.path.join(tmp, "graph")
+    sparse = {}
+    for name, spec in CLIP_SPEC.items():
+        idx = [[i, 0] for i, r in enumerate(rows) if r[name]]
+        vals = [r[name][0] for r in rows if r[name]]
+        sparse[name] = tf.SparseTensor(
+            tf.constant(idx, tf.int64), tf.constant(vals, spec.dtype), [len(rows), 1]
+        )
+    out = tft.TFTransformOutput(graph).transform_features_layer()(sparse)
+    out = {k: v.numpy() for k, v in out.items()}
+    assert set(out) == {"a", "a_missing", "s", "s_missing", "price"}  # yr excluded
+    finite = np.array([v for v in a if v is not None and math.isfinite(v)])
+    # clip: +Inf -> finite max, -Inf -> finite min, not flagged; absent/NaN -> the finite mean.
+    expected = [1.0, finite.max(), finite.mean(), 4.0, finite.min(), finite.mean(), 2.0, 8.0]
+    np.testing.assert_allclose(out["a"], expected, rtol=1e-6)
+    np.testing.assert_array_equal(out["a_missing"], [0, 0, 1, 0, 0, 1, 0, 0])
+    np.testing.assert_array_equal(out["s_missing"], [0, 1, 1, 0, 0, 0, 0, 1])
+    vocab = tft.TFTransformOutput(graph).vocabulary_by_name("s")
+    assert vocab[0] == b"x"  # most frequent, also the fill
+    np.testing.assert_array_equal(out["s"], [vocab.index(v or b"x") for v in s])
+    # A numeric label is not imputed: absent, NaN and Inf are NaN (the trainer drops the row).
+    np.testing.assert_array_equal(out["price"], [3.0, np.nan, 1.0, np.nan, 2.0, 5.0, np.nan, 4.0])
+    recs = record.read_transform_record(graph)["features"]
+    assert recs["a"]["clip_max"] == finite.max() and recs["a"]["clip_min"] == finite.min()
+    assert recs["a"]["inf"] == "clip" and recs["s"]["add_indicator"] is True
+    assert "yr" not in recs and "price" not in recs
