@@ -1,11 +1,18 @@
-"""NaN-safe imputation and scaling for tf.Transform (nanguard issue 4)."""
+"""NaN-safe imputation and scaling for tf.Transform (nanguard issue 4).
+
+Module map: `component.py` (the stock Transform with nanguard's defaults) -> `executor.py`
+(stock Do, then writes the record) -> the artifact-free core run inside the preprocessing_fn
+(`preprocessing.py`, `imputation.py`, `scaling.py`, `knn.py`, `_stats.py`, `_tensors.py`,
+`_mode.py`) -> `record.py` (the record in the graph and its JSON file); `config.py` (the
+`transform:` section), `spec.py` (names), `summary.py` (the record read back for the run
+summary), `stats_options.py` (post-transform NaN/Inf validation).
+"""
 
 from nanguard.components import _lazy
 
 _EXPORTS = {
     "AUTO_SKEW_THRESHOLD": "nanguard.components.transform.imputation",
-    "DEFAULT_CONFIG": "nanguard.components.transform.preprocessing",
-    "RECORD_FILENAME": "nanguard.components.transform.record",
+    "RECORD_FILENAME": "nanguard.components.transform.spec",
     "TransformConfig": "nanguard.components.transform.config",
     "impute": "nanguard.components.transform.imputation",
     "knn_impute": "nanguard.components.transform.knn",
@@ -13,6 +20,8 @@ _EXPORTS = {
     "read_transform_record": "nanguard.components.transform.record",
     "scale": "nanguard.components.transform.scaling",
     "stats_options_updater_fn": "nanguard.components.transform.stats_options",
+    "summarize": "nanguard.components.transform.summary",
+    "summary_line": "nanguard.components.transform.summary",
     "write_transform_record": "nanguard.components.transform.record",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,8 +1,7 @@
-"""Shared tensor helpers for nanguard's tf.Transform building blocks (private).
+"""Full-pass statistics of the finite values of numeric features, for tf.Transform (private).
 
-Everything here runs inside a `preprocessing_fn`: it turns any input form (dense, SparseTensor,
-RaggedTensor) into a dense `[batch]` tensor plus a presence mask, and computes the full-pass
-statistics of the *finite* values of a numeric feature with tf.Transform analyzers.
+Everything here runs inside a `preprocessing_fn`: tf.Transform analyzers over the *finite*
+values only (the inputs come from `_tensors.prepare_numeric` / `_tensors.finite_only`).
 """
 
 from __future__ import annotations
@@ -14,54 +13,10 @@ from dataclasses import dataclass, field
 import tensorflow as tf
 import tensorflow_transform as tft
 
-FLOAT32_MAX = float(tf.float32.max)
 # Power-of-two rescaling used for float64 inputs whose magnitudes could overflow when squared
 # (|x| > ~1.3e154); multiplying by a power of two is exact, so no precision is lost.
 _SAFE_SCALE_EXP = 512
-# Pearson's median skewness above which `auto` picks the median (see impute.AUTO_SKEW_THRESHOLD).
-QUANTILE_EPSILON = 1e-3
-INF_POLICIES = ("treat_as_missing", "clip")
-
-
-def densify(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Returns `(values [batch], present [batch] bool)` for a feature in any tensor form.
-
-    A SparseTensor/RaggedTensor row with no value (a CSV gap) is *absent*: `present` is False and
-    the value is a placeholder (NaN for floats, 0 for ints, '' for strings). A row holding several
-    values keeps the first one. Dense `[batch]` or `[batch, 1]` inputs are all present. NaN and
-    Inf are passed through unchanged (the caller decides what they mean).
-    """
-    if x.dtype.is_floating:
-        default = tf.constant(math.nan, x.dtype)
-    elif x.dtype == tf.string:
-        default = tf.constant("", tf.string)
-    else:
-        default = tf.zeros([], x.dtype)
-    if isinstance(x, tf.SparseTensor):
-        batch = tf.shape(x, out_type=tf.int64)[:1]
-        first = tf.equal(x.indices[:, 1], 0)
-        rows = tf.boolean_mask(x.indices[:, 0], first)[:, None]
-        values = tf.tensor_scatter_nd_update(
-            tf.fill(batch, default), rows, tf.boolean_mask(x.values, first)
-        )
-        present = tf.tensor_scatter_nd_update(
-            tf.zeros(batch, tf.bool), rows, tf.ones(tf.shape(rows)[:1], tf.bool)
-        )
-        return values, present
-    if isinstance(x, tf.RaggedTensor):
-        lengths = x.row_lengths()
-        values = x.to_tensor(default_value=default, shape=[None, 1])
-        return tf.reshape(values, [-1]), lengths > 0
-    if x.shape.rank == 2:
-        x = x[:, 0]
-    elif x.shape.rank != 1:
-        raise ValueError(f"Expected a feature of shape [batch] or [batch, 1], got {x.shape}.")
-    return x, tf.ones_like(x, tf.bool)
-
-
-def finite_or(x: tf.Tensor, fallback: float | tf.Tensor) -> tf.Tensor:
-    """`x` where it is finite, else `fallback` (NaN and Inf never escape)."""
-    return tf.where(tf.math.is_finite(x), x, tf.cast(fallback, x.dtype))
+QUANTILE_EPSILON = 1e-3  # error tolerance of the tft.quantiles sketch
 
 
 def _mean_and_var(x: tf.Tensor, reduce_instance_dims: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
@@ -240,9 +195,3 @@ def compute_many(specs: dict[str, StatsSpec]) -> dict[str, NumericStats]:
             out[name].max = hi[j]
             out[name].min = lo[j]
     return out
-
-
-def to_float32_finite(y: tf.Tensor) -> tf.Tensor:
-    """Casts a float64 output to float32, clipping to the float32 range (NaN becomes 0)."""
-    y = tf.where(tf.math.is_nan(y), tf.zeros_like(y), y)
-    return tf.cast(tf.clip_by_value(y, -FLOAT32_MAX, FLOAT32_MAX), tf.float32)

@@ -14,9 +14,7 @@ from tfx.components.transform import component as transform_component
 from tfx.dsl.components.base import executor_spec
 
 from nanguard.components.transform import executor
-
-PREPROCESSING_FN = "nanguard.components.transform.preprocessing.preprocessing_fn"
-STATS_OPTIONS_UPDATER_FN = "nanguard.components.transform.stats_options.stats_options_updater_fn"
+from nanguard.components.transform.spec import PREPROCESSING_FN, STATS_OPTIONS_UPDATER_FN
 
 
 class Transform(transform_component.Transform):

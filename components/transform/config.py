@@ -22,6 +22,7 @@ from nanguard.components.config import (
 from nanguard.components.errors import InputError
 
 STRATEGIES = ("mean", "median", "most_frequent", "constant", "auto", "knn")
+STRING_STRATEGIES = ("most_frequent", "constant", "auto")  # `auto` is most_frequent for strings
 SCALERS = ("z_score", "min_max", "robust", "none")
 PROBABILITY = Number(0.0, 1.0)
 
@@ -32,7 +33,10 @@ class _Scalar(Check):
     def __call__(self, value, where):
         if value is None or isinstance(value, str):
             return value
-        return Number()(value, where)
+        try:
+            return Number()(value, where)
+        except InputError:
+            raise self.fail(value, where) from None
 
     def describe(self):
         return "a finite number or a string"

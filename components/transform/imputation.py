@@ -15,24 +15,23 @@ are well above it. For strings `auto` is `most_frequent`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
 
-from nanguard.components.transform import _mode, _stats
+from nanguard.components import vocab
+from nanguard.components.config import OneOf
+from nanguard.components.transform import _mode, _stats, _tensors, knn
+from nanguard.components.transform.config import (
+    STRATEGIES,
+    STRING_STRATEGIES,
+    FeatureConfig,
+    TransformConfig,
+)
 
-STRATEGIES = ("mean", "median", "most_frequent", "constant", "auto", "knn")
 AUTO_SKEW_THRESHOLD = 0.5
 STRING_CONSTANT_DEFAULT = "missing_value"  # scikit-learn's default for strings
-
-
-def _check(strategy: str, inf: str) -> None:
-    if strategy not in STRATEGIES:
-        raise ValueError(f"Unknown imputation strategy {strategy!r}; use one of {STRATEGIES}.")
-    if inf not in _stats.INF_POLICIES:
-        raise ValueError(f"Unknown inf policy {inf!r}; use one of {_stats.INF_POLICIES}.")
 
 
 def numeric_needs(strategy: str, inf: str) -> dict[str, Any]:
@@ -43,24 +42,6 @@ def numeric_needs(strategy: str, inf: str) -> dict[str, Any]:
         "quantile_probs": probs,
         "min_max": inf == "clip",
     }
-
-
-def prepare_numeric(
-    x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, inf: str
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Dense float64 values, the `finite` mask and the `missing` mask of a numeric feature.
-
-    `missing` = absent or NaN, plus +/-Inf with `inf='treat_as_missing'`. With `inf='clip'` an
-    Inf is not missing (it is clipped later) but it is never part of the statistics.
-    """
-    values, present = _stats.densify(x)
-    values = tf.cast(values, tf.float64)
-    finite = present & tf.math.is_finite(values)
-    if inf == "clip":
-        missing = ~present | tf.math.is_nan(values)
-    else:
-        missing = ~finite
-    return values, finite, missing
 
 
 def impute_numeric(
@@ -76,7 +57,6 @@ def impute_numeric(
     """Imputes prepared float64 values; returns (finite float64 values, record entries)."""
     fallback = tf.constant(0.0 if fill_value is None else float(fill_value), tf.float64)
     info: dict[str, Any] = {"strategy": strategy, "inf": inf}
-    nan = tf.constant(math.nan, tf.float64)
     if strategy == "constant":
         fill = fallback
         info["chosen"] = "constant"
@@ -95,7 +75,7 @@ def impute_numeric(
         skew = tf.where(
             stats.std > 0, 3.0 * (stats.mean - median) / stats.std, tf.zeros_like(median)
         )
-        use_median = tf.abs(_stats.finite_or(skew, 0.0)) > skew_threshold
+        use_median = tf.abs(_tensors.finite_or(skew, 0.0)) > skew_threshold
         # A float64 feature beyond float32's range has a non-finite (float32) median: use the mean.
         use_median &= tf.math.is_finite(median)
         fill = tf.where(use_median, median, stats.mean)
@@ -133,7 +113,6 @@ def impute_numeric(
         out = tf.where(tf.math.is_inf(out) & (out < 0), tf.broadcast_to(lo, tf.shape(out)), out)
         info["clip_min"] = lo
         info["clip_max"] = hi
-    del nan
     return out, info
 
 
@@ -147,12 +126,12 @@ def impute_string(
     Missing: an absent value or an empty string. `most_frequent`/`auto` fill the most frequent
     present value; `constant` fills `fill_value` (default 'missing_value').
     """
-    if strategy not in ("most_frequent", "auto", "constant"):
+    if strategy not in STRING_STRATEGIES:
         raise ValueError(
             f"Strategy {strategy!r} does not apply to a string feature; "
             "use most_frequent or constant."
         )
-    values, present = _stats.densify(x)
+    values, present = _tensors.densify(x)
     present &= tf.strings.length(values) > 0
     missing = ~present
     info: dict[str, Any] = {"strategy": strategy}
@@ -207,33 +186,53 @@ def impute(
       `add_indicator`, a tuple (values, indicator). For 'knn', dicts keyed like `x`.
 
     Raises:
-      ValueError: unknown strategy or inf policy, or a strategy that does not fit the dtype.
+      InputError (a ValueError): an argument outside the transform config's declared values
+        (`config.STRATEGIES`, `vocab.TRANSFORM_INF_POLICIES`, ...), naming it as `impute.<arg>`.
+      ValueError: a strategy that does not fit the dtype.
     """
-    _check(strategy, inf)
+    _check_arguments(strategy, fill_value, add_indicator, inf, n_neighbors, sample_size, seed)
     with tf.name_scope(name or "impute"):
         if strategy == "knn":
-            from nanguard.components.transform import knn  # noqa: PLC0415 (circular import)
-
             if not isinstance(x, Mapping):
                 raise ValueError("strategy='knn' needs a mapping feature name -> tensor as `x`.")
             outs, indicators, _ = knn.knn_impute(
                 dict(x), n_neighbors=n_neighbors, sample_size=sample_size, seed=seed, inf=inf
             )
-            outs = {k: _stats.to_float32_finite(v) for k, v in outs.items()}
+            outs = {k: _tensors.to_float32_finite(v) for k, v in outs.items()}
             return (outs, indicators) if add_indicator else outs
         if x.dtype == tf.string:
             out, missing, _ = impute_string(x, strategy, fill_value)
         else:
-            values, finite, missing = prepare_numeric(x, inf)
+            values, finite, missing = _tensors.prepare_numeric(x, inf)
             stats = _stats.NumericStats.compute(
-                tf.where(finite, values, tf.constant(math.nan, tf.float64)),
+                _tensors.finite_only(values, finite),
                 wide_range=x.dtype == tf.float64,
                 **numeric_needs(strategy, inf),
             )
             out, _ = impute_numeric(
                 values, finite, missing, stats, strategy, fill_value, inf, skew_threshold
             )
-            out = _stats.to_float32_finite(out)
+            out = _tensors.to_float32_finite(out)
         if add_indicator:
             return out, tf.cast(missing, tf.float32)
         return out
+
+
+def _check_arguments(strategy, fill_value, add_indicator, inf, n_neighbors, sample_size, seed):
+    """`impute`'s arguments against the transform config's declared constraints (InputError).
+
+    A NaN or Inf `fill_value` is refused (it would repair nothing); numpy scalars and bytes are
+    read as the plain values they hold."""
+    OneOf(STRATEGIES)(strategy, "impute.strategy")  # a null strategy is only a config default
+    feature = {"fill_value": fill_value, "add_indicator": add_indicator}
+    feature = {k: _plain(v) for k, v in feature.items()}
+    FeatureConfig.from_dict(feature, "impute")
+    knn_args = {"n_neighbors": n_neighbors, "sample_size": sample_size, "seed": seed}
+    TransformConfig.from_dict(vocab.jsonable({"inf": inf, "knn": knn_args}), "impute")
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, bytes as text; anything else unchanged."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value.item() if hasattr(value, "item") else value

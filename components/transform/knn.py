@@ -30,8 +30,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from nanguard.components.transform import _stats
-from nanguard.components.transform import imputation as impute_lib
+from nanguard.components import vocab
+from nanguard.components.transform import _stats, _tensors
+from nanguard.components.transform.config import TransformConfig
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -119,7 +120,7 @@ def knn_fill(
 ) -> tf.Tensor:
     """Fills `missing` cells of float64 `values [batch, n]` from the KNN sample (graph code)."""
     one = tf.constant(1.0, tf.float64)
-    safe_mean = _stats.finite_or(mean, 0.0)
+    safe_mean = _tensors.finite_or(mean, 0.0)
     safe_std = tf.where(tf.math.is_finite(std) & (std > 0), std, one)
     valid = tf.reduce_all(tf.math.is_finite(sample), axis=1)  # [k]
     sample0 = tf.where(valid[:, None], sample, tf.zeros_like(sample))
@@ -156,8 +157,11 @@ def knn_impute_prepared(
     seed: int = 0,
     inf: str = "treat_as_missing",
 ) -> tuple[dict[str, tf.Tensor], dict[str, dict[str, Any]]]:
-    """KNN-imputes prepared features (see impute.prepare_numeric); stats need moments (+min_max
-    for inf='clip'). Returns (float64 values per feature, record entries per feature)."""
+    """KNN-imputes prepared features (see `_tensors.prepare_numeric`); stats need moments
+    (+min_max for inf='clip'). Returns (float64 values per feature, record entries per feature).
+
+    Missing cells (absent, NaN, and Inf per `inf`) are filled; with inf='clip' an Inf is first
+    clipped to the finite training range. The values returned are finite float64."""
     names = sorted(prepared)
     cols, missing = [], []
     for name in names:
@@ -172,11 +176,7 @@ def knn_impute_prepared(
     matrix = tf.stack(cols, axis=1)
     miss_m = tf.stack(missing, axis=1)
     finite_matrix = tf.stack(
-        [
-            tf.where(prepared[n][1], prepared[n][0], tf.constant(math.nan, tf.float64))
-            for n in names
-        ],
-        axis=1,
+        [_tensors.finite_only(prepared[n][0], prepared[n][1]) for n in names], axis=1
     )
     sample = sample_complete_rows(finite_matrix, sample_size, seed)
     mean = tf.stack([stats[n].mean for n in names])
@@ -197,7 +197,7 @@ def knn_impute_prepared(
             "sample_rows": n_sample,
             "mean": stats[name].mean,
             "std": stats[name].std,
-            "fill_value": _stats.finite_or(stats[name].mean, 0.0),
+            "fill_value": _tensors.finite_or(stats[name].mean, 0.0),
             "count_finite": stats[name].count,
             "warning": tf.where(
                 stats[name].count > 0,
@@ -223,27 +223,30 @@ def knn_impute(
       n_neighbors: neighbours averaged per gap (scikit-learn's name).
       sample_size: maximum number of complete training rows kept by the analyzer.
       seed: seed of the sample.
-      inf: 'treat_as_missing' or 'clip' (see `impute.impute`).
+      inf: 'treat_as_missing' or 'clip' (see `imputation.impute`).
 
     Returns:
       (float64 imputed values, float32 missing indicators, record entries), each keyed by name.
       Absent, NaN and (per `inf`) Inf cells are filled; values are finite, except that float64
       magnitudes beyond the float32 range are clipped only when cast to float32 by the caller.
+
+    Raises:
+      InputError (a ValueError): n_neighbors, sample_size, seed or inf outside the transform
+        config's declared values (named `knn_impute.knn.<key>` / `knn_impute.inf`).
+      ValueError: a string feature.
     """
-    if n_neighbors < 1 or sample_size < 1:
-        raise ValueError(
-            f"n_neighbors ({n_neighbors}) and sample_size ({sample_size}) must be >= 1."
-        )
+    knn_args = {"n_neighbors": n_neighbors, "sample_size": sample_size, "seed": seed}
+    TransformConfig.from_dict(vocab.jsonable({"inf": inf, "knn": knn_args}), "knn_impute")
     prepared, stats = {}, {}
     for name, x in columns.items():
         if x.dtype == tf.string:
             raise ValueError(
                 f"Feature {name!r} is a string; KNN imputation needs numeric features."
             )
-        values, finite, miss = impute_lib.prepare_numeric(x, inf)
+        values, finite, miss = _tensors.prepare_numeric(x, inf)
         prepared[name] = (values, finite, miss)
         stats[name] = _stats.StatsSpec(
-            tf.where(finite, values, tf.constant(math.nan, tf.float64)),
+            _tensors.finite_only(values, finite),
             moments=True,
             min_max=inf == "clip",
             wide_range=x.dtype == tf.float64,

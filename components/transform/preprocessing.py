@@ -14,24 +14,14 @@ OUTPUT CONTRACT (the trainer depends on it):
   [batch], not imputed: absent, NaN and Inf labels are NaN (the trainer drops those rows).
 
 Use it as `Transform(preprocessing_fn='nanguard.components.transform.preprocessing.'
-'preprocessing_fn', custom_config={...})`. The config (JSON-able; all keys optional):
-
-    {"label_key": "species",
-     "inf": "treat_as_missing",              # or "clip"
-     "defaults": {"numeric": {"strategy": "auto", "scale": "z_score", "add_indicator": true},
-                  "string": {"strategy": "most_frequent"}},
-     "features": {"body_mass_g": {"strategy": "median", "scale": "robust",
-                                  "clip_quantiles": [0.01, 0.99]}},
-     "exclude": ["year"],                    # raw features not passed to the model
-     "knn": {"n_neighbors": 5, "sample_size": 1000, "seed": 0}}
-
-Per-feature keys: strategy, fill_value, add_indicator, scale, clip_quantiles. Every feature's
-learned values and choices are recorded in the output schema (see `record.py`).
+'preprocessing_fn', custom_config=TransformConfig(...).custom_config(label_key))`: the config is
+the `transform:` section (`config.py`: `inf`, `defaults.numeric` / `defaults.string`,
+`features.<name>`, `exclude`, `knn`), declared and validated there once; `label_key` rides along.
+Every feature's learned values and choices are recorded in the transform graph (`record.py`).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -39,86 +29,16 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from nanguard.components.transform import _stats, knn, record
+from nanguard.components.transform import _stats, _tensors, knn, record
 from nanguard.components.transform import imputation as impute_lib
 from nanguard.components.transform import scaling as scale
+from nanguard.components.transform.config import FeatureConfig, TransformConfig
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "label_key": None,
-    "inf": "treat_as_missing",
-    "defaults": {
-        "numeric": {"strategy": "auto", "scale": "z_score", "add_indicator": True},
-        "string": {"strategy": "most_frequent", "add_indicator": False},
-    },
-    "features": {},
-    "exclude": [],
-    "knn": {"n_neighbors": 5, "sample_size": 1000, "seed": 0},
-}
-_FEATURE_KEYS = {"strategy", "fill_value", "add_indicator", "scale", "clip_quantiles"}
-_TOP_KEYS = set(DEFAULT_CONFIG)
 INDICATOR_SUFFIX = "_missing"
 
 
-def resolve_config(custom_config: dict[str, Any] | None) -> dict[str, Any]:
-    """Merges a user config over DEFAULT_CONFIG and validates it (errors name the key/feature)."""
-    config = copy.deepcopy(DEFAULT_CONFIG)
-    user = dict(custom_config or {})
-    unknown = set(user) - _TOP_KEYS
-    if unknown:
-        raise ValueError(
-            f"Unknown transform config keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}."
-        )
-    for key, value in user.items():
-        if key in ("defaults", "knn") and value:
-            for sub, sub_value in value.items():
-                if key == "defaults":
-                    if sub not in ("numeric", "string"):
-                        raise ValueError(
-                            f"transform config defaults.{sub}: use 'numeric' or 'string'."
-                        )
-                    config["defaults"][sub].update(sub_value or {})
-                else:
-                    config["knn"][sub] = sub_value
-        elif value is not None:
-            config[key] = value
-    for kind, cfg in config["defaults"].items():
-        _validate_feature_cfg(f"defaults.{kind}", cfg)
-    for name, cfg in (config["features"] or {}).items():
-        _validate_feature_cfg(f"features.{name}", cfg or {})
-    if config["inf"] not in _stats.INF_POLICIES:
-        raise ValueError(
-            f"transform config 'inf' is {config['inf']!r}; use one of {_stats.INF_POLICIES}."
-        )
-    return config
-
-
-def _validate_feature_cfg(where: str, cfg: dict[str, Any]) -> None:
-    unknown = set(cfg) - _FEATURE_KEYS
-    if unknown:
-        raise ValueError(
-            f"transform config {where}: unknown keys {sorted(unknown)}; allowed: "
-            f"{sorted(_FEATURE_KEYS)}."
-        )
-    if "strategy" in cfg and cfg["strategy"] not in impute_lib.STRATEGIES:
-        raise ValueError(
-            f"transform config {where}: strategy {cfg['strategy']!r} is not one of "
-            f"{impute_lib.STRATEGIES}."
-        )
-    if "scale" in cfg or "clip_quantiles" in cfg:
-        try:
-            scale.check_method(cfg.get("scale", "none"), cfg.get("clip_quantiles"))
-        except ValueError as e:
-            raise ValueError(f"transform config {where}: {e}") from e
-
-
-def _feature_cfg(config: dict[str, Any], name: str, kind: str) -> dict[str, Any]:
-    cfg = dict(config["defaults"][kind])
-    cfg.update(config["features"].get(name) or {})
-    return cfg
-
-
 def _label(x: Any, label_key: str) -> tf.Tensor:
-    values, present = _stats.densify(x)
+    values, present = _tensors.densify(x)
     if values.dtype == tf.string:
         present &= tf.strings.length(values) > 0
         vocab = tft.vocabulary(tf.boolean_mask(values, present), vocab_filename=label_key)
@@ -135,16 +55,19 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     Args:
       inputs: raw features from Transform (dense, SparseTensor or RaggedTensor; CSV gaps arrive
         as absent values).
-      custom_config: the config described in the module docstring; None or {} uses the defaults.
+      custom_config: `TransformConfig.custom_config(label_key)`, i.e. the `transform:` section
+        plus `label_key`; None or {} uses the defaults (and no label).
 
     Returns:
       The outputs of the contract above: numeric outputs and indicators are finite float32;
       NaN and Inf never reach them (only a numeric label may be NaN, meaning "drop this row").
+
+    Raises:
+      InputError: a config key or value outside TransformConfig's declared ones (names the key).
     """
-    config = resolve_config(custom_config)
-    label_key = config["label_key"]
-    inf = config["inf"]
-    unknown = set(config["features"]) - set(inputs)
+    label_key, config = TransformConfig.from_custom_config(custom_config)
+    inf = config.inf
+    unknown = set(config.features) - set(inputs)
     if unknown:
         logging.warning(
             "Transform config names features that are not in the input: %s", sorted(unknown)
@@ -154,37 +77,23 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     specs: dict[str, _stats.StatsSpec] = {}
     for name in sorted(inputs):
         x = inputs[name]
-        if name in config["exclude"]:
+        if name in config.exclude:
             continue
         if name == label_key:
             outputs[name] = _label(x, label_key)
             continue
         with tf.name_scope(f"nanguard_{name}"):
             if x.dtype == tf.string:
-                cfg = _feature_cfg(config, name, "string")
-                imputed, missing, info = impute_lib.impute_string(
-                    x, cfg.get("strategy", "most_frequent"), cfg.get("fill_value")
-                )
-                outputs[name] = tft.compute_and_apply_vocabulary(
-                    imputed, vocab_filename=name, num_oov_buckets=1
-                )
-                if cfg.get("add_indicator"):
-                    outputs[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
-                info["kind"] = "string"
-                info["vocabulary"] = name
-                outputs[name] = record.attach_record(outputs[name], name, info)
+                outputs.update(_string_feature(name, x, config.feature(name, "string")))
                 continue
-            cfg = _feature_cfg(config, name, "numeric")
-            strategy = cfg.get("strategy", "auto")
-            values, finite, missing = impute_lib.prepare_numeric(x, inf)
+            cfg = config.feature(name, "numeric")
+            values, finite, missing = _tensors.prepare_numeric(x, inf)
             needs = scale.merge_needs(
-                impute_lib.numeric_needs(strategy, inf),
-                scale.scale_needs(cfg.get("scale", "z_score"), cfg.get("clip_quantiles")),
+                impute_lib.numeric_needs(cfg.strategy, inf),
+                scale.scale_needs(cfg.scale, cfg.clip_quantiles),
             )
             specs[name] = _stats.StatsSpec(
-                tf.where(finite, values, tf.constant(math.nan, tf.float64)),
-                wide_range=x.dtype == tf.float64,
-                **needs,
+                _tensors.finite_only(values, finite), wide_range=x.dtype == tf.float64, **needs
             )
             numeric[name] = (values, finite, missing, cfg)
     # All numeric statistics in one stacked analyzer per kind (not one per feature).
@@ -194,27 +103,25 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     for name, (values, finite, missing, cfg) in numeric.items():
         with tf.name_scope(f"nanguard_{name}"):
             stats = all_stats[name]
-            strategy = cfg.get("strategy", "auto")
-            if cfg.get("add_indicator"):
+            if cfg.add_indicator:
                 outputs[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
-            if strategy == "knn":
+            if cfg.strategy == "knn":
                 knn_prepared[name] = (values, finite, missing)
                 knn_stats[name] = stats
                 knn_cfgs[name] = cfg
                 continue
             imputed, info = impute_lib.impute_numeric(
-                values, finite, missing, stats, strategy, cfg.get("fill_value"), inf
+                values, finite, missing, stats, cfg.strategy, cfg.fill_value, inf
             )
             outputs[name] = _finish_numeric(name, imputed, stats, cfg, info)
     if knn_prepared:
-        k = config["knn"]
         with tf.name_scope("nanguard_knn"):
             filled, infos = knn.knn_impute_prepared(
                 knn_prepared,
                 knn_stats,
-                n_neighbors=int(k.get("n_neighbors", 5)),
-                sample_size=int(k.get("sample_size", 1000)),
-                seed=int(k.get("seed", 0)),
+                n_neighbors=config.knn.n_neighbors,
+                sample_size=config.knn.sample_size,
+                seed=config.knn.seed,
                 inf=inf,
             )
             for name in sorted(filled):
@@ -224,17 +131,29 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     return outputs
 
 
+def _string_feature(name: str, x: Any, cfg: FeatureConfig) -> dict[str, tf.Tensor]:
+    """Imputed, vocabulary-encoded string feature (+ its indicator); record attached."""
+    imputed, missing, info = impute_lib.impute_string(x, cfg.strategy, cfg.fill_value)
+    out = {name: tft.compute_and_apply_vocabulary(imputed, vocab_filename=name, num_oov_buckets=1)}
+    if cfg.add_indicator:
+        out[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
+    info["kind"] = "string"
+    info["vocabulary"] = name
+    info["add_indicator"] = bool(cfg.add_indicator)
+    out[name] = record.attach_record(out[name], name, info)
+    return out
+
+
 def _finish_numeric(
     name: str,
     imputed: tf.Tensor,
     stats: _stats.NumericStats,
-    cfg: dict[str, Any],
+    cfg: FeatureConfig,
     info: dict[str, Any],
 ) -> tf.Tensor:
-    y, scale_info = scale.scale_values(
-        imputed, stats, cfg.get("scale", "z_score"), cfg.get("clip_quantiles")
-    )
+    """Scales an imputed float64 feature and casts it to finite float32; record attached."""
+    y, scale_info = scale.scale_values(imputed, stats, cfg.scale, cfg.clip_quantiles)
     info.update(scale_info)
     info["kind"] = "numeric"
-    info["add_indicator"] = bool(cfg.get("add_indicator"))
-    return record.attach_record(_stats.to_float32_finite(y), name, info)
+    info["add_indicator"] = bool(cfg.add_indicator)
+    return record.attach_record(_tensors.to_float32_finite(y), name, info)

@@ -7,7 +7,9 @@ the preprocessing_fn builds, per feature, a JSON string from the analyzer result
 (a node named `nanguard_record_<feature>`, kept by a control dependency on the feature's
 output) and `read_transform_record` evaluates those nodes from the saved transform graph after
 the run. `write_transform_record` writes them to
-`<transform_graph>/nanguard_transform_record.json` (RECORD_FILENAME).
+`<transform_graph>/nanguard_transform_record.json` (RECORD_FILENAME). Non-finite statistics
+(e.g. the mean of a feature with no finite value) are spelled as `vocab` spells them in every
+nanguard JSON file: "NaN", "Infinity", "-Infinity".
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
-RECORD_FILENAME = "nanguard_transform_record.json"
+from nanguard.components import vocab
+from nanguard.components.transform.spec import RECORD_FILENAME
+
+__all__ = ["RECORD_FILENAME", "attach_record", "read_transform_record", "write_transform_record"]
 _MARKER = "nanguard_transform_record"
 _NODE_PREFIX = "nanguard_record_"
 
@@ -35,10 +40,15 @@ def _json_value(v: Any) -> tf.Tensor | str:
             escaped = tf.strings.regex_replace(escaped, r"[\x00-\x1f]", " ")
             return tf.strings.join(['"', tf.reshape(escaped, []), '"'])
         f = tf.reshape(tf.cast(v, tf.float64), [])
-        return tf.where(
-            tf.math.is_finite(f), tf.strings.as_string(f, precision=17, scientific=True), "null"
+        non_finite = tf.where(
+            tf.math.is_nan(f),
+            json.dumps(vocab.NAN),
+            tf.where(f > 0, json.dumps(vocab.POS_INF), json.dumps(vocab.NEG_INF)),
         )
-    return json.dumps(v)
+        return tf.where(
+            tf.math.is_finite(f), tf.strings.as_string(f, precision=17, scientific=True), non_finite
+        )
+    return vocab.dumps(v)
 
 
 def attach_record(output: tf.Tensor, feature: str, info: dict[str, Any]) -> tf.Tensor:
@@ -89,7 +99,8 @@ def read_transform_record(transform_graph_dir: str) -> dict[str, Any]:
     Works on the output of the stock Transform component (or tft_beam.WriteTransformFn) when the
     graph came from nanguard's preprocessing_fn: each feature's record is a string node of the
     saved transform graph, evaluated here. Vocabulary sizes and the most frequent entry of each
-    vocabulary file are read from the transform_fn assets. NaN/Inf statistics appear as null.
+    vocabulary file are read from the transform_fn assets. NaN/Inf statistics are read back as
+    float NaN/Inf (`vocab.as_float`); a string feature's fill value stays the string it is.
     """
     import tensorflow_transform as tft  # noqa: PLC0415
 
@@ -98,7 +109,8 @@ def read_transform_record(transform_graph_dir: str) -> dict[str, Any]:
     for text in _evaluate_records(output.transform_savedmodel_dir):
         entry = json.loads(text.decode("utf-8"))
         if isinstance(entry, dict) and entry.pop(_MARKER, False):
-            features[entry.pop("feature")] = entry
+            name = entry.pop("feature")
+            features[name] = _numbers(entry)
     vocabularies = {}
     assets = os.path.join(output.transform_savedmodel_dir, "assets")
     if tf.io.gfile.isdir(assets):
@@ -115,18 +127,25 @@ def read_transform_record(transform_graph_dir: str) -> dict[str, Any]:
     return {"features": features, "vocabularies": vocabularies}
 
 
+def _numbers(entry: dict[str, Any]) -> dict[str, Any]:
+    """Non-finite numbers back to floats; a string feature's fill value is data, left alone."""
+    keep = {"fill_value"} if entry.get("kind") == "string" else set()
+    return {k: v if k in keep else vocab.as_float(v) for k, v in entry.items()}
+
+
 def write_transform_record(transform_graph_dir: str) -> str:
     """Writes `<transform_graph_dir>/nanguard_transform_record.json` and returns its path.
 
     The JSON holds, per feature, the strategy requested and chosen (with the skewness and the
     reason for `auto`), the fill value, the count of finite values, the scaling center and
     factor, clip bounds and any warning (e.g. a feature with no finite value at all, which was
-    filled with the constant). NaN/Inf statistics are written as null.
+    filled with the constant). NaN/Inf statistics are written "NaN"/"Infinity"/"-Infinity"
+    (`vocab.dumps`: strict JSON that `json.loads` reads).
     """
     record = read_transform_record(transform_graph_dir)
     path = os.path.join(transform_graph_dir, RECORD_FILENAME)
     with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(record, indent=2, sort_keys=True))
+        f.write(vocab.dumps(record, indent=2, sort_keys=True))
     for name, entry in record["features"].items():
         if entry.get("warning"):
             logging.warning("Transform feature %s: %s", name, entry["warning"])

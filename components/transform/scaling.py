@@ -14,22 +14,10 @@ from typing import Any
 
 import tensorflow as tf
 
-from nanguard.components.transform import _stats
-from nanguard.components.transform import imputation as impute_lib
-
-METHODS = ("z_score", "min_max", "robust", "none")
-
-
-def check_method(method: str, clip_quantiles: Sequence[float] | None) -> None:
-    if method not in METHODS:
-        raise ValueError(f"Unknown scaling method {method!r}; use one of {METHODS}.")
-    if clip_quantiles is not None:
-        lo, hi = clip_quantiles
-        if not 0.0 <= lo < hi <= 1.0:
-            raise ValueError(
-                f"clip_quantiles must be (low, high) with 0 <= low < high <= 1, got "
-                f"{clip_quantiles!r}."
-            )
+from nanguard.components import vocab
+from nanguard.components.config import OneOf
+from nanguard.components.transform import _stats, _tensors
+from nanguard.components.transform.config import SCALERS, FeatureConfig
 
 
 def scale_needs(method: str, clip_quantiles: Sequence[float] | None) -> dict[str, Any]:
@@ -72,8 +60,8 @@ def scale_values(
         lo_p, hi_p = clip_quantiles
         lo = stats.min if lo_p <= 0.0 else stats.quantiles[float(lo_p)]
         hi = stats.max if hi_p >= 1.0 else stats.quantiles[float(hi_p)]
-        lo = _stats.finite_or(lo, -math.inf)
-        hi = _stats.finite_or(hi, math.inf)
+        lo = _tensors.finite_or(lo, -math.inf)
+        hi = _tensors.finite_or(hi, math.inf)
         values = tf.clip_by_value(values, lo, hi)
         info["clip_quantiles"] = list(clip_quantiles)
         info["clip_low"] = lo
@@ -92,7 +80,7 @@ def scale_values(
         center = stats.quantiles[0.5]
         spread = stats.quantiles[0.75] - stats.quantiles[0.25]
         zero_spread_gives_zero = False
-    center = _stats.finite_or(center, 0.0)
+    center = _tensors.finite_or(center, 0.0)
     ok = tf.math.is_finite(spread) & (spread > 0)
     if zero_spread_gives_zero:
         y = tf.where(ok, (values - center) / tf.where(ok, spread, one), tf.zeros_like(values))
@@ -133,16 +121,19 @@ def scale(
       center), +Inf/-Inf are clipped to the float32 range; the output is always finite.
 
     Raises:
-      ValueError: unknown method or bad clip_quantiles.
+      InputError (a ValueError): a method outside `config.SCALERS` or bad clip_quantiles, named
+        `scale.method` / `scale.clip_quantiles` (the transform config's declared constraints).
     """
-    check_method(method, clip_quantiles)
+    # The transform config's declared constraints (a null `scale` is only a config default).
+    OneOf(SCALERS)(method, "scale.method")
+    FeatureConfig.from_dict({"clip_quantiles": vocab.jsonable(clip_quantiles)}, "scale")
     with tf.name_scope(name or "scale"):
-        values, finite, _ = impute_lib.prepare_numeric(x, "treat_as_missing")
+        values, finite, _ = _tensors.prepare_numeric(x, "treat_as_missing")
         stats = _stats.NumericStats.compute(
-            tf.where(finite, values, tf.constant(math.nan, tf.float64)),
+            _tensors.finite_only(values, finite),
             wide_range=x.dtype == tf.float64,
             **scale_needs(method, clip_quantiles),
         )
         y, _ = scale_values(values, stats, method, clip_quantiles)
         # A NaN (absent) input stays NaN through the arithmetic; to_float32_finite maps it to 0.
-        return _stats.to_float32_finite(y)
+        return _tensors.to_float32_finite(y)

@@ -1,0 +1,89 @@
+"""summary.py: the transform's facts read back from the TransformGraph artifact's files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from nanguard.components import vocab
+from nanguard.components.transform import record, spec, summarize, summary_line
+from tests.transform import _data
+
+
+@pytest.fixture(scope="module")
+def graph():
+    _, _, graph = _data.analyzed()
+    record.write_transform_record(graph)
+    return graph
+
+
+def test_summarize_reads_the_record(graph):
+    summary = summarize(graph)
+    recs = _data.recs(graph)["features"]
+    assert summary["record"] == os.path.join(graph, spec.RECORD_FILENAME)
+    assert set(summary["features"]) == set(recs)
+    f_mean = summary["features"]["f_mean"]
+    assert f_mean == {
+        "kind": "numeric",
+        "strategy": "mean",
+        "chosen": "mean",
+        "fill_value": pytest.approx(recs["f_mean"]["fill_value"], rel=1e-15),
+        "scale": "z_score",
+        "add_indicator": True,
+        "warning": "",
+    }
+    assert summary["features"]["f_skew"]["strategy"] == "auto"
+    assert summary["features"]["f_skew"]["chosen"] == "median"
+    assert summary["features"]["f_median"]["scale"] == "robust"
+    island = summary["features"]["island"]
+    assert island["kind"] == "string" and island["add_indicator"] is False
+    assert island["fill_value"] == recs["island"]["fill_value"]
+    assert "scale" not in island
+    assert set(summary["warnings"]) == {"f_allnan"}
+    assert "no finite value" in summary["warnings"]["f_allnan"]
+    # Strict JSON as it stands (non-finite numbers would be vocab's strings).
+    assert json.loads(json.dumps(summary, allow_nan=False)) == summary
+
+
+def test_summary_line(graph):
+    line = summary_line(summarize(graph))
+    assert line.startswith("imputation: f_allnan=mean, f_big=mean, f_clip=mean, f_const=constant")
+    assert "f_skew=median" in line and "f_sym=mean" in line and "island=most_frequent" in line
+    assert "k1=knn" in line and "y=" not in line
+
+
+def test_summary_line_is_todays_cli_transform_line():
+    summary = {
+        "features": {"b": {"strategy": "auto", "chosen": "median"}, "a": {"strategy": "mean"}}
+    }
+    assert summary_line(summary) == "imputation: a=mean, b=median"
+
+
+def test_summarize_without_a_record():
+    empty = tempfile.mkdtemp()
+    assert summarize(empty) == {}
+    assert summary_line({}) == "no nanguard transform record"
+
+
+def test_summarize_keeps_vocab_spelling_of_non_finite_values():
+    uri = tempfile.mkdtemp()
+    rec = {"features": {"x": {"kind": "numeric", "strategy": "mean", "fill_value": float("nan")}}}
+    with open(os.path.join(uri, spec.RECORD_FILENAME), "w") as f:
+        f.write(vocab.dumps(rec))
+    assert summarize(uri)["features"]["x"]["fill_value"] == vocab.NAN
+
+
+def test_summary_import_is_light():
+    code = (
+        "import sys; import nanguard.components.transform.summary, "
+        "nanguard.components.transform.config; "
+        "print([m for m in ('tensorflow', 'apache_beam', 'tfx', 'tensorflow_transform') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
