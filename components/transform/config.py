@@ -99,6 +99,13 @@ class KindDefaults(Section):
         STRING_DEFAULT, _KindDefault(STRING_DEFAULT), "every string feature"
     )
 
+    def check_together(self, where: str) -> None:
+        if self.string.strategy not in STRING_STRATEGIES:
+            raise InputError(
+                f"{where}.string.strategy: {self.string.strategy!r} is not allowed for string "
+                f"features; use one of {list(STRING_STRATEGIES)}"
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class KnnConfig(Section):

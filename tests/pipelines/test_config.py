@@ -53,3 +53,8 @@ def test_steps_from_the_command_line_override_the_trainer_section():
 def test_a_missing_file_names_the_flag(tmp_path):
     with pytest.raises(InputError, match=f"--config {tmp_path}/none.yaml: no such file"):
         PipelineConfig.load(str(tmp_path / "none.yaml"))
+
+
+def test_a_numeric_only_strategy_for_string_features_is_refused_at_load():
+    with pytest.raises(InputError, match=r"transform.defaults.string.strategy: 'mean' is not"):
+        PipelineConfig.from_dict({"transform": {"defaults": {"string": {"strategy": "mean"}}}})
