@@ -228,8 +228,12 @@ def _column_kind(column: pa.ChunkedArray) -> str:
             pc.cast(values, arrow_type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        if kind == "float" and pc.any(pc.match_substring_regex(values, _INT64_TEXT)).as_py():
-            break  # an integer beyond int64: tfx-bsl makes the column STRING; check in Python
+        if kind == "float":
+            integers = values.filter(pc.match_substring_regex(values, _INT64_TEXT))
+            try:
+                pc.cast(integers, pa.int64())
+            except pa.ArrowInvalid:
+                break  # an integer beyond int64 (tfx-bsl: STRING) or '+3': ask Python
         return kind
     kinds = set()
     for cell in pc.unique(values).to_pylist():
