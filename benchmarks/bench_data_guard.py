@@ -10,7 +10,7 @@ each in a fresh subprocess (so peak RSS is per run), on the same files:
 and prints wall times, the ratio guard/stock (target <= 0.5) and peak RSS. The guard is also
 run on ``--rows // 4`` rows to show its peak memory does not grow with the row count.
 The data is one gzip shard and both run with ``--direct_num_workers=1``: the guard reads it in
-batches (``profile.ReadTFExampleFiles``, parallel per file shard), the stock path one Beam
+batches (``beam_io.ReadTFExampleFiles``, parallel per file shard), the stock path one Beam
 element per record through TFXIO.
 
   .venv/bin/python benchmarks/bench_data_guard.py --rows 1000000
@@ -99,7 +99,7 @@ def _child(kind: str, data: str, out: str) -> None:
         executor.Do(
             {"examples": [examples]},
             {"anomalies": [output]},
-            {"policy": json.dumps({"mode": "warn"}), "label_key": ""},
+            {"config": json.dumps({"mode": "warn"}), "label_key": ""},
         )
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -134,6 +134,14 @@ def main() -> None:
         return
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_data_guard_")
+    try:
+        _compare(args, workdir)
+    finally:  # the scratch folder goes, whatever happened (unless the user named it)
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _compare(args: argparse.Namespace, workdir: str) -> None:
     os.makedirs(workdir, exist_ok=True)
     small_rows = max(1, args.rows // 4)
     big, small = os.path.join(workdir, "big"), os.path.join(workdir, "small")
@@ -168,8 +176,6 @@ def main() -> None:
         f"guard peak RSS ratio {args.rows} rows / {small_rows} rows: "
         f"{guard['peak_rss_mb'] / guard_small['peak_rss_mb']:.3f}x (streaming: ~1.0)"
     )
-    if not args.workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

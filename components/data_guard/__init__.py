@@ -5,16 +5,20 @@ from nanguard.components import _lazy
 _EXPORTS = {
     "DataGuard": "nanguard.components.data_guard.component",
     "DataGuardConfig": "nanguard.components.data_guard.config",
-    "DataGuardPolicy": "nanguard.components.data_guard.policy",
-    "DataGuardSpec": "nanguard.components.data_guard.component",
-    "HUGE_THRESHOLD": "nanguard.components.data_guard.profile",
-    "ProfileCombineFn": "nanguard.components.data_guard.profile",
-    "ProfileRecordBatches": "nanguard.components.data_guard.profile",
+    "DataGuardPolicy": "nanguard.components.data_guard.config",
+    "DataGuardSpec": "nanguard.components.data_guard.spec",
+    "HUGE_THRESHOLD": "nanguard.components.data_guard.counts",
+    "HardenSchema": "nanguard.components.data_guard.harden_component",
+    "ProfileCombineFn": "nanguard.components.data_guard.beam_io",
+    "ProfileRecordBatches": "nanguard.components.data_guard.beam_io",
+    "ReadTFExampleFiles": "nanguard.components.data_guard.beam_io",
+    "harden_inferred_schema": "nanguard.components.data_guard.schema",
     "harden_schema": "nanguard.components.data_guard.schema",
     "harden_schema_file": "nanguard.components.data_guard.schema",
-    "normalize_missing_tokens": "nanguard.components.data_guard.scan",
-    "profile_record_batches": "nanguard.components.data_guard.profile",
+    "profile_record_batches": "nanguard.components.data_guard.counts",
     "scan_path": "nanguard.components.data_guard.scan",
+    "summarize": "nanguard.components.data_guard.summary",
+    "summary_line": "nanguard.components.data_guard.summary",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS)

@@ -1,36 +1,30 @@
-"""``nanguard scan`` and ``nanguard harden-schema`` subcommands (argparse).
+"""`nanguard scan` and `nanguard harden-schema` subcommands (argparse).
 
-Exit codes: 0 ok; 2 bad input (unreadable file, not CSV/TFRecord, string in a numeric column,
-bad policy); 3 with ``scan --check`` when the policy is violated.
+Parsing imports nothing heavy: TensorFlow, Beam and TFDV are imported inside the command that
+needs them, so `--help` and a bad flag answer at once. Exit codes (`vocab`): 0 ok; 2 bad input
+(`InputError`: unreadable file, not CSV/TFRecord, a folder with no data file, a string in a
+numeric column, a bad `--policy`, an unwritable `--json`); 3 with `scan --check` when the data
+violates the policy (an empty dataset included).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
 
-import tensorflow as tf
-import tensorflow_data_validation as tfdv
-from absl import logging
-
-from nanguard.components.data_guard import policy as policy_lib
-from nanguard.components.data_guard import profile as profile_lib
-from nanguard.components.data_guard import scan as scan_lib
-from nanguard.components.data_guard import schema as schema_lib
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-EXIT_BLOCKED = 3
+from nanguard.components import vocab
+from nanguard.components.errors import InputError
 
 _COLUMNS = ("present", "missing", "nan", "pos_inf", "neg_inf", "huge")
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Registers ``scan`` and ``harden-schema`` on an argparse subparsers object.
+    """Registers `scan` and `harden-schema` on an argparse subparsers object.
 
-    Each sets ``func`` to a callable ``(args) -> int`` (the exit code).
+    Each sets `func` to a callable `(args) -> int` (the exit code).
     """
     scan = subparsers.add_parser(
         "scan",
@@ -38,33 +32,40 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Counts rows, present, missing (empty cell, NA, null, None, absent), NaN, +Inf, -Inf "
             "and huge (|x| > 1.8e19) values per feature, plus mean/std/median/skewness over "
-            "finite values. Exit 0; with --check, 3 if the policy is violated; 2 on bad input."
+            "finite values. Exit 0; with --check, 3 if the policy is violated (no rows at all "
+            "is a violation); 2 on bad input."
         ),
     )
     scan.add_argument("path", help="CSV file, folder of CSVs, or TFRecord file(s)/folder.")
     scan.add_argument("--schema", help="Schema text proto (schema.pbtxt).")
     scan.add_argument("--json", dest="json_out", help="Write the profile as JSON here.")
     scan.add_argument("--check", action="store_true", help="Exit 3 if the policy is violated.")
-    scan.add_argument("--label", default="", help="Label feature name.")
+    scan.add_argument("--label", default=vocab.NO_LABEL, help="Label feature name.")
     scan.add_argument(
         "--policy",
-        help="Policy as JSON or a path to a JSON file, e.g. '{\"max_missing_fraction\": 0.2}'.",
+        help="Data guard config as JSON or a path to a JSON file, e.g. "
+        "'{\"max_missing_fraction\": 0.2}'.",
     )
     scan.add_argument(
         "--beam-arg",
         dest="beam_args",
         action="append",
         default=[],
-        help="Beam pipeline argument (repeatable), e.g. --beam-arg=--direct_num_workers=2.",
+        help="Run on Beam with this pipeline argument (repeatable), e.g. "
+        "--beam-arg=--direct_num_workers=2; in-process without any.",
     )
     scan.set_defaults(func=run_scan)
 
     harden = subparsers.add_parser(
         "harden-schema",
-        help="Set disallow_nan and disallow_inf on every FLOAT feature of a schema.",
+        help="Disallow NaN/Inf on every FLOAT feature and make every non-label feature optional.",
+        description="Writes the schema the HardenSchema component writes (the same function).",
     )
     harden.add_argument("input", help="Input schema text proto.")
     harden.add_argument("output", help="Output schema text proto.")
+    harden.add_argument(
+        "--label", default=vocab.NO_LABEL, help="Label feature, left required (default: none)."
+    )
     harden.add_argument(
         "--exclude",
         action="append",
@@ -74,17 +75,43 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     harden.set_defaults(func=run_harden_schema)
 
 
-def _load_policy(value: str | None) -> policy_lib.DataGuardPolicy:
+def _load_config(value: str | None):
+    """The DataGuardConfig from `--policy` (JSON text or a JSON file); InputError names it."""
+    from nanguard.components.data_guard.config import DataGuardConfig
+
     if not value:
-        return policy_lib.DataGuardPolicy()
-    if os.path.exists(value):
-        with open(value) as f:
-            value = f.read()
-    return policy_lib.as_policy(value)
+        return DataGuardConfig()
+    if os.path.isfile(value):
+        try:
+            with open(value, encoding="utf-8") as f:
+                value = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"--policy {value}: cannot be read ({e})") from e
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--policy: not JSON ({e}); pass a JSON object or a file") from e
+    return DataGuardConfig.from_dict(data, "--policy")
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """InputError naming `flag` if `path` cannot be created as a file (local paths only)."""
+    if "://" in path:
+        return
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise InputError(f"{flag} {path}: is a folder; pass a file path")
+    parent = os.path.dirname(target)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise InputError(f"{flag} {path}: {parent} is a file, not a folder; pick another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: {parent} is not writable; pick another path")
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """A fixed-width table of the profile, one line per feature."""
+    """A fixed-width table of the profile, one line per feature, then the violations."""
     rows = result["rows"]
     names = list(result["features"])
     width = max([len("feature")] + [len(n) for n in names])
@@ -108,53 +135,69 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_scan(args: argparse.Namespace) -> int:
-    """``nanguard scan``: prints a table, writes JSON, returns the exit code."""
-    try:
-        policy = _load_policy(args.policy)
-    except (ValueError, OSError) as e:
-        print(f"nanguard scan: bad --policy: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+def _scan(args: argparse.Namespace) -> int:
+    config = _load_config(args.policy)
+    if args.json_out:
+        _check_writable(args.json_out, "--json")
     schema = None
     if args.schema:
+        import tensorflow_data_validation as tfdv
+
         try:
             schema = tfdv.load_schema_text(args.schema)
         except Exception as e:  # noqa: BLE001 (any parse/read error is bad input)
-            print(f"nanguard scan: cannot read schema {args.schema}: {e}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-    try:
-        result = scan_lib.scan_path(
-            args.path,
-            schema=schema,
-            label_key=args.label,
-            policy=policy,
-            beam_pipeline_args=args.beam_args,
-        )
-    except scan_lib.InputError as e:
-        print(f"nanguard scan: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+            raise InputError(f"--schema {args.schema}: cannot be read as a schema ({e})") from e
+
+    from nanguard.components.data_guard import outputs, scan
+
+    result = scan.scan_path(
+        args.path,
+        schema=schema,
+        label_key=args.label,
+        config=config,
+        beam_pipeline_args=args.beam_args,
+    )
     print(format_table(result))
     if args.json_out:
-        profile_lib.write_json(result, args.json_out)
-        logging.info("Wrote %s", args.json_out)
+        try:
+            outputs.write_json(result, args.json_out)
+        except Exception as e:  # noqa: BLE001 (OSError or tf.errors.OpError: cannot write there)
+            raise InputError(f"--json {args.json_out}: cannot be written ({e})") from e
     if args.check and not result["blessed"]:
         print(
             f"nanguard scan: policy violated ({len(result['violations'])} violation(s)).",
             file=sys.stderr,
         )
-        return EXIT_BLOCKED
-    return EXIT_OK
+        return vocab.EXIT_BLOCKED
+    return vocab.EXIT_OK
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    """`nanguard scan`: prints a table, writes JSON, returns the exit code."""
+    try:
+        return _scan(args)
+    except InputError as e:
+        print(f"nanguard scan: {e}", file=sys.stderr)
+        return vocab.EXIT_USAGE
 
 
 def run_harden_schema(args: argparse.Namespace) -> int:
-    """``nanguard harden-schema IN OUT``: returns the exit code."""
-    if not tf.io.gfile.exists(args.input):
+    """`nanguard harden-schema IN OUT`: the HardenSchema component's schema; the exit code."""
+    if not os.path.isfile(args.input) and "://" not in args.input:
         print(f"nanguard harden-schema: {args.input}: no such file.", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return vocab.EXIT_USAGE
+    from nanguard.components.data_guard import schema
+
     try:
-        schema_lib.harden_schema_file(args.input, args.output, exclude=args.exclude)
-    except Exception as e:  # noqa: BLE001 (parse errors, bad exclude names)
+        _check_writable(args.output, "output")
+        schema.harden_schema_file(
+            args.input, args.output, exclude=args.exclude, label_key=args.label
+        )
+    except InputError as e:
+        print(f"nanguard harden-schema: {e}", file=sys.stderr)
+        return vocab.EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 (a text proto that does not parse)
         print(f"nanguard harden-schema: {args.input}: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return vocab.EXIT_USAGE
     print(f"Wrote hardened schema to {args.output}")
-    return EXIT_OK
+    return vocab.EXIT_OK

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import json_utils
 
+from nanguard.components import vocab
 from nanguard.components.data_guard import executor
-from nanguard.components.data_guard import policy as policy_lib
-
-
-class DataGuardSpec(ComponentSpec):
-    """DataGuard component spec."""
-
-    PARAMETERS = {
-        executor.LABEL_KEY: ExecutionParameter(type=str, optional=True),
-        executor.POLICY_KEY: ExecutionParameter(type=str, optional=True),
-        executor.EXCLUDE_SPLITS_KEY: ExecutionParameter(type=str, optional=True),
-    }
-    INPUTS = {
-        executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
-        executor.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema, optional=True),
-    }
-    OUTPUTS = {
-        executor.ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
-    }
+from nanguard.components.data_guard.config import DataGuardConfig
+from nanguard.components.data_guard.spec import DataGuardSpec
 
 
 class DataGuard(base_beam_component.BaseBeamComponent):
@@ -38,9 +23,9 @@ class DataGuard(base_beam_component.BaseBeamComponent):
     Outputs ``anomalies`` (ExampleAnomalies): ``Split-<split>/SchemaDiff.pb`` as ExampleValidator
     writes it (FLOAT_TYPE_HAS_NAN, FLOAT_TYPE_HAS_INF, FEATURE_TYPE_LOW_FRACTION_PRESENT, ...),
     ``data_guard_profile.json``, and the custom properties ``blessed`` (int 1/0, gate with
-    ``tfx.dsl.Cond``), ``profile_<split>`` (JSON), ``violations`` (JSON), ``policy`` (JSON) and
-    int totals ``num_rows``, ``num_missing``, ``num_nan``, ``num_pos_inf``, ``num_neg_inf``,
-    ``num_huge``, ``num_violations``, ``num_label_rows_to_drop``.
+    ``tfx.dsl.Cond``), ``profile_<split>`` (JSON), ``violations`` (JSON), ``policy`` (JSON of the
+    config) and int totals ``num_rows``, ``num_missing``, ``num_nan``, ``num_pos_inf``,
+    ``num_neg_inf``, ``num_huge``, ``num_violations``, ``num_label_rows_to_drop``.
 
     Example:
       ```python
@@ -48,8 +33,7 @@ class DataGuard(base_beam_component.BaseBeamComponent):
           examples=example_gen.outputs['examples'],
           schema=schema_importer.outputs['schema'],
           label_key='species',
-          policy={'max_missing_fraction': 0.2, 'inf': 'treat_as_missing'},
-          mode='fail',
+          config={'max_missing_fraction': 0.2, 'inf': 'treat_as_missing', 'mode': 'fail'},
       )
       ```
     """
@@ -61,31 +45,35 @@ class DataGuard(base_beam_component.BaseBeamComponent):
         self,
         examples: types.BaseChannel,
         schema: types.BaseChannel | None = None,
-        label_key: str = "",
-        policy: policy_lib.DataGuardPolicy | Mapping[str, Any] | None = None,
-        mode: str | None = None,
+        label_key: str = vocab.NO_LABEL,
+        config: DataGuardConfig | Mapping[str, Any] | None = None,
         exclude_splits: list[str] | None = None,
+        policy: DataGuardConfig | Mapping[str, Any] | None = None,
     ):
         """Constructs a DataGuard.
 
         Args:
           examples: Examples channel (tf.Example records, e.g. from CsvExampleGen).
           schema: Optional Schema channel: its features absent from the data are 100% missing,
-            and a FLOAT/INT feature holding strings is an error.
-          label_key: The label feature ('' for none); missing/NaN/Inf labels follow
-            ``policy.label``.
-          policy: A DataGuardPolicy or a dict of its fields; validated here, at pipeline build time.
-          mode: ``'fail'`` or ``'warn'``; overrides ``policy.mode`` when given.
+            and a FLOAT/INT feature holding strings is a violation.
+          label_key: The label feature (``vocab.NO_LABEL`` for none); missing/NaN/Inf labels
+            follow ``config.label``.
+          config: A DataGuardConfig or a dict of its keys (``mode``, ``max_missing_fraction``,
+            ``max_missing_fraction_by_feature``, ``inf``, ``label``); validated here, at
+            pipeline build time (InputError naming the key).
           exclude_splits: Split names not to guard.
+          policy: Deprecated name of ``config``.
         """
-        policy = policy_lib.as_policy(policy)
-        if mode is not None:
-            policy = policy_lib.DataGuardPolicy.from_dict({**policy.__dict__, "mode": mode})
+        if policy is not None:
+            warnings.warn(
+                "DataGuard(policy=...) is deprecated; use config=", DeprecationWarning, stacklevel=2
+            )
+            config = policy if config is None else config
         spec = DataGuardSpec(
             examples=examples,
             schema=schema,
             label_key=label_key,
-            policy=policy.to_json(),
+            config=DataGuardConfig.from_dict(config).to_json(),
             exclude_splits=json_utils.dumps(exclude_splits or []),
             anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies),
         )

@@ -3,30 +3,35 @@
 SchemaGen (tfdv.infer_schema) never sets `disallow_nan` / `disallow_inf`, so a pipeline built on
 an inferred schema reports no NaN at all. It also makes every feature that was present in every
 row *required* (a dense feature with `min_fraction: 1`), so a serving request without it fails to
-parse instead of being imputed. HardenSchema fixes both; put it right after SchemaGen:
+parse instead of being imputed. HardenSchema fixes both with `schema.harden_inferred_schema`,
+the same function `nanguard harden-schema` runs; put it right after SchemaGen:
 
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
     hardened = HardenSchema(schema=schema_gen.outputs["schema"])
     ... schema=hardened.outputs["hardened_schema"] ...
+
+The Python-function form of a TFX component (no Beam, no proto parameters): the function below
+is the spec, the executor only reads and writes files, the core is in `schema.py`.
 """
 
 import os
 
-import tensorflow_data_validation as tfdv
-from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from tfx.utils import io_utils
 
-from nanguard.components.data_guard.schema import harden_schema
+from nanguard.components import vocab
+from nanguard.components.data_guard.schema import harden_inferred_schema, make_features_optional
 
 SCHEMA_FILE = "schema.pbtxt"  # the file name SchemaGen and ImportSchemaGen write
+
+__all__ = ["SCHEMA_FILE", "HardenSchema", "make_features_optional"]
 
 
 @tfx.dsl.components.component
 def HardenSchema(
     schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
     hardened_schema: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Schema],
-    label_key: tfx.dsl.components.Parameter[str] = "",
+    label_key: tfx.dsl.components.Parameter[str] = vocab.NO_LABEL,
     exclude: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
     """Copies the schema, hardened for NaN/Inf and with every feature but the label optional.
@@ -38,26 +43,9 @@ def HardenSchema(
       label_key: the label, left required.
       exclude: comma-separated FLOAT features to leave unhardened (where Inf is meaningful).
     """
+    import tensorflow_data_validation as tfdv
+
     schema_proto = tfdv.load_schema_text(io_utils.get_only_uri_in_dir(schema.uri))
     excluded = [name.strip() for name in exclude.split(",") if name.strip()]
-    result = make_features_optional(harden_schema(schema_proto, excluded), keep=label_key)
+    result = harden_inferred_schema(schema_proto, label_key, excluded)
     tfdv.write_schema_text(result, os.path.join(hardened_schema.uri, SCHEMA_FILE))
-
-
-def make_features_optional(schema: schema_pb2.Schema, keep: str = "") -> schema_pb2.Schema:
-    """Returns a copy where every feature but `keep` may be absent (parsed as a sparse feature).
-
-    A missing value then reaches the transform graph as a gap to impute, in training and in a
-    serving request, instead of failing `tf.io.parse_example`.
-    """
-    result = schema_pb2.Schema()
-    result.CopyFrom(schema)
-    for feature in result.feature:
-        if feature.name == keep:
-            continue
-        feature.presence.ClearField("min_fraction")
-        feature.ClearField("shape")
-        if not feature.HasField("value_count"):
-            feature.value_count.min = 1
-            feature.value_count.max = 1
-    return result

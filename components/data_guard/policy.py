@@ -1,19 +1,19 @@
-"""The data guard's policy, its verdict over a profile, and the Anomalies proto it writes."""
+"""The data guard's verdict over a profile, and the Anomalies proto it writes.
+
+Artifact-free: plain functions on the profile dicts of ``counts`` and a ``DataGuardConfig``.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
-from nanguard.components.data_guard import profile as profile_lib
+from nanguard.components import vocab
+from nanguard.components.data_guard import counts
+from nanguard.components.data_guard.config import DataGuardConfig
 
-INF_POLICIES = ("fail", "treat_as_missing", "clip")
-LABEL_POLICIES = ("block", "drop")
-MODES = ("fail", "warn")
 # A BYTES column whose values are at least this fraction numeric is taken as a numeric column
 # holding stray strings (only used when no schema says what the column is).
 MOSTLY_NUMERIC_FRACTION = 0.9
@@ -22,116 +22,55 @@ _Type = anomalies_pb2.AnomalyInfo.Type
 _Severity = anomalies_pb2.AnomalyInfo.Severity
 
 
-@dataclasses.dataclass
-class DataGuardPolicy:
-    """What the data guard lets through.
-
-    Attributes:
-      max_missing_fraction: Largest allowed fraction of rows that are unusable for a feature,
-        i.e. ``(missing + nan [+ pos_inf + neg_inf when inf == 'treat_as_missing']) / rows``.
-        NaN counts as missing (it will be imputed). Default 0.3.
-      max_missing_fraction_by_feature: Per-feature overrides of ``max_missing_fraction``.
-      inf: What +/-Inf in a feature means: ``'fail'`` (any Inf is a violation),
-        ``'treat_as_missing'`` (counted into the missing fraction) or ``'clip'`` (allowed; the
-        transform clips it to the finite range); recorded as an anomaly in every case.
-      label: ``'block'``: any missing, NaN or Inf label is a violation; ``'drop'``: such rows are
-        counted as ``label_rows_to_drop`` (the guarded trainer filters them), not a violation.
-      mode: ``'fail'``: a violation makes the component raise ``GuardBlockedError`` after writing
-        its artifact; ``'warn'``: violations are recorded (``blessed = 0``) and the run goes on.
-    """
-
-    max_missing_fraction: float = 0.3
-    max_missing_fraction_by_feature: dict[str, float] = dataclasses.field(default_factory=dict)
-    inf: str = "fail"
-    label: str = "block"
-    mode: str = "fail"
-
-    def __post_init__(self):
-        _check_fraction("max_missing_fraction", self.max_missing_fraction)
-        if not isinstance(self.max_missing_fraction_by_feature, Mapping):
-            raise ValueError(
-                "DataGuardPolicy.max_missing_fraction_by_feature must be a dict "
-                f"feature -> fraction, got {self.max_missing_fraction_by_feature!r}."
-            )
-        for name, value in self.max_missing_fraction_by_feature.items():
-            _check_fraction(f"max_missing_fraction_by_feature[{name!r}]", value)
-        self.max_missing_fraction_by_feature = dict(self.max_missing_fraction_by_feature)
-        for key, allowed in (("inf", INF_POLICIES), ("label", LABEL_POLICIES), ("mode", MODES)):
-            value = getattr(self, key)
-            if value not in allowed:
-                raise ValueError(
-                    f"DataGuardPolicy.{key}={value!r} is not allowed; use one of {list(allowed)}."
-                )
-
-    @classmethod
-    def from_dict(cls, config: Mapping[str, Any] | None) -> DataGuardPolicy:
-        """Builds a policy from a dict (e.g. parsed JSON/YAML), rejecting unknown keys by name."""
-        if config is not None and not isinstance(config, Mapping):
-            raise ValueError(f"A data guard policy is a mapping of keys to values, got {config!r}.")
-        config = dict(config or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(
-                f"Unknown data guard policy key(s) {unknown}; allowed keys: {sorted(known)}."
-            )
-        return cls(**config)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    def missing_limit(self, feature: str) -> float:
-        return self.max_missing_fraction_by_feature.get(feature, self.max_missing_fraction)
-
-
-def _check_fraction(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"DataGuardPolicy.{key}={value!r} must be a number in [0, 1].")
-
-
-def as_policy(policy: DataGuardPolicy | Mapping[str, Any] | str | None) -> DataGuardPolicy:
-    """Accepts a DataGuardPolicy, a dict, a JSON string or None (defaults)."""
-    if isinstance(policy, DataGuardPolicy):
-        return policy
-    if isinstance(policy, str):
-        policy = json.loads(policy) if policy.strip() else {}
-    return DataGuardPolicy.from_dict(policy)
-
-
-def unusable_count(feature: Mapping[str, Any], policy: DataGuardPolicy) -> int:
+def unusable_count(feature: Mapping[str, Any], config: DataGuardConfig) -> int:
     """Rows counted against ``max_missing_fraction``: missing + NaN (+ Inf if treated so)."""
     count = feature["missing"] + feature["nan"]
-    if policy.inf == "treat_as_missing":
+    if config.inf == "treat_as_missing":
         count += feature["pos_inf"] + feature["neg_inf"]
     return count
 
 
 def evaluate(
     split_profile: Mapping[str, Any],
-    policy: DataGuardPolicy,
-    label_key: str = "",
+    config: DataGuardConfig,
+    label_key: str = vocab.NO_LABEL,
     split: str = "",
 ) -> tuple[list[dict[str, Any]], int]:
     """Applies the policy to one split's profile.
 
-    NaN counts as missing; Inf is handled as ``policy.inf`` says; the label as ``policy.label``.
-    An empty split (0 rows) yields no violations.
+    NaN counts as missing; Inf is handled as ``config.inf`` says; the label as ``config.label``.
+    An empty split (0 rows: a header-only CSV, an empty shard) is one violation of kind
+    ``'empty'`` naming the split: nothing can be trained or evaluated on it.
 
     Returns:
       ``(violations, label_rows_to_drop)``; each violation is a dict with ``split``,
-      ``feature``, ``kind`` (``'missing'``, ``'inf'`` or ``'label'``), counts and a ``message``.
+      ``feature``, ``kind`` (``'empty'``, ``'missing'``, ``'inf'`` or ``'label'``), counts and a
+      ``message``.
     """
     rows = split_profile["rows"]
     violations: list[dict[str, Any]] = []
     label_rows_to_drop = 0
     if rows == 0:
+        violations.append(
+            {
+                "split": split,
+                "feature": "",
+                "kind": "empty",
+                "count": 0,
+                "rows": 0,
+                "message": (
+                    f"split {split!r} holds no rows (a header-only CSV or an empty split); "
+                    "give it data rows or exclude the split."
+                ),
+            }
+        )
         return violations, 0
     for name, feat in split_profile["features"].items():
         inf = feat["pos_inf"] + feat["neg_inf"]
         if label_key and name == label_key:
             bad = min(rows, feat["missing"] + feat["nan"] + inf)
             # With no usable label at all there is nothing to train on, whatever the policy.
-            if bad and (policy.label == "block" or bad == rows):
+            if bad and (config.label == "block" or bad == rows):
                 violations.append(
                     {
                         "split": split,
@@ -150,9 +89,9 @@ def evaluate(
             elif bad:
                 label_rows_to_drop = bad
             continue
-        unusable = unusable_count(feat, policy)
+        unusable = unusable_count(feat, config)
         fraction = min(1.0, unusable / rows)
-        limit = policy.missing_limit(name)
+        limit = config.missing_limit(name)
         if fraction > limit:
             violations.append(
                 {
@@ -172,7 +111,7 @@ def evaluate(
                     ),
                 }
             )
-        if inf and policy.inf == "fail":
+        if inf and config.inf == "fail":
             violations.append(
                 {
                     "split": split,
@@ -204,22 +143,25 @@ def evaluate(
     return violations, label_rows_to_drop
 
 
-def check_types(
+def type_violations(
     split_profile: Mapping[str, Any],
     expected_kinds: Mapping[str, str],
-    source: str,
-) -> None:
-    """Raises ValueError naming feature and source when a numeric column holds strings.
+    split: str = "",
+) -> list[dict[str, Any]]:
+    """Violations of kind ``'type'``: a numeric column holding strings, naming feature and value.
 
     A feature is numeric if the schema says FLOAT/INT (``expected_kinds``), or, without a schema
-    entry, if at least ``MOSTLY_NUMERIC_FRACTION`` of its values parse as numbers.
+    entry, if at least ``MOSTLY_NUMERIC_FRACTION`` of its values parse as numbers (``nan``,
+    ``inf`` and ``Infinity`` parse as numbers). Each violation carries the first offending
+    string as ``value``.
     """
+    violations = []
     for name, feat in split_profile["features"].items():
-        if feat["type"] != profile_lib.STRING or not feat["num_values"]:
+        if feat["type"] != counts.STRING or not feat["num_values"]:
             continue
         expected = expected_kinds.get(name)
         numeric_share = feat["numeric_like"] / feat["num_values"]
-        if expected in (profile_lib.FLOAT, profile_lib.INT) or (
+        if expected in (counts.FLOAT, counts.INT) or (
             expected is None
             and feat["numeric_like"] < feat["num_values"]
             and numeric_share >= MOSTLY_NUMERIC_FRACTION
@@ -229,17 +171,29 @@ def check_types(
                 if expected
                 else f"{feat['numeric_like']} of its {feat['num_values']} values are numbers"
             )
-            raise ValueError(
-                f"Feature {name!r} in {source} holds the string {feat['non_numeric_sample']!r} "
-                f"where numbers are expected ({why}). Fix or blank out that value (missing tokens: "
-                "empty, NA, null, None; float tokens: nan, inf, -inf, Infinity)."
+            value = feat["non_numeric_sample"]
+            violations.append(
+                {
+                    "split": split,
+                    "feature": name,
+                    "kind": "type",
+                    "count": feat["num_values"] - feat["numeric_like"],
+                    "rows": split_profile["rows"],
+                    "value": value,
+                    "message": (
+                        f"feature {name!r} in split {split!r} holds the string {value!r} where "
+                        f"numbers are expected ({why}); fix or blank out that value (missing "
+                        "tokens: empty, NA, null, None; float tokens: nan, inf, -inf, Infinity)."
+                    ),
+                }
             )
+    return violations
 
 
 def build_anomalies(
     split_profile: Mapping[str, Any],
     violations: list[dict[str, Any]],
-    policy: DataGuardPolicy,
+    config: DataGuardConfig,
     schema: schema_pb2.Schema | None = None,
 ) -> anomalies_pb2.Anomalies:
     """Builds the TFDV Anomalies proto of one split from its profile and violations.
@@ -260,6 +214,7 @@ def build_anomalies(
         anomalies.data_missing = True
         return anomalies
     violating = {}
+    typed = {v["feature"]: v for v in violations if v["kind"] == "type"}
     for v in violations:
         violating.setdefault(v["feature"], []).append(v["message"])
     for name, feat in split_profile["features"].items():
@@ -295,7 +250,16 @@ def build_anomalies(
                     _Type.FLOAT_TYPE_HAS_INF,
                     "Invalid values",
                     f"{feat['pos_inf']} +Inf and {feat['neg_inf']} -Inf values (inf policy "
-                    f"{policy.inf!r}).",
+                    f"{config.inf!r}).",
+                )
+            )
+        if name in typed:
+            reasons.append(
+                (
+                    _Type.UNEXPECTED_DATA_TYPE,
+                    "Strings in a numeric feature",
+                    f"{typed[name]['count']} values are not numbers, e.g. "
+                    f"{typed[name]['value']!r}.",
                 )
             )
         if feat["huge"]:
@@ -303,7 +267,7 @@ def build_anomalies(
                 (
                     _Type.FLOAT_TYPE_BIG_FLOAT,
                     "Huge values",
-                    f"{feat['huge']} finite values with |x| > {profile_lib.HUGE_THRESHOLD:.4g} "
+                    f"{feat['huge']} finite values with |x| > {counts.HUGE_THRESHOLD:.4g} "
                     "(their square overflows float32).",
                 )
             )

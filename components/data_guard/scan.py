@@ -1,276 +1,224 @@
-"""Run the data guard's counting pass standalone on CSV files or TFRecords of tf.Example.
+"""`nanguard scan`'s logic: the data guard's counting and verdict, standalone, on files.
 
-CSV conventions (project decision): an empty cell and the tokens ``NA``, ``null`` and ``None``
-(optionally double-quoted) are **missing**; ``nan``, ``NaN``, ``inf``, ``-inf`` and
-``Infinity`` are float values (counted as NaN / Inf), exactly as tfx-bsl's CSV decoder (the one
-CsvExampleGen uses) reads them. Missing tokens are rewritten to empty cells before decoding
-(``normalize_missing_tokens``), which is what the pipeline's CSV staging does too.
+CSV files are read by the one input layer (`components/inputs.py`, pyarrow: quoted fields may
+hold commas, quotes and newlines; a byte-order mark is skipped; any UTF-8 text is accepted) and
+typed as CsvExampleGen types them (`inputs.example_gen_types`: int64, float32, text). An empty
+cell and the tokens `NA`, `null` and `None` are **missing**; `nan`, `NaN`, `inf`, `-inf` and
+`Infinity` are float NaN/Inf. TFRecords of tf.Example (gzip or not) are read in batches with
+TFXIO's decoder. Counting and judging are the component's own (`counts`, `core`).
+
+By default the profile is computed in this process (no Beam, no temporary files). With
+`beam_pipeline_args` it runs on Beam; the per-split JSON then goes through a temporary folder
+that is always deleted (a standalone scan has no artifact URI to write to).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import os
-import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import apache_beam as beam
-import tensorflow as tf
 from absl import logging
-from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx_bsl.coders import csv_decoder
 
-from nanguard.components.data_guard import policy as policy_lib
-from nanguard.components.data_guard import profile as profile_lib
-from nanguard.components.data_guard import schema as schema_lib
-from nanguard.components.inputs import MISSING_TOKENS
-
-# The non-empty missing tokens of nanguard's CSV convention (components/inputs.py).
-_MISSING_CELL = re.compile(
-    r'(^|,)("?)(?:' + "|".join(map(re.escape, filter(None, MISSING_TOKENS))) + r")\2(?=,|\r?$)"
-)
+from nanguard.components import inputs, vocab
+from nanguard.components.data_guard import core, counts
+from nanguard.components.data_guard.config import DataGuardConfig
+from nanguard.components.errors import InputError
 
 CSV = "csv"
 TFRECORD = "tfrecord"
+SPLIT = "all"  # a scan is one split
+_CSV_BATCH_ROWS = 65536
 
 
-class InputError(ValueError):
-    """The scan input cannot be read: missing, unreadable, not CSV, not TFRecord of tf.Example."""
+def _is_tfrecord_of_examples(path: str) -> bool:
+    import tensorflow as tf
 
+    from nanguard.components.data_guard import beam_io
 
-def normalize_missing_tokens(line: str) -> str:
-    """Rewrites the CSV cells ``NA``, ``null`` and ``None`` (quoted or not) to empty cells.
-
-    NaN/Inf tokens (``nan``, ``inf``, ...) are left alone: they stay float values. Only
-    comma-delimited cells that are exactly one of the tokens are touched.
-    """
-    return _MISSING_CELL.sub(r"\1", line)
-
-
-def _looks_like_tfrecord_of_examples(path: str) -> bool:
-    compression = profile_lib.tfrecord_compression(path)
     try:
-        for record in tf.compat.v1.io.tf_record_iterator(
-            path, tf.compat.v1.io.TFRecordOptions(compression)
-        ):
+        compression = beam_io.tfrecord_compression(path)
+        options = tf.compat.v1.io.TFRecordOptions(compression)
+        for record in tf.compat.v1.io.tf_record_iterator(path, options):
             tf.train.Example.FromString(record)
             return True
-        return True  # a valid, empty TFRecord file
+        # No record: only an empty file (or an empty gzip stream) is an empty TFRecord file; a
+        # short text file (shorter than one record header) also yields no record.
+        with tf.io.gfile.GFile(path, "rb") as f:
+            if compression:
+                return not gzip.GzipFile(fileobj=f).read(1)
+            return not f.read(1)
     except Exception:  # noqa: BLE001 (any decode failure means "not a TFRecord of Examples")
         return False
 
 
-def _read_csv_header(path: str) -> list[str] | None:
-    """The header of a text CSV file, or None if the file is not text CSV."""
-    with tf.io.gfile.GFile(path, "rb") as f:
-        head = f.read(65536)
-    if b"\x00" in head:
-        return None
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    first = text.splitlines()[0] if text.strip() else ""
-    if not first:
-        return None
-    header = next(csv.reader([first]))
-    if len(header) < 1 or any(not name.strip() for name in header):
-        return None
-    return [name.strip() for name in header]
+def find_inputs(path: str) -> tuple[str, list[str]]:
+    """`(kind, files)` at `path`: a file, a glob, or a folder searched recursively.
 
+    In a folder, `*.csv` files are CSV and other files are taken when they are TFRecords of
+    tf.Example (names starting with '.' or '_' are skipped); anything else (a README.md) is
+    ignored. A file named explicitly is a TFRecord of tf.Example if it reads as one, else CSV.
 
-def list_input_files(path: str) -> list[str]:
-    """Data files under ``path`` (a file, a glob, or a folder searched recursively)."""
+    Raises:
+      InputError: nothing there, a folder with no CSV or TFRecord file (names the folder),
+        CSV and TFRecord files mixed, a file that is neither.
+    """
+    import tensorflow as tf
+
     if tf.io.gfile.isdir(path):
-        files = []
+        found: list[str] = []
         for root, _, names in tf.io.gfile.walk(path):
-            files.extend(
-                os.path.join(root, n) for n in sorted(names) if not n.startswith((".", "_"))
+            found += [os.path.join(root, n) for n in names if not n.startswith((".", "_"))]
+        found.sort()
+        csvs = [f for f in found if f.lower().endswith(inputs.CSV_SUFFIXES)]
+        records = [f for f in found if f not in csvs and _is_tfrecord_of_examples(f)]
+        if csvs and records:
+            raise InputError(
+                f"{path}: holds both CSV files and TFRecords ({csvs[0]}, {records[0]}); scan "
+                "them separately."
             )
-        return sorted(files)
-    if tf.io.gfile.exists(path):
-        return [path]
-    matches = sorted(tf.io.gfile.glob(path))
-    if not matches:
-        raise InputError(f"{path}: no such file or folder.")
-    return matches
-
-
-def detect_format(files: Sequence[str]) -> tuple[str, list[str] | None]:
-    """Returns (``'csv'``, header) or (``'tfrecord'``, None); raises InputError naming a file."""
+        if not csvs and not records:
+            raise InputError(
+                f"{path}: the folder holds no .csv file and no TFRecord file of tf.Example; "
+                "pass a CSV file or a folder of them."
+            )
+        skipped = sorted(set(found) - set(csvs) - set(records))
+        if skipped:
+            logging.info("scan: skipping %s file(s) that are not data: %s", len(skipped), skipped)
+        return (CSV, csvs) if csvs else (TFRECORD, records)
+    files = [path] if tf.io.gfile.exists(path) else sorted(tf.io.gfile.glob(path))
     if not files:
-        raise InputError("No input files found.")
+        raise InputError(f"{path}: no such file or folder.")
     kinds = {}
-    header = None
-    for path in files:
+    for file in files:
+        if not file.lower().endswith((*inputs.CSV_SUFFIXES, ".txt")) and (
+            _is_tfrecord_of_examples(file)
+        ):
+            kinds[file] = TFRECORD
+            continue
         try:
-            if path.endswith((".csv", ".txt")):
-                file_header = _read_csv_header(path)
-                if file_header is None:
-                    raise InputError(f"{path}: not a readable text CSV file with a header line.")
-                kind = CSV
-            elif _looks_like_tfrecord_of_examples(path):
-                kind, file_header = TFRECORD, None
-            else:
-                file_header = _read_csv_header(path)
-                if file_header is None:
-                    raise InputError(
-                        f"{path}: neither a CSV file nor TFRecords of tf.Example (gzip or not)."
-                    )
-                kind = CSV
-        except (OSError, tf.errors.OpError) as e:
-            raise InputError(f"{path}: cannot be read ({e}).") from e
-        kinds[path] = kind
-        if kind == CSV:
-            if header is None:
-                header = file_header
-            elif file_header != header:
-                raise InputError(
-                    f"{path}: its header {file_header} differs from {files[0]} header {header}; "
-                    "scan CSV files with the same columns together."
-                )
+            inputs.read_header(file)
+        except InputError as e:
+            raise InputError(f"neither TFRecords of tf.Example nor CSV: {e}") from None
+        kinds[file] = CSV
     if len(set(kinds.values())) > 1:
-        raise InputError(f"Mixed CSV and TFRecord files under one path: {sorted(kinds)}.")
-    return next(iter(kinds.values())), header
+        raise InputError(f"{path}: mixed CSV and TFRecord files: {sorted(kinds)}.")
+    return next(iter(kinds.values())), files
 
 
-@beam.ptransform_fn
-def ReadCsvRecordBatches(  # noqa: N802 (Beam PTransform naming)
-    pipeline: beam.Pipeline, files: Sequence[str], column_names: Sequence[str]
-) -> beam.PCollection:
-    """CSV files (sharing one header) -> Arrow RecordBatches through tfx-bsl's CSV decoder.
+def _record_batches(kind: str, files: Sequence[str], path: str) -> tuple[list[str], Iterable]:
+    """`(header, record batches)`; CSV is read whole (Arrow), TFRecords stream per batch."""
+    if kind == CSV:
+        table = inputs.read_csv_files(files, flag="scan", where=path, allow_empty=True)
+        typed = inputs.example_gen_types(table)
+        return table.column_names, typed.to_batches(max_chunksize=_CSV_BATCH_ROWS)
 
-    Missing tokens become empty cells first, so they arrive as missing (null) values; NaN/Inf
-    tokens arrive as float NaN/Inf. Column types are inferred over the whole input, as
-    CsvExampleGen does.
-    """
-    lines = [
-        pipeline | f"ReadCsv[{i}]" >> beam.io.ReadFromText(path, skip_header_lines=1)
-        for i, path in enumerate(files)
-    ]
-    return (
-        lines
-        | "FlattenCsv" >> beam.Flatten()
-        | "MissingTokensToEmpty" >> beam.Map(normalize_missing_tokens)
-        | "DecodeCsv"
-        >> csv_decoder.CSVToRecordBatch(column_names=list(column_names), desired_batch_size=None)
-    )
+    def tfrecord_batches() -> Iterator:
+        from nanguard.components.data_guard import beam_io
+
+        for file in files:
+            yield from beam_io.read_tfexample_file(file)
+
+    return [], tfrecord_batches()
 
 
-@beam.ptransform_fn
-def ReadTFExampleRecordBatches(  # noqa: N802 (Beam PTransform naming)
-    pipeline: beam.Pipeline, files: Sequence[str]
-) -> beam.PCollection:
-    """TFRecord files of tf.Example (gzip or not) -> Arrow RecordBatches, a file per element.
+def _profile_on_beam(
+    kind: str, files: Sequence[str], batches: Iterable, beam_pipeline_args: Iterable[str]
+) -> dict[str, Any]:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
 
-    ``profile.ReadTFExampleFiles``: batched reads with TFXIO's decoder (same RecordBatches as
-    TFXIO without a schema); parallel across files, not within one file.
-    """
-    return pipeline | "ReadTFExampleFiles" >> profile_lib.ReadTFExampleFiles(list(files))
+    from nanguard.components.data_guard import beam_io, outputs
 
-
-def add_profile_steps(
-    pipeline: beam.Pipeline,
-    split_sources: Mapping[str, beam.PTransform],
-    output_dir: str,
-) -> dict[str, str]:
-    """Adds, per split, read -> profile -> write JSON to ``output_dir/<split>.json``.
-
-    Returns:
-      split -> path of the JSON file the pipeline will write (read it after the run).
-    """
-    paths = {}
-    for split, source in split_sources.items():
-        path = os.path.join(output_dir, f"{split}.json")
-        _ = (
-            pipeline
-            | f"Read[{split}]" >> source
-            | f"Profile[{split}]" >> profile_lib.ProfileRecordBatches()
-            | f"WriteProfile[{split}]" >> beam.Map(profile_lib.write_json, path)
-        )
-        paths[split] = path
-    return paths
+    if kind == CSV:
+        source = beam.Create(list(batches))
+    else:
+        source = beam_io.ReadTFExampleFiles(list(files))  # pylint: disable=no-value-for-parameter
+    with tempfile.TemporaryDirectory(prefix="nanguard_scan_") as tmp:
+        with beam.Pipeline(options=PipelineOptions(list(beam_pipeline_args))) as pipeline:
+            paths = beam_io.add_profile_steps(pipeline, {SPLIT: source}, tmp)
+        return outputs.read_json(paths[SPLIT])
 
 
 def _locate_string(files: Sequence[str], column: str, value: str) -> str:
-    """The first CSV file (and line) where ``column`` holds ``value``: diagnostics only."""
+    """The first CSV file (and line) where `column` holds `value`: for the message only."""
     for path in files:
-        with tf.io.gfile.GFile(path, "r") as f:
-            for lineno, row in enumerate(csv.DictReader(f), start=2):
-                if (row.get(column) or "").strip() == value.strip():
-                    return f"{path} (line {lineno})"
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, [])
+            if column not in header:
+                continue
+            index = header.index(column)
+            start = reader.line_num + 1  # a quoted field may span lines: report the first
+            for row in reader:
+                if len(row) > index and row[index] == value:
+                    return f"{path} (line {start})"
+                start = reader.line_num + 1
     return ", ".join(files)
 
 
 def scan_path(
     path: str,
     schema: schema_pb2.Schema | None = None,
-    label_key: str = "",
-    policy: policy_lib.DataGuardPolicy | Mapping[str, Any] | None = None,
+    label_key: str = vocab.NO_LABEL,
+    config: DataGuardConfig | Mapping[str, Any] | None = None,
     beam_pipeline_args: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """Profiles a CSV file, a folder of CSVs, or TFRecords of tf.Example, and applies a policy.
+    """Profiles a CSV file, a folder of CSVs, or TFRecords of tf.Example, and judges it.
 
-    All files under ``path`` form one dataset (split ``'all'``). NaN and Inf are counted per
-    feature and left out of every statistic; missing tokens count as missing (see module doc).
+    All files under `path` form one dataset (split 'all'). NaN and Inf are counted per feature
+    and left out of every statistic; missing tokens count as missing (see the module doc). A
+    dataset with no rows (header-only CSVs, empty TFRecords) is a violation, not a pass.
 
     Args:
-      path: A file, a glob or a folder (searched recursively; names starting with '.' or '_'
-        are skipped).
+      path: A file, a glob or a folder (searched recursively, see `find_inputs`).
       schema: Optional schema: its features absent from the data are reported 100% missing, and
         a FLOAT/INT feature holding strings is an error.
       label_key: Optional label feature name, checked with the label policy.
-      policy: The policy (defaults if None).
-      beam_pipeline_args: Beam options, e.g. ``['--direct_running_mode=multi_processing',
-        '--direct_num_workers=2']``.
+      config: The data guard config (defaults if None); `mode` is not used here.
+      beam_pipeline_args: Run on Beam with these options, e.g.
+        `['--direct_running_mode=multi_processing', '--direct_num_workers=2']`; in-process
+        when empty.
 
     Returns:
-      ``{"rows": N, "features": {NAME: {...}}, "violations": [...], "label_rows_to_drop": int,
-      "blessed": bool, "source": path}``.
+      `{"rows": N, "features": {NAME: {...}}, "violations": [...], "label_rows_to_drop": int,
+      "blessed": bool, "source": path, "format": "csv" | "tfrecord"}`.
 
     Raises:
-      InputError: unreadable or unrecognised input (names the file), or a string in a numeric
-        column (names the feature and file).
+      InputError: unreadable or unrecognised input (names the file or folder), or a string in
+        a numeric column (names the feature, the file and line, and the value).
     """
-    policy = policy_lib.as_policy(policy)
-    files = list_input_files(path)
-    kind, header = detect_format(files)
+    config = DataGuardConfig.from_dict(config)
+    kind, files = find_inputs(path)
     logging.info("Scanning %s %s file(s) under %s.", len(files), kind, path)
-    if kind == CSV:
-        source = ReadCsvRecordBatches(files, header)  # pylint: disable=no-value-for-parameter
-    else:
-        source = ReadTFExampleRecordBatches(files)  # pylint: disable=no-value-for-parameter
-    with tempfile.TemporaryDirectory(prefix="nanguard_scan_") as tmp:
-        options = PipelineOptions(list(beam_pipeline_args or []))
-        try:
-            with beam.Pipeline(options=options) as pipeline:
-                paths = add_profile_steps(pipeline, {"all": source}, tmp)
-        except Exception as e:  # noqa: BLE001 - a corrupt record or mixed types deep in a file
-            raise InputError(f"{path}: cannot be profiled: {e}") from e
-        profile = profile_lib.read_json(paths["all"])
-    expected = dict(schema_lib.feature_kinds(schema))
-    for name in header or ():
-        expected.setdefault(name, profile_lib.UNKNOWN)
-    profile_lib.complete_profile(profile, expected)
+    header, batches = _record_batches(kind, files, path)
     try:
-        policy_lib.check_types(profile, schema_lib.feature_kinds(schema), path)
-    except ValueError as e:
-        if kind == CSV:
-            for name, feat in profile["features"].items():
-                sample = feat.get("non_numeric_sample")
-                if sample is not None and repr(name) in str(e):
-                    where = _locate_string(files, name, sample)
-                    raise InputError(str(e).replace(f" in {path} ", f" in {where} ", 1)) from None
-        raise InputError(str(e)) from None
-    violations, to_drop = policy_lib.evaluate(profile, policy, label_key, split="all")
-    profile.update(
-        violations=violations,
-        label_rows_to_drop=to_drop,
-        blessed=not violations,
-        source=path,
-        format=kind,
-    )
-    return profile
+        if beam_pipeline_args:
+            profile = _profile_on_beam(kind, files, batches, beam_pipeline_args)
+        else:
+            profile = counts.profile_record_batches(batches)
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a corrupt record or mixed types deep in a file
+        raise InputError(f"{path}: cannot be profiled: {e}") from e
+    counts.complete_profile(profile, header)
+    result = core.judge_splits({SPLIT: profile}, schema, config, label_key, source=path)
+    split = result["splits"][SPLIT]
+    for v in split["violations"]:
+        if v["kind"] == "type":
+            where = _locate_string(files, v["feature"], v["value"]) if kind == CSV else path
+            message = v["message"].replace(f" in split {SPLIT!r}", "", 1)
+            raise InputError(f"{where}: {message}")
+    return {
+        "rows": split["rows"],
+        "features": split["features"],
+        "violations": split["violations"],
+        "label_rows_to_drop": split["label_rows_to_drop"],
+        "blessed": result["blessed"],
+        "source": path,
+        "format": kind,
+    }

@@ -1,10 +1,11 @@
-"""Exact per-feature counts of missing, NaN, Inf and huge values over Arrow record batches.
+"""The counting core: exact per-feature counts of missing, NaN, Inf and huge values over Arrow.
 
-The counter is a Beam ``CombineFn`` over the ``pyarrow.RecordBatch`` es that tfx-bsl's TFXIO
-produces (from TFRecords of tf.Example, or from CSV lines through tfx-bsl's CSV decoder). Each
-batch is reduced with vectorised numpy over the flattened values of each column; the
-accumulator is a fixed-size summary per feature (counters, Chan/Welford moments, a mergeable
-quantiles sketch and a Misra-Gries top-k sketch), so memory does not grow with the row count.
+Plain functions on ``pyarrow.RecordBatch`` es (the TFXIO layout, one list column per feature, or
+plain columns from a CSV table); no Beam, no TensorFlow. The Beam ``CombineFn`` in
+``beam_io.py`` and the in-process ``profile_record_batches`` both run this code. Each batch is
+reduced with vectorised numpy over the flattened values of each column; the accumulator is a
+fixed-size summary per feature (counters, Chan/Welford moments, a mergeable quantiles sketch and
+a Misra-Gries top-k sketch), so memory does not grow with the row count.
 
 Definitions (per feature, per split):
 
@@ -24,37 +25,18 @@ Definitions (per feature, per split):
   ``top_count`` from a Misra-Gries sketch, exact when there are at most ``TOP_K_BUCKETS``
   distinct values) and ``numeric_like``, the number of values that parse as a number (used to
   flag a string in a numeric column).
-
-Reading TFRecords of tf.Example in batches (``ReadTFExampleFiles``): instead of TFXIO's
-``BeamSource`` (one Beam element per serialized record, then re-batched), the file names are
-the Beam elements: ``Create(files) | Reshuffle | ParDo`` where each worker reads one whole file
-with ``tf.data.TFRecordDataset(...).batch(read_batch_size)`` (C++ reading and decompression)
-and decodes each batch of serialized records with the decoder TFXIO itself uses
-(``tfx_bsl.coders.example_coder.ExamplesToRecordBatchDecoder``, no schema, so the types and
-columns are exactly those TFXIO gives without a schema). Per-record Python and Beam overhead
-disappears, which is most of the cost of the counting pass. The trade-off: **parallelism is
-per file shard**. A split stored in one file is read by one worker, however many workers there
-are (gzip files cannot be split anyway); a split in k shards keeps at most k workers busy. It
-runs on any Beam runner (file reads go through ``tf.io.gfile``, so local, GCS, HDFS, ... paths
-work wherever TensorFlow can read them) and in the DirectRunner's multi-process mode. Memory
-per worker is bounded by one batch (``read_batch_size`` records), not by the file size.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import tensorflow as tf
 from tfx_bsl import sketches
-from tfx_bsl.coders import example_coder
 
 # sqrt(np.finfo(np.float32).max): past this magnitude, x * x overflows float32.
 HUGE_THRESHOLD = float(np.sqrt(np.finfo(np.float32).max))
@@ -62,7 +44,6 @@ HUGE_THRESHOLD = float(np.sqrt(np.finfo(np.float32).max))
 QUANTILES_EPSILON = 0.001
 TOP_K_BUCKETS = 16
 # Serialized tf.Examples decoded per Arrow RecordBatch by ReadTFExampleFiles.
-DEFAULT_READ_BATCH_SIZE = 8192
 
 FLOAT = "FLOAT"
 INT = "INT"
@@ -357,150 +338,6 @@ def empty_feature_profile(rows: int, kind: str = UNKNOWN) -> dict[str, Any]:
     return _feature_output(feat, rows)
 
 
-class ProfileCombineFn(beam.CombineFn):
-    """Beam CombineFn: Arrow RecordBatches -> profile dict (see the module docstring).
-
-    NaN, +Inf, -Inf and huge values are counted per feature; statistics use finite values only.
-    """
-
-    def __init__(self, exclude: Iterable[str] = ()):
-        self._exclude = frozenset(exclude)
-
-    def create_accumulator(self) -> ProfileAccumulator:
-        return ProfileAccumulator()
-
-    def add_input(self, accumulator: ProfileAccumulator, record_batch: pa.RecordBatch):
-        return add_record_batch(accumulator, record_batch, self._exclude)
-
-    def merge_accumulators(self, accumulators):
-        return merge_accumulators(accumulators)
-
-    def compact(self, accumulator: ProfileAccumulator) -> ProfileAccumulator:
-        for feat in accumulator.features.values():
-            if feat.quantiles is not None:
-                feat.quantiles.Compact()
-        return accumulator
-
-    def extract_output(self, accumulator: ProfileAccumulator) -> dict[str, Any]:
-        return extract_profile(accumulator)
-
-
-@beam.ptransform_fn
-@beam.typehints.with_input_types(pa.RecordBatch)
-def ProfileRecordBatches(  # noqa: N802 (Beam PTransform naming)
-    record_batches: beam.PCollection, exclude: Iterable[str] = ()
-) -> beam.PCollection:
-    """PTransform: a PCollection of Arrow RecordBatches -> a PCollection holding one profile dict.
-
-    An empty input yields a profile with ``rows == 0`` and no features (not an error).
-    NaN/Inf handling: counted per feature, excluded from every statistic.
-    """
-    return record_batches | "CombineProfile" >> beam.CombineGlobally(ProfileCombineFn(exclude))
-
-
-def list_tfrecord_files(file_patterns: str | Sequence[str]) -> list[str]:
-    """Files matching one or more glob patterns (``tf.io.gfile.glob``), sorted, no duplicates.
-
-    Raises:
-      ValueError: a pattern matches no file (names the pattern); an empty split must still be
-        an (empty) file, as ExampleGen writes it.
-    """
-    if isinstance(file_patterns, str):
-        file_patterns = [file_patterns]
-    files: set[str] = set()
-    for pattern in file_patterns:
-        matches = [m for m in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(m)]
-        if not matches:
-            raise ValueError(
-                f"No TFRecord file matches {pattern!r}; check the Examples artifact's split "
-                "folder (an empty split must still hold an empty TFRecord file)."
-            )
-        files.update(matches)
-    return sorted(files)
-
-
-def tfrecord_compression(path: str) -> str:
-    """``'GZIP'`` for a ``.gz`` file or a file starting with the gzip magic bytes, else ``''``.
-
-    ``.gz`` is what Beam's and TFXIO's AUTO compression go by; the magic-byte check also reads
-    gzip files without the suffix (``nanguard scan`` accepts "gzip or not").
-    """
-    if path.endswith(".gz"):
-        return "GZIP"
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return "GZIP" if f.read(2) == b"\x1f\x8b" else ""
-
-
-def read_tfexample_file(
-    path: str,
-    read_batch_size: int = DEFAULT_READ_BATCH_SIZE,
-    decoder: example_coder.ExamplesToRecordBatchDecoder | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """Reads one TFRecord file of tf.Example as Arrow RecordBatches of up to ``read_batch_size``.
-
-    Records are read and decompressed by ``tf.data.TFRecordDataset`` in C++ and decoded per
-    batch by tfx-bsl's ``ExamplesToRecordBatchDecoder`` (no schema: the TFXIO layout, one
-    list column per feature, types inferred per batch). NaN and Inf values are decoded as
-    float NaN/Inf, unchanged; an absent feature is a null list. An empty file yields nothing.
-
-    Raises:
-      ValueError: the file is not a readable TFRecord of tf.Example (names the file).
-    """
-    decoder = decoder or example_coder.ExamplesToRecordBatchDecoder()
-    dataset = (
-        tf.data.TFRecordDataset(path, compression_type=tfrecord_compression(path))
-        .batch(read_batch_size)
-        .prefetch(1)
-    )
-    try:
-        for serialized in dataset.as_numpy_iterator():
-            yield decoder.DecodeBatch(serialized.tolist())
-    except (tf.errors.OpError, RuntimeError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read it as TFRecords of tf.Example ({e}).") from e
-
-
-class _ReadTFExampleFileDoFn(beam.DoFn):
-    """File path -> Arrow RecordBatches (see ``read_tfexample_file``)."""
-
-    def __init__(self, read_batch_size: int):
-        self._read_batch_size = read_batch_size
-        self._decoder = None
-        self._records = beam.metrics.Metrics.counter("nanguard_data_guard", "records_read")
-
-    def setup(self):
-        self._decoder = example_coder.ExamplesToRecordBatchDecoder()
-
-    def process(self, path: str) -> Iterator[pa.RecordBatch]:
-        for record_batch in read_tfexample_file(path, self._read_batch_size, self._decoder):
-            self._records.inc(record_batch.num_rows)
-            yield record_batch
-
-
-@beam.ptransform_fn
-@beam.typehints.with_output_types(pa.RecordBatch)
-def ReadTFExampleFiles(  # noqa: N802 (Beam PTransform naming)
-    pipeline: beam.Pipeline,
-    file_patterns: str | Sequence[str],
-    read_batch_size: int = DEFAULT_READ_BATCH_SIZE,
-) -> beam.PCollection:
-    """PTransform: TFRecord files of tf.Example -> Arrow RecordBatches, read a file per element.
-
-    ``Create(files) | Reshuffle | ParDo(read whole file in batches)``: the file list is
-    globbed when the pipeline is built; parallelism is per file shard (see the module
-    docstring). Gzip is detected per file (``tfrecord_compression``). The RecordBatches have
-    the layout TFXIO's ``TFExampleRecord`` (no schema) gives, so ``ProfileRecordBatches``
-    yields the same profile. NaN and Inf values pass through unchanged (they are counted
-    downstream). No matching file is a ValueError naming the pattern; empty files are fine.
-    """
-    files = list_tfrecord_files(file_patterns)
-    return (
-        pipeline
-        | "ListFiles" >> beam.Create(files).with_output_types(str)
-        | "ReshuffleFiles" >> beam.Reshuffle()
-        | "ReadAndDecode" >> beam.ParDo(_ReadTFExampleFileDoFn(read_batch_size))
-    )
-
-
 def profile_record_batches(
     record_batches: Iterable[pa.RecordBatch], exclude: Iterable[str] = ()
 ) -> dict[str, Any]:
@@ -513,25 +350,6 @@ def profile_record_batches(
     for batch in record_batches:
         add_record_batch(acc, batch, exclude)
     return extract_profile(acc)
-
-
-def write_json(obj: Any, path: str) -> None:
-    """Writes ``obj`` as JSON to ``path`` (any tf.io.gfile filesystem), creating the folder."""
-    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_json_default))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"Cannot serialise {type(obj).__name__} to JSON")
-
-
-def read_json(path: str) -> Any:
-    """Reads a JSON file written by ``write_json``."""
-    with tf.io.gfile.GFile(path, "r") as f:
-        return json.load(f)
 
 
 def complete_profile(

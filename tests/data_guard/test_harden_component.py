@@ -7,6 +7,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.types import standard_artifacts
 
 from nanguard.components.data_guard.harden_component import HardenSchema
+from tests.data_guard.test_cli import run_cli
 
 
 def _artifact(path):
@@ -31,6 +32,12 @@ def test_inferred_penguin_schema_is_hardened_and_made_optional(tmp_path, penguin
     HardenSchema.test_call(
         schema=source, hardened_schema=out, label_key="species", exclude="bill_depth_mm"
     )
+    # `nanguard harden-schema` writes the very same schema (one function for both paths).
+    by_cli = str(tmp_path / "cli.pbtxt")
+    argv = ["harden-schema", os.path.join(source.uri, "schema.pbtxt"), by_cli]
+    assert run_cli([*argv, "--label", "species", "--exclude", "bill_depth_mm"]) == 0
+    component_schema = tfdv.load_schema_text(os.path.join(out.uri, "schema.pbtxt"))
+    assert tfdv.load_schema_text(by_cli) == component_schema
 
     hardened = {
         f.name: f for f in tfdv.load_schema_text(os.path.join(out.uri, "schema.pbtxt")).feature

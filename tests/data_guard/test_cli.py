@@ -1,0 +1,179 @@
+"""cli.py: `nanguard scan` and `nanguard harden-schema`: output, exit codes, messages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from nanguard.components import vocab
+from nanguard.components.data_guard import cli
+from tests.data_guard.helpers import CRAFTED, PENGUINS, assert_feature_matches, reference_counts
+from tests.data_guard.test_schema import _schema
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="nanguard")
+    cli.add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+_run_cli = run_cli
+
+
+def test_harden_schema_cli(tmp_path):
+    src, dst = str(tmp_path / "in.pbtxt"), str(tmp_path / "out.pbtxt")
+    tfdv.write_schema_text(_schema(), src)
+    assert _run_cli(["harden-schema", src, dst, "--exclude", "a"]) == 0
+    out = {f.name: f for f in tfdv.load_schema_text(dst).feature}
+    assert out["b"].float_domain.disallow_nan and not out["a"].HasField("float_domain")
+    assert _run_cli(["harden-schema", str(tmp_path / "nope.pbtxt"), dst]) == 2
+
+
+def test_scan_crafted_csv_exact_counts_and_check_exit_3(tmp_path, capsys):
+    schema_path = str(tmp_path / "schema.pbtxt")
+    s = schema_pb2.Schema()
+    s.feature.add(name="ghost", type=schema_pb2.FLOAT)  # in the schema, not in the data
+    s.feature.add(name="x", type=schema_pb2.FLOAT)
+    tfdv.write_schema_text(s, schema_path)
+    out = str(tmp_path / "scan.json")
+    code = _run_cli(
+        ["scan", CRAFTED, "--schema", schema_path, "--json", out, "--check", "--label", "label"]
+    )
+    assert code == 3
+    table = capsys.readouterr().out
+    assert "VIOLATION" in table and "ghost" in table
+    result = json.load(open(out))
+    ref = reference_counts(CRAFTED)
+    assert result["rows"] == 16
+    assert set(result["features"]) == {"x", "y", "s", "label", "z", "ghost"}
+    for name, r in ref.items():
+        assert_feature_matches(result["features"][name], r)
+    # Literal checks on the crafted file, so the reference itself is pinned down.
+    x = result["features"]["x"]
+    assert (x["missing"], x["nan"], x["pos_inf"], x["neg_inf"], x["huge"]) == (4, 2, 3, 1, 2)
+    ghost = result["features"]["ghost"]
+    assert (ghost["present"], ghost["missing"], ghost["missing_fraction"]) == (0, 16, 1.0)
+    kinds = {(v["feature"], v["kind"]) for v in result["violations"]}
+    assert kinds == {
+        ("x", "missing"),
+        ("x", "inf"),
+        ("y", "inf"),
+        ("label", "label"),
+        ("z", "missing"),
+        ("ghost", "missing"),
+    }
+    # Without --check the same scan exits 0; with a lenient policy --check exits 0 too.
+    assert _run_cli(["scan", CRAFTED]) == 0
+    lenient = json.dumps(
+        {
+            "inf": "clip",
+            "label": "drop",
+            "max_missing_fraction": 0.4,
+            "max_missing_fraction_by_feature": {"z": 1.0},
+        }
+    )
+    assert _run_cli(["scan", CRAFTED, "--check", "--label", "label", "--policy", lenient]) == 0
+
+
+def test_scan_bad_inputs_exit_2_naming_file_or_feature(tmp_path, capsys):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 4)
+    assert _run_cli(["scan", str(junk)]) == 2
+    assert str(junk) in capsys.readouterr().err
+    assert _run_cli(["scan", str(tmp_path / "missing.csv")]) == 2
+    assert "missing.csv" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n" + "".join(f"{i}.5,x{i}\n" for i in range(30)) + "abc,y\n")
+    assert _run_cli(["scan", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "feature 'a'" in err and f"{bad} (line 32)" in err and "'abc'" in err
+    assert "Traceback" not in err
+    assert _run_cli(["scan", str(tmp_path), "--policy", '{"inf": "nope"}']) == 2
+    assert "--policy.inf: 'nope'" in capsys.readouterr().err
+    assert _run_cli(["scan", str(bad), "--policy", "{not json"]) == 2
+    assert "--policy: not JSON" in capsys.readouterr().err
+
+
+def test_scan_penguins_check_passes():
+    assert _run_cli(["scan", PENGUINS, "--check", "--label", "species"]) == vocab.EXIT_OK
+
+
+def test_scan_json_under_a_file_or_unwritable_is_exit_2_naming_json(tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert _run_cli(["scan", CRAFTED, "--json", str(blocker / "out.json")]) == vocab.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--json" in err and str(blocker) in err and "Traceback" not in err
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # root may write anywhere
+            assert _run_cli(["scan", CRAFTED, "--json", str(locked / "o.json")]) == 2
+            assert "--json" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+    assert _run_cli(["scan", CRAFTED, "--json", str(tmp_path / "new" / "deep" / "o.json")]) == 0
+    assert json.load(open(tmp_path / "new" / "deep" / "o.json"))["rows"] == 16
+
+
+def test_scan_readme_only_folder_is_exit_2_naming_the_folder(tmp_path, capsys):
+    (tmp_path / "README.md").write_text("# data\nsome,words\n")
+    assert _run_cli(["scan", str(tmp_path)]) == vocab.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "no .csv file" in err
+
+
+def test_scan_check_header_only_csv_exits_3(tmp_path, capsys):
+    for text in ("a,b\n", "a,b"):  # with and without the final line break
+        path = tmp_path / "h.csv"
+        path.write_text(text)
+        assert _run_cli(["scan", str(path), "--check"]) == vocab.EXIT_BLOCKED, text
+        out = capsys.readouterr().out
+        assert "rows: 0" in out and "split 'all' holds no rows" in out
+    assert _run_cli(["scan", str(path)]) == vocab.EXIT_OK  # reported, not --check
+
+
+def test_string_in_numeric_column_with_schema_is_exit_2_naming_feature_file_value(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1.5,a\n2.5,b\noops,c\n")
+    schema_path = str(tmp_path / "schema.pbtxt")
+    s = schema_pb2.Schema()
+    s.feature.add(name="x", type=schema_pb2.FLOAT)
+    tfdv.write_schema_text(s, schema_path)
+    assert _run_cli(["scan", str(data), "--schema", schema_path]) == vocab.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"{data} (line 4)" in err and "feature 'x'" in err and "'oops'" in err
+    assert "schema says FLOAT" in err and "Traceback" not in err
+
+
+def test_help_imports_nothing_heavy():
+    """Parsing (and --help) must not import TensorFlow, Beam, TFDV or TFMA."""
+    code = (
+        "import argparse, sys\n"
+        "from nanguard.components.data_guard import cli\n"
+        "p = argparse.ArgumentParser(prog='nanguard')\n"
+        "cli.add_parsers(p.add_subparsers(dest='command'))\n"
+        "for argv in (['scan', 'x.csv', '--check'], ['harden-schema', 'a', 'b']):\n"
+        "    p.parse_args(argv)\n"
+        "heavy = ('tensorflow', 'apache_beam', 'tensorflow_data_validation',\n"
+        "         'tensorflow_model_analysis', 'tfx')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "try:\n"
+        "    p.parse_args(['scan', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    lines = out.strip().splitlines()
+    assert (lines[0], lines[-1]) == ("[]", "[]")
+    assert "--check" in out  # the help text was printed

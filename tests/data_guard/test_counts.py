@@ -1,0 +1,61 @@
+"""counts.py: the Arrow counting core, against numpy and pandas (no Beam)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from nanguard.components.data_guard import counts
+
+
+def test_profile_record_batches_matches_numpy_and_merges_across_batches():
+    rng = np.random.default_rng(0)
+    n = 5000
+    values = rng.normal(3.0, 2.0, n).astype(np.float32)
+    values[rng.random(n) < 0.05] = np.nan
+    values[rng.random(n) < 0.01] = np.inf
+    values[rng.random(n) < 0.01] = -np.inf
+    values[:3] = [2e19, -5e19, 1e10]
+    present = rng.random(n) > 0.1
+    offsets = np.concatenate([[0], np.cumsum(present)])
+    column = pa.LargeListArray.from_arrays(
+        pa.array(offsets), pa.array(values[present]), mask=pa.array(~present)
+    )
+    words = pa.array(
+        [[b"a"], [b"b"], None, [b"a"]] * (n // 4), type=pa.large_list(pa.large_binary())
+    )
+    batch = pa.RecordBatch.from_arrays([column, words], ["x", "w"])
+    batches = [batch.slice(i, 700) for i in range(0, n, 700)]  # uneven, sliced batches
+    result = counts.profile_record_batches(batches)
+    x = result["features"]["x"]
+    v = values[present]
+    finite = v[np.isfinite(v)].astype(np.float64)
+    assert result["rows"] == n
+    assert x["present"] == present.sum() and x["missing"] == n - present.sum()
+    assert x["nan"] == np.isnan(v).sum()
+    assert x["pos_inf"] == np.isposinf(v).sum() and x["neg_inf"] == np.isneginf(v).sum()
+    assert x["huge"] == (np.abs(finite) > counts.HUGE_THRESHOLD).sum() == 2 - (not present[1])
+    np.testing.assert_allclose(x["mean"], finite.mean(), rtol=1e-9)
+    np.testing.assert_allclose(x["std"], finite.std(), rtol=1e-9)
+    # Approximate median: rank error within the documented epsilon.
+    rank = np.searchsorted(np.sort(finite), x["median"])
+    assert abs(rank - finite.size / 2) <= counts.QUANTILES_EPSILON * finite.size + 1
+    w = result["features"]["w"]
+    assert (w["present"], w["missing"], w["top_value"], w["top_count"]) == (
+        3 * n // 4,
+        n // 4,
+        "a",
+        n // 2,
+    )
+    assert w["nan"] == w["pos_inf"] == 0
+
+
+def test_complete_profile_adds_absent_features_as_all_missing():
+    batch = pa.RecordBatch.from_arrays([pa.array([1.0, None, 3.0])], ["x"])
+    result = counts.complete_profile(
+        counts.profile_record_batches([batch]), {"x": counts.FLOAT, "ghost": counts.INT}
+    )
+    assert list(result["features"]) == ["ghost", "x"]
+    ghost = result["features"]["ghost"]
+    assert (ghost["type"], ghost["present"], ghost["missing"], ghost["nan"]) == ("INT", 0, 3, 0)
+    assert (result["features"]["x"]["present"], result["features"]["x"]["missing"]) == (2, 1)

@@ -1,0 +1,203 @@
+"""executor.py: the DataGuard executor on TFRecords: counts, artifacts, verdicts, storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import traceback
+
+import pandas as pd
+import pytest
+from tensorflow_data_validation.utils import anomalies_util
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+import nanguard.components
+from nanguard.components.data_guard import outputs as guard_outputs
+from nanguard.components.errors import GuardBlockedError, InputError
+from tests.data_guard.helpers import (
+    CRAFTED,
+    MULTI_PROCESS,
+    PENGUINS,
+    T,
+    artifacts,
+    crafted_schema,
+    csv_rows,
+    executor,
+    reference_counts,
+)
+from tests.data_guard.helpers import assert_feature_matches as _assert_feature_matches
+
+_T = T
+
+
+def test_executor_warn_multiprocess_writes_standard_anomalies(tmp_path):
+    rows = csv_rows(CRAFTED)
+    inputs, outputs = artifacts(tmp_path, rows, [], crafted_schema())
+    props = {"label_key": "label", "config": json.dumps({"mode": "warn"}), "exclude_splits": "[]"}
+    executor(tmp_path, MULTI_PROCESS).Do(inputs, outputs, props)  # warn: no raise
+
+    artifact = outputs["anomalies"][0]
+    assert artifact_utils.decode_split_names(artifact.split_names) == ["train", "eval"]
+    assert artifact.get_int_custom_property("blessed") == 0
+    ref = reference_counts(CRAFTED)
+    ref_nan = sum(r.get("nan", 0) for r in ref.values())
+    assert artifact.get_int_custom_property("num_rows") == 16
+    assert artifact.get_int_custom_property("num_nan") == ref_nan == 3
+    assert artifact.get_int_custom_property("num_pos_inf") == sum(
+        r.get("pos_inf", 0) for r in ref.values()
+    )
+    # 6 on the train split, and the empty eval split is one more (it used to pass).
+    assert artifact.get_int_custom_property("num_violations") == 7
+    violations = json.loads(artifact.get_string_custom_property("violations"))
+    assert [(v["split"], v["kind"]) for v in violations if v["split"] == "eval"] == [
+        ("eval", "empty")
+    ]
+    assert not os.path.exists(os.path.join(artifact.uri, guard_outputs.TMP_DIR_NAME))
+    train = json.loads(artifact.get_string_custom_property("profile_train"))
+    for name, r in ref.items():
+        if name == "z":  # all-empty column: absent from every tf.Example
+            continue
+        _assert_feature_matches(train["features"][name], r)
+    assert train["features"]["z"]["missing"] == 16
+    on_disk = json.load(open(os.path.join(artifact.uri, guard_outputs.PROFILE_FILE_NAME)))
+    assert on_disk["splits"]["train"]["features"] == train["features"]
+    assert on_disk["splits"]["eval"]["rows"] == 0  # the empty split is reported
+
+    # Read back with TFX's own path logic and TFDV's reader.
+    train_file = io_utils.get_only_uri_in_dir(artifact_utils.get_split_uri([artifact], "train"))
+    assert os.path.basename(train_file) == "SchemaDiff.pb"
+    anomalies = anomalies_util.load_anomalies_binary(train_file)
+    types = {n: {r.type for r in info.reason} for n, info in anomalies.anomaly_info.items()}
+    assert _T.FLOAT_TYPE_HAS_NAN in types["x"] and _T.FLOAT_TYPE_HAS_INF in types["x"]
+    assert _T.FLOAT_TYPE_BIG_FLOAT in types["x"]
+    assert _T.FEATURE_TYPE_LOW_FRACTION_PRESENT in types["x"]
+    assert _T.FEATURE_TYPE_NOT_PRESENT in types["ghost"]
+    assert _T.FLOAT_TYPE_HAS_NAN in types["label"]
+    assert types.keys() == {"x", "y", "s", "label", "z", "ghost"}
+    severity = anomalies_pb2.AnomalyInfo.Severity
+    assert anomalies.anomaly_info["x"].severity == severity.ERROR
+    assert anomalies.anomaly_info["s"].severity == severity.WARNING  # 3/16 missing: allowed
+    eval_file = io_utils.get_only_uri_in_dir(artifact_utils.get_split_uri([artifact], "eval"))
+    assert anomalies_util.load_anomalies_binary(eval_file).data_missing
+
+
+def test_executor_fail_raises_after_writing_and_passes_on_penguins(tmp_path):
+    rows = csv_rows(CRAFTED)
+    inputs, outputs = artifacts(tmp_path / "bad", rows, rows[:4], crafted_schema())
+    props = {"label_key": "label", "config": json.dumps({"mode": "fail"})}
+    with pytest.raises(GuardBlockedError, match=r"feature 'x' in split 'train': 6 of 16 rows"):
+        executor(tmp_path).Do(inputs, outputs, props)
+    artifact = outputs["anomalies"][0]
+    assert artifact.get_int_custom_property("blessed") == 0
+    assert os.path.exists(os.path.join(artifact.uri, "Split-eval", "SchemaDiff.pb"))
+
+    penguins = csv_rows(PENGUINS)
+    ps = schema_pb2.Schema()
+    for name, value in penguins[0].items():
+        ps.feature.add(
+            name=name, type=schema_pb2.BYTES if isinstance(value, str) else schema_pb2.FLOAT
+        )
+    inputs, outputs = artifacts(tmp_path / "good", penguins[:300], penguins[300:], ps)
+    executor(tmp_path).Do(inputs, outputs, {"label_key": "species", "config": "{}"})
+    artifact = outputs["anomalies"][0]
+    assert artifact.get_int_custom_property("blessed") == 1
+    assert artifact.get_int_custom_property("num_rows") == 344
+    df = pd.read_csv(PENGUINS)
+    assert artifact.get_int_custom_property("num_missing") == int(df.isna().sum().sum())
+    assert artifact.get_int_custom_property("num_nan") == 0
+
+
+def test_executor_with_unwritable_temp_dir_and_multiprocess_beam(tmp_path, monkeypatch):
+    """Beam results travel through the artifact URI, never through a launcher temp folder.
+
+    TMPDIR is a read-only folder (the multi-process Beam workers inherit it), and every temp
+    folder or file made in this (launcher) process is traced: none may come from nanguard.
+    Beam's own `Pipeline()` makes a local scratch folder and TFX's BaseBeamExecutor packages
+    TFX into one when built with Beam args; both are theirs, and neither carries results.
+    """
+    readonly = tmp_path / "readonly_tmp"
+    readonly.mkdir(mode=0o500)
+    monkeypatch.setenv("TMPDIR", str(readonly))
+    ours = os.path.dirname(nanguard.components.__file__)
+    made_by_nanguard = []
+
+    def traced(original):
+        def wrapper(*args, **kwargs):
+            callers = [
+                f.filename
+                for f in traceback.extract_stack()[:-1]
+                if f.filename not in (__file__, tempfile.__file__)
+            ]
+            if callers[-1].startswith(ours):  # the code that asked for the temp path
+                made_by_nanguard.append(callers[-1])
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    for name in ("mkdtemp", "mkstemp", "NamedTemporaryFile", "TemporaryDirectory"):
+        monkeypatch.setattr(tempfile, name, traced(getattr(tempfile, name)))
+    rows = csv_rows(CRAFTED)
+    inputs, outputs_ = artifacts(tmp_path / "run", rows, rows[:5], crafted_schema())
+    props = {"label_key": "label", "config": json.dumps({"mode": "warn"})}
+    try:
+        executor(tmp_path / "run", MULTI_PROCESS).Do(inputs, outputs_, props)
+    finally:
+        readonly.chmod(0o700)
+    assert made_by_nanguard == []
+    artifact = outputs_["anomalies"][0]
+    ref = reference_counts(CRAFTED)
+    assert artifact.get_int_custom_property("num_rows") == 16 + 5
+    train = json.loads(artifact.get_string_custom_property("profile_train"))
+    for name, r in ref.items():
+        if name != "z":
+            _assert_feature_matches(train["features"][name], r)
+    assert artifact.get_int_custom_property("blessed") == 0
+    kinds = {(v["split"], v["feature"], v["kind"]) for v in train["violations"]}
+    assert kinds == {
+        ("train", "x", "missing"),
+        ("train", "x", "inf"),
+        ("train", "y", "inf"),
+        ("train", "label", "label"),
+        ("train", "z", "missing"),
+        ("train", "ghost", "missing"),
+    }
+    assert not os.path.exists(os.path.join(artifact.uri, guard_outputs.TMP_DIR_NAME))
+
+
+def test_string_in_numeric_feature_is_a_violation_naming_feature_split_token(tmp_path):
+    rows = [{"x": 1.0, "s": "a"}, {"x": "oops", "s": "b"}, {"x": 2.0, "s": "c"}]
+    rows = [{k: (str(v) if k == "x" else v) for k, v in r.items()} for r in rows]  # x is BYTES
+    s = schema_pb2.Schema()
+    s.feature.add(name="x", type=schema_pb2.FLOAT)
+    s.feature.add(name="s", type=schema_pb2.BYTES)
+    inputs, outputs_ = artifacts(tmp_path / "fail", rows, rows, s)
+    with pytest.raises(GuardBlockedError) as info:
+        executor(tmp_path).Do(inputs, outputs_, {"config": "{}"})
+    message = str(info.value)
+    assert "feature 'x' in split 'train'" in message and "'oops'" in message
+    assert "feature 'x' in split 'eval'" in message
+    assert outputs_["anomalies"][0].get_int_custom_property("blessed") == 0
+    inputs, outputs_ = artifacts(tmp_path / "warn", rows, rows, s)
+    executor(tmp_path).Do(inputs, outputs_, {"config": json.dumps({"mode": "warn"})})
+    artifact = outputs_["anomalies"][0]
+    violations = json.loads(artifact.get_string_custom_property("violations"))
+    assert [(v["split"], v["feature"], v["kind"], v["value"]) for v in violations] == [
+        ("train", "x", "type", "oops"),
+        ("eval", "x", "type", "oops"),
+    ]
+    train = anomalies_util.load_anomalies_binary(
+        io_utils.get_only_uri_in_dir(artifact_utils.get_split_uri([artifact], "train"))
+    )
+    assert T.UNEXPECTED_DATA_TYPE in {r.type for r in train.anomaly_info["x"].reason}
+
+
+def test_bad_exclude_splits_and_nothing_to_guard_are_input_errors(tmp_path):
+    rows = csv_rows(CRAFTED)
+    inputs, outputs_ = artifacts(tmp_path, rows, rows, crafted_schema())
+    with pytest.raises(InputError, match="exclude_splits"):
+        executor(tmp_path).Do(inputs, outputs_, {"exclude_splits": '"train"'})
+    with pytest.raises(InputError, match="No splits to guard"):
+        executor(tmp_path).Do(inputs, outputs_, {"exclude_splits": '["train", "eval"]'})
