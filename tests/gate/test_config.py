@@ -11,13 +11,13 @@ from nanguard.components.errors import InputError
 from nanguard.components.gate.config import PROBE_FAMILIES, GateConfig
 
 
-def test_defaults_and_component_kwargs():
+def test_defaults():
     config = GateConfig()
-    assert config.component_kwargs() == {
+    assert config.to_dict() == {
         "signature_name": "serving_default",
-        "splits": ("eval",),
+        "splits": ["eval"],
         "batch_size": 4096,
-        "probe_families": PROBE_FAMILIES,
+        "probe_families": list(PROBE_FAMILIES),
         "max_offending": 10,
         "block_on_probe_error": True,
         "raise_on_block": False,
