@@ -81,8 +81,8 @@ def test_config_reaches_the_components(tmp_path):
     assert transform["label_key"] == "y"
     trainer = json.loads(c["Trainer"].exec_properties["custom_config"])
     assert trainer["learning_rate"] == 0.001 and trainer["label_key"] == "y"
-    assert c["Trainer"].exec_properties["train_args"].num_steps == 7
-    assert c["Trainer"].exec_properties["eval_args"].num_steps == 3
+    assert json.loads(c["Trainer"].exec_properties["train_args"]) == {"num_steps": 7}
+    assert json.loads(c["Trainer"].exec_properties["eval_args"]) == {"num_steps": 3}
     gate = c["FinitePredictionGate"].exec_properties
     assert gate["max_offending"] == 3 and gate["label_key"] == "y"
     assert json.loads(gate["probe_families"]) == ["nan"]
