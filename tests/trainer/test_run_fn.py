@@ -74,10 +74,10 @@ def test_run_fn_recovers_from_learning_rate_1e3(transformed, tmp_path):
 
 def test_run_fn_without_label_is_an_input_error(transformed, tmp_path):
     args = _shared.fn_args(transformed, tmp_path, {"epochs": 1}, label=None)
-    with pytest.raises(InputError, match="label_key"):
+    with pytest.raises(InputError, match="custom_config has no label_key"):
         trainer.run_fn(args)
     args = _shared.fn_args(transformed, tmp_path, {"epochs": 1}, label="")
-    with pytest.raises(InputError, match="label_key"):
+    with pytest.raises(InputError, match="custom_config has no label_key"):
         trainer.run_fn(args)
     # Nothing trained, nothing written.
     assert not (tmp_path / "run").exists() and not (tmp_path / "serving").exists()
