@@ -2,7 +2,8 @@
 
 `transformed()` builds, once per test process, a tiny transform graph with tft_beam on the
 bundled penguins data and writes gzipped transformed TFRecords; `fn_args()` wraps them in a TFX
-`FnArgs` whose data accessor is built exactly as the Trainer executor builds it. The in-memory
+`FnArgs` whose data accessor is built exactly as the Trainer executor builds it. The records
+are sorted, so every process sees the same files. The in-memory
 helpers (`data`, `batches`, `model`) give seeded models and data for the fast guard tests.
 """
 
@@ -85,6 +86,19 @@ def transformed() -> dict:
                 >> beam.io.WriteToTFRecord(str(root / split / "data"), file_name_suffix=".gz")
             )
         _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
+    # Beam writes the rows in an order (and a proto map order) that varies from run to run: sort
+    # the records, serialised deterministically, so every test process sees the same files.
+    for split in ("train", "eval"):
+        files = sorted((root / split).glob("data*"))
+        records = sorted(
+            tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
+            for r in tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")
+        )
+        for path in files:
+            path.unlink()
+        with tf.io.TFRecordWriter(str(root / split / "data-00000-of-00001.gz"), "GZIP") as out:
+            for record in records:
+                out.write(record)
     # The raw metadata, as the TFX Transform component writes it (serving parses raw features).
     metadata_io.write_metadata(
         dataset_metadata.DatasetMetadata.from_feature_spec(spec),
