@@ -19,8 +19,9 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from nanguard.components.trainer import run_fn as trainer
+from nanguard.components.trainer.config import TrainerConfig
 from nanguard.components.trainer.guard import GuardCallback
+from nanguard.components.trainer.model import build_model
 
 
 def _data(rows: int, n_numeric: int, seed: int = 0):
@@ -32,11 +33,9 @@ def _data(rows: int, n_numeric: int, seed: int = 0):
 
 
 def _build(config, n_numeric, guarded: bool):
-    model = trainer.build_model([f"x{i}" for i in range(n_numeric)], [("cat", 8)], 2, config)
+    model = build_model([f"x{i}" for i in range(n_numeric)], [("cat", 8)], 2, config)
     if guarded:
-        return model, [
-            GuardCallback(policy=config.nonfinite_policy, snapshot_every=config.snapshot_every)
-        ]
+        return model, [GuardCallback(config)]
     plain = keras.Model(model.inputs, model.outputs)
     plain.compile(
         optimizer=keras.optimizers.Adam(
@@ -68,8 +67,8 @@ def main() -> None:
     x, y = _data(args.rows, args.features)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size).cache()
     steps = int(np.ceil(args.rows / args.batch_size))
-    config = trainer.TrainerConfig(
-        epochs=args.epochs, snapshot_every=args.snapshot_every, check_numerics=False
+    config = TrainerConfig.from_dict(
+        {"epochs": args.epochs, "snapshot_every": args.snapshot_every, "check_numerics": False}
     )
     results = {"guard": [], "terminate_on_nan": []}
     for round_index in range(args.rounds):

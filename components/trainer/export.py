@@ -1,0 +1,44 @@
+"""Export: the serving SavedModel (`serving.py` contract), written only if every weight is finite.
+
+NaN and Inf: a model holding any NaN or Inf weight is never exported; `GuardBlockedError` is
+raised naming the layers and nothing is written to the serving directory.
+"""
+
+from __future__ import annotations
+
+import tensorflow_transform as tft
+import tf_keras as keras
+from absl import logging
+
+from nanguard.components.errors import GuardBlockedError
+from nanguard.components.trainer import serving
+from nanguard.components.trainer.diagnosis import nonfinite_weights
+from nanguard.components.trainer.health import HEALTH_REPORT_FILE
+
+
+def export_model(
+    model: keras.Model,
+    tf_transform_output: tft.TFTransformOutput,
+    label_key: str,
+    serving_model_dir: str,
+) -> None:
+    """Checks every weight, then writes the serving SavedModel (serving.py's contract).
+
+    Raises:
+        GuardBlockedError: if any weight is NaN or Inf; nothing is written to
+            `serving_model_dir`.
+    """
+    bad = nonfinite_weights(model)
+    if bad:
+        layers = sorted({b["layer"] for b in bad})
+        raise GuardBlockedError(
+            f"Refusing to export the model to {serving_model_dir}: {len(bad)} weight tensor(s) "
+            f"hold NaN/Inf, in layer(s) {layers} ({bad}). Nothing was written. See "
+            f"{HEALTH_REPORT_FILE} in the model run directory; lower trainer.learning_rate or "
+            "use trainer.nonfinite_policy='recover'."
+        )
+    # Export a plain functional model sharing the trained layers: no custom class to load.
+    plain = keras.Model(inputs=model.inputs, outputs=model.outputs, name="nanguard_model")
+    signatures = serving.serving_signatures(plain, tf_transform_output, label_key)
+    plain.save(serving_model_dir, save_format="tf", signatures=signatures)
+    logging.info("Guarded model written to %s", serving_model_dir)

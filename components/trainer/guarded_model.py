@@ -1,0 +1,168 @@
+"""The guarded model: a Keras train step that refuses non-finite updates, checked in graph.
+
+`GuardedModel` is a `tf_keras.Model` whose compiled train step checks, every step, the loss, the
+global gradient norm and the weights for finiteness with one fused reduction
+(`is_finite(loss + global_norm(grads) + sum(weights))`, a single scalar), and applies the update
+only when it is finite (`tf.cond`). A non-finite step is counted in graph variables, its batch is
+captured in graph variables, and every later update is frozen until the host looks
+(`guard.GuardCallback`): nothing is copied to Python per batch.
+
+NaN and Inf: a step whose loss, global gradient norm or weights hold a NaN or Inf never updates
+the weights, the optimizer slots or the iteration count, and is not averaged into the `loss`
+metric. With mixed precision the `LossScaleOptimizer` already skips steps whose *gradients*
+overflow (and lowers the loss scale); the guard then checks only the loss and the weights, so
+loss-scale overflows are not counted as divergence.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+
+class _GuardState:
+    """Graph variables of the guard. A plain object, so Keras neither tracks nor saves them."""
+
+    def __init__(self, input_dtypes: dict):
+        def var(value, dtype):
+            return tf.Variable(value, dtype=dtype, trainable=False)
+
+        self.step = var(0, tf.int64)
+        self.bad_steps = var(0, tf.int64)
+        self.first_bad_step = var(-1, tf.int64)
+        self.max_grad_norm = var(0.0, tf.float32)
+        self.captured = var(False, tf.bool)
+        self.captured_x = {
+            name: tf.Variable(tf.zeros([0], dtype), shape=tf.TensorShape(None), trainable=False)
+            for name, dtype in input_dtypes.items()
+        }
+        self.captured_y = tf.Variable(
+            tf.zeros([0], tf.float32), shape=tf.TensorShape(None), trainable=False
+        )
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    def reset_event(self) -> None:
+        self.bad_steps.assign(0)
+        self.first_bad_step.assign(-1)
+        self.captured.assign(False)
+
+
+def _is_lso(optimizer) -> bool:
+    return isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+
+
+class GuardedModel(keras.Model):
+    """A functional Keras model whose train step refuses non-finite updates.
+
+    Build it like `keras.Model(inputs=..., outputs=...)`, then `compile(optimizer, loss, metrics)`
+    with a `keras.losses.Loss` instance. Regularization losses (`model.losses`) are added to the
+    loss. Train with `fit(..., callbacks=[GuardCallback(...)])`.
+
+    NaN and Inf: see the module docstring. The `loss` metric averages finite steps only; the
+    validation loss is reported as computed (a NaN there is visible, not hidden).
+    """
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Compiles like `keras.Model.compile`; `loss` must be a `keras.losses.Loss` instance.
+
+        Raises:
+            TypeError: if `loss` is not a `keras.losses.Loss` instance.
+        """
+        if not isinstance(loss, keras.losses.Loss):
+            raise TypeError(
+                f"GuardedModel.compile needs a keras.losses.Loss instance as loss, got {loss!r}; "
+                "pass e.g. keras.losses.SparseCategoricalCrossentropy()."
+            )
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        self._guard_loss_fn = loss
+        # Slots must exist before the train step: apply_gradients runs inside a tf.cond branch.
+        self.optimizer.build(self.trainable_variables)
+        self._guard = _GuardState({t.name.split(":")[0]: t.dtype for t in self.inputs})
+        self._guard_input_names = list(self.input_names)
+
+    @property
+    def guard_state(self) -> _GuardState:
+        """The guard's graph variables (step, non-finite count, captured batch, loss tracker)."""
+        return self._guard
+
+    @property
+    def guard_label_dtype(self) -> tf.DType:
+        """The label dtype seen by the train step (float32 before the first step)."""
+        return getattr(self, "_guard_label_dtype", tf.float32)
+
+    @property
+    def metrics(self):
+        guard = getattr(self, "_guard", None)
+        metrics = [guard.loss_tracker] if guard is not None else []
+        if getattr(self, "compiled_metrics", None) is not None:
+            metrics += self.compiled_metrics.metrics
+        return metrics
+
+    def guarded_loss(self, y, y_pred, sample_weight=None):
+        """Data loss plus regularization losses, as a float32 scalar."""
+        loss = tf.cast(self._guard_loss_fn(y, y_pred, sample_weight=sample_weight), tf.float32)
+        if self.losses:
+            loss += tf.add_n([tf.cast(r, tf.float32) for r in self.losses])
+        return loss
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        self._guard_label_dtype = y.dtype  # trace time only: how to cast the captured label back
+        guard, optimizer = self._guard, self.optimizer
+        lso = _is_lso(optimizer)
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.guarded_loss(y, y_pred, sample_weight)
+            scaled = optimizer.get_scaled_loss(loss) if lso else loss
+        grads = tape.gradient(scaled, variables)
+        if lso:
+            grads = optimizer.get_unscaled_gradients(grads)
+        grad_norm = tf.linalg.global_norm([g for g in grads if g is not None])
+        weight_sum = tf.add_n([tf.reduce_sum(tf.cast(v, tf.float32)) for v in variables])
+        # The one fused finiteness check. Under a LossScaleOptimizer an overflowing gradient is
+        # the loss scaler's business (it skips the step itself), so only loss and weights count.
+        probe = loss + weight_sum if lso else loss + grad_norm + weight_sum
+        finite = tf.math.is_finite(probe)
+        first_bad = tf.logical_and(tf.logical_not(finite), tf.equal(guard.bad_steps, 0))
+        apply = tf.logical_and(finite, tf.equal(guard.bad_steps, 0))
+
+        def _apply():
+            optimizer.apply_gradients(
+                [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+            )
+            return tf.constant(True)
+
+        def _skip():
+            def _capture():
+                for name in self._guard_input_names:
+                    guard.captured_x[name].assign(x[name])
+                guard.captured_y.assign(tf.cast(y, tf.float32))
+                guard.first_bad_step.assign(guard.step)
+                guard.captured.assign(True)
+                return tf.constant(False)
+
+            return tf.cond(first_bad, _capture, lambda: tf.constant(False))
+
+        with tf.control_dependencies([tf.cond(apply, _apply, _skip)]):
+            guard.bad_steps.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
+            finite_norm = tf.logical_and(finite, tf.math.is_finite(grad_norm))
+            guard.max_grad_norm.assign(
+                tf.where(
+                    finite_norm, tf.maximum(guard.max_grad_norm, grad_norm), guard.max_grad_norm
+                )
+            )
+            guard.step.assign_add(1)
+        finite_f = tf.cast(finite, tf.float32)
+        guard.loss_tracker.update_state(tf.where(finite, loss, 0.0), sample_weight=finite_f)
+        safe_pred = tf.where(finite, y_pred, tf.zeros_like(y_pred))
+        metric_weight = finite_f if sample_weight is None else sample_weight * finite_f
+        self.compiled_metrics.update_state(y, safe_pred, metric_weight)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        self._guard.loss_tracker.update_state(self.guarded_loss(y, y_pred, sample_weight))
+        self.compiled_metrics.update_state(y, y_pred, sample_weight)
+        return {m.name: m.result() for m in self.metrics}

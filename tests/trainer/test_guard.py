@@ -1,0 +1,126 @@
+"""The host side of the guard: recover, stop and raise, on seeded in-memory data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from nanguard.components.errors import GuardBlockedError
+from nanguard.components.trainer import diagnosis, guard
+from nanguard.components.trainer.config import TrainerConfig
+from tests.trainer import _shared
+
+
+def test_recover_policy_restores_and_lowers_lr():
+    model, config = _shared.model()
+    x, y = _shared.data()
+    report = guard.fit_guarded(
+        model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
+    )
+    events = report["nonfinite_events"]
+    assert [e["step"] for e in events] == [2, 10]  # batch 2 of each 8-step epoch
+    assert [e["action"] for e in events] == ["recovered", "recovered"]
+    assert [c["to"] for c in report["lr_changes"]] == pytest.approx([1e-3, 1e-4], rel=1e-4)
+    diagnosis_0 = events[0]["diagnosis"]
+    assert diagnosis_0["extreme_inputs"][0]["feature"] == "a"
+    assert diagnosis_0["extreme_inputs"][0]["max_abs"] == pytest.approx(1e30, rel=1e-6)
+    assert diagnosis_0["op"] is not None and diagnosis_0["layer"] in {
+        layer.name for layer in model.layers
+    }
+    assert diagnosis.nonfinite_weights(model) == []
+    preds = model.predict(x, verbose=0)
+    assert np.isfinite(preds).all()
+    # Loss per epoch only averages finite steps: finite, positive.
+    assert all(0 < loss < 10 for loss in report["loss_per_epoch"])
+    assert report["status"] == "recovered" and report["recoveries"] == 2
+    assert report["steps"] == 16 and len(report["epochs"]) == 2
+    assert report["config"] == config.to_dict()
+
+
+def test_raise_policy_names_layer():
+    model, config = _shared.model(nonfinite_policy="raise")
+    x, y = _shared.data()
+    x = _shared.with_huge_batch(x, value=np.nan)
+    with pytest.raises(GuardBlockedError) as info:
+        guard.fit_guarded(model, _shared.batches(x, y), config, verbose=0)
+    report = info.value.report
+    diagnosis_0 = report["nonfinite_events"][0]["diagnosis"]
+    assert diagnosis_0["stage"] == "forward"
+    # NaN in feature a first shows in the output of a's own column layer.
+    assert diagnosis_0["layer"] == "a_col"
+    assert "layer 'a_col'" in str(info.value)
+    assert diagnosis_0["nonfinite_layer_outputs"][:2] == ["a_col", "numeric"]
+    batch = x["a"][64:96]  # batch 2 of 32 rows
+    assert diagnosis_0["extreme_inputs"][0] == {
+        "feature": "a",
+        "max_abs": pytest.approx(float(np.abs(batch[np.isfinite(batch)]).max())),
+        "nan": 5,
+        "inf": 0,
+        "rows": 32,
+    }
+    assert diagnosis_0["loss"] == "NaN"  # the report's spelling of a NaN loss
+    assert report["status"] == "raised"
+    assert diagnosis.nonfinite_weights(model) == []
+
+
+def test_stop_policy_keeps_last_finite_weights():
+    model, config = _shared.model(nonfinite_policy="stop")
+    x, y = _shared.data()
+    report = guard.fit_guarded(
+        model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
+    )
+    assert report["status"] == "stopped" and report["stopped_early"] is True
+    assert report["nonfinite_events"][0]["action"] == "stopped"
+    assert report["steps"] == 4  # stopped at the first host check (snapshot_every=4)
+    assert len(report["loss_per_epoch"]) == 1
+    assert diagnosis.nonfinite_weights(model) == []
+
+
+def test_max_recoveries_then_stops():
+    model, config = _shared.model(max_recoveries=1)
+    x, y = _shared.data()
+    report = guard.fit_guarded(
+        model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
+    )
+    assert [e["action"] for e in report["nonfinite_events"]] == ["recovered", "stopped"]
+    assert report["status"] == "stopped" and report["recoveries"] == 1
+    assert report["steps"] == 12  # epoch 1's first check after its bad step 10
+
+
+def test_mixed_precision_with_guard():
+    previous = keras.mixed_precision.global_policy().name
+    model, config = _shared.model(mixed_precision=True)
+    assert keras.mixed_precision.global_policy().name == previous
+    assert isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer)
+    assert model.get_layer("dense_0").compute_dtype == "float16"
+    x, y = _shared.data()
+    report = guard.fit_guarded(
+        model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
+    )
+    assert len(report["nonfinite_events"]) >= 1
+    assert report["recoveries"] == len(report["nonfinite_events"])
+    assert diagnosis.nonfinite_weights(model) == []
+    assert np.isfinite(model.predict(x, verbose=0)).all()
+
+
+def test_callback_reads_its_settings_from_the_config():
+    config = TrainerConfig.from_dict(
+        {"nonfinite_policy": "stop", "snapshot_every": 7, "lr_factor": 0.5, "max_recoveries": 2}
+    )
+    callback = guard.GuardCallback(config)
+    assert (callback.policy, callback.snapshot_every) == ("stop", 7)
+    assert (callback.lr_factor, callback.max_recoveries) == (0.5, 2)
+    assert callback.report["policy"] == "stop" and callback.report["status"] == "not_started"
+    default = guard.GuardCallback()
+    assert default.policy == TrainerConfig().nonfinite_policy == "recover"
+    assert default.snapshot_every == TrainerConfig().snapshot_every
+
+
+def test_callback_needs_a_guarded_model():
+    inputs = keras.layers.Input(shape=(1,), name="a")
+    plain = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    plain.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((4, 1), "float32"), np.ones((4, 1), "float32")
+    with pytest.raises(TypeError, match="GuardedModel"):
+        plain.fit(x, y, callbacks=[guard.GuardCallback()], verbose=0)

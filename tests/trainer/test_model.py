@@ -1,0 +1,80 @@
+"""Model building: initialisers, regularisation, dropout, encodings, optimizers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from nanguard.components.trainer import config as config_lib
+from nanguard.components.trainer import model as model_lib
+from tests.trainer import _shared
+
+
+def test_defaults_on_built_model():
+    model, config = _shared.model()
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.name for layer in dense] == ["dense_0", "dense_1", "output"]
+    for layer in dense[:-1]:
+        assert type(layer.kernel_initializer) is keras.initializers.HeNormal
+        assert layer.activation is keras.activations.relu
+    assert type(dense[-1].kernel_initializer) is keras.initializers.GlorotUniform
+    for layer in dense:
+        assert isinstance(layer.kernel_regularizer, keras.regularizers.L2)
+        assert layer.kernel_regularizer.l2 == pytest.approx(1e-4)
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert [d.rate for d in dropouts] == [0.1, 0.1]
+    assert model.optimizer.global_clipnorm == pytest.approx(1.0)
+    assert model.optimizer.clipnorm is None and model.optimizer.clipvalue is None
+    # He normal: std close to sqrt(2 / fan_in) (truncated normal, within 20%).
+    kernel = model.get_layer("dense_0").kernel.numpy()
+    assert kernel.std() == pytest.approx(np.sqrt(2.0 / kernel.shape[0]), rel=0.2)
+    tanh, _ = _shared.model(activation="tanh", l2=0.0, dropout=0.0, global_clipnorm=None)
+    assert type(tanh.get_layer("dense_0").kernel_initializer) is keras.initializers.GlorotUniform
+    assert tanh.get_layer("dense_0").kernel_regularizer is None
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in tanh.layers)
+    assert tanh.optimizer.global_clipnorm is None
+    embedded, _ = _shared.model(categorical_encoding="embedding", embedding_dim=3)
+    assert embedded.get_layer("c_embedding").embeddings.shape == (4, 3)
+    one_hot = model.get_layer("c_one_hot")
+    assert one_hot.num_tokens == 4 and one_hot.output_mode == "one_hot"
+
+
+def test_every_configured_optimizer_has_its_keras_class():
+    assert tuple(model_lib.KERAS_OPTIMIZERS) == config_lib.OPTIMIZERS
+    for name, cls in model_lib.KERAS_OPTIMIZERS.items():
+        model, _ = _shared.model(optimizer=name, learning_rate=0.5)
+        assert type(model.optimizer) is cls
+        assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.5)
+
+
+def test_initializer_follows_activation_family_and_seed():
+    for activation in config_lib.HE_ACTIVATIONS[:2] + config_lib.GLOROT_ACTIVATIONS[:2]:
+        model, _ = _shared.model(activation=activation)
+        init = model.get_layer("dense_0").kernel_initializer
+        he = activation in config_lib.HE_ACTIVATIONS
+        expected = keras.initializers.HeNormal if he else keras.initializers.GlorotUniform
+        assert type(init) is expected and init.seed == 0
+    model, _ = _shared.model(kernel_initializer="zeros", seed=5)
+    assert not model.get_layer("dense_1").kernel.numpy().any()
+    first, _ = _shared.model(seed=3)
+    second, _ = _shared.model(seed=3)
+    np.testing.assert_array_equal(
+        first.get_layer("dense_1").kernel.numpy(), second.get_layer("dense_1").kernel.numpy()
+    )
+    assert first.get_layer("dense_1").kernel_initializer.seed == 4  # seed + layer index
+
+
+def test_build_model_from_transform_reads_features_and_classes():
+    transformed = _shared.transformed()
+    model = model_lib.build_model_from_transform(
+        _shared.transform_output(transformed), _shared.LABEL, config_lib.TrainerConfig()
+    )
+    assert _shared.LABEL not in model.input_names
+    assert sorted(model.input_names) == sorted(
+        [*_shared.NUMERIC, *(f"{n}_missing" for n in _shared.NUMERIC), "island"]
+    )
+    n_species = transformed["frame"][_shared.LABEL].nunique()
+    assert model.output_shape == (None, n_species)
+    islands = transformed["frame"]["island"].nunique()
+    assert model.get_layer("island_one_hot").num_tokens == islands + 1  # + 1 OOV bucket
