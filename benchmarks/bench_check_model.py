@@ -3,14 +3,23 @@
 Same SavedModel (the gate's ``healthy`` test model: serialized tf.Example in), the same rows:
 
 * check-model: ``nanguard check-model MODEL --data CSV --json OUT`` with every probe family;
+* check-model (gate parser only): the same command through ``components/gate/cli.py``'s own
+  parser, without the other subcommands' parsers (what ``nanguard check-model`` costs once
+  every parser imports nothing heavy, issue #15 item 1);
 * stock: a fresh Python process running ``tfma.run_model_analysis`` with one metric
   (ExampleCount by default) on a TFRecord of tf.Example holding the same rows (TFMA reads
   TFRecords, not CSV). Writing that TFRecord is setup, outside the timed part; its time is
   reported on its own line.
 
-Both are whole processes (startup imports included: TensorFlow's ~11 s here is part of both).
-Rounds are interleaved (the order alternates each round) and the median ratio is reported with
+All are whole processes (startup imports included: TensorFlow's import is part of each).
+Rounds are interleaved (the order rotates each round) and the median ratio is reported with
 every round, because the machine is shared.
+
+``--pycache DIR``: every process reads and writes bytecode under DIR (PYTHONPYCACHEPREFIX,
+PYTHONDONTWRITEBYTECODE unset), warmed by one untimed run of each side: what a venv installed
+with compiled bytecode (pip's default) sees. Without it, the environment is inherited as is
+(here PYTHONDONTWRITEBYTECODE=1 and a venv without .pyc: every process compiles TensorFlow's
+Python from source).
 
 Usage:
     .venv/bin/python benchmarks/bench_check_model.py --rows 100000 --rounds 3
@@ -35,6 +44,15 @@ import pyarrow.csv as pacsv
 
 TARGET = 0.3
 
+_GATE_ONLY = """
+import argparse, sys
+from nanguard.components.gate import cli
+parser = argparse.ArgumentParser(prog="nanguard")
+cli.add_parsers(parser.add_subparsers())
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.func(args))
+"""
+
 _STOCK = """
 import sys
 import tensorflow_model_analysis as tfma
@@ -58,6 +76,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--metric", default="ExampleCount", help="TFMA metric class for stock.")
+    parser.add_argument("--pycache", help="bytecode cache folder for every process (see above)")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench_check_model_")
     try:
@@ -83,9 +102,9 @@ def _write_csv(path: str, rows: int) -> None:
     pacsv.write_csv(table, path)
 
 
-def _timed(command: list[str]) -> tuple[float, str]:
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     if proc.returncode not in (0, 3):
         sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -106,47 +125,81 @@ def _compare(args: argparse.Namespace, tmp: str) -> None:
     convert_s = time.perf_counter() - start
     del examples
 
+    env = dict(os.environ)
+    if args.pycache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = os.path.abspath(args.pycache)
     nanguard = os.path.join(os.path.dirname(sys.executable), "nanguard")
-    report = os.path.join(tmp, "report.json")
-    ours = [nanguard, "check-model", model_dir, "--data", csv, "--json", report]
-    stock = [sys.executable, "-c", _STOCK, model_dir, tfrecord, os.path.join(tmp, "tfma"),
-             args.metric]  # fmt: skip
-    print(f"rows={args.rows} rounds={args.rounds} load: {os.getloadavg()}")
-    print(f"check-model: {' '.join(ours)}")
-    print(f"stock:       {sys.executable} -c <run_model_analysis {args.metric}> {model_dir} "
-          f"{tfrecord}")  # fmt: skip
+    reports = {"ours": os.path.join(tmp, "ours.json"), "gate": os.path.join(tmp, "gate.json")}
+    tail = [model_dir, "--data", csv, "--json"]
+    sides = {
+        "ours": [nanguard, "check-model", *tail, reports["ours"]],
+        "gate": [sys.executable, "-c", _GATE_ONLY, "check-model", *tail, reports["gate"]],
+        "stock": [
+            sys.executable,
+            "-c",
+            _STOCK,
+            model_dir,
+            tfrecord,
+            os.path.join(tmp, "tfma"),
+            args.metric,
+        ],  # fmt: skip
+    }
+    print(f"rows={args.rows} rounds={args.rounds} uptime: {_uptime()}")
+    print(f"bytecode: {'cache ' + args.pycache if args.pycache else 'as inherited'} "
+          f"(PYTHONDONTWRITEBYTECODE={env.get('PYTHONDONTWRITEBYTECODE')})")  # fmt: skip
+    print(f"check-model:          {' '.join(sides['ours'])}")
+    print(f"check-model (gate parser only): {sys.executable} -c <gate cli> {' '.join(tail)} ...")
+    print(f"stock:                {sys.executable} -c <run_model_analysis {args.metric}> "
+          f"{model_dir} {tfrecord}")  # fmt: skip
     print(f"setup, not timed with either side: CSV -> TFRecord of tf.Example for TFMA "
           f"{convert_s:.2f} s (in this process, TensorFlow already imported)")  # fmt: skip
-    ratios, ours_s, stock_s = [], [], []
+    if args.pycache:
+        for command in sides.values():  # warm the bytecode cache, untimed
+            _timed(command, env)
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
     for round_ in range(args.rounds):
-        order = [("ours", ours), ("stock", stock)]
-        if round_ % 2:
-            order.reverse()
-        times = {}
-        for name, command in order:
-            times[name], out = _timed(command)
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            seconds, out = _timed(sides[name], env)
+            times[name].append(seconds)
             if name == "stock":
                 stock_count = int(out.split("example_count")[-1])
-        with open(report) as f:
-            result = json.load(f)
-        if result["examples"] != stock_count or stock_count != args.rows:
-            sys.exit(f"counts differ: check-model {result['examples']}, TFMA {stock_count}")
-        ours_s.append(times["ours"])
-        stock_s.append(times["stock"])
-        ratios.append(times["ours"] / times["stock"])
+        results = {}
+        for name, path in reports.items():
+            with open(path) as f:
+                results[name] = json.load(f)
+        counts = {results["ours"]["examples"], results["gate"]["examples"], stock_count}
+        if counts != {args.rows}:
+            sys.exit(f"counts differ: {results['ours']['examples']}, "
+                     f"{results['gate']['examples']}, TFMA {stock_count}")  # fmt: skip
+        stock_s = times["stock"][-1]
         print(
-            f"round {round_ + 1} ({' then '.join(n for n, _ in order)}): "
-            f"check-model {times['ours']:.2f} s (examples={result['examples']} "
-            f"probes_run={result['probes_run']} blessed={result['blessed']}), "
-            f"stock {times['stock']:.2f} s (example_count={stock_count}), "
-            f"ratio {ratios[-1]:.3f}  load {os.getloadavg()[0]:.2f}",
+            f"round {round_ + 1} ({' then '.join(order)}): "
+            f"check-model {times['ours'][-1]:.2f} s, gate parser only {times['gate'][-1]:.2f} s "
+            f"(examples={results['ours']['examples']} "
+            f"probes_run={results['ours']['probes_run']} blessed={results['ours']['blessed']}), "
+            f"stock {stock_s:.2f} s (example_count={stock_count}); ratios "
+            f"{times['ours'][-1] / stock_s:.3f} / {times['gate'][-1] / stock_s:.3f}; "
+            f"load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
-    print(
-        f"median: check-model {statistics.median(ours_s):.2f} s, stock "
-        f"{statistics.median(stock_s):.2f} s, ratio {statistics.median(ratios):.3f} "
-        f"(rounds {', '.join(f'{r:.3f}' for r in ratios)}; target <= {TARGET})"
-    )
+    for name, label in (("ours", "check-model"), ("gate", "check-model, gate parser only")):
+        ratios = [o / s for o, s in zip(times[name], times["stock"], strict=True)]
+        print(
+            f"median {label}: {statistics.median(times[name]):.2f} s vs stock "
+            f"{statistics.median(times['stock']):.2f} s, ratio {statistics.median(ratios):.3f} "
+            f"(rounds {', '.join(f'{r:.3f}' for r in ratios)}; target <= {TARGET})"
+        )
+    print(f"uptime at the end: {_uptime()}")
+
+
+def _uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return f"load {os.getloadavg()}"
 
 
 if __name__ == "__main__":
