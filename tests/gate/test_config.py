@@ -13,17 +13,20 @@ from nanguard.components.gate.config import PROBE_FAMILIES, GateConfig
 
 def test_defaults_and_component_kwargs():
     config = GateConfig()
-    assert config.component_kwargs() == {
+    # component_kwargs() left GateConfig when the gate was wired with its section (3fd5c3a);
+    # to_dict() is the same values, JSON-shaped.
+    assert config.to_dict() == {
         "signature_name": "serving_default",
-        "splits": ("eval",),
+        "splits": ["eval"],
         "batch_size": 4096,
-        "probe_families": PROBE_FAMILIES,
+        "probe_families": list(PROBE_FAMILIES),
         "max_offending": 10,
         "block_on_probe_error": True,
         "raise_on_block": False,
     }
     assert PROBE_FAMILIES == (
-        "missing", "nan", "pos_inf", "neg_inf", "out_of_range", "all_missing",
+        "missing", "nan", "pos_inf", "neg_inf", "out_of_range", "out_of_range_neg",
+        "pos_extreme", "neg_extreme", "subnormal", "neg_zero", "as_bytes", "all_missing",
     )  # fmt: skip
 
 
