@@ -37,6 +37,12 @@ BENCHMARKS = [
         "guarded steps/s >= 0.95x TerminateOnNaN only",
     ),
     ("bench_gate.py", ["--rows", "100000"], ["--rows", "5000"], "gate <= 0.5x stock Evaluator"),
+    (
+        "bench_check_model.py",
+        ["--rows", "100000", "--rounds", "3"],
+        ["--rows", "5000", "--rounds", "1"],
+        "nanguard check-model <= 0.3x stock TFMA (whole processes)",
+    ),
 ]
 
 

@@ -38,14 +38,17 @@ def check_model_on_csv(
 
     The CSV is read by the one input layer (``inputs.read_csv``, types inferred): NaN and Inf
     cells are sent to the model as float values, missing cells (empty, NA, null, None) as
-    missing features. Probes are profiled from the same data (label column excluded). Beam's
+    features without value. Probes are profiled from the same data (label column excluded).
+    The rows go through the signature in this process, in batches (``core.check_tables``: no
+    Beam); with ``beam_pipeline_args`` they go through the gate's Beam pipeline instead, whose
     counts pass through a local temporary folder that is removed afterwards, also on failure.
+    Both give the same report.
 
     Raises:
         InputError: on a missing/unreadable/empty CSV, an unknown --label, or a bad model
             dir/signature.
     """
-    from nanguard.components.gate import core, profiles, records
+    from nanguard.components.gate import core, profiles
     from nanguard.components.gate.signature import ModelSignature
     from nanguard.components.inputs import read_csv
 
@@ -56,16 +59,24 @@ def check_model_on_csv(
             f"--label {label_key!r} is not a column of {data!r} (columns: {table.column_names})."
         )
     try:
-        ModelSignature(model_dir, config.signature_name)
+        signature = ModelSignature(model_dir, config.signature_name)
     except (ValueError, OSError) as e:
         raise InputError(f"MODEL_DIR / --signature: {e}") from e
-    report = core.check_model(
-        model_dir,
-        {"data": records.table_to_examples(table)},
-        config,
-        profiles=profiles.profiles_from_table(table, label_key=label_key),
-        beam_pipeline_args=beam_pipeline_args,
-    )
+    feature_profiles = profiles.profiles_from_table(table, label_key=label_key)
+    if beam_pipeline_args:
+        from nanguard.components.gate import records
+
+        report = core.check_model(
+            model_dir,
+            {"data": records.table_to_examples(table)},
+            config,
+            profiles=feature_profiles,
+            beam_pipeline_args=beam_pipeline_args,
+        )
+    else:
+        report = core.check_tables(
+            model_dir, {"data": table}, config, profiles=feature_profiles, signature=signature
+        )
     report["model"] = model_dir
     report["data"] = data
     return report
@@ -84,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     except InputError as e:
         print(f"nanguard check-model: {e}", file=sys.stderr)
         return vocab.EXIT_USAGE
-    except Exception as e:  # noqa: BLE001 - raised inside the Beam run over the data
+    except Exception as e:  # noqa: BLE001 - raised by the signature on the data
         print(
             f"nanguard check-model: the model {args.model_dir} cannot read --data {args.data}: "
             f"{type(e).__name__}: {e}",
@@ -137,7 +148,11 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-probes", action="store_true", help="Run on the data only.")
     parser.add_argument(
-        "--beam-arg", action="append", default=[], help="Beam pipeline argument (repeatable)."
+        "--beam-arg",
+        action="append",
+        default=[],
+        help="Beam pipeline argument (repeatable); with one, the data goes through the gate's "
+        "Beam pipeline instead of this process.",
     )
     parser.set_defaults(func=run)
     return parser

@@ -1,8 +1,11 @@
 """The finite-prediction check, artifact-free: counts on the data, probes, report and verdict.
 
-Works on plain values (a SavedModel folder, TFRecord patterns or serialized tf.Examples, feature
-profiles), so it is tested and reused without a TFX pipeline: the executor and ``check-model``
-are thin wrappers around :func:`check_model`. The counting conventions are in ``counts.py``.
+Works on plain values (a SavedModel folder, TFRecord patterns, serialized tf.Examples or Arrow
+tables, feature profiles), so it is tested and reused without a TFX pipeline. Two ways in, one
+report: :func:`check_model` counts with a Beam pipeline (TFRecord splits: the TFX executor, or
+``check-model --beam-arg``); :func:`check_tables` counts in this process (a local CSV read into
+Arrow: ``nanguard check-model``) and imports no Beam. The counting conventions are in
+``counts.py``.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
 from absl import logging
 
-from nanguard.components.gate import beam_counts, counts
+from nanguard.components.gate import counts, local_counts
 from nanguard.components.gate import probes as probes_lib
 from nanguard.components.gate.config import GateConfig
 from nanguard.components.gate.profiles import FeatureProfile
@@ -49,10 +53,13 @@ def check_model(
         ``probes_failed`` (names of failed probes), ``blessed`` (bool), plus ``outputs``
         (per-output counts), ``splits`` (per-split counts), ``offending_examples``,
         ``probes_run``, ``probe_failures`` (the failed probes' requests, outputs or errors),
-        ``probe_errors_ignored``, ``reasons`` (why it is not blessed). The model is blessed
-        only if no prediction on the data is NaN/+Inf/-Inf, no probe failed, the data was not
-        empty and the upstream blessing (if any) is blessed.
+        ``probe_errors_ignored``, ``probes_rejected`` (probes the signature refused, e.g. a
+        number sent as bytes: not failures), ``reasons`` (why it is not blessed). The model is
+        blessed only if no prediction on the data is NaN/+Inf/-Inf, no probe failed, the data
+        was not empty and the upstream blessing (if any) is blessed.
     """
+    from nanguard.components.gate import beam_counts  # Beam only on this path
+
     config = config or GateConfig()
     split_counts = beam_counts.count_predictions(
         model_dir,
@@ -63,6 +70,75 @@ def check_model(
         beam_pipeline_args=beam_pipeline_args,
         work_dir=work_dir,
     )
+    signature = None
+    if profiles and config.probe_families:
+        signature = ModelSignature(model_dir, config.signature_name)
+    return report_from_counts(
+        model_dir, split_counts, signature, config, profiles, upstream_blessed
+    )
+
+
+def check_tables(
+    model_dir: str,
+    tables: Mapping[str, pa.Table],
+    config: GateConfig | None = None,
+    profiles: Sequence[FeatureProfile] | None = None,
+    upstream_blessed: bool | None = None,
+    signature: ModelSignature | None = None,
+) -> dict[str, Any]:
+    """:func:`check_model` on Arrow tables, in this process: no Beam pipeline.
+
+    The SavedModel is loaded once; each table is sent through it in batches of
+    ``config.batch_size`` rows (see ``local_counts.count_table``: nulls are features without
+    value, NaN and Inf float values), then the probes go through the same loaded signature.
+
+    Args:
+        model_dir: SavedModel directory.
+        tables: Split -> raw rows (one scalar column per feature, e.g. ``inputs.read_csv``).
+        config, profiles, upstream_blessed: As for :func:`check_model`.
+        signature: The model's signature if already loaded (None: loaded here).
+
+    Returns:
+        The report of :func:`check_model`, with the same counts for the same rows.
+
+    Raises:
+        ValueError: no SavedModel or no such signature (from ``ModelSignature``); whatever the
+            signature raises on a batch of the data (e.g. a string where it parses a float).
+    """
+    config = config or GateConfig()
+    signature = signature or ModelSignature(model_dir, config.signature_name)
+    split_counts = {
+        split: local_counts.count_table(
+            signature,
+            table,
+            batch_size=config.batch_size,
+            max_offending=config.max_offending,
+            split=split,
+        )
+        for split, table in tables.items()
+    }
+    return report_from_counts(
+        model_dir, split_counts, signature, config, profiles, upstream_blessed
+    )
+
+
+def report_from_counts(
+    model_dir: str,
+    split_counts: Mapping[str, Mapping[str, Any]],
+    signature: ModelSignature | None,
+    config: GateConfig,
+    profiles: Sequence[FeatureProfile] | None,
+    upstream_blessed: bool | None,
+) -> dict[str, Any]:
+    """The report and verdict from per-split counts; runs the probes through ``signature``.
+
+    Args:
+        model_dir: SavedModel directory (named in the log).
+        split_counts: Split -> count accumulator (``counts.batch_counts`` merged).
+        signature: The loaded signature the probes go through (needed only when ``profiles``
+            and ``config.probe_families`` ask for probes).
+        config, profiles, upstream_blessed: As for :func:`check_model`.
+    """
     report = counts.totals(split_counts)
     report["splits"] = {
         split: {k: v for k, v in acc.items() if k != "offending"}
@@ -73,7 +149,6 @@ def check_model(
     probe_results: list[dict[str, Any]] = []
     if profiles and config.probe_families:
         probe_list = probes_lib.build_probes(profiles, families=config.probe_families)
-        signature = ModelSignature(model_dir, config.signature_name)
         probe_results = probes_lib.run_probes(signature, probe_list)
     block_on_error = config.block_on_probe_error
     failed = [
@@ -87,7 +162,9 @@ def check_model(
     report["probe_errors_ignored"] = [
         r for r in probe_results if r["status"] == "error" and not block_on_error
     ]
-    report["reasons"] = verdict_reasons(report, sorted(sources), upstream_blessed)
+    # A number sent as bytes that the signature refuses: the right answer, not a failure.
+    report["probes_rejected"] = [r["probe"] for r in probe_results if r["status"] == "rejected"]
+    report["reasons"] = verdict_reasons(report, sorted(split_counts), upstream_blessed)
     report["blessed"] = not report["reasons"]
     if report["reasons"]:
         logging.warning("Model %s NOT blessed: %s", model_dir, "; ".join(report["reasons"]))

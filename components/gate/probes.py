@@ -7,9 +7,21 @@ feature changed:
 * ``missing``: the feature is absent from the request;
 * ``nan`` / ``pos_inf`` / ``neg_inf``: a float feature set to NaN / +Inf / -Inf (integer and
   string features cannot hold them, so they get no such probe);
-* ``out_of_range``: a numeric feature set to 1000x the largest magnitude seen (observed max/min
-  from the statistics, else the schema domain, else 1), clipped to the float32 / int64 range;
+* ``out_of_range`` / ``out_of_range_neg``: a numeric feature set to +1000x / -1000x the largest
+  magnitude seen (observed max/min from the statistics, else the schema domain, else 1),
+  clipped to the float32 / int64 range;
+* ``pos_extreme`` / ``neg_extreme``: a numeric feature set to the largest / smallest finite
+  value its type holds: +/-3.4028235e38 (float32 max) for float, int64 max / min for int;
+* ``subnormal``: a float feature set to the smallest positive subnormal float32, 1.4e-45;
+* ``neg_zero``: a float feature set to -0.0 (1 / -0.0 is -Inf, log(-0.0) is -Inf);
+* ``as_bytes``: a numeric feature sent as bytes (its typical value as text, e.g. b"2.5"),
+  the type a client that forgot to convert sends. A signature that raises on it *rejects*
+  it (status ``rejected``, not a failure: an error, never a NaN); a signature that answers
+  must answer finitely;
 * ``all_missing``: one request with every feature absent.
+
+Every probe family except ``missing`` and ``all_missing`` applies to numeric features only;
+``nan``, ``pos_inf``, ``neg_inf``, ``subnormal`` and ``neg_zero`` to float features only.
 """
 
 from __future__ import annotations
@@ -30,6 +42,12 @@ from nanguard.components.gate.records import example_to_dict
 OUT_OF_RANGE_FACTOR = 1000.0
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT64_MAX = int(np.iinfo(np.int64).max)
+_INT64_MIN = int(np.iinfo(np.int64).min)
+FLOAT32_SUBNORMAL = float(np.finfo(np.float32).smallest_subnormal)  # 1.4e-45
+# Families whose probe a signature may refuse: an exception is then ``rejected``, not a failure.
+REJECTABLE_FAMILIES = ("as_bytes",)
+_FLOAT_ONLY = ("nan", "pos_inf", "neg_inf", "subnormal", "neg_zero")
+_PER_FEATURE = tuple(f for f in PROBE_FAMILIES if f != "all_missing")
 
 
 def _set_feature(example: tf.train.Example, profile: FeatureProfile, value: Any) -> None:
@@ -52,11 +70,32 @@ def base_example(profiles: Sequence[FeatureProfile]) -> tf.train.Example:
     return example
 
 
-def _out_of_range_value(profile: FeatureProfile) -> float | int:
+def _out_of_range_value(profile: FeatureProfile, sign: int) -> float | int:
     magnitude = OUT_OF_RANGE_FACTOR * (profile.max_abs if profile.max_abs else 1.0)
     if profile.kind == "int":
-        return int(min(magnitude, _INT64_MAX))
-    return min(magnitude, _FLOAT32_MAX)
+        return int(min(magnitude, _INT64_MAX)) if sign > 0 else -int(min(magnitude, -_INT64_MIN))
+    return sign * min(magnitude, _FLOAT32_MAX)
+
+
+def _probe_value(family: str, profile: FeatureProfile) -> Any:
+    """The value a per-feature probe family sends for ``profile`` (not for ``missing``)."""
+    if family == "out_of_range":
+        return _out_of_range_value(profile, +1)
+    if family == "out_of_range_neg":
+        return _out_of_range_value(profile, -1)
+    if family == "pos_extreme":
+        return _INT64_MAX if profile.kind == "int" else _FLOAT32_MAX
+    if family == "neg_extreme":
+        return _INT64_MIN if profile.kind == "int" else -_FLOAT32_MAX
+    if family == "as_bytes":
+        return str(profile.typical if profile.typical is not None else 0).encode("utf-8")
+    return {
+        "nan": float("nan"),
+        "pos_inf": float("inf"),
+        "neg_inf": float("-inf"),
+        "subnormal": FLOAT32_SUBNORMAL,
+        "neg_zero": -0.0,
+    }[family]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,32 +127,33 @@ def build_probes(
             them; an unknown name builds nothing).
 
     Returns:
-        Probes in a stable order: base row, then per feature missing, nan, pos_inf, neg_inf,
-        out_of_range (the families that apply to its type), then all_missing. NaN/Inf probes
-        are built only for float features.
+        Probes in a stable order: base row, then per feature the families that apply to its
+        type, in ``PROBE_FAMILIES`` order, then all_missing. Float-only families (NaN, +/-Inf,
+        subnormal, -0.0) are built for float features only; no family but ``missing`` is
+        built for string features.
     """
     if not families:
         return []
     base = base_example(profiles)
     probes = [Probe("base", "base", "", base)]
-    special = {"nan": float("nan"), "pos_inf": float("inf"), "neg_inf": float("-inf")}
     for profile in profiles:
-        for family in ("missing", "nan", "pos_inf", "neg_inf", "out_of_range"):
+        for family in _PER_FEATURE:
             if family not in families:
                 continue
-            if family in special and profile.kind != "float":
+            if family != "missing" and profile.kind == "bytes":
                 continue
-            if family == "out_of_range" and profile.kind == "bytes":
+            if family in _FLOAT_ONLY and profile.kind != "float":
                 continue
             example = tf.train.Example()
             example.CopyFrom(base)
             if family == "missing":
                 if profile.name in example.features.feature:
                     del example.features.feature[profile.name]
-            elif family in special:
-                _set_feature(example, profile, special[family])
+            elif family == "as_bytes":
+                feature = example.features.feature[profile.name]
+                feature.bytes_list.value[:] = [_probe_value(family, profile)]
             else:
-                _set_feature(example, profile, _out_of_range_value(profile))
+                _set_feature(example, profile, _probe_value(family, profile))
             probes.append(Probe(f"{family}:{profile.name}", family, profile.name, example))
     if "all_missing" in families:
         probes.append(Probe("all_missing", "all_missing", "", tf.train.Example()))
@@ -141,12 +181,33 @@ def _probe_result(probe: Probe, status: str, outputs=None, error: str | None = N
     return result
 
 
+def _predict_rows(
+    predict: Callable[[Sequence[bytes]], Mapping[str, np.ndarray]], serialized: Sequence[bytes]
+) -> list[dict[str, np.ndarray] | Exception]:
+    """One batch; if it raises, each record alone, so that the failing ones are named."""
+    if not serialized:
+        return []
+    try:
+        outputs = predict(serialized)
+        return [{k: np.asarray(v)[i] for k, v in outputs.items()} for i in range(len(serialized))]
+    except Exception:  # noqa: BLE001 -- re-run one by one to name the failing probe
+        per_row: list[dict[str, np.ndarray] | Exception] = []
+        for record in serialized:
+            try:
+                single = predict([record])
+                per_row.append({k: np.asarray(v)[0] for k, v in single.items()})
+            except Exception as e:  # noqa: BLE001
+                per_row.append(e)
+        return per_row
+
+
 def run_probes(
     predict: Callable[[Sequence[bytes]], Mapping[str, np.ndarray]], probes: Sequence[Probe]
 ) -> list[dict[str, Any]]:
     """Runs every probe through ``predict`` and classifies the answers.
 
-    All probes go in one batch; if that batch raises, each probe is re-run alone so that the
+    The probes go in one batch (the rejectable ones, which a typed signature raises on, in a
+    batch of their own); if a batch raises, each of its probes is re-run alone so that the
     failing ones are named.
 
     Args:
@@ -155,29 +216,28 @@ def run_probes(
         probes: The probes.
 
     Returns:
-        One dict per probe: ``probe``, ``family``, ``feature``, ``status`` (``'ok'``,
-        ``'non_finite'`` when any output value is NaN/+Inf/-Inf, or ``'error'`` when the
-        signature raised), ``request``, ``outputs``/``non_finite_outputs`` or ``error``.
+        One dict per probe, in the order given: ``probe``, ``family``, ``feature``, ``status``
+        (``'ok'``; ``'non_finite'`` when any output value is NaN/+Inf/-Inf; ``'rejected'``
+        when the signature raised on a probe of ``REJECTABLE_FAMILIES``, the right answer to
+        a number sent as bytes; ``'error'`` when it raised on any other probe), ``request``,
+        ``outputs``/``non_finite_outputs`` or ``error``.
     """
     if not probes:
         return []
+    lone = [i for i, p in enumerate(probes) if p.family in REJECTABLE_FAMILIES]
+    together = [i for i, p in enumerate(probes) if p.family not in REJECTABLE_FAMILIES]
     serialized = [p.example.SerializeToString() for p in probes]
-    try:
-        outputs = predict(serialized)
-        per_probe = [{k: np.asarray(v)[i] for k, v in outputs.items()} for i in range(len(probes))]
-    except Exception:  # noqa: BLE001 -- re-run one by one to name the failing probe
-        per_probe = []
-        for record in serialized:
-            try:
-                single = predict([record])
-                per_probe.append({k: np.asarray(v)[0] for k, v in single.items()})
-            except Exception as e:  # noqa: BLE001
-                per_probe.append(e)
+    per_probe: dict[int, dict[str, np.ndarray] | Exception] = dict(
+        zip(together, _predict_rows(predict, [serialized[i] for i in together]), strict=True)
+    )
+    per_probe.update(zip(lone, _predict_rows(predict, [serialized[i] for i in lone]), strict=True))
     results = []
-    for probe, out in zip(probes, per_probe, strict=True):
+    for i, probe in enumerate(probes):
+        out = per_probe[i]
         if isinstance(out, Exception):
             message = f"{type(out).__name__}: {str(out).splitlines()[0] if str(out) else ''}"
-            results.append(_probe_result(probe, "error", error=message[:500]))
+            status = "rejected" if probe.family in REJECTABLE_FAMILIES else "error"
+            results.append(_probe_result(probe, status, error=message[:500]))
             continue
         finite = all(
             np.all(np.isfinite(v))
@@ -185,7 +245,10 @@ def run_probes(
             if np.issubdtype(np.asarray(v).dtype, np.floating)
         )
         results.append(_probe_result(probe, "ok" if finite else "non_finite", outputs=out))
-    bad = [r["probe"] for r in results if r["status"] != "ok"]
+    bad = [r["probe"] for r in results if r["status"] in ("non_finite", "error")]
     if bad:
         logging.warning("Probes failed: %s", bad)
+    rejected = [r["probe"] for r in results if r["status"] == "rejected"]
+    if rejected:
+        logging.info("Probes rejected by the signature (as they should be): %s", rejected)
     return results

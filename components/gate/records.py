@@ -44,11 +44,14 @@ def _to_list_array(column: pa.ChunkedArray) -> pa.Array | None:
     return pa.ListArray.from_arrays(offsets, array.drop_null())
 
 
-def table_to_examples(table: pa.Table) -> list[bytes]:
-    """Serializes each row of a table as a tf.Example, vectorised per column (tfx-bsl encoder).
+def examples_batch(table: pa.Table) -> pa.RecordBatch | None:
+    """The table as one record batch of list columns, ready for tfx-bsl's tf.Example encoder.
 
-    Nulls give a feature with no value (read as missing by tf.io.parse_example, as CsvExampleGen
-    writes an empty cell); NaN and Inf are kept as float values; all-null columns are left out.
+    Each scalar column becomes a list column: a null cell a null list (a feature with no
+    value, read as missing by tf.io.parse_example, as CsvExampleGen writes an empty cell),
+    a value x the list [x]; floats become float32 (NaN and Inf kept), integers and booleans
+    int64, anything else bytes. All-null columns are left out. None if no column is left.
+    Slices of the batch (zero-copy) encode row for row as the whole batch does.
     """
     arrays, names = [], []
     for name in table.column_names:
@@ -57,6 +60,24 @@ def table_to_examples(table: pa.Table) -> list[bytes]:
             arrays.append(array)
             names.append(name)
     if not arrays:
-        return [b""] * table.num_rows
-    batch = pa.RecordBatch.from_arrays(arrays, names)
+        return None
+    return pa.RecordBatch.from_arrays(arrays, names)
+
+
+def encode_examples(batch: pa.RecordBatch | None, num_rows: int) -> list[bytes]:
+    """Serializes each row of an ``examples_batch`` (or a slice of it) as a tf.Example.
+
+    ``None`` (no column) gives ``num_rows`` empty tf.Examples.
+    """
+    if batch is None:
+        return [b""] * num_rows
     return example_coder.RecordBatchToExamplesEncoder().encode(batch)
+
+
+def table_to_examples(table: pa.Table) -> list[bytes]:
+    """Serializes each row of a table as a tf.Example, vectorised per column (tfx-bsl encoder).
+
+    Nulls give a feature with no value (read as missing by tf.io.parse_example, as CsvExampleGen
+    writes an empty cell); NaN and Inf are kept as float values; all-null columns are left out.
+    """
+    return encode_examples(examples_batch(table), table.num_rows)

@@ -12,6 +12,10 @@ Every model follows the project's serving contract: ``serving_default`` takes a 
   for x < 1 or NaN x (absent x is 0, so NaN too).
 * ``exp``: ``outputs`` = ``exp(x)`` with NaN x replaced by 0: finite on data with x below ~88,
   +Inf on the ``pos_inf`` and ``out_of_range`` probes of ``x``.
+* ``square``: ``outputs`` = ``(x w)^2`` ([batch, 1], a one-unit Dense layer, w = 1, whose output
+  is squared), NaN and +/-Inf x replaced by 0 first: finite for |x| below ~1.8e19, +Inf at the
+  float32 extremes (the ``pos_extreme`` / ``neg_extreme`` probes of ``x``), the overflow a
+  z-score near 1e38 causes in a first Dense layer.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-MODEL_KINDS = ("healthy", "log", "exp", "nan_prob")
+MODEL_KINDS = ("healthy", "log", "exp", "nan_prob", "square")
 
 _FEATURE_SPEC = {
     "x": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
@@ -38,6 +42,7 @@ class _Model(tf.Module):
             raise ValueError(f"Unknown model kind {kind!r}; allowed: {MODEL_KINDS}.")
         self.kind = kind
         self.w = tf.Variable([[0.5, -0.2, 0.1], [0.01, 0.02, -0.03]], dtype=tf.float32)
+        self.unit = tf.Variable([[1.0]], dtype=tf.float32)  # the square model's Dense kernel
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(self, examples):
@@ -54,6 +59,9 @@ class _Model(tf.Module):
             return {"outputs": tf.math.log(x - 1.0), "scale": tf.exp(n)}
         if self.kind == "nan_prob":
             return {"outputs": tf.sigmoid(tf.math.log(x - 1.0))}
+        if self.kind == "square":
+            x = tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
+            return {"outputs": tf.square(tf.matmul(x, self.unit))}
         x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
         return {"outputs": tf.exp(x)}
 

@@ -89,7 +89,9 @@ def test_check_model_blessed(env, tmp_path, capsys, local_tmp):
         0,
         [],
     )
-    assert report["probes_run"] == 1 + 5 + 2 + 1 + 1  # base, x, n, color, all_missing
+    # base, x (11 families), n (6: no float-only ones), color (missing), all_missing
+    assert report["probes_run"] == 1 + 11 + 6 + 1 + 1
+    assert report["probes_rejected"] == ["as_bytes:x", "as_bytes:n"]
     assert "blessed=true" in capsys.readouterr().out
 
 
@@ -149,3 +151,36 @@ def test_help_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "--no-probes" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_beam_arg_runs_the_beam_path_with_the_same_report(env, tmp_path, local_tmp):
+    reports = []
+    for extra in ([], ["--beam-arg=--runner=DirectRunner"]):
+        out = tmp_path / f"r{len(reports)}.json"
+        argv = ["check-model", env["models"]["log"], "--data", env["csv"], "--json", str(out),
+                "--label", "label", "--batch-size", "5", *extra]  # fmt: skip
+        assert nanguard_cli.main(argv) == 3
+        reports.append(json.loads(out.read_text()))
+    assert reports[0] == reports[1]
+    assert reports[0]["examples"] == env["rows"] and reports[0]["splits"]["data"]["examples"] == 12
+
+
+def test_check_model_on_a_csv_runs_without_beam(env, tmp_path):
+    """The local path imports TensorFlow (the model) but no Beam, TFDV or TFMA."""
+    out = tmp_path / "r.json"
+    code = (
+        "import sys\n"
+        "from nanguard.components.gate import cli\n"
+        "from nanguard.pipelines import cli as main_cli\n"
+        "import argparse\n"
+        "parser = argparse.ArgumentParser()\n"
+        "cli.add_parsers(parser.add_subparsers())\n"
+        f"args = parser.parse_args(['check-model', {env['models']['healthy']!r}, '--data', "
+        f"{env['csv']!r}, '--json', {str(out)!r}, '--label', 'label'])\n"
+        "assert args.func(args) == 0\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "['tensorflow']"
+    assert json.loads(out.read_text())["examples"] == env["rows"]

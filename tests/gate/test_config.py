@@ -11,8 +11,10 @@ from nanguard.components.errors import InputError
 from nanguard.components.gate.config import PROBE_FAMILIES, GateConfig
 
 
-def test_defaults():
+def test_defaults_and_component_kwargs():
     config = GateConfig()
+    # component_kwargs() left GateConfig when the gate was wired with its section (3fd5c3a);
+    # to_dict() is the same values, JSON-shaped.
     assert config.to_dict() == {
         "signature_name": "serving_default",
         "splits": ["eval"],
@@ -23,7 +25,8 @@ def test_defaults():
         "raise_on_block": False,
     }
     assert PROBE_FAMILIES == (
-        "missing", "nan", "pos_inf", "neg_inf", "out_of_range", "all_missing",
+        "missing", "nan", "pos_inf", "neg_inf", "out_of_range", "out_of_range_neg",
+        "pos_extreme", "neg_extreme", "subnormal", "neg_zero", "as_bytes", "all_missing",
     )  # fmt: skip
 
 

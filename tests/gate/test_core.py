@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
-from nanguard.components.gate import core, profiles, testing
+from nanguard.components.gate import core, profiles, records, testing
 from nanguard.components.gate.config import GateConfig
 
 
@@ -23,10 +25,11 @@ def test_exp_model_is_finite_on_data_but_blocked_by_probes(exp_model, tmp_path):
     )
     assert report["examples"] == len(clean)
     assert report["non_finite"] == 0
-    assert sorted(report["probes_failed"]) == ["out_of_range:x", "pos_inf:x"]
+    assert sorted(report["probes_failed"]) == ["out_of_range:x", "pos_extreme:x", "pos_inf:x"]
+    assert report["probes_rejected"] == ["as_bytes:x", "as_bytes:n"]
     assert report["blessed"] is False
-    assert report["reasons"] == ["2 probe(s) failed: pos_inf:x (non_finite), out_of_range:x "
-                                 "(non_finite)"]  # fmt: skip
+    assert report["reasons"] == ["3 probe(s) failed: pos_inf:x (non_finite), out_of_range:x "
+                                 "(non_finite), pos_extreme:x (non_finite)"]  # fmt: skip
     assert "out_of_range:x" in core.block_message(report)
     # Probes off: the same model passes.
     no_probes = GateConfig().replace(probe_families=[])
@@ -60,3 +63,31 @@ def test_verdict_reasons():
     assert core.verdict_reasons(_report(), ["eval"], False) == [
         "the upstream model_blessing is not blessed"
     ]
+
+
+def test_check_tables_gives_the_report_of_check_model(tmp_path):
+    """In-process (no Beam) and Beam: the same report for the same rows, probes included."""
+    model = testing.save_model(str(tmp_path / "log"), "log")
+    rows = testing.eval_rows(300)
+    table = pa.table(
+        {"x": pa.array(rows["x"], mask=rows["absent"]), "n": rows["n"], "color": rows["color"]}
+    )
+    feature_profiles = profiles.profiles_from_table(table)
+    config = GateConfig().replace(batch_size=50, max_offending=4)
+    local = core.check_tables(model, {"data": table}, config, profiles=feature_profiles)
+    beam = core.check_model(
+        model,
+        {"data": records.table_to_examples(table)},
+        config,
+        profiles=feature_profiles,
+        work_dir=str(tmp_path),
+    )
+    assert local == beam
+    out_ref, scale_ref = testing.log_reference(rows)
+    assert local["examples"] == 300 and len(local["offending_examples"]) == 4
+    assert local["non_finite"] == int((~np.isfinite(out_ref) | ~np.isfinite(scale_ref)).sum())
+    assert local["probes_run"] == 20 and local["blessed"] is False
+    assert (
+        core.check_tables(model, {"data": table}, config, upstream_blessed=False)["reasons"][-1]
+        == "the upstream model_blessing is not blessed"
+    )

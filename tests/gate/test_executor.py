@@ -146,7 +146,9 @@ def test_healthy_model_blessed_and_pushed(tmp_path, models, examples_artifact):
     report = _strict_json(os.path.join(blessing.uri, "gate_report.json"))
     assert (report["examples"], report["non_finite"], report["probes_failed"]) == (N, 0, [])
     assert report["outputs"]["outputs"]["total"] == 3 * N
-    assert report["probes_run"] == 10  # base + 5 for x + 2 for n + 1 for color + all_missing
+    # base + 11 for x (float) + 6 for n (int) + 1 for color + all_missing
+    assert report["probes_run"] == 20
+    assert report["probes_rejected"] == ["as_bytes:x", "as_bytes:n"]
     assert report["probe_failures"] == [] and report["reasons"] == []
 
     serving = str(tmp_path / "serving")

@@ -47,3 +47,26 @@ def test_example_to_dict_spells_non_finite_as_vocab():
     out = records.example_to_dict(example.SerializeToString())
     assert out == {"c": ["red"], "e": [], "x": [1.5, "NaN", "Infinity", "-Infinity"]}
     assert json.loads(json.dumps(out, allow_nan=False)) == out
+
+
+def test_slices_of_the_examples_batch_encode_as_the_whole_table():
+    # Column b is all-null in the first two rows only: a slice must still send it (no value),
+    # as the whole table does, so that every batch encodes its rows the same way.
+    table = pa.table(
+        {"a": pa.array([1.0, np.nan, None, 4.0, np.inf]), "b": pa.array([None, None, 3, None, 5])}
+    )
+    whole = records.table_to_examples(table)
+    batch = records.examples_batch(table)
+    sliced = [r for start in (0, 2, 4) for r in records.encode_examples(batch.slice(start, 2), 2)]
+    # The same features (the encoder's order of map entries is not fixed, so compare decoded).
+    decode = records.example_to_dict
+    assert [decode(r) for r in sliced] == [decode(r) for r in whole]
+    assert [decode(r) for r in whole] == [
+        {"a": [1.0], "b": []}, {"a": ["NaN"], "b": []}, {"a": [], "b": [3]},
+        {"a": [4.0], "b": []}, {"a": ["Infinity"], "b": [5]},
+    ]  # fmt: skip
+    first = tf.train.Example.FromString(sliced[0])
+    assert sorted(first.features.feature) == ["a", "b"]
+    assert list(first.features.feature["b"].int64_list.value) == []
+    assert records.examples_batch(pa.table({"a": pa.array([None])})) is None
+    assert records.encode_examples(None, 2) == [b"", b""]
