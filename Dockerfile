@@ -5,7 +5,7 @@ FROM python:3.10-slim-bookworm
 WORKDIR /nanguard
 COPY requirements.lock ./
 RUN python -m pip install --no-cache-dir "$(grep '^uv==' requirements.lock)" \
- && python -m uv pip sync --system --no-cache requirements.lock
+ && python -m uv pip sync --system --no-cache --compile-bytecode requirements.lock
 
 COPY pyproject.toml README.md ./
 COPY components ./components
