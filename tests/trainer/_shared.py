@@ -57,6 +57,15 @@ def raw_frame() -> pd.DataFrame:
     return frame
 
 
+def _values(example) -> tuple:
+    """A tf.Example's feature values, by feature name (a sort key independent of its bytes)."""
+    features = example.features.feature
+    return tuple(
+        tuple(features[name].float_list.value) or tuple(features[name].int64_list.value)
+        for name in sorted(features)
+    )
+
+
 @functools.cache
 def transformed() -> dict:
     """Writes a transform graph and gzipped transformed TFRecords; returns their locations."""
@@ -86,19 +95,20 @@ def transformed() -> dict:
                 >> beam.io.WriteToTFRecord(str(root / split / "data"), file_name_suffix=".gz")
             )
         _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
-    # Beam writes the rows in an order (and a proto map order) that varies from run to run: sort
-    # the records, serialised deterministically, so every test process sees the same files.
+    # Beam writes the rows in an order that varies from run to run: sort the records by their
+    # values so that every test process trains and evaluates on the same files.
     for split in ("train", "eval"):
         files = sorted((root / split).glob("data*"))
-        records = sorted(
-            tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
+        examples = [
+            tf.train.Example.FromString(r.numpy())
             for r in tf.data.TFRecordDataset([str(f) for f in files], compression_type="GZIP")
-        )
+        ]
+        examples.sort(key=_values)
         for path in files:
             path.unlink()
         with tf.io.TFRecordWriter(str(root / split / "data-00000-of-00001.gz"), "GZIP") as out:
-            for record in records:
-                out.write(record)
+            for example in examples:
+                out.write(example.SerializeToString(deterministic=True))
     # The raw metadata, as the TFX Transform component writes it (serving parses raw features).
     metadata_io.write_metadata(
         dataset_metadata.DatasetMetadata.from_feature_spec(spec),
