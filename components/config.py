@@ -59,16 +59,14 @@ class OneOf(Check):
 
 
 class Number(Check):
-    """An int (or float unless `integer`) in `[low, high]`; `open_low` excludes `low`."""
+    """An int (or float unless `integer`) in `[low, high]`; `open_low`/`open_high` exclude them."""
 
-    def __init__(self, low=-math.inf, high=math.inf, integer=False, open_low=False, none=False):
-        self.low, self.high, self.integer, self.open_low, self.none = (
-            low,
-            high,
-            integer,
-            open_low,
-            none,
-        )
+    def __init__(
+        self, low=-math.inf, high=math.inf, integer=False, open_low=False, none=False,
+        open_high=False,
+    ):  # fmt: skip
+        self.low, self.high, self.integer = low, high, integer
+        self.open_low, self.open_high, self.none = open_low, open_high, none
 
     def __call__(self, value, where):
         if value is None and self.none:
@@ -76,7 +74,7 @@ class Number(Check):
         kinds = (int,) if self.integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):
             raise self.fail(value, where)
-        if not math.isfinite(value) or value > self.high:
+        if not math.isfinite(value) or value > self.high or (self.open_high and value == self.high):
             raise self.fail(value, where)
         if value < self.low or (self.open_low and value == self.low):
             raise self.fail(value, where)
@@ -88,7 +86,7 @@ class Number(Check):
         if self.low > -math.inf:
             bounds.append(f"{'>' if self.open_low else '>='} {self.low:g}")
         if self.high < math.inf:
-            bounds.append(f"<= {self.high:g}")
+            bounds.append(f"{'<' if self.open_high else '<='} {self.high:g}")
         none = " (or null to switch it off)" if self.none else ""
         return f"{kind} {' and '.join(bounds)}{none}".rstrip()
 

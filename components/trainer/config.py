@@ -47,7 +47,9 @@ class TrainerConfig(FunctionSection):
         None, Text(none=True), "a Keras initializer name instead of the automatic choice"
     )
     l2: float = setting(1e-4, Number(0.0), "L2 factor on every Dense kernel (0: off)")
-    dropout: float = setting(0.1, Number(0.0, 0.99), "dropout after every hidden layer (0: off)")
+    dropout: float = setting(
+        0.1, Number(0.0, 1.0, open_high=True), "dropout after every hidden layer (0: off)"
+    )
     categorical_encoding: str = setting(
         "one_hot", OneOf(ENCODINGS), "how vocabulary features enter the model"
     )
@@ -65,7 +67,9 @@ class TrainerConfig(FunctionSection):
         "recover", OneOf(NONFINITE_POLICIES), "on a non-finite step: recover, stop or raise"
     )
     snapshot_every: int = setting(20, Number(1, integer=True), "steps between weight snapshots")
-    lr_factor: float = setting(0.1, Number(0.0, 1.0, open_low=True), "LR multiplier per recovery")
+    lr_factor: float = setting(
+        0.1, Number(0.0, 1.0, open_low=True, open_high=True), "LR multiplier per recovery"
+    )
     max_recoveries: int = setting(5, Number(0, integer=True), "recoveries before stopping")
     mixed_precision: bool = setting(False, Flag(), "mixed_float16 with a LossScaleOptimizer")
     extreme_input_threshold: float = setting(
