@@ -22,7 +22,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 
 from nanguard.components.errors import InputError
-from nanguard.components.transform import em, em_impute, impute, preprocessing, record
+from nanguard.components.transform import _em_analysis, em, em_impute, impute, preprocessing, record
 
 N = 500
 NAMES = ["e0", "e1", "e2"]
@@ -241,7 +241,7 @@ def test_regularised_covariance_is_positive_definite_even_when_singular():
     singular = np.array([[1.0, 1.0], [1.0, 1.0]])  # two copies of one feature
     broken = np.array([[1.0, np.nan], [np.nan, 1.0]])
     for cov in (singular, broken, -np.eye(2)):
-        reg = em.regularised_np(cov, 1e-6)
+        reg = _em_analysis.regularised_np(cov, 1e-6)
         assert np.linalg.eigvalsh(reg).min() >= 1e-6 * (1 - 1e-9)
         reg_tf = em.regularised(tf.constant(cov), 1e-6).numpy()
         np.testing.assert_allclose(reg_tf, reg, atol=1e-12)
@@ -260,7 +260,7 @@ def test_e_step_sums_match_the_reference_on_one_batch():
     x, observed = correlated_data()
     m, s = np.nanmean(observed, axis=0), np.nanstd(observed, axis=0)
     z = (observed - m) / s
-    sums = em.e_step_sums(z, np.zeros(3), em.regularised_np(np.eye(3), RIDGE))
+    sums = _em_analysis.e_step_sums(z, np.zeros(3), _em_analysis.regularised_np(np.eye(3), RIDGE))
     kept = ~np.isnan(z).all(axis=1)
     assert sums[0] == kept.sum()
     # With S = I the features are independent: gaps are filled with 0 and C is the identity
