@@ -31,6 +31,12 @@ BENCHMARKS = [
         "NaN-safe preprocessing_fn <= 1.25x tft.scale_to_z_score",
     ),
     (
+        "bench_em.py",
+        ["--rows", "1000000", "--features", "10"],
+        ["--rows", "20000", "--features", "10", "--iterations", "3"],
+        "strategy em vs mean: the cost of one EM iteration, reported",
+    ),
+    (
         "bench_trainer.py",
         [],
         ["--rows", "5000", "--rounds", "1"],

@@ -2,10 +2,10 @@
 
 Module map: `component.py` (the stock Transform with nanguard's defaults) -> `executor.py`
 (stock Do, then writes the record) -> the artifact-free core run inside the preprocessing_fn
-(`preprocessing.py`, `imputation.py`, `scaling.py`, `knn.py`, `_stats.py`, `_tensors.py`,
-`_mode.py`) -> `record.py` (the record in the graph and its JSON file); `config.py` (the
-`transform:` section), `spec.py` (names), `summary.py` (the record read back for the run
-summary), `stats_options.py` (post-transform NaN/Inf validation).
+(`preprocessing.py`, `imputation.py`, `scaling.py`, `knn.py`, `em.py`, `_em_analysis.py`,
+`_stats.py`, `_tensors.py`, `_mode.py`) -> `record.py` (the record in the graph and its JSON
+file); `config.py` (the `transform:` section), `spec.py` (names), `summary.py` (the record read
+back for the run summary), `stats_options.py` (post-transform NaN/Inf validation).
 """
 
 from nanguard.components import _lazy
@@ -14,6 +14,7 @@ _EXPORTS = {
     "AUTO_SKEW_THRESHOLD": "nanguard.components.transform.imputation",
     "RECORD_FILENAME": "nanguard.components.transform.spec",
     "TransformConfig": "nanguard.components.transform.config",
+    "em_impute": "nanguard.components.transform.em",
     "impute": "nanguard.components.transform.imputation",
     "knn_impute": "nanguard.components.transform.knn",
     "preprocessing_fn": "nanguard.components.transform.preprocessing",

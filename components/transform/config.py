@@ -21,7 +21,7 @@ from nanguard.components.config import (
 )
 from nanguard.components.errors import InputError
 
-STRATEGIES = ("mean", "median", "most_frequent", "constant", "auto", "knn")
+STRATEGIES = ("mean", "median", "most_frequent", "constant", "auto", "knn", "em")
 STRING_STRATEGIES = ("most_frequent", "constant", "auto")  # `auto` is most_frequent for strings
 SCALERS = ("z_score", "min_max", "robust", "none")
 PROBABILITY = Number(0.0, 1.0)
@@ -117,6 +117,27 @@ class KnnConfig(Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class EmConfig(Section):
+    """Multivariate Gaussian EM over the features with `strategy: em` (see `em.py`)."""
+
+    name: ClassVar[str] = "transform.em"
+
+    iterations: int = setting(
+        10, Number(1, 1000, integer=True), "EM iterations, each one full analysis pass"
+    )
+    tolerance: float = setting(
+        1e-4,
+        Number(0.0),
+        "stop when no mean or covariance entry (in training standard deviations) moves more",
+    )
+    ridge: float = setting(
+        1e-6,
+        Number(0.0, 1.0, open_low=True),
+        "added to the diagonal of the standardised covariance before every solve",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class TransformConfig(FunctionSection):
     """Imputation and scaling of every feature; outputs are always finite.
 
@@ -136,6 +157,14 @@ class TransformConfig(FunctionSection):
     features: dict = setting({}, MappingOf(Nested(FeatureConfig)), "per-feature overrides")
     exclude: tuple = setting((), ListOf(Text()), "raw features not passed to the model")
     knn: KnnConfig = setting(KnnConfig(), Nested(KnnConfig), "for features with strategy: knn")
+    em: EmConfig = setting(EmConfig(), Nested(EmConfig), "for features with strategy: em")
+    range_margin: float = setting(
+        3.0,
+        Number(0.0, 1e6),
+        "numeric outputs are clipped to the training range widened on each side by this many "
+        "spreads of the scaling (std for z_score and none, max - min for min_max, IQR for "
+        "robust): no finite input can push an output further",
+    )
     preprocessing_fn: str | None = setting(
         None,
         DOTTED_PATH,

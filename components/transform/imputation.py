@@ -10,7 +10,10 @@ Strategy `auto` (numeric): the median when |Pearson's median skewness| =
 symmetric (normal) sample of n rows the standard error of that coefficient is about
 2.27 / sqrt(n), so 0.5 is over two standard errors from 0 at n = 100 and symmetric features
 rarely flip to the median, while an exponential (0.92) or a log-normal with sigma = 1 (0.90)
-are well above it. For strings `auto` is `most_frequent`.
+are well above it. For strings `auto` is `most_frequent`. `auto` never picks `knn` or `em`: when
+a feature's gaps depend on the other features (missing at random given them), mean or median
+imputation biases the model; choose `em` (multivariate Gaussian EM, `em.py`: fills the
+conditional expectation given the row's present features) or `knn` (`knn.py`) for those.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import tensorflow as tf
 
 from nanguard.components import vocab
 from nanguard.components.config import OneOf
-from nanguard.components.transform import _mode, _stats, _tensors, knn
+from nanguard.components.transform import _mode, _stats, _tensors, em, knn
 from nanguard.components.transform.config import (
     STRATEGIES,
     STRING_STRATEGIES,
@@ -38,7 +41,7 @@ def numeric_needs(strategy: str, inf: str) -> dict[str, Any]:
     """Analyzers that `impute` needs for a numeric feature (NumericStats.compute kwargs)."""
     probs = (0.5,) if strategy in ("median", "auto") else ()
     return {
-        "moments": strategy in ("mean", "auto", "knn"),
+        "moments": strategy in ("mean", "auto", "knn", "em"),
         "quantile_probs": probs,
         "min_max": inf == "clip",
     }
@@ -89,7 +92,7 @@ def impute_numeric(
         )
     else:
         raise ValueError(
-            f"Strategy {strategy!r} is not handled by impute_numeric (use knn_impute)."
+            f"Strategy {strategy!r} is not handled by impute_numeric (use knn_impute/em_impute)."
         )
     if stats.mean is not None:
         info["mean"] = stats.mean
@@ -162,6 +165,9 @@ def impute(
     n_neighbors: int = 5,
     sample_size: int = 1000,
     seed: int = 0,
+    iterations: int = 10,
+    tolerance: float = 1e-4,
+    ridge: float = 1e-6,
     name: str | None = None,
 ) -> Any:
     """Imputes missing values of a feature inside a tf.Transform `preprocessing_fn`.
@@ -169,8 +175,9 @@ def impute(
     Args:
       x: the raw feature: dense `[batch]`/`[batch, 1]`, or a SparseTensor/RaggedTensor of shape
         `[batch, None]` whose empty rows are missing values. For `strategy='knn'`, a mapping
-        feature name -> such tensor (the features imputed together).
-      strategy: 'mean' | 'median' | 'most_frequent' | 'constant' | 'auto' | 'knn' (see module doc).
+        feature name -> such tensor (the features imputed together); likewise for 'em'.
+      strategy: 'mean' | 'median' | 'most_frequent' | 'constant' | 'auto' | 'knn' | 'em' (see
+        the module doc).
       fill_value: the constant for 'constant', and the fallback for a feature that has no finite
         value at all in the analyzed data (default 0, or 'missing_value' for strings).
       add_indicator: also return a float32 `[batch]` indicator, 1.0 where a value was imputed.
@@ -178,26 +185,32 @@ def impute(
         -Inf the smallest finite value seen in the analyzed data; not flagged by the indicator).
       skew_threshold: threshold on |Pearson's median skewness| for 'auto'.
       n_neighbors, sample_size, seed: for 'knn' (see `knn.knn_impute`).
+      iterations, tolerance, ridge: for 'em' (see `em.em_impute`).
       name: optional name scope.
 
     Returns:
       Numeric: float32 `[batch]`, always finite (NaN, Inf and absent values are repaired; values
       beyond the float32 range are clipped to it). String: string `[batch]`. With
-      `add_indicator`, a tuple (values, indicator). For 'knn', dicts keyed like `x`.
+      `add_indicator`, a tuple (values, indicator). For 'knn' and 'em', dicts keyed like `x`.
 
     Raises:
       InputError (a ValueError): an argument outside the transform config's declared values
         (`config.STRATEGIES`, `vocab.TRANSFORM_INF_POLICIES`, ...), naming it as `impute.<arg>`.
       ValueError: a strategy that does not fit the dtype.
     """
-    _check_arguments(strategy, fill_value, add_indicator, inf, n_neighbors, sample_size, seed)
+    em_args = {"iterations": iterations, "tolerance": tolerance, "ridge": ridge}
+    knn_args = {"n_neighbors": n_neighbors, "sample_size": sample_size, "seed": seed}
+    _check_arguments(strategy, fill_value, add_indicator, inf, knn_args, em_args)
     with tf.name_scope(name or "impute"):
-        if strategy == "knn":
+        if strategy in ("knn", "em"):
             if not isinstance(x, Mapping):
-                raise ValueError("strategy='knn' needs a mapping feature name -> tensor as `x`.")
-            outs, indicators, _ = knn.knn_impute(
-                dict(x), n_neighbors=n_neighbors, sample_size=sample_size, seed=seed, inf=inf
-            )
+                raise ValueError(
+                    f"strategy={strategy!r} needs a mapping feature name -> tensor as `x`."
+                )
+            if strategy == "knn":
+                outs, indicators, _ = knn.knn_impute(dict(x), **knn_args, inf=inf)
+            else:
+                outs, indicators, _ = em.em_impute(dict(x), **em_args, inf=inf)
             outs = {k: _tensors.to_float32_finite(v) for k, v in outs.items()}
             return (outs, indicators) if add_indicator else outs
         if x.dtype == tf.string:
@@ -218,7 +231,7 @@ def impute(
         return out
 
 
-def _check_arguments(strategy, fill_value, add_indicator, inf, n_neighbors, sample_size, seed):
+def _check_arguments(strategy, fill_value, add_indicator, inf, knn_args, em_args):
     """`impute`'s arguments against the transform config's declared constraints (InputError).
 
     A NaN or Inf `fill_value` is refused (it would repair nothing); numpy scalars and bytes are
@@ -227,8 +240,8 @@ def _check_arguments(strategy, fill_value, add_indicator, inf, n_neighbors, samp
     feature = {"fill_value": fill_value, "add_indicator": add_indicator}
     feature = {k: _plain(v) for k, v in feature.items()}
     FeatureConfig.from_dict(feature, "impute")
-    knn_args = {"n_neighbors": n_neighbors, "sample_size": sample_size, "seed": seed}
-    TransformConfig.from_dict(vocab.jsonable({"inf": inf, "knn": knn_args}), "impute")
+    values = {"inf": inf, "knn": knn_args, "em": em_args}
+    TransformConfig.from_dict(vocab.jsonable(values), "impute")
 
 
 def _plain(value: Any) -> Any:

@@ -3,7 +3,9 @@
 OUTPUT CONTRACT (the trainer depends on it):
 
 - numeric (float or int) feature `f` -> output `f`: float32, dense, shape [batch], always
-  finite (absent, NaN and Inf values are imputed; results are clipped to the float32 range).
+  finite and within its safe range: absent, NaN and Inf values are imputed, then the scaled
+  value is clipped to [output_low, output_high] = the training range (and fill value) widened by
+  `range_margin` spreads on each side, within the float32 range (recorded per feature).
 - with `add_indicator` (default for numeric features) -> `f_missing`: float32 dense [batch],
   1.0 where the value was absent, NaN, or Inf treated as missing, else 0.0.
 - string feature `f` -> output `f`: int64 dense [batch], from
@@ -16,7 +18,8 @@ OUTPUT CONTRACT (the trainer depends on it):
 Use it as `Transform(preprocessing_fn='nanguard.components.transform.preprocessing.'
 'preprocessing_fn', custom_config=TransformConfig(...).custom_config(label_key))`: the config is
 the `transform:` section (`config.py`: `inf`, `defaults.numeric` / `defaults.string`,
-`features.<name>`, `exclude`, `knn`), declared and validated there once; `label_key` rides along.
+`features.<name>`, `exclude`, `knn`, `em`, `range_margin`), declared and validated there once;
+`label_key` rides along.
 Every feature's learned values and choices are recorded in the transform graph (`record.py`).
 """
 
@@ -29,7 +32,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from nanguard.components.transform import _stats, _tensors, knn, record
+from nanguard.components.transform import _stats, _tensors, em, knn, record
 from nanguard.components.transform import imputation as impute_lib
 from nanguard.components.transform import scaling as scale
 from nanguard.components.transform.config import FeatureConfig, TransformConfig
@@ -90,7 +93,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
             values, finite, missing = _tensors.prepare_numeric(x, inf)
             needs = scale.merge_needs(
                 impute_lib.numeric_needs(cfg.strategy, inf),
-                scale.scale_needs(cfg.scale, cfg.clip_quantiles),
+                scale.scale_needs(cfg.scale, cfg.clip_quantiles, bounded=True),
             )
             specs[name] = _stats.StatsSpec(
                 _tensors.finite_only(values, finite), wide_range=x.dtype == tf.float64, **needs
@@ -99,35 +102,50 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     # All numeric statistics in one stacked analyzer per kind (not one per feature).
     with tf.name_scope("nanguard_stats"):
         all_stats = _stats.compute_many(specs)
-    knn_prepared, knn_stats, knn_cfgs = {}, {}, {}
+    joint: dict[str, dict[str, tuple[Any, ...]]] = {"knn": {}, "em": {}}
+    margin = config.range_margin
     for name, (values, finite, missing, cfg) in numeric.items():
         with tf.name_scope(f"nanguard_{name}"):
             stats = all_stats[name]
             if cfg.add_indicator:
                 outputs[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
-            if cfg.strategy == "knn":
-                knn_prepared[name] = (values, finite, missing)
-                knn_stats[name] = stats
-                knn_cfgs[name] = cfg
+            if cfg.strategy in joint:  # imputed together with the others of that strategy
+                joint[cfg.strategy][name] = (values, finite, missing)
                 continue
             imputed, info = impute_lib.impute_numeric(
                 values, finite, missing, stats, cfg.strategy, cfg.fill_value, inf
             )
-            outputs[name] = _finish_numeric(name, imputed, stats, cfg, info)
-    if knn_prepared:
+            outputs[name] = _finish_numeric(name, imputed, stats, cfg, info, margin)
+    if joint["knn"]:
         with tf.name_scope("nanguard_knn"):
             filled, infos = knn.knn_impute_prepared(
-                knn_prepared,
-                knn_stats,
+                joint["knn"],
+                {n: all_stats[n] for n in joint["knn"]},
                 n_neighbors=config.knn.n_neighbors,
                 sample_size=config.knn.sample_size,
                 seed=config.knn.seed,
                 inf=inf,
             )
-            for name in sorted(filled):
-                outputs[name] = _finish_numeric(
-                    name, filled[name], knn_stats[name], knn_cfgs[name], infos[name]
-                )
+    else:
+        filled, infos = {}, {}
+    if joint["em"]:
+        with tf.name_scope("nanguard_em"):
+            em_filled, em_infos = em.em_impute_prepared(
+                joint["em"],
+                {n: all_stats[n] for n in joint["em"]},
+                iterations=config.em.iterations,
+                tolerance=config.em.tolerance,
+                ridge=config.em.ridge,
+                inf=inf,
+            )
+        filled.update(em_filled)
+        infos.update(em_infos)
+    for name in sorted(filled):
+        cfg = numeric[name][3]
+        with tf.name_scope(f"nanguard_{name}"):
+            outputs[name] = _finish_numeric(
+                name, filled[name], all_stats[name], cfg, infos[name], margin
+            )
     return outputs
 
 
@@ -150,9 +168,13 @@ def _finish_numeric(
     stats: _stats.NumericStats,
     cfg: FeatureConfig,
     info: dict[str, Any],
+    range_margin: float,
 ) -> tf.Tensor:
-    """Scales an imputed float64 feature and casts it to finite float32; record attached."""
-    y, scale_info = scale.scale_values(imputed, stats, cfg.scale, cfg.clip_quantiles)
+    """Scales an imputed float64 feature, clips it to its safe range (the training range plus
+    `range_margin` spreads) and casts it to finite float32; record attached."""
+    y, scale_info = scale.scale_values(
+        imputed, stats, cfg.scale, cfg.clip_quantiles, range_margin, fill=info.get("fill_value")
+    )
     info.update(scale_info)
     info["kind"] = "numeric"
     info["add_indicator"] = bool(cfg.add_indicator)

@@ -33,21 +33,36 @@ def _node_suffix(feature: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in feature)
 
 
+def _json_numbers(f: tf.Tensor) -> tf.Tensor:
+    """Elementwise JSON text of float64 `f` (non-finite spelled as `vocab` spells it)."""
+    non_finite = tf.where(
+        tf.math.is_nan(f),
+        json.dumps(vocab.NAN),
+        tf.where(f > 0, json.dumps(vocab.POS_INF), json.dumps(vocab.NEG_INF)),
+    )
+    return tf.where(
+        tf.math.is_finite(f), tf.strings.as_string(f, precision=17, scientific=True), non_finite
+    )
+
+
+def _json_array(text: tf.Tensor) -> tf.Tensor:
+    """JSON text of a tensor of JSON texts: nested lists along every axis."""
+    while text.shape.rank > 0:
+        text = tf.strings.join(["[", tf.strings.reduce_join(text, axis=-1, separator=", "), "]"])
+    return text
+
+
 def _json_value(v: Any) -> tf.Tensor | str:
     if isinstance(v, tf.Tensor):
         if v.dtype == tf.string:
             escaped = tf.strings.regex_replace(v, r'(["\\])', r"\\\1")
             escaped = tf.strings.regex_replace(escaped, r"[\x00-\x1f]", " ")
             return tf.strings.join(['"', tf.reshape(escaped, []), '"'])
-        f = tf.reshape(tf.cast(v, tf.float64), [])
-        non_finite = tf.where(
-            tf.math.is_nan(f),
-            json.dumps(vocab.NAN),
-            tf.where(f > 0, json.dumps(vocab.POS_INF), json.dumps(vocab.NEG_INF)),
-        )
-        return tf.where(
-            tf.math.is_finite(f), tf.strings.as_string(f, precision=17, scientific=True), non_finite
-        )
+        if v.dtype == tf.bool:
+            return tf.where(tf.reshape(v, []), "true", "false")
+        if v.shape.rank:  # a vector or matrix of numbers (e.g. EM's mean and covariance)
+            return _json_array(_json_numbers(tf.cast(v, tf.float64)))
+        return _json_numbers(tf.reshape(tf.cast(v, tf.float64), []))
     return vocab.dumps(v)
 
 
@@ -130,7 +145,11 @@ def read_transform_record(transform_graph_dir: str) -> dict[str, Any]:
 def _numbers(entry: dict[str, Any]) -> dict[str, Any]:
     """Non-finite numbers back to floats; a string feature's fill value is data, left alone."""
     keep = {"fill_value"} if entry.get("kind") == "string" else set()
-    return {k: v if k in keep else vocab.as_float(v) for k, v in entry.items()}
+    return {k: v if k in keep else _as_floats(v) for k, v in entry.items()}
+
+
+def _as_floats(v: Any) -> Any:
+    return [_as_floats(x) for x in v] if isinstance(v, list) else vocab.as_float(v)
 
 
 def write_transform_record(transform_graph_dir: str) -> str:

@@ -136,6 +136,7 @@ def preprocessing_fn_under_test(inputs):
     # float64 values near 1e300: squares overflow float64, the rescaled moments do not.
     out["pub_big"] = scale(tf.cast(v, tf.float64) * 1e299, "z_score")
     out["pub_minmax"] = scale(inputs["f_sym"], "min_max")
+    out["pub_bounded"] = scale(inputs["f_sym"], "robust", range_margin=1.0)
     out["pub_knn_k1"] = impute({k: inputs[k] for k in ("k1", "k2", "k3")}, "knn", n_neighbors=3)[
         "k1"
     ]

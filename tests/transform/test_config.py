@@ -12,6 +12,7 @@ from nanguard.components.errors import InputError
 from nanguard.components.transform.config import (
     SCALERS,
     STRATEGIES,
+    EmConfig,
     FeatureConfig,
     KnnConfig,
     TransformConfig,
@@ -134,3 +135,30 @@ def test_example_yaml_transform_section_is_valid():
     section = yaml.safe_load(path.read_text()).get("transform")
     cfg = TransformConfig.from_dict(section)
     assert cfg.defaults.numeric.strategy in STRATEGIES
+
+
+@pytest.mark.parametrize(
+    "values, where",
+    [
+        ({"em": {"iterations": 0}}, "transform.em.iterations: 0 is not allowed"),
+        ({"em": {"iterations": 2.5}}, "transform.em.iterations: 2.5 is not allowed"),
+        ({"em": {"tolerance": -1}}, "transform.em.tolerance: -1 is not allowed"),
+        ({"em": {"ridge": 0}}, "transform.em.ridge: 0 is not allowed"),
+        ({"em": {"steps": 3}}, "transform.em: unknown key(s) ['steps']"),
+        ({"range_margin": -0.5}, "transform.range_margin: -0.5 is not allowed"),
+        ({"range_margin": float("inf")}, "transform.range_margin: inf is not allowed"),
+        ({"defaults": {"string": {"strategy": "em"}}}, "transform.defaults.string.strategy"),
+    ],
+)
+def test_em_and_range_margin_keys_name_the_key_path(values, where):
+    with pytest.raises(InputError) as e:
+        TransformConfig.from_dict(values)
+    assert str(e.value).startswith(where)
+
+
+def test_em_and_range_margin_defaults_and_round_trip():
+    cfg = TransformConfig.from_dict({"em": {"iterations": 4}, "range_margin": 1})
+    assert cfg.em == EmConfig(iterations=4, tolerance=1e-4, ridge=1e-6)
+    assert cfg.range_margin == 1.0 and TransformConfig().range_margin == 3.0
+    assert "em" in STRATEGIES and cfg.feature("x", "numeric").strategy == "auto"
+    assert TransformConfig.from_custom_config(cfg.custom_config("y")) == ("y", cfg)

@@ -92,3 +92,16 @@ def test_numbers_reads_non_finite_back_but_keeps_string_data():
     assert math.isnan(num["mean"]) and num["clip_max"] == math.inf and num["x"] == 1.0
     text = record._numbers({"kind": "string", "fill_value": "NaN", "strategy": "most_frequent"})
     assert text["fill_value"] == "NaN"
+
+
+def test_json_value_of_vectors_matrices_and_flags():
+    """EM's mean vector and covariance matrix are nested JSON lists, vocab-spelled."""
+    m = record._json_value(tf.constant([[1.0, math.nan], [math.inf, -2.5]], tf.float64))
+    assert _strict(m.numpy()) == [[1.0, vocab.NAN], [vocab.POS_INF, -2.5]]
+    assert _strict(record._json_value(tf.constant([0.1, 3e38])).numpy()) == [
+        pytest.approx(0.1, rel=1e-7),
+        pytest.approx(3e38, rel=1e-7),
+    ]
+    assert record._json_value(tf.constant(True)).numpy() == b"true"
+    assert record._json_value(tf.constant(False)).numpy() == b"false"
+    assert math.isnan(record._numbers({"em_mean": [1.0, vocab.NAN]})["em_mean"][1])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from nanguard.components.errors import InputError
@@ -103,3 +105,89 @@ def test_scale_method_error_lists_the_config_scalers():
     with pytest.raises(InputError) as e:
         scale(None, "log")
     assert str(list(config.SCALERS)) in str(e.value)
+
+
+# Finite float32 values at the edges of the line: the largest magnitudes, the smallest
+# subnormal, and a negative zero (a serving request may hold any of them).
+EXTREMES = [3e38, -3.4e38, 1.4e-45, -0.0]
+BOUNDED = ["f_mean", "f_median", "f_mf", "f_const", "f_sym", "f_inf", "f_clip", "f_big", "k1"]
+
+
+def _serve(graph, names, values):
+    examples = []
+    for v in values:
+        feats = {n: tf.train.Feature(float_list=tf.train.FloatList(value=[v])) for n in names}
+        examples.append(
+            tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+        )
+    parsed = tf.io.parse_example(tf.constant(examples), _data.FEATURE_SPEC)
+    layer = tft.TFTransformOutput(graph).transform_features_layer()
+    return {k: v.numpy() for k, v in layer(parsed).items()}
+
+
+def test_extreme_finite_inputs_stay_within_the_recorded_bound(ordered):
+    _, _, graph = ordered
+    recs = _data.recs(graph)["features"]
+    out = _serve(graph, BOUNDED, EXTREMES)
+    for name in BOUNDED:
+        lo, hi = recs[name]["output_low"], recs[name]["output_high"]
+        assert recs[name]["range_margin"] == 3.0
+        assert np.isfinite([lo, hi]).all() and lo < hi, name
+        assert (out[name] >= lo).all() and (out[name] <= hi).all(), name
+        if name not in ("f_clip",):  # f_clip clips to its 5%/95% quantiles before the bound
+            assert out[name][0] == np.float32(hi) and out[name][1] == np.float32(lo), name
+    np.testing.assert_array_equal(out["f_mean_missing"], 0.0)  # extreme, but present
+
+
+def test_bound_is_the_training_range_plus_k_spreads(ordered):
+    """z_score: k std beyond the training min/max; min_max: [-k, 1 + k]; robust: k IQRs;
+    none: k std, the constant fill value counting as part of the training range."""
+    truth, _, graph = ordered
+    recs = _data.recs(graph)["features"]
+    k = 3.0
+
+    def fin(name):
+        x = truth[name]
+        return x[np.isfinite(x)]
+
+    x = fin("f_mean")
+    lo, hi = (x.min() - x.mean()) / x.std() - k, (x.max() - x.mean()) / x.std() + k
+    assert recs["f_mean"]["output_low"] == pytest.approx(lo, rel=1e-6)
+    assert recs["f_mean"]["output_high"] == pytest.approx(hi, rel=1e-6)
+    assert (recs["f_mf"]["output_low"], recs["f_mf"]["output_high"]) == (-k, 1 + k)
+    r = recs["f_median"]
+    x = fin("f_median")
+    assert r["output_low"] == pytest.approx((x.min() - r["center"]) / r["scale_factor"] - k, 1e-6)
+    assert r["output_high"] == pytest.approx((x.max() - r["center"]) / r["scale_factor"] + k, 1e-6)
+    x = fin("f_const")
+    assert x.max() < 7.0  # the fill value is above the data: it widens the range
+    assert recs["f_const"]["output_low"] == pytest.approx(x.min() - k * x.std(), rel=1e-6)
+    assert recs["f_const"]["output_high"] == pytest.approx(7.0 + k * x.std(), rel=1e-6)
+    # A feature without any finite value: its only output is 0 (z-score of the fill).
+    assert (recs["f_allnan"]["output_low"], recs["f_allnan"]["output_high"]) == (-k, k)
+    # float32-exact bounds: the cast of a clipped value cannot step outside them.
+    for name in BOUNDED:
+        for key in ("output_low", "output_high"):
+            assert float(np.float32(recs[name][key])) == recs[name][key]
+
+
+def test_public_scale_with_range_margin(ordered):
+    truth, res, graph = ordered
+    x = truth["f_sym"]
+    fin = x[np.isfinite(x)]
+    robust = RobustScaler().fit(fin[:, None])
+    lo = (fin.min() - robust.center_[0]) / robust.scale_[0] - 1.0
+    hi = (fin.max() - robust.center_[0]) / robust.scale_[0] + 1.0
+    out = _serve(graph, ["f_sym"], EXTREMES)["pub_bounded"]
+    assert np.isfinite(out).all()
+    iqr_tol = 0.05  # the sketch's quartiles are within ~1% in rank of numpy's
+    assert out[0] == pytest.approx(hi, abs=iqr_tol) and out[1] == pytest.approx(lo, abs=iqr_tol)
+    assert out.max() == out[0] and out.min() == out[1]
+    # In the training data nothing moves (the bound lies beyond every training value).
+    expected = robust.transform(np.where(np.isnan(x), robust.center_[0], x)[:, None])[:, 0]
+    np.testing.assert_allclose(res["pub_bounded"], expected, atol=iqr_tol)
+
+
+def test_scale_range_margin_is_checked_by_the_config_constraint():
+    with pytest.raises(InputError, match="scale.range_margin: -1.0 is not allowed"):
+        scale(None, "z_score", range_margin=-1.0)
