@@ -46,6 +46,9 @@ class TrainerConfig(FunctionSection):
     kernel_initializer: str | None = setting(
         None, Text(none=True), "a Keras initializer name instead of the automatic choice"
     )
+    l1: float = setting(
+        0.0, Number(0.0), "L1 factor on every Dense kernel (0: off; with l2: elastic net)"
+    )
     l2: float = setting(1e-4, Number(0.0), "L2 factor on every Dense kernel (0: off)")
     dropout: float = setting(
         0.1, Number(0.0, 1.0, open_high=True), "dropout after every hidden layer (0: off)"

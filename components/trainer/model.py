@@ -112,7 +112,11 @@ def build_model(
         if not parts:
             raise ValueError("The transformed data has no feature besides the label.")
         x = keras.layers.concatenate(parts, name="features") if len(parts) > 1 else parts[0]
-        regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
+        regularizer = None
+        if config.l1:  # elastic net when both are set
+            regularizer = keras.regularizers.L1L2(l1=config.l1, l2=config.l2)
+        elif config.l2:
+            regularizer = keras.regularizers.L2(config.l2)
         for index, units in enumerate(config.hidden_units):
             x = keras.layers.Dense(
                 units,

@@ -78,3 +78,27 @@ def test_build_model_from_transform_reads_features_and_classes():
     assert model.output_shape == (None, n_species)
     islands = transformed["frame"]["island"].nunique()
     assert model.get_layer("island_one_hot").num_tokens == islands + 1  # + 1 OOV bucket
+
+
+def test_l1_and_elastic_net_penalties_are_in_the_loss_and_in_the_saved_model(tmp_path):
+    model, _ = _shared.model(l1=1e-3, l2=1e-4, dropout=0.0)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    kernels = [layer.kernel.numpy() for layer in dense]
+    for layer in dense:
+        assert isinstance(layer.kernel_regularizer, keras.regularizers.L1L2)
+        assert layer.kernel_regularizer.l1 == pytest.approx(1e-3)
+        assert layer.kernel_regularizer.l2 == pytest.approx(1e-4)
+    penalty = sum(1e-3 * np.abs(k).sum() + 1e-4 * np.square(k).sum() for k in kernels)
+    assert sum(float(r) for r in model.losses) == pytest.approx(penalty, rel=1e-5)
+    x, y = _shared.data(32)
+    data_loss = float(keras.losses.SparseCategoricalCrossentropy()(y, model(x, training=False)))
+    assert float(model.guarded_loss(y, model(x, training=False))) == pytest.approx(
+        data_loss + penalty, rel=1e-5
+    )
+    l1_only, _ = _shared.model(l1=1e-3, l2=0.0)
+    assert l1_only.get_layer("dense_0").kernel_regularizer.l2 == 0.0
+    # The exported SavedModel's Keras metadata carries the regulariser and both factors.
+    model.save(str(tmp_path / "m"), save_format="tf")
+    metadata = (tmp_path / "m" / "keras_metadata.pb").read_bytes()
+    assert b'"class_name": "L1L2"' in metadata
+    assert b'"l1": 0.0010000000474974513' in metadata or b'"l1": 0.001' in metadata
