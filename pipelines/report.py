@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from nanguard.pipelines.report_svg import fmt, grouped_bars, line_chart, threshold_bar
+from nanguard.pipelines.report_svg import fmt, line_chart, stacked_bars, threshold_bar
 
 SECTIONS = ("outcome", "data", "transform", "training", "evaluation")
 RATE_SERIES = (
@@ -164,7 +164,7 @@ def _data(facts: Mapping[str, Any]) -> str:
         ]
         parts.append(f"<h3>Split {_e(split)}: {_e(rows)} rows</h3>")
         parts.append(
-            grouped_bars(groups, RATE_SERIES, f"Missing, NaN, Inf and huge rates in {split}")
+            stacked_bars(groups, RATE_SERIES, f"Missing, NaN, Inf and huge rates in {split}")
         )
         table = [
             [name, *[f.get(k, 0) for k, _, _ in RATE_SERIES], f.get("type", "")]
@@ -363,7 +363,7 @@ def _evaluation(facts: Mapping[str, Any]) -> str:
     if g.get("non_finite") and outputs:
         groups = [(name, counts) for name, counts in sorted(outputs.items())]
         parts.append(
-            grouped_bars(groups, COUNT_SERIES, "Non-finite predictions per output", percent=False)
+            stacked_bars(groups, COUNT_SERIES, "Non-finite predictions per output", percent=False)
         )
     report = g.get("report") or {}
     failures = report.get("probe_failures") or []

@@ -5,17 +5,20 @@ guard found from the files it wrote (its `summary` module), the Evaluator's metr
 
 A guard that fails the run publishes no output artifact, but ML Metadata keeps the FAILED
 execution; TFX names its output URI `<pipeline_root>/<node id>/<output key>/<execution id>`
-(`tfx.orchestration.portable.outputs_utils`), so the files a guard wrote before raising are
-looked up there, and in the execution's stateful working directory, which TFX keeps after a
-failure. Nothing here raises for an unreadable section: its error goes into `facts["errors"]`.
-Imports are light (ML Metadata; TFMA only inside `evaluation`).
+(`tfx.orchestration.portable.outputs_utils`) and deletes that folder when the executor raises,
+so a guard's evidence is read from there or from the copy `<that URI>.blocked` (KEPT_SUFFIX) the
+guard keeps before raising. TFX stores no message for an executor that raised: the reason is
+read from the run's log. Nothing here raises for an unreadable section: its error goes into
+`facts["errors"]`. Imports are light (ML Metadata; TFMA only inside `evaluation`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib
 import json
+import logging
 import os
 import re
 from typing import Any
@@ -28,7 +31,8 @@ from nanguard.pipelines.summary import GUARDS
 
 # Set by TFX on executions (tfx/orchestration/portable/mlmd/execution_lib.py, outputs_utils.py).
 EXECUTION_RESULT = "__execution_result__"
-STATEFUL_DIR_INDEX = "__stateful_working_dir_index__"
+# A guard that fails the run keeps a copy of its files here (TFX deletes the output URI).
+KEPT_SUFFIX = ".blocked"
 _STATES = metadata_store_pb2.Execution.State
 
 
@@ -79,9 +83,6 @@ def executions(metadata_path: str, run_id: str) -> list[dict[str, Any]]:
                     "error": _error_line(props[EXECUTION_RESULT].string_value)
                     if EXECUTION_RESULT in props
                     else "",
-                    "stateful_dir_index": props[STATEFUL_DIR_INDEX].string_value
-                    if STATEFUL_DIR_INDEX in props
-                    else "",
                 }
             )
     return sorted(found, key=lambda e: e["id"])
@@ -98,6 +99,24 @@ def _error_line(result_json: str) -> str:
     return message[matches[-1].start() :].strip() if matches else message.strip()[-2000:]
 
 
+def error_from_logs(log_dir: str, run_id: str) -> str:
+    """The last exception line of the newest log in `log_dir` that mentions `run_id` ("" if none).
+
+    TFX stores no message for an executor that raised (only for a non-zero ExecutorOutput), so
+    for local runs the reason is read from the run's log, which holds the traceback.
+    """
+    if not os.path.isdir(log_dir):
+        return ""
+    logs = [os.path.join(log_dir, n) for n in os.listdir(log_dir) if n.endswith(".log")]
+    for path in sorted(logs, key=os.path.getmtime, reverse=True):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        if run_id in text:
+            lines = re.findall(r"^[\w.]*(?:Error|Exception)\b: .*$", text, re.M)
+            return lines[-1] if lines else ""
+    return ""
+
+
 def _pipeline_root(outputs: dict) -> str | None:
     """`<pipeline_root>` from any published URI `<pipeline_root>/<node>/<key>/<execution id>`."""
     for node, keys in outputs.items():
@@ -110,18 +129,16 @@ def _pipeline_root(outputs: dict) -> str | None:
 
 
 def _guard_uris(node, key, execution, pipeline_root) -> list[str]:
-    """Where a FAILED execution's guard may have left its files (TFX's naming)."""
+    """Where a FAILED execution's guard may have left its files.
+
+    TFX names the output URI `<pipeline_root>/<node>/<key>/<execution id>` but deletes that
+    folder when the executor raises (`outputs_utils.remove_output_dirs`); a guard that keeps its
+    evidence copies it to the sibling `<that URI>KEPT_SUFFIX` before raising.
+    """
     if not pipeline_root:
         return []
-    uris = [os.path.join(pipeline_root, node, key, str(execution["id"]))]
-    if execution["stateful_dir_index"]:
-        uris.append(
-            os.path.join(
-                pipeline_root, node, ".system", "stateful_working_dir",
-                execution["stateful_dir_index"],
-            )
-        )  # fmt: skip
-    return uris
+    uri = os.path.join(pipeline_root, node, key, str(execution["id"]))
+    return [uri, uri + KEPT_SUFFIX]
 
 
 def _read_guard(node: str, uri: str) -> dict[str, Any]:
@@ -235,18 +252,24 @@ def _metric_name(class_name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
 
 
-def collect(metadata_path: str, run_id: str, pipeline_root: str | None = None) -> dict[str, Any]:
+def collect(
+    metadata_path: str, run_id: str, pipeline_root: str | None = None, log_dir: str | None = None
+) -> dict[str, Any]:
     """Every fact of `run_id` the report shows, JSON-able (see `report.render`).
 
     Args:
       metadata_path: the run's ML Metadata (SQLite).
       run_id: a run id ML Metadata records (`run_ids`).
       pipeline_root: where the run's artifacts live; None: read off the published URIs.
+      log_dir: the local runs' logs, read for the error of a stage that raised.
     """
     if run_id not in run_ids(metadata_path):
         recent = ", ".join(run_ids(metadata_path)[-5:]) or "none"
         raise InputError(f"--run {run_id}: no such run in {metadata_path} (latest: {recent})")
     ran = executions(metadata_path, run_id)
+    for e in ran:
+        if e["state"] == "FAILED" and not e["error"] and log_dir:
+            e["error"] = error_from_logs(log_dir, run_id)
     outputs = local_runner.run_outputs(metadata_path, run_id)
     pipeline_root = pipeline_root or _pipeline_root(outputs)
     facts: dict[str, Any] = {
@@ -275,8 +298,8 @@ def collect(metadata_path: str, run_id: str, pipeline_root: str | None = None) -
                 problems.append(f"{uri}: {type(e).__name__}: {e}")
         else:
             facts["errors"][node] = (
-                "the stage failed and left no files under "
-                + " or ".join(uris or ["its output URI"])
+                "the stage stopped the run and TFX deleted its output folder; no kept copy at "
+                + " or ".join(uris[1:] or ["<output URI>" + KEPT_SUFFIX])
                 if not artifacts
                 else "; ".join(problems)
             )
@@ -338,9 +361,14 @@ def outcome(ran: list[dict], outputs: dict, guards: dict) -> dict[str, Any]:
 
 def _advice(stage: str, guard: dict, error: str) -> list[str]:
     """What to change, stage by stage; each guard's messages already name the fix."""
-    if stage == "DataGuard" and guard.get("messages"):
+    messages = guard.get("messages")
+    if stage == "DataGuard" and not messages and "policy violation(s): " in error:
+        # "DataGuard blocked the run: N policy violation(s): m1; m2": each message ends in "."
+        listed = error.split("policy violation(s): ", 1)[1]
+        messages = [m if m.endswith(".") else m + "." for m in listed.split(".; ")]
+    if stage == "DataGuard" and messages:
         return [
-            *guard["messages"],
+            *messages,
             "The data guard's thresholds are keys of the data_guard section of --config "
             "(`nanguard config` lists them).",
         ]
@@ -374,6 +402,21 @@ def write_report(root: str, run_id: str | None = None, output: str | None = None
     from nanguard.pipelines import report
 
     layout = local_runner.Layout(root=root, serving_dir="")
-    run_id = run_id or latest_run(layout.metadata_path)
-    facts = collect(layout.metadata_path, run_id, layout.pipeline_root)
+    with _quiet("absl", "tensorflow"):
+        run_id = run_id or latest_run(layout.metadata_path)
+        facts = collect(layout.metadata_path, run_id, layout.pipeline_root, layout.log_dir)
     return report.write(facts, output or default_path(root, run_id))
+
+
+@contextlib.contextmanager
+def _quiet(*names: str):
+    """Silences INFO/WARNING of these loggers (ML Metadata's connection lines, TFMA's notes)."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)

@@ -91,57 +91,58 @@ def _legend(series: Sequence[tuple[str, str, str]], x: int, y: int) -> list[str]
     return parts
 
 
-def grouped_bars(
+def stacked_bars(
     groups: Sequence[tuple[str, dict]],
     series: Sequence[tuple[str, str, str]],
     title: str,
     percent: bool = True,
-    width: int = 720,
+    width: int = 900,
 ) -> str:
-    """Horizontal bars: one group per row label, one thin bar per series, value at its end.
+    """One horizontal bar per row, stacked by series, the non-zero parts written after it.
 
     Args:
-      groups: `(row label, {series key: value})`; a value may be a rate in [0, 1] (percent) or a
-        count; a missing key counts as 0.
-      series: `(key, legend name, colour)` in drawing order.
-      percent: values are fractions shown as percentages.
+      groups: `(row label, {series key: value})`; values are disjoint shares of the row (rates
+        in [0, 1] with `percent`, else counts); a missing key counts as 0.
+      series: `(key, legend name, colour)` in stacking order.
     """
-    label_w, bar_h, gap = 190, 9, 12
-    plot_w = width - label_w - 70
-    top = 30
-    values = [as_number(v) or 0.0 for _, row in groups for v in row.values()]
-    vmax = nice_max(max([v for v in values if math.isfinite(v)] or [0.0]))
-    group_h = bar_h * len(series) + gap
-    height = top + group_h * max(1, len(groups)) + 24
-    body = _legend(series, label_w, 16)
+    label_w, row_h, bar_h, top = 180, 22, 14, 28
+    plot_w = int((width - label_w) * 0.55)
+    totals = [
+        sum(max(0.0, as_number(row.get(k)) or 0.0) for k, _, _ in series) for _, row in groups
+    ]
+    vmax = nice_max(max([t for t in totals if math.isfinite(t)] or [0.0]))
+    height = top + row_h * max(1, len(groups)) + 22
+    body = _legend(series, label_w, 14)
     for value in ticks(0.0, vmax):
         x = label_w + plot_w * value / vmax
         text = f"{value * 100:.4g}%" if percent else fmt(value, 3)
         body.append(
-            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 20}" stroke="#ddd"/>'
-            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" fill="#555">{text}</text>'
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 18}" stroke="#ddd"/>'
+            f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle" fill="#555">{text}</text>'
         )
     for index, (label, row) in enumerate(groups):
-        y = top + index * group_h
-        short = label if len(label) <= 26 else label[:25] + "\u2026"
+        y = top + index * row_h
+        short = label if len(label) <= 24 else label[:23] + "\u2026"
         body.append(
-            f'<text x="{label_w - 8}" y="{y + group_h / 2}" text-anchor="end" '
-            f'dominant-baseline="middle"><title>{_e(label)}</title>{_e(short)}</text>'
+            f'<text x="{label_w - 8}" y="{y + bar_h - 2}" text-anchor="end">'
+            f"<title>{_e(label)}</title>{_e(short)}</text>"
         )
-        for s, (key, _name, color) in enumerate(series):
-            value = as_number(row.get(key)) or 0.0
-            w = plot_w * min(value, vmax) / vmax if value > 0 else 0
-            by = y + s * bar_h
+        x, notes = float(label_w), []
+        for key, name, color in series:
+            value = max(0.0, as_number(row.get(key)) or 0.0)
+            if not value > 0:
+                continue
+            w = plot_w * min(value, vmax) / vmax
             body.append(
-                f'<rect x="{label_w}" y="{by}" width="{w:.1f}" height="{bar_h - 1}" '
-                f'fill="{color}"/>'
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}">'
+                f"<title>{_e(name)}</title></rect>"
             )
-            if value > 0:
-                text = f"{value * 100:.3g}%" if percent else fmt(value)
-                body.append(
-                    f'<text x="{label_w + w + 4:.1f}" y="{by + bar_h - 1}" font-size="10px">'
-                    f"{text}</text>"
-                )
+            x += w
+            notes.append(f"{name} {value * 100:.3g}%" if percent else f"{name} {fmt(value)}")
+        body.append(
+            f'<text x="{x + 6:.1f}" y="{y + bar_h - 2}" fill="#333">'
+            f"{_e(', '.join(notes) or ('0%' if percent else '0'))}</text>"
+        )
     return _svg(width, height, title, body)
 
 

@@ -176,14 +176,20 @@ def test_blocked_page_says_who_blocked_why_and_shows_the_evidence():
 
 
 def test_rate_bars_are_drawn_to_scale():
-    svg = report_svg.grouped_bars(
-        [("a", {"nan": 0.5}), ("b", {"nan": 0.25})], [("nan", "NaN", "#c00")], "t"
+    svg = report_svg.stacked_bars(
+        [("a", {"nan": 0.25, "missing": 0.25}), ("b", {"nan": 0.25})],
+        [("missing", "missing", "#777"), ("nan", "NaN", "#c00")],
+        "t",
     )
-    widths = [float(w) for w in re.findall(r'x="190" y="\d+" width="([\d.]+)" height="8"', svg)]
-    plot_width = 720 - 190 - 70
-    # vmax is 0.5 (nice_max), so 0.5 fills the plot and 0.25 half of it.
-    assert widths == [pytest.approx(plot_width), pytest.approx(plot_width / 2)]
-    assert ">50%</text>" in svg and ">25%</text>" in svg
+    bars = re.findall(r'<rect x="([\d.]+)" y="(\d+)" width="([\d.]+)" height="14"', svg)
+    plot_width = int((900 - 180) * 0.55)
+    # The axis ends at 0.5 (nice_max): row a fills it (two halves), row b is half of it.
+    assert [(float(x), float(w)) for x, _, w in bars] == [
+        (180, pytest.approx(plot_width / 2)),
+        (pytest.approx(180 + plot_width / 2), pytest.approx(plot_width / 2)),
+        (180, pytest.approx(plot_width / 2)),
+    ]
+    assert ">missing 25%, NaN 25%</text>" in svg and ">NaN 25%</text>" in svg
 
 
 @pytest.mark.parametrize(
@@ -297,3 +303,137 @@ def test_report_modules_import_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: one pushed and one blocked `nanguard run`, their reports, headless Chromium.
+# ---------------------------------------------------------------------------------------------
+
+NANGUARD = [sys.executable, "-m", "nanguard.pipelines.cli"]
+INF_EVERY = 40  # every 40th value of the hostile-named column is +Inf in the blocked run
+
+
+def _nanguard(*args, cwd):
+    result = subprocess.run(
+        [*NANGUARD, *args], capture_output=True, text=True, cwd=cwd, timeout=1800
+    )
+    print(result.stdout, result.stderr)
+    return result
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two real runs: the bundled penguins (pushed) and penguins with +Inf and a hostile
+    header (blocked by the data guard)."""
+    import pandas as pd
+
+    from nanguard.pipelines import data
+
+    base = tmp_path_factory.mktemp("report_runs")
+    frame = pd.read_csv(data.bundled_penguins_csv()).rename(columns={"bill_length_mm": EVIL})
+    frame[EVIL] = frame[EVIL].astype(object)
+    frame.loc[::INF_EVERY, EVIL] = "inf"
+    blocked_csv = base / "blocked.csv"
+    frame.to_csv(blocked_csv, index=False)
+    found = {}
+    for name, flags in (("pushed", []), ("blocked", ["--data", str(blocked_csv)])):
+        root = base / name
+        result = _nanguard("run", "--root", str(root), "--train-steps", "60", *flags, cwd=base)
+        found[name] = {"root": root, "result": result}
+    found["blocked"]["inf_rows"] = len(frame.index[::INF_EVERY])
+    return found
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from tests.pipelines.browser import ensure_chromium
+
+    path, why = ensure_chromium()
+    if path is None:
+        pytest.skip(f"headless Chromium is not available and apt-get could not install it: {why}")
+    return path
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name,code", [("pushed", 0), ("blocked", 3)])
+def test_run_writes_its_report_and_prints_the_path_last(runs, name, code):
+    result = runs[name]["result"]
+    assert result.returncode == code
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("Report: ") and last.endswith(".html")
+    path = last.removeprefix("Report: ")
+    assert path.startswith(str(runs[name]["root"] / "reports"))
+    with open(path, encoding="utf-8") as f:
+        page = f.read()
+    assert ("PUSHED" if code == 0 else "BLOCKED") in page
+
+
+@pytest.mark.e2e
+def test_report_of_the_pushed_run(runs, tmp_path):
+    root = runs["pushed"]["root"]
+    output = tmp_path / "pushed.html"
+    result = _nanguard("report", str(root), "--output", str(output), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"Report: {output}"
+    facts = report_data.collect(
+        str(root / "metadata.sqlite"), report_data.latest_run(str(root / "metadata.sqlite"))
+    )
+    versions = sorted((root / "serving").iterdir())
+    assert facts["outcome"]["status"] == "pushed"
+    assert facts["outcome"]["version"] == versions[-1].name
+    assert set(facts["guards"]) == {"DataGuard", "Transform", "Trainer", "FinitePredictionGate"}
+    assert facts["guards"]["Trainer"]["health"]["loss_per_epoch"]
+    names = {m["name"]: m for m in facts["evaluation"]["metrics"]}
+    assert 0 <= names["sparse_categorical_accuracy"]["value"] <= 1
+    assert names["sparse_categorical_accuracy"]["lower"] == 0.5
+    page = output.read_text(encoding="utf-8")
+    assert "PUSHED" in page and versions[-1].name in page
+    assert page.count("<svg") >= 4  # two splits' profiles, loss, accuracy
+    assert "bill_length_mm" in page and "Loss per epoch" in page
+
+
+@pytest.mark.e2e
+def test_report_of_the_blocked_run_says_who_why_and_what_to_change(runs, tmp_path):
+    root = runs["blocked"]["root"]
+    metadata = str(root / "metadata.sqlite")
+    run_id = report_data.latest_run(metadata)
+    facts = report_data.collect(metadata, run_id, str(root / "pipeline"), str(root / "logs"))
+    outcome = facts["outcome"]
+    assert (outcome["status"], outcome["stage"]) == ("blocked", "DataGuard")
+    # The reason comes from the run's log (TFX stores none for an executor that raised).
+    assert outcome["reason"].startswith("nanguard.components.errors.GuardBlockedError: ")
+    assert f"feature {EVIL!r} in split 'train'" in outcome["reason"]
+    assert [a for a in outcome["advice"] if EVIL in a and "inf" in a]
+    page = report.render(facts)
+    assert "BLOCKED</b> by DataGuard" in page and ESCAPED in page and EVIL not in page
+    guard = facts["guards"].get("DataGuard")
+    if guard is None:
+        # TFX deleted the guard's output folder when it raised; the page says where it looked.
+        assert report_data.KEPT_SUFFIX in facts["errors"]["DataGuard"]
+        pytest.xfail("the data guard keeps no copy of its files yet (<output URI>.blocked)")
+    assert guard["from_failed_execution"] is True
+    pos_inf = sum(p["features"][EVIL]["pos_inf"] for p in guard["profile"].values())
+    assert pos_inf == runs["blocked"]["inf_rows"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["pushed", "blocked"])
+def test_reports_in_headless_chromium(runs, chromium, tmp_path, name):
+    from tests.pipelines.browser import open_page
+
+    path = runs[name]["result"].stdout.strip().splitlines()[-1].removeprefix("Report: ")
+    page = open_page(chromium, path, str(tmp_path / f"{name}.png"))
+    print("screenshot:", page.screenshot)
+    dom = parse(page.dom)
+    assert page.console == []
+    for section in report.SECTIONS:
+        assert f'<section id="{section}">' in page.dom
+    assert dom.tags.count("svg") >= (4 if name == "pushed" else 2)
+    assert "img" not in dom.tags and "script" not in dom.tags
+    assert not [a for a in dom.attrs if a[0].startswith("on")]
+    text = "".join(dom.text)
+    assert ("PUSHED" if name == "pushed" else "BLOCKED") in text
+    if name == "blocked":
+        assert EVIL in text  # the hostile header, as text
+    with open(page.screenshot, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
