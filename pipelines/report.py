@@ -92,7 +92,8 @@ def _kv(pairs: list[tuple[str, Any]]) -> str:
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    """A string as itself, anything else as compact JSON (vocab's spelling of NaN/Inf kept)."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
 def _section(key: str, title: str, body: str) -> str:
