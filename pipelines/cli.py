@@ -108,7 +108,20 @@ def _run_command(args) -> int:
     layout.claim()
     with layout.lock():
         layout.check_serving_dir()
-        return _run_locked(args, config, layout, table, schema)
+        from nanguard.pipelines import report_data
+
+        earlier = set(report_data.run_ids(layout.metadata_path))
+        code = _run_locked(args, config, layout, table, schema)
+        # The report of this run, pushed or blocked; it never changes the exit code.
+        new = [r for r in report_data.run_ids(layout.metadata_path) if r not in earlier]
+        try:
+            if not new:
+                raise InputError("ML Metadata records no new run")
+            print(f"Report: {report_data.write_report(layout.root, new[-1])}")
+        except Exception as e:  # noqa: BLE001 - the outcome above stands
+            logging.exception("The report could not be written")
+            print(f"Report: not written ({type(e).__name__}: {e})")
+    return code
 
 
 def _run_locked(args, config, layout, table, schema: str | None) -> int:
@@ -181,6 +194,29 @@ def _report(layout, run_id: str, error: BaseException | None, log_path: str) -> 
     )
     print(f"BLOCKED: {reason}; nothing was pushed. Log: {log_path}")
     return EXIT_BLOCKED
+
+
+def _add_report_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="write the NaN health report of a run as one self-contained HTML page",
+        description="Writes one HTML page (no script, works offline) showing, stage by stage, "
+        "where NaN/Inf were found, repaired or stopped, for pushed and blocked runs alike.",
+    )
+    p.add_argument("root", metavar="ROOT", help="the --root of `nanguard run`")
+    p.add_argument("--run", metavar="RUN_ID", help="a run id ML Metadata records (default: latest)")
+    p.add_argument("--output", metavar="FILE", help="default: ROOT/reports/<run id>.html")
+    p.set_defaults(func=_report_command)
+
+
+def _report_command(args) -> int:
+    from nanguard.pipelines import report_data
+
+    root = os.path.abspath(args.root)
+    if not os.path.isdir(root):
+        raise InputError(f"ROOT {args.root}: no such folder; pass the --root of `nanguard run`")
+    print(f"Report: {report_data.write_report(root, args.run, args.output)}")
+    return EXIT_OK
 
 
 def _add_compile_parser(subparsers) -> None:
@@ -268,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _COMPONENT_COMMANDS:
         importlib.import_module(module).add_parsers(subparsers)
     _add_config_parser(subparsers)
+    _add_report_parser(subparsers)
     return parser
 
 
