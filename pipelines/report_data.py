@@ -25,6 +25,7 @@ from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 
+from nanguard.components.data_guard import outputs as guard_outputs
 from nanguard.components.errors import InputError
 from nanguard.pipelines import local_runner
 from nanguard.pipelines.summary import GUARDS
@@ -32,7 +33,7 @@ from nanguard.pipelines.summary import GUARDS
 # Set by TFX on executions (tfx/orchestration/portable/mlmd/execution_lib.py, outputs_utils.py).
 EXECUTION_RESULT = "__execution_result__"
 # A guard that fails the run keeps a copy of its files here (TFX deletes the output URI).
-KEPT_SUFFIX = ".blocked"
+KEPT_SUFFIX = guard_outputs.KEPT_SUFFIX
 _STATES = metadata_store_pb2.Execution.State
 
 

@@ -117,5 +117,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if not result["blessed"]:
             message = core.blocked_message(result)
             if config.mode == "fail":
-                raise GuardBlockedError(message)
+                # TFX removes a failed execution's output folders; the evidence is kept beside
+                # them, where `nanguard report` reads it for the blocked run.
+                io_utils.copy_dir(
+                    anomalies_artifact.uri, anomalies_artifact.uri + outputs.KEPT_SUFFIX
+                )
+                raise GuardBlockedError(
+                    f"{message} Evidence: {anomalies_artifact.uri}{outputs.KEPT_SUFFIX}"
+                )
             logging.warning("%s (mode warn: continuing, blessed=0)", message)

@@ -18,6 +18,10 @@ from typing import Any
 
 from nanguard.components import vocab
 
+# Suffix of the copy a blocking guard keeps of its output folder: TFX deletes a failed
+# execution's outputs, and `nanguard report` reads the evidence from `<uri>.blocked`.
+KEPT_SUFFIX = ".blocked"
+
 # Files in the ExampleAnomalies artifact.
 ANOMALIES_FILE_NAME = "SchemaDiff.pb"  # = example_validator.executor.DEFAULT_FILE_NAME
 PROFILE_FILE_NAME = "data_guard_profile.json"

@@ -180,6 +180,11 @@ def test_string_in_numeric_feature_is_a_violation_naming_feature_split_token(tmp
     assert "feature 'x' in split 'train'" in message and "'oops'" in message
     assert "feature 'x' in split 'eval'" in message
     assert outputs_["anomalies"][0].get_int_custom_property("blessed") == 0
+    # TFX deletes a failed execution's outputs; the guard keeps a copy for the report.
+    kept = outputs_["anomalies"][0].uri + guard_outputs.KEPT_SUFFIX
+    assert f"Evidence: {kept}" in message
+    with open(os.path.join(kept, guard_outputs.PROFILE_FILE_NAME)) as f:
+        assert json.load(f)["splits"]["train"]["features"]["x"]["type"]
     inputs, outputs_ = artifacts(tmp_path / "warn", rows, rows, s)
     executor(tmp_path).Do(inputs, outputs_, {"config": json.dumps({"mode": "warn"})})
     artifact = outputs_["anomalies"][0]
