@@ -38,6 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tfx_bsl import sketches
 
+from nanguard.components.inputs import as_numpy, from_numpy
+
 # sqrt(np.finfo(np.float32).max): past this magnitude, x * x overflows float32.
 HUGE_THRESHOLD = float(np.sqrt(np.finfo(np.float32).max))
 # Rank error bound of the median sketch (fraction of the number of finite values).
@@ -192,7 +194,7 @@ def _add_numeric(acc: _FeatureAcc, values: np.ndarray) -> None:
         acc.max = max(acc.max, hi)
         if acc.quantiles is None:
             acc.quantiles = sketches.QuantilesSketch(QUANTILES_EPSILON, 1 << 32, 1)
-        acc.quantiles.AddValues(pa.array(f64))
+        acc.quantiles.AddValues(from_numpy(f64))
     acc.counts[1:] += (n, nan, pos_inf, neg_inf, huge, n_finite)
 
 
@@ -205,11 +207,11 @@ def _add_string(acc: _FeatureAcc, values: pa.Array) -> None:
     if acc.top_k is None:
         acc.top_k = sketches.MisraGriesSketch(TOP_K_BUCKETS)
     acc.top_k.AddValues(values)
-    numeric = pc.match_substring_regex(values, _NUMERIC_REGEX).to_numpy(zero_copy_only=False)
-    n_numeric = int(np.count_nonzero(numeric))
+    numeric = pc.match_substring_regex(values, _NUMERIC_REGEX)
+    n_numeric = pc.sum(numeric).as_py() or 0
     acc.numeric_like += n_numeric
     if n_numeric < n and acc.non_numeric_sample is None:
-        bad = values[int(np.flatnonzero(~numeric)[0])].as_py()
+        bad = pc.filter(values, pc.invert(numeric))[0].as_py()
         acc.non_numeric_sample = bad.decode("utf-8", "replace") if isinstance(bad, bytes) else bad
 
 
@@ -240,13 +242,15 @@ def add_record_batch(
         acc.set_kind(kind, name)
         if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
             # A primitive column: one value per row, null = missing.
-            present = len(column) - column.null_count
-            acc.counts[0] += present
-            values = column.drop_null() if column.null_count else column
-        else:
-            lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
-            acc.counts[0] += int(np.count_nonzero(lengths > 0))  # NaN (null) > 0 is False
-            values = column.flatten()
+            acc.counts[0] += len(column) - column.null_count
+            if kind in (FLOAT, INT):
+                _add_numeric(acc, as_numpy(column))  # a view, nulls dropped
+            elif kind == STRING:
+                _add_string(acc, pc.drop_null(column))
+            continue
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        acc.counts[0] += int(np.count_nonzero(lengths > 0))  # NaN (null) > 0 is False
+        values = column.flatten()
         if kind in (FLOAT, INT):
             _add_numeric(acc, values.to_numpy(zero_copy_only=False))
         elif kind == STRING:
@@ -286,7 +290,7 @@ def _feature_output(feat: _FeatureAcc, rows: int) -> dict[str, Any]:
     if feat.kind in (FLOAT, INT, UNKNOWN):
         if finite:
             std = math.sqrt(max(feat.m2, 0.0) / finite)
-            median = float(feat.quantiles.GetQuantiles(2).flatten().to_numpy()[1])
+            median = float(as_numpy(feat.quantiles.GetQuantiles(2).values)[1])
             skew = 3.0 * (feat.mean - median) / std if std > 0 else 0.0
             out.update(
                 mean=feat.mean,
