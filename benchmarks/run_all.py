@@ -37,6 +37,12 @@ BENCHMARKS = [
         "guarded steps/s >= 0.95x TerminateOnNaN only",
     ),
     ("bench_gate.py", ["--rows", "100000"], ["--rows", "5000"], "gate <= 0.5x stock Evaluator"),
+    (
+        "bench_scan.py",
+        ["--rows", "1000000", "--cols", "10"],
+        ["--rows", "20000", "--rounds", "1"],
+        "nanguard scan <= 3x pyarrow+numpy and <= 0.3x TFDV",
+    ),
 ]
 
 

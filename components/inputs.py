@@ -377,8 +377,11 @@ def _typed_column(column: pa.Array, kind: str | None) -> tuple[str, pa.Array]:
     # int64, which makes the column STRING as tfx-bsl types it: check those few cells' text.
     data = as_numpy(doubles, dense=False)
     suspects = np.flatnonzero(np.abs(data) >= _INT64_LIMIT)
-    if suspects.size and _column_kind(pc.take(column, from_numpy(suspects))) == "string":
-        raise TypesWidened()
+    if suspects.size:
+        texts = pc.take(column, from_numpy(suspects))  # 'inf', '1e30', ...: rarely digits only
+        integers = pc.filter(texts, pc.match_substring_regex(texts, _INT64_TEXT))
+        if len(integers) and _column_kind(integers) == "string":
+            raise TypesWidened()
     return kind, pc.cast(doubles, pa.float32())
 
 
