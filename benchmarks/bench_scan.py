@@ -72,17 +72,23 @@ def _tfdv(path: str, out: str) -> None:
 
 
 def _run(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one process."""
-    start = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if proc.returncode:
-        raise SystemExit(f"{command} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return wall, usage.ru_maxrss / 1024
+    """(wall seconds, peak RSS MB) of one process.
+
+    The peak comes from /usr/bin/time: Linux starts a forked child's ru_maxrss at its parent's
+    resident size, and this parent holds the generated table.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        start = time.monotonic()
+        proc = subprocess.run(
+            ["/usr/bin/time", "-o", rss.name, "-f", "%M", *command],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wall = time.monotonic() - start
+        if proc.returncode:
+            raise SystemExit(f"{command} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return wall, int(rss.read().split()[-1]) / 1024
 
 
 def _uptime() -> str:
