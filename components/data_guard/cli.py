@@ -135,6 +135,18 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _write_json(result: dict[str, Any], path: str) -> None:
+    """`outputs.write_json`'s bytes; a local path is written without importing TensorFlow."""
+    if "://" in path:
+        from nanguard.components.data_guard import outputs
+
+        outputs.write_json(result, path)
+        return
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(vocab.dumps(result, indent=2, sort_keys=True))
+
+
 def _scan(args: argparse.Namespace) -> int:
     config = _load_config(args.policy)
     if args.json_out:
@@ -148,7 +160,7 @@ def _scan(args: argparse.Namespace) -> int:
         except Exception as e:  # noqa: BLE001 (any parse/read error is bad input)
             raise InputError(f"--schema {args.schema}: cannot be read as a schema ({e})") from e
 
-    from nanguard.components.data_guard import outputs, scan
+    from nanguard.components.data_guard import scan
 
     result = scan.scan_path(
         args.path,
@@ -160,7 +172,7 @@ def _scan(args: argparse.Namespace) -> int:
     print(format_table(result))
     if args.json_out:
         try:
-            outputs.write_json(result, args.json_out)
+            _write_json(result, args.json_out)
         except Exception as e:  # noqa: BLE001 (OSError or tf.errors.OpError: cannot write there)
             raise InputError(f"--json {args.json_out}: cannot be written ({e})") from e
     if args.check and not result["blessed"]:

@@ -29,14 +29,18 @@ Definitions (per feature, per split):
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from tfx_bsl import sketches
+
+from nanguard.components.inputs import as_numpy, from_numpy
 
 # sqrt(np.finfo(np.float32).max): past this magnitude, x * x overflows float32.
 HUGE_THRESHOLD = float(np.sqrt(np.finfo(np.float32).max))
@@ -150,6 +154,9 @@ class _FeatureAcc:
             self.non_numeric_sample = other.non_numeric_sample
 
 
+_Defer = Callable[..., None]  # runs function(*args), possibly later (see _SketchThread)
+
+
 class ProfileAccumulator:
     """Accumulator of the profile CombineFn: the row count and one summary per feature."""
 
@@ -160,8 +167,12 @@ class ProfileAccumulator:
         self.features: dict[str, _FeatureAcc] = {}
 
 
-def _add_numeric(acc: _FeatureAcc, values: np.ndarray) -> None:
-    """Vectorised update of a numeric feature with the flattened values of one batch."""
+def _add_numeric(acc: _FeatureAcc, values: np.ndarray, defer: _Defer | None = None) -> None:
+    """Vectorised update of a numeric feature with the flattened values of one batch.
+
+    With `defer`, the median sketch's update runs on its worker thread (same order, same
+    sketch); the counts and moments are updated here.
+    """
     n = values.size
     if n == 0:
         return
@@ -192,7 +203,10 @@ def _add_numeric(acc: _FeatureAcc, values: np.ndarray) -> None:
         acc.max = max(acc.max, hi)
         if acc.quantiles is None:
             acc.quantiles = sketches.QuantilesSketch(QUANTILES_EPSILON, 1 << 32, 1)
-        acc.quantiles.AddValues(pa.array(f64))
+        if defer is None:
+            acc.quantiles.AddValues(from_numpy(f64))
+        else:
+            defer(acc.quantiles.AddValues, from_numpy(f64))
     acc.counts[1:] += (n, nan, pos_inf, neg_inf, huge, n_finite)
 
 
@@ -205,11 +219,11 @@ def _add_string(acc: _FeatureAcc, values: pa.Array) -> None:
     if acc.top_k is None:
         acc.top_k = sketches.MisraGriesSketch(TOP_K_BUCKETS)
     acc.top_k.AddValues(values)
-    numeric = pc.match_substring_regex(values, _NUMERIC_REGEX).to_numpy(zero_copy_only=False)
-    n_numeric = int(np.count_nonzero(numeric))
+    numeric = pc.match_substring_regex(values, _NUMERIC_REGEX)
+    n_numeric = pc.sum(numeric).as_py() or 0
     acc.numeric_like += n_numeric
     if n_numeric < n and acc.non_numeric_sample is None:
-        bad = values[int(np.flatnonzero(~numeric)[0])].as_py()
+        bad = pc.filter(values, pc.invert(numeric))[0].as_py()
         acc.non_numeric_sample = bad.decode("utf-8", "replace") if isinstance(bad, bytes) else bad
 
 
@@ -217,6 +231,7 @@ def add_record_batch(
     accumulator: ProfileAccumulator,
     record_batch: pa.RecordBatch,
     exclude: Iterable[str] = (),
+    defer: _Defer | None = None,
 ) -> ProfileAccumulator:
     """Adds one Arrow RecordBatch (TFXIO layout: one list column per feature) to the profile.
 
@@ -225,6 +240,8 @@ def add_record_batch(
       record_batch: Columns are (large_)list arrays of float, int or bytes values. Null lists
         and empty lists count as missing; NaN, +Inf and -Inf values are counted, not dropped.
       exclude: Column names to skip (for example a raw-record column).
+      defer: Run the median sketches' updates through this (`profile_record_batches` passes
+        a one-thread queue); the sketches are complete once it has drained.
 
     Returns:
       The updated accumulator.
@@ -240,15 +257,17 @@ def add_record_batch(
         acc.set_kind(kind, name)
         if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
             # A primitive column: one value per row, null = missing.
-            present = len(column) - column.null_count
-            acc.counts[0] += present
-            values = column.drop_null() if column.null_count else column
-        else:
-            lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
-            acc.counts[0] += int(np.count_nonzero(lengths > 0))  # NaN (null) > 0 is False
-            values = column.flatten()
+            acc.counts[0] += len(column) - column.null_count
+            if kind in (FLOAT, INT):
+                _add_numeric(acc, as_numpy(column), defer)  # a view, nulls dropped
+            elif kind == STRING:
+                _add_string(acc, pc.drop_null(column))
+            continue
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        acc.counts[0] += int(np.count_nonzero(lengths > 0))  # NaN (null) > 0 is False
+        values = column.flatten()
         if kind in (FLOAT, INT):
-            _add_numeric(acc, values.to_numpy(zero_copy_only=False))
+            _add_numeric(acc, values.to_numpy(zero_copy_only=False), defer)
         elif kind == STRING:
             _add_string(acc, values)
     return accumulator
@@ -286,7 +305,7 @@ def _feature_output(feat: _FeatureAcc, rows: int) -> dict[str, Any]:
     if feat.kind in (FLOAT, INT, UNKNOWN):
         if finite:
             std = math.sqrt(max(feat.m2, 0.0) / finite)
-            median = float(feat.quantiles.GetQuantiles(2).flatten().to_numpy()[1])
+            median = float(as_numpy(feat.quantiles.GetQuantiles(2).values)[1])
             skew = 3.0 * (feat.mean - median) / std if std > 0 else 0.0
             out.update(
                 mean=feat.mean,
@@ -338,17 +357,49 @@ def empty_feature_profile(rows: int, kind: str = UNKNOWN) -> dict[str, Any]:
     return _feature_output(feat, rows)
 
 
+class _SketchThread:
+    """Runs sketch updates on one worker thread, in the order they were submitted.
+
+    tfx-bsl's sketches release the GIL, so the median sketch (the costliest part of counting)
+    overlaps the reading and counting of the next batches. At most `limit` updates wait: the
+    batches they hold do not pile up when the sketch is the slower side.
+    """
+
+    def __init__(self, limit: int = 32):
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sketch")
+        self._pending: collections.deque = collections.deque()
+        self._limit = limit
+
+    def __call__(self, function: Callable, *args) -> None:
+        while len(self._pending) >= self._limit:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(function, *args))
+
+    def drain(self) -> None:
+        """Waits for every update (re-raising the first failure) and stops the thread."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def profile_record_batches(
     record_batches: Iterable[pa.RecordBatch], exclude: Iterable[str] = ()
 ) -> dict[str, Any]:
     """In-process version of ``ProfileRecordBatches`` (same code, no Beam), for small data.
 
+    The same profile as the CombineFn; the median sketches are updated on a worker thread.
     NaN/Inf handling: counted per feature, excluded from every statistic.
     """
     acc = ProfileAccumulator()
     exclude = frozenset(exclude)
-    for batch in record_batches:
-        add_record_batch(acc, batch, exclude)
+    sketch_thread = _SketchThread()
+    try:
+        for batch in record_batches:
+            add_record_batch(acc, batch, exclude, sketch_thread)
+    finally:
+        sketch_thread.drain()
     return extract_profile(acc)
 
 

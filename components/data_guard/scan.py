@@ -1,20 +1,23 @@
 """`nanguard scan`'s logic: the data guard's counting and verdict, standalone, on files.
 
-CSV files are read by the one input layer (`components/inputs.py`, pyarrow: quoted fields may
-hold commas, quotes and newlines; a byte-order mark is skipped; any UTF-8 text is accepted) and
-typed as CsvExampleGen types them (`inputs.example_gen_types`: int64, float32, text). An empty
-cell and the tokens `NA`, `null` and `None` are **missing**; `nan`, `NaN`, `inf`, `-inf` and
-`Infinity` are float NaN/Inf. TFRecords of tf.Example (gzip or not) are read in batches with
-TFXIO's decoder. Counting and judging are the component's own (`counts`, `core`).
+CSV files are streamed by the one input layer (`components/inputs.py`: pyarrow's streaming
+reader, ~1 MB record batches, so memory is flat in the row count; quoted fields may hold commas,
+quotes and newlines; a byte-order mark is skipped; any UTF-8 text is accepted) and typed as
+CsvExampleGen types them (`inputs.example_gen_batches`: int64, float32, text, the types of all
+rows). An empty cell and the tokens `NA`, `null` and `None` are **missing**; `nan`, `NaN`,
+`inf`, `-inf` and `Infinity` are float NaN/Inf. TFRecords of tf.Example (gzip or not) are read
+in batches with TFXIO's decoder. Counting and judging are the component's own (`counts`, `core`).
 
-By default the profile is computed in this process (no Beam, no temporary files). With
-`beam_pipeline_args` it runs on Beam; the per-split JSON then goes through a temporary folder
-that is always deleted (a standalone scan has no artifact URI to write to).
+By default the profile is computed in this process (no Beam, no temporary files); local CSV
+input imports neither TensorFlow nor Beam. With `beam_pipeline_args` it runs on Beam (each file
+read by a worker, its types merged over all files first); the per-split JSON then goes through a
+temporary folder that is always deleted (a standalone scan has no artifact URI to write to).
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import gzip
 import os
 import tempfile
@@ -32,10 +35,45 @@ from nanguard.components.errors import InputError
 CSV = "csv"
 TFRECORD = "tfrecord"
 SPLIT = "all"  # a scan is one split
-_CSV_BATCH_ROWS = 65536
+_CSV_BLOCK_BYTES = 1 << 20  # bytes of CSV text per record batch
+_CRC32C_TABLE: list[int] = []
+
+
+def _crc32c(data: bytes) -> int:
+    if not _CRC32C_TABLE:
+        for n in range(256):
+            for _ in range(8):
+                n = (n >> 1) ^ (0x82F63B78 if n & 1 else 0)
+            _CRC32C_TABLE.append(n)
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _may_be_tfrecord(path: str) -> bool:
+    """False when a local file cannot be a TFRecord file (its first record header's masked
+    CRC-32C does not match), without importing TensorFlow; True means "ask TensorFlow"."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[:2] == b"\x1f\x8b":
+                f.seek(0)
+                head = gzip.GzipFile(fileobj=f).read(12)
+    except Exception:  # noqa: BLE001 (unreadable, or a broken gzip stream: let TensorFlow judge)
+        return True
+    if not head:
+        return True  # an empty file is an empty TFRecord file
+    if len(head) < 12:
+        return False
+    crc = _crc32c(head[:8])
+    masked = (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    return masked == int.from_bytes(head[8:12], "little")
 
 
 def _is_tfrecord_of_examples(path: str) -> bool:
+    if "://" not in path and not _may_be_tfrecord(path):
+        return False
     import tensorflow as tf
 
     from nanguard.components.data_guard import beam_io
@@ -67,11 +105,20 @@ def find_inputs(path: str) -> tuple[str, list[str]]:
       InputError: nothing there, a folder with no CSV or TFRecord file (names the folder),
         CSV and TFRecord files mixed, a file that is neither.
     """
-    import tensorflow as tf
+    if "://" in path:  # remote storage: TensorFlow's file system
+        import tensorflow as tf
 
-    if tf.io.gfile.isdir(path):
+        isdir, walk, exists, glob_ = (
+            tf.io.gfile.isdir,
+            tf.io.gfile.walk,
+            tf.io.gfile.exists,
+            tf.io.gfile.glob,
+        )
+    else:
+        isdir, walk, exists, glob_ = os.path.isdir, os.walk, os.path.exists, glob.glob
+    if isdir(path):
         found: list[str] = []
-        for root, _, names in tf.io.gfile.walk(path):
+        for root, _, names in walk(path):
             found += [os.path.join(root, n) for n in names if not n.startswith((".", "_"))]
         found.sort()
         csvs = [f for f in found if f.lower().endswith(inputs.CSV_SUFFIXES)]
@@ -90,7 +137,7 @@ def find_inputs(path: str) -> tuple[str, list[str]]:
         if skipped:
             logging.info("scan: skipping %s file(s) that are not data: %s", len(skipped), skipped)
         return (CSV, csvs) if csvs else (TFRECORD, records)
-    files = [path] if tf.io.gfile.exists(path) else sorted(tf.io.gfile.glob(path))
+    files = [path] if exists(path) else sorted(glob_(path))
     if not files:
         raise InputError(f"{path}: no such file or folder.")
     kinds = {}
@@ -110,32 +157,58 @@ def find_inputs(path: str) -> tuple[str, list[str]]:
     return next(iter(kinds.values())), files
 
 
-def _record_batches(kind: str, files: Sequence[str], path: str) -> tuple[list[str], Iterable]:
-    """`(header, record batches)`; CSV is read whole (Arrow), TFRecords stream per batch."""
-    if kind == CSV:
-        table = inputs.read_csv_files(files, flag="scan", where=path, allow_empty=True)
-        typed = inputs.example_gen_types(table)
-        return table.column_names, typed.to_batches(max_chunksize=_CSV_BATCH_ROWS)
+def _profile_csv(files: Sequence[str], header: Sequence[str]) -> dict[str, Any]:
+    """The profile of CSV files, streamed once (twice if a column's type widens late)."""
+    try:
+        batches = inputs.example_gen_batches(files, header, block_size=_CSV_BLOCK_BYTES)
+        return counts.profile_record_batches(batches)
+    except inputs.TypesWidened:
+        # E.g. a column of integers with a '1.5' after the first batch: CsvExampleGen types it
+        # FLOAT over all rows, so the earlier batches must be counted again as float32.
+        logging.info("scan: a column's type changes after the first batch; reading again.")
+        kinds = inputs.example_gen_kinds(files, header, block_size=_CSV_BLOCK_BYTES)
+        batches = inputs.example_gen_batches(files, header, kinds, block_size=_CSV_BLOCK_BYTES)
+        return counts.profile_record_batches(batches)
 
-    def tfrecord_batches() -> Iterator:
-        from nanguard.components.data_guard import beam_io
 
-        for file in files:
-            yield from beam_io.read_tfexample_file(file)
+def _file_kinds(file: str, header: Sequence[str]) -> dict[str, str]:
+    return inputs.example_gen_kinds([file], header, block_size=_CSV_BLOCK_BYTES)
 
-    return [], tfrecord_batches()
+
+def _file_batches(file: str, header: Sequence[str], kinds: dict[str, str]) -> Iterator:
+    return inputs.example_gen_batches([file], header, kinds, block_size=_CSV_BLOCK_BYTES)
+
+
+def _tfrecord_batches(files: Sequence[str]) -> Iterator:
+    from nanguard.components.data_guard import beam_io
+
+    for file in files:
+        yield from beam_io.read_tfexample_file(file)
 
 
 def _profile_on_beam(
-    kind: str, files: Sequence[str], batches: Iterable, beam_pipeline_args: Iterable[str]
+    kind: str, files: Sequence[str], header: Sequence[str], beam_pipeline_args: Iterable[str]
 ) -> dict[str, Any]:
+    """The profile on Beam: each file read by a worker; CSV types merged over all files first."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from nanguard.components.data_guard import beam_io, outputs
 
+    @beam.ptransform_fn
+    def read_csv_files(pipeline):
+        names = pipeline | "Files" >> beam.Create(list(files)) | "Spread" >> beam.Reshuffle()
+        kinds = (
+            names
+            | "Kinds" >> beam.Map(_file_kinds, list(header))
+            | "AllKinds" >> beam.CombineGlobally(inputs.widest_kinds)
+        )
+        return names | "Batches" >> beam.FlatMap(
+            _file_batches, list(header), beam.pvalue.AsSingleton(kinds)
+        )
+
     if kind == CSV:
-        source = beam.Create(list(batches))
+        source = read_csv_files()  # pylint: disable=no-value-for-parameter
     else:
         source = beam_io.ReadTFExampleFiles(list(files))  # pylint: disable=no-value-for-parameter
     with tempfile.TemporaryDirectory(prefix="nanguard_scan_") as tmp:
@@ -195,12 +268,14 @@ def scan_path(
     config = DataGuardConfig.from_dict(config)
     kind, files = find_inputs(path)
     logging.info("Scanning %s %s file(s) under %s.", len(files), kind, path)
-    header, batches = _record_batches(kind, files, path)
+    header = inputs.csv_header(files, flag="scan", where=path) if kind == CSV else []
     try:
         if beam_pipeline_args:
-            profile = _profile_on_beam(kind, files, batches, beam_pipeline_args)
+            profile = _profile_on_beam(kind, files, header, beam_pipeline_args)
+        elif kind == CSV:
+            profile = _profile_csv(files, header)
         else:
-            profile = counts.profile_record_batches(batches)
+            profile = counts.profile_record_batches(_tfrecord_batches(files))
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 - a corrupt record or mixed types deep in a file

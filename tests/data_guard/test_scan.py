@@ -146,3 +146,122 @@ def _assert_same_profile(got, want):
                 np.testing.assert_allclose(value, want["features"][name][key], rtol=1e-9)
             else:
                 assert value == want["features"][name][key], (name, key)
+
+
+def _generated_csv(path, late_text, rows=3000, seed=0):
+    """Numbers with gaps, missing tokens, NaN, +/-Inf, huge and >float32 values; text columns,
+    one with a string that appears only after many batches."""
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for i in range(4):
+        values = rng.normal(10.0 * i, 3.0 + i, rows).round(4).astype(str).astype(object)
+        kind = rng.choice(8, size=rows, p=[0.8, 0.05, 0.03, 0.02, 0.02, 0.03, 0.03, 0.02])
+        values[kind == 1] = ""
+        values[kind == 2] = rng.choice(["NA", "null", "None"], size=(kind == 2).sum())
+        values[kind == 3] = rng.choice(["nan", "NaN"], size=(kind == 3).sum())
+        values[kind == 4] = rng.choice(["inf", "Infinity"], size=(kind == 4).sum())
+        values[kind == 5] = "-inf"
+        values[kind == 6] = "3e25"  # huge: its square overflows float32
+        values[kind == 7] = "-1e39"  # beyond float32: -Inf once typed as tf.Example stores it
+        columns[f"x{i}"] = values
+    columns["ints"] = rng.integers(-5, 5, rows).astype(str).astype(object)
+    columns["ints"][rng.random(rows) < 0.1] = ""
+    columns["color"] = rng.choice(["red", "blue", "", "NA"], size=rows).astype(object)
+    late = rng.normal(size=rows).round(3).astype(str).astype(object)
+    if late_text:  # numbers for 2000 rows, then text: CsvExampleGen types it STRING
+        late[2000:] = "word"
+    columns["late"] = late
+    names = list(columns)
+    lines = [",".join(names)] + [",".join(row) for row in zip(*columns.values(), strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return names
+
+
+@pytest.mark.parametrize("late_text", [False, True])
+def test_streamed_scan_counts_equal_pandas_and_numpy(tmp_path, monkeypatch, late_text):
+    """The streaming reader over ~40 small batches (one pass, or two when text appears late in
+    a number column) gives numpy's counts on pandas' reading of the text, and the whole-table
+    profile."""
+    from nanguard.components import inputs
+    from nanguard.components.data_guard import counts
+
+    path = tmp_path / "g.csv"
+    names = _generated_csv(path, late_text)
+    monkeypatch.setattr(scan, "_CSV_BLOCK_BYTES", 4096)
+    result = scan.scan_path(str(path))
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert result["rows"] == len(df) == 3000
+    for name in names:
+        feat, text = result["features"][name], df[name]
+        missing = text.isin(["", "NA", "null", "None"]).to_numpy()
+        assert feat["missing"] == missing.sum() and feat["present"] == (~missing).sum(), name
+        if name.startswith("x"):
+            with np.errstate(over="ignore"):
+                v = text[~missing].astype(np.float64).to_numpy().astype(np.float32)
+            finite = v[np.isfinite(v)].astype(np.float64)
+            assert feat["type"] == "FLOAT"
+            assert (feat["nan"], feat["pos_inf"], feat["neg_inf"]) == (
+                np.isnan(v).sum(),
+                np.isposinf(v).sum(),
+                np.isneginf(v).sum(),
+            ), name
+            assert feat["neg_inf"] > (text == "-inf").sum()  # -1e39 counted as -Inf
+            assert feat["huge"] == (np.abs(finite) > 1.8446744e19).sum() > 0
+            assert feat["finite"] == finite.size
+            np.testing.assert_allclose(feat["mean"], finite.mean(), rtol=1e-9)
+            np.testing.assert_allclose(feat["std"], finite.std(), rtol=1e-6)
+            assert (feat["min"], feat["max"]) == (finite.min(), finite.max())
+    assert result["features"]["ints"]["type"] == "INT"
+    assert result["features"]["ints"]["mean"] == pytest.approx(
+        df["ints"][df["ints"] != ""].astype(int).mean(), rel=1e-12
+    )
+    assert result["features"]["color"]["type"] == "STRING"
+    late = result["features"]["late"]
+    assert (late["type"], late.get("numeric_like")) == (
+        ("STRING", 2000) if late_text else ("FLOAT", None)
+    )
+    whole = counts.profile_record_batches(
+        inputs.example_gen_types(inputs.read_csv(str(path))).to_batches(max_chunksize=65536)
+    )
+    _assert_same_profile({"features": result["features"]}, {"features": whole["features"]})
+
+
+def test_csv_on_beam_gives_the_in_process_profile(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x,n,s\n1,2,a\nnan,,b\n")
+    (folder / "b.csv").write_text("x,n,s\n-inf,3,\n2.5,4,a\n")  # x: int in a.csv, float here
+    in_process = scan.scan_path(str(folder))
+    on_beam = scan.scan_path(str(folder), beam_pipeline_args=["--direct_num_workers=1"])
+    _assert_same_profile(on_beam, in_process)
+    x = in_process["features"]["x"]
+    assert (x["type"], x["nan"], x["neg_inf"], x["finite"], x["mean"]) == (
+        "FLOAT",
+        1,
+        1,
+        2,
+        1.75,
+    )
+
+
+def test_local_csv_scan_imports_no_tensorflow_beam_or_pandas(tmp_path):
+    """The whole `nanguard scan FILE --json OUT` process: heavy imports would cost seconds."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "README.md").write_text("not data, and not a TFRecord\n")
+    (tmp_path / "d.csv").write_text("a,b\n1,x\nnan,\n")
+    out = tmp_path / "out" / "p.json"
+    code = (
+        "import sys; from nanguard.pipelines.cli import main; "
+        f"rc = main(['scan', {str(tmp_path)!r}, '--json', {str(out)!r}]); "
+        "heavy = ('tensorflow', 'apache_beam', 'tensorflow_data_validation', "
+        "'tensorflow_model_analysis', 'pandas'); "
+        "print([m for m in heavy if m in sys.modules], rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[] 0", done.stdout + done.stderr
+    assert json.loads(out.read_text())["features"]["a"]["nan"] == 1
