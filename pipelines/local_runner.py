@@ -172,7 +172,7 @@ def run(pipeline, console: TextIO | None = None) -> tuple[str, list[Stage]]:
     def finished(node_id: str, seconds: float, error: BaseException | None) -> None:
         stages.append(Stage(node_id, seconds, error is None))
         if console:
-            verdict = "finished" if error is None else "FAILED after"
+            verdict = "finished in" if error is None else "FAILED after"
             console.write(f"  {node_id:<22} {verdict} {seconds:6.1f} s\n")
 
     runner = ObservedLocalDagRunner(on_start=started, on_finish=finished)
