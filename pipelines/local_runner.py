@@ -278,6 +278,19 @@ def run_outputs(
     return outputs
 
 
+def artifacts(metadata_path: str, type_name: str) -> list[metadata_store_pb2.Artifact]:
+    """Every artifact of `type_name` in the store, newest first (any run, any runner)."""
+    if not os.path.exists(metadata_path):
+        return []
+    found = _store(metadata_path).get_artifacts_by_type(type_name)
+    return sorted(found, key=lambda a: -a.id)
+
+
+def latest_artifact(metadata_path: str, type_name: str) -> metadata_store_pb2.Artifact | None:
+    """The newest artifact of `type_name`, or None."""
+    return next(iter(artifacts(metadata_path, type_name)), None)
+
+
 def custom_property(artifact: metadata_store_pb2.Artifact | None, name: str):
     """A custom property's value (int, string or float), or None."""
     if artifact is None or name not in artifact.custom_properties:
