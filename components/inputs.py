@@ -73,7 +73,21 @@ def _arrow_error(path: str, error: Exception) -> InputError:
         return InputError(f"{path}: not a UTF-8 text file; pass a CSV with a header row")
     if isinstance(error, OSError) and getattr(error, "strerror", None):
         return InputError(f"{path}: cannot be read ({error.strerror})")
+    if _looks_binary(path):
+        return InputError(f"{path}: not a text file (it holds control bytes); pass a CSV")
+    # Arrow quotes the offending row: keep its printable characters only, never raw bytes.
+    text = "".join(c if c.isprintable() else "?" for c in text)
     return InputError(f"{path}: cannot be read as CSV ({text}); pass a UTF-8 CSV with a header")
+
+
+def _looks_binary(path: str) -> bool:
+    """A NUL byte or other control bytes (besides tab, CR, LF, FF) in the first 64 KiB."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    return any(b < 32 and b not in (9, 10, 12, 13) for b in head)
 
 
 def _not_a_header(path: str) -> InputError:
