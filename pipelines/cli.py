@@ -341,5 +341,18 @@ def main(argv: list[str] | None = None) -> int:
         return _unexpected(args.command, e)
 
 
+def entry() -> None:
+    """The console script: `main`, then exit without tearing the interpreter down.
+
+    TensorFlow's objects print 'Exception ignored in AtomicFunction.__del__' tracebacks when
+    Python destroys them at shutdown; everything nanguard wrote is flushed before it exits.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
