@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -507,8 +508,10 @@ def test_guard_blocks_all_missing_overflow_and_missing_labels_at_once(pushed, tm
 
 @pytest.mark.e2e
 def test_stock_model_that_predicts_nan_only_on_a_probe_is_not_pushed(pushed, tmp_path):
-    """Clean data, stock preprocessing and run_fn: the model is finite on the data and NaN on
-    the gate's NaN probes; the gate names a probe, exit 3, nothing pushed."""
+    """Clean data, stock preprocessing and run_fn: the model is finite on the data (the gate
+    counts 0 non-finite) and non-finite on at least one hostile probe (which ones depends on
+    the initialisation; a seen run: `neg_inf:bill_length_mm`); exit 3 naming it, nothing pushed.
+    """
     config = tmp_path / "stock.yaml"
     config.write_text(
         "transform: {preprocessing_fn: nanguard.pipelines.stock.preprocessing_fn}\n"
@@ -516,28 +519,44 @@ def test_stock_model_that_predicts_nan_only_on_a_probe_is_not_pushed(pushed, tmp
     )
     result = run_nanguard(pushed, "--config", str(config))
     assert result.returncode == EXIT_BLOCKED, result.stdout + result.stderr
-    assert "nothing was pushed" in result.stdout
     gate = [line for line in result.stdout.splitlines() if line.strip().startswith("gate")]
-    assert gate and "0 non-finite" in gate[0], gate
-    assert any(f"nan:{c}" in result.stdout for c in ("bill_length_mm", "bill_depth_mm")), (
+    assert gate and "0 non-finite" in gate[0] and "NOT blessed" in gate[0], gate
+    assert re.search(
+        r"^BLOCKED: [1-9]\d* probe\(s\) failed: (nan|pos_inf|neg_inf):\w+ \(non_finite\)"
+        r".*nothing was pushed",
+        result.stdout,
+        re.M,
+    ), result.stdout
+    faults_data.assert_serving_intact(pushed)
+
+
+@pytest.mark.e2e
+def test_divergent_learning_rate_never_pushes_a_non_finite_model(pushed, tmp_path):
+    """`trainer: {learning_rate: 1e6}`. Defined from what the code does: the guarded trainer
+    exports a finite model (no non-finite event: Adam's step size is bounded), the gate finds
+    nothing non-finite, and the Evaluator does not bless the useless model: exit 3, nothing
+    pushed. Had it been pushed, it would have to predict finite values."""
+    config = tmp_path / "divergent.yaml"
+    config.write_text("trainer: {learning_rate: 1.0e+6}\n")
+    result = run_nanguard(pushed, "--config", str(config))
+    assert result.returncode == EXIT_BLOCKED, result.stdout + result.stderr
+    assert "trainer      status ok" in result.stdout
+    assert "0 non-finite, 0 probe(s) failed: NOT blessed" in result.stdout
+    assert "BLOCKED: the upstream model_blessing is not blessed; nothing was pushed" in (
         result.stdout
     )
     faults_data.assert_serving_intact(pushed)
 
 
 @pytest.mark.e2e
-def test_divergent_learning_rate_never_pushes_a_non_finite_model(pushed, tmp_path):
-    """`trainer: {learning_rate: 1e6}`: the guarded trainer either recovers (a lower rate, the
-    last good weights) and the run pushes a finite model, or the run exits 3; either way every
-    model in the serving folder predicts finite values."""
-    config = tmp_path / "divergent.yaml"
-    config.write_text("trainer: {learning_rate: 1.0e+6}\n")
-    result = run_nanguard(pushed, "--config", str(config))
-    assert result.returncode in (0, EXIT_BLOCKED), result.stdout + result.stderr
-    if result.returncode == 0:
-        (new,) = pushed.accept_new_versions()
-        outputs = faults_data.predict(os.path.join(pushed.serving_dir, new), pushed.examples)
-        assert np.isfinite(outputs).all(), outputs
-    else:
-        assert "nothing was pushed" in result.stdout.lower() or "BLOCKED" in result.stdout
-    faults_data.assert_serving_intact(pushed)
+@pytest.mark.xfail(
+    strict=True,
+    reason="every `nanguard run` that loaded a TF function ends with 'Exception ignored in "
+    "AtomicFunction.__del__ ... Traceback ... TypeError' on stderr at interpreter exit",
+)
+def test_no_traceback_reaches_the_console_of_a_run(pushed):
+    """The fixture's successful rerun (exit 0) printed no traceback on its console."""
+    if pushed.rerun is None:
+        pytest.skip("NANGUARD_FAULTS_ROOT: the fixture reused a root and ran nothing")
+    assert pushed.rerun.returncode == 0
+    assert "Traceback" not in pushed.rerun.stdout + pushed.rerun.stderr, pushed.rerun.stderr
