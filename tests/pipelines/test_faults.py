@@ -94,11 +94,6 @@ def test_bad_data_file_exits_2_naming_the_file(pushed, tmp_path, capsys, case):
     faults_data.assert_serving_intact(pushed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a binary --data file is reported as a CSV parse error that echoes the raw bytes "
-    "(control characters) to the console instead of 'not a text file'",
-)
 def test_binary_data_file_message_says_not_text_and_echoes_no_bytes(pushed, tmp_path, capsys):
     path = write(tmp_path / "binary.csv", BINARY)
     code, text = run_cli(capsys, "run", *pushed.flags(), "--data", path)
@@ -549,11 +544,6 @@ def test_divergent_learning_rate_never_pushes_a_non_finite_model(pushed, tmp_pat
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="every `nanguard run` that loaded a TF function ends with 'Exception ignored in "
-    "AtomicFunction.__del__ ... Traceback ... TypeError' on stderr at interpreter exit",
-)
 def test_no_traceback_reaches_the_console_of_a_run(pushed):
     """The fixture's successful rerun (exit 0) printed no traceback on its console."""
     if pushed.rerun is None:
