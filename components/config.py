@@ -266,6 +266,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _yaml_value(value: Any) -> str:
+    """JSON text that YAML 1.1 reads back as the same value (`1e-06` would be a string)."""
+    text = json.dumps(value)
+    return re.sub(r"(?<![\w.])(-?\d+)(e[-+]?\d+)", r"\1.0\2", text)
+
+
 def yaml_lines(section: type[Section] | Section, indent: int = 0) -> list[str]:
     """The section's keys with their defaults (or values) and docs, as commented YAML lines."""
     instance = section if isinstance(section, Section) else section()
@@ -279,7 +285,7 @@ def yaml_lines(section: type[Section] | Section, indent: int = 0) -> list[str]:
             lines.append(f"{f'{pad}{f.name}:':<31} # {f.metadata['doc']}")
             lines += yaml_lines(value, indent + 2)
             continue
-        text = f"{pad}{f.name}: {json.dumps(_plain(value))}"
+        text = f"{pad}{f.name}: {_yaml_value(_plain(value))}"
         lines.append(f"{text:<31} # {f.metadata['doc']}")
     return lines
 
