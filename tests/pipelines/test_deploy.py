@@ -45,7 +45,7 @@ def test_dockerfile_installs_the_lock_then_the_package():
     steps = [line for line in _read("Dockerfile").splitlines() if line and not line.startswith("#")]
     text = "\n".join(steps)
     assert steps[0] == "FROM python:3.10-slim-bookworm"  # Python 3.10 on glibc 2.36, as here
-    sync = text.index("uv pip sync --system --no-cache requirements.lock")
+    sync = text.index("uv pip sync --system --no-cache --compile-bytecode requirements.lock")
     install = text.index("uv pip install --system --no-cache --no-deps .")
     assert sync < install  # the package never resolves dependencies of its own
     for folder in ("components", "pipelines", "schemas"):
