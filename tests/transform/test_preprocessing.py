@@ -140,9 +140,9 @@ def _mp_data():
 
 
 @pytest.mark.e2e  # ~60-100 s: two worker processes each import TensorFlow
-def test_preprocessing_fn_on_multiprocess_direct_runner():
+def test_preprocessing_fn_on_multiprocess_direct_runner(tmp_path):
     rows, a, b, c = _mp_data()
-    tmp = tempfile.mkdtemp()
+    tmp = str(tmp_path)  # pytest's own folder: nothing is left in the system temp folder
     args = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
     fn = functools.partial(preprocessing.preprocessing_fn, custom_config=MP_CONFIG)
     with beam.Pipeline(options=PipelineOptions(args)) as p:
