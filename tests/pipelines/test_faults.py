@@ -70,7 +70,7 @@ DATA_CASES = {
     "duplicate_header": ("a,b,a\n1,2,3\n", "columns 1 and 3 are both named 'a'"),
     "empty_header_cell": ("a,,c\n1,2,3\n", "column 2 of the header has no name"),
     "blank_header_cell": ("a,  ,c\n1,2,3\n", "column 2 of the header has no name"),
-    "binary_file": (BINARY, "cannot be read as CSV"),
+    "binary_file": (BINARY, "not a text file (it holds control bytes)"),
     "latin1_file": ("island,x\nCaf\xe9,1\n".encode("latin-1"), "not a UTF-8 text file"),
     "gzip_file": (
         b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + bytes(range(128, 256)),
