@@ -201,6 +201,28 @@ def _data(facts: Mapping[str, Any]) -> str:
     return _section("data", title, "".join(parts))
 
 
+_SCALING = (("center", "center"), ("scale_factor", "factor"))
+
+
+def _scaling(f: Mapping[str, Any]) -> str:
+    """`zscore: center 43.9, factor 5.46`, from the record's scaling parameters."""
+    if "scale" not in f:
+        return ""
+    params = [f"{label} {fmt(f[key])}" for key, label in _SCALING if key in f]
+    text = _compact(f["scale"])
+    return f"{text}: {', '.join(params)}" if params else text
+
+
+def _bounds(f: Mapping[str, Any]) -> str:
+    """The safe output range, and the input clip of `clip_quantiles` when set."""
+    parts = []
+    if "clip_low" in f and "clip_high" in f:
+        parts.append(f"input [{fmt(f['clip_low'])}, {fmt(f['clip_high'])}]")
+    if "output_low" in f and "output_high" in f:
+        parts.append(f"output [{fmt(f['output_low'])}, {fmt(f['output_high'])}]")
+    return "; ".join(parts)
+
+
 def _transform(facts: Mapping[str, Any]) -> str:
     t = (facts.get("guards") or {}).get("Transform")
     title = "Transform: what each feature became"
@@ -212,8 +234,10 @@ def _transform(facts: Mapping[str, Any]) -> str:
             f.get("kind", ""),
             f.get("strategy", ""),
             f.get("chosen", "") or "",
+            f.get("reason", "") or "",
             fmt(f["fill_value"]) if "fill_value" in f else "",
-            _compact(f["scale"]) if "scale" in f else "",
+            _scaling(f),
+            _bounds(f),
             "yes" if f.get("add_indicator") else "",
             f.get("warning", "") or "",
         ]
@@ -224,8 +248,10 @@ def _transform(facts: Mapping[str, Any]) -> str:
         "kind",
         "strategy",
         "chosen",
+        "why",
         "fill value",
-        "scaling",
+        "scaling (x - center) / factor",
+        "clipped to",
         "indicator",
         "warning",
     ]

@@ -77,15 +77,29 @@ def run_fn(fn_args) -> None:
     # Seeded (the example is not) so that a run, and which probes its model fails, is reproducible.
     keras.utils.set_random_seed(int(config.get("seed", 0)))
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    # No step budget (TrainArgs without num_steps): whole passes, as many as the section's epochs.
+    whole = None if fn_args.train_steps else 1
+    epochs = 1 if fn_args.train_steps else int(config.get("epochs", 1))
     train = serving.input_fn(
-        fn_args.train_files, fn_args.data_accessor, tf_transform_output, label_key, batch_size
+        fn_args.train_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        label_key,
+        batch_size,
+        num_epochs=whole,
     )
     evaluation = serving.input_fn(
-        fn_args.eval_files, fn_args.data_accessor, tf_transform_output, label_key, batch_size
+        fn_args.eval_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        label_key,
+        batch_size,
+        num_epochs=None if fn_args.eval_steps else 1,
     )
     model = build_model(tf_transform_output, label_key)
     model.fit(
         train,
+        epochs=epochs,
         steps_per_epoch=fn_args.train_steps,
         validation_data=evaluation,
         validation_steps=fn_args.eval_steps,

@@ -63,9 +63,25 @@ class TrainerConfig(FunctionSection):
         1.0, Number(0.0, open_low=True, none=True), "clip the global gradient norm (null: off)"
     )
     batch_size: int = setting(32, Number(1, integer=True), "training and evaluation batch size")
-    epochs: int = setting(10, Number(1, integer=True), "train_steps are split evenly over them")
-    train_steps: int = setting(200, Number(1, integer=True), "training batches in all")
-    eval_steps: int = setting(20, Number(1, integer=True), "evaluation batches per epoch")
+    epochs: int = setting(
+        20, Number(1, integer=True), "at most this many passes over the training split"
+    )
+    early_stopping_patience: int | None = setting(
+        3,
+        Number(1, integer=True, none=True),
+        "stop after this many epochs without a lower evaluation loss, keeping the best weights "
+        "(null: off)",
+    )
+    train_steps: int | None = setting(
+        None,
+        Number(1, integer=True, none=True),
+        "a cap: training batches in all, split evenly over the epochs (null: whole epochs)",
+    )
+    eval_steps: int | None = setting(
+        None,
+        Number(1, integer=True, none=True),
+        "evaluation batches per epoch (null: the whole evaluation split)",
+    )
     nonfinite_policy: str = setting(
         "recover", OneOf(NONFINITE_POLICIES), "on a non-finite step: recover, stop or raise"
     )

@@ -60,6 +60,7 @@ class GuardCallback(keras.callbacks.Callback):
         self._snapshot = None
         self._epoch = 0
         self._since_check = 0
+        self._max_norm = 0.0
         self.report = {
             "file": HEALTH_REPORT_FILE,
             "policy": self.policy,
@@ -70,6 +71,8 @@ class GuardCallback(keras.callbacks.Callback):
             "epochs": [],
             "loss_per_epoch": [],
             "max_grad_norm": None,
+            "max_grad_norm_per_epoch": [],
+            "examples": 0,
             "steps": 0,
             "snapshots": 0,
             "nonfinite_events": [],
@@ -145,9 +148,16 @@ class GuardCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._check()
+        guard = self.model.guard_state
+        # The largest finite global gradient norm of this epoch; the variable restarts at 0.
+        epoch_norm = float(guard.max_grad_norm.numpy())
+        self._max_norm = max(self._max_norm, epoch_norm)
+        guard.max_grad_norm.assign(0.0)
+        self.report["max_grad_norm_per_epoch"].append(json_float(epoch_norm))
         entry = {"epoch": epoch}
         for key, value in (logs or {}).items():
             entry[key] = json_float(value)
+        entry["max_grad_norm"] = json_float(epoch_norm)
         self.report["epochs"].append(entry)
         if "loss" in entry:
             self.report["loss_per_epoch"].append(entry["loss"])
@@ -156,7 +166,9 @@ class GuardCallback(keras.callbacks.Callback):
         self._check(final=True)
         guard = self.model.guard_state
         self.report["steps"] = int(guard.step.numpy())
-        self.report["max_grad_norm"] = json_float(guard.max_grad_norm.numpy())
+        self._max_norm = max(self._max_norm, float(guard.max_grad_norm.numpy()))
+        self.report["max_grad_norm"] = json_float(self._max_norm)
+        self.report["examples"] = int(guard.examples.numpy())
         self.report["final_learning_rate"] = json_float(self._learning_rate())
         self.report["recoveries"] = self.recoveries
         if self.report["status"] == "running":
@@ -245,6 +257,11 @@ def fit_guarded(
 ) -> dict:
     """Trains `model` for `config.epochs` epochs under the guard; returns the health report.
 
+    With `validation_data` and `config.early_stopping_patience`, training stops once the
+    evaluation loss has not improved for that many epochs, and the best epoch's weights are
+    restored (a NaN evaluation loss never counts as an improvement). The report records the
+    examples trained, the largest gradient norm per epoch and `early_stopping`.
+
     NaN and Inf: see `GuardCallback`; the report's `config` is `config.to_dict()`.
 
     Raises:
@@ -255,6 +272,15 @@ def fit_guarded(
     callback = GuardCallback(config)
     report = callback.report
     report["config"] = config.to_dict()
+    callbacks = [callback]
+    patience = config.early_stopping_patience
+    stopper = None
+    if validation_data is not None and patience:
+        # After the guard's callback: the weights it restores are the best finite ones seen.
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        )
+        callbacks.append(stopper)
     try:
         model.fit(
             train,
@@ -262,10 +288,17 @@ def fit_guarded(
             steps_per_epoch=steps_per_epoch,
             validation_data=validation_data,
             validation_steps=validation_steps,
-            callbacks=[callback],
+            callbacks=callbacks,
             verbose=verbose,
         )
     except GuardBlockedError as err:
         err.report = report
         raise
+    if stopper is not None:
+        report["early_stopping"] = {
+            "patience": patience,
+            "stopped": bool(stopper.stopped_epoch),
+            "best_epoch": stopper.best_epoch,
+            "best_val_loss": json_float(stopper.best),
+        }
     return report

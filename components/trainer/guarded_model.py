@@ -30,7 +30,8 @@ class _GuardState:
         self.step = var(0, tf.int64)
         self.bad_steps = var(0, tf.int64)
         self.first_bad_step = var(-1, tf.int64)
-        self.max_grad_norm = var(0.0, tf.float32)
+        self.max_grad_norm = var(0.0, tf.float32)  # since the last epoch end (the host resets it)
+        self.examples = var(0, tf.int64)  # rows of the batches the step applied
         self.captured = var(False, tf.bool)
         self.captured_x = {
             name: tf.Variable(tf.zeros([0], dtype), shape=tf.TensorShape(None), trainable=False)
@@ -153,6 +154,7 @@ class GuardedModel(keras.Model):
                 )
             )
             guard.step.assign_add(1)
+            guard.examples.assign_add(tf.cast(tf.shape(y)[0], tf.int64) * tf.cast(apply, tf.int64))
         finite_f = tf.cast(finite, tf.float32)
         guard.loss_tracker.update_state(tf.where(finite, loss, 0.0), sample_weight=finite_f)
         safe_pred = tf.where(finite, y_pred, tf.zeros_like(y_pred))

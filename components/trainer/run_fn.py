@@ -38,10 +38,12 @@ __all__ = ["run_fn"]
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point: guarded training, health report, checked export.
 
-    Reads `label_key, config = TrainerConfig.from_custom_config(fn_args.custom_config)`. Trains
-    `fn_args.train_steps` steps (the Trainer's TrainArgs) split over `config.epochs` epochs (one
-    pass per epoch when `train_steps` is None) and evaluates `fn_args.eval_steps` batches per
-    epoch (EvalArgs; the whole split when None). Writes
+    Reads `label_key, config = TrainerConfig.from_custom_config(fn_args.custom_config)`. The
+    budget follows the data: with no `fn_args.train_steps` (the Trainer's TrainArgs) it trains
+    up to `config.epochs` whole passes over the training split, stopping early when the
+    evaluation loss has not improved for `config.early_stopping_patience` epochs (the best
+    weights are kept); a `train_steps` caps the batches in all, split evenly over the epochs.
+    Evaluates `fn_args.eval_steps` batches per epoch (EvalArgs; the whole split when None). Writes
     `<model_run_dir>/nanguard_training_health.json` once training has started.
 
     Raises:
@@ -67,13 +69,12 @@ def run_fn(fn_args) -> None:
             "the transform kept."
         )
     train_steps, eval_steps = fn_args.train_steps, fn_args.eval_steps
+    config = config.replace(train_steps=train_steps or None, eval_steps=eval_steps or None)
     steps_per_epoch = None
     if train_steps:
         epochs = max(1, min(config.epochs, int(train_steps)))
         steps_per_epoch = max(1, int(train_steps) // epochs)
         config = config.replace(epochs=epochs, train_steps=int(train_steps))
-    if eval_steps:
-        config = config.replace(eval_steps=int(eval_steps))
     train = labelled_dataset(
         fn_args.train_files,
         fn_args.data_accessor,

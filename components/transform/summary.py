@@ -15,7 +15,22 @@ from nanguard.components.transform.spec import RECORD_FILENAME
 
 # Per-feature facts a summary keeps from the record (as written: non-finite numbers stay
 # vocab's strings "NaN"/"Infinity"/"-Infinity", so the summary is strict JSON too).
-_KEYS = ("kind", "strategy", "chosen", "fill_value", "scale", "add_indicator", "warning")
+_KEYS = (
+    "kind",
+    "strategy",
+    "chosen",
+    "reason",
+    "fill_value",
+    "scale",
+    "center",
+    "scale_factor",
+    "clip_low",
+    "clip_high",
+    "output_low",
+    "output_high",
+    "add_indicator",
+    "warning",
+)
 
 
 def _read_text(path: str) -> str | None:
@@ -33,15 +48,19 @@ def _read_text(path: str) -> str | None:
 
 
 def summarize(uri: str) -> dict[str, Any]:
-    """Per feature: the strategy requested and chosen, fill value, scaling, indicator, warning.
+    """Per feature: the strategy requested and chosen and why, fill value, scaling parameters,
+    clipping bounds, indicator, warning.
 
     Args:
       uri: the TransformGraph artifact's URI (the folder holding `transform_fn/`).
 
     Returns:
-      `{"record": path, "features": {name: {kind, strategy, chosen, fill_value, scale,
-      add_indicator, warning}}, "warnings": {name: text}}`, JSON-able; a key the record does not
-      hold for a feature is left out (a string feature has no `scale`). `{}` when the artifact
+      `{"record": path, "features": {name: {kind, strategy, chosen, reason, fill_value, scale,
+      center, scale_factor, clip_low, clip_high, output_low, output_high, add_indicator,
+      warning}}, "warnings": {name: text}}`, JSON-able; a key the record does not hold for a
+      feature is left out (a string feature has no `scale`; `reason` only for `auto`;
+      `clip_low`/`clip_high` only with `clip_quantiles`). `output_low`/`output_high` are the
+      safe range every transformed value is clipped to. `{}` when the artifact
       holds no nanguard record (e.g. the stock Transform component produced it).
     """
     path = os.path.join(uri, RECORD_FILENAME)

@@ -54,7 +54,8 @@ def pushed_facts():
                     "bill_length_mm": {
                         "kind": "float", "strategy": "auto", "chosen": "median",
                         "fill_value": 44.45, "scale": {"mean": 0.5, "std": "Infinity"},
-                        "add_indicator": True,
+                        "center": 43.9, "scale_factor": 5.46, "output_low": -40.5,
+                        "output_high": 41.25, "reason": "|skewness| 1.2 > 1", "add_indicator": True,
                     },
                 }
             },
@@ -63,10 +64,10 @@ def pushed_facts():
                 "epochs": 4, "steps": 60, "final_loss": 0.4,
                 "health": {
                     "epochs": [
-                        {"epoch": 0, "loss": 1.2, "val_loss": 1.1},
-                        {"epoch": 1, "loss": "NaN", "val_loss": 0.9},
-                        {"epoch": 2, "loss": 0.6, "val_loss": 0.7},
-                        {"epoch": 3, "loss": 0.4, "val_loss": 0.5},
+                        {"epoch": 0, "loss": 1.2, "val_loss": 1.1, "max_grad_norm": 3.0},
+                        {"epoch": 1, "loss": "NaN", "val_loss": 0.9, "max_grad_norm": 12.5},
+                        {"epoch": 2, "loss": 0.6, "val_loss": 0.7, "max_grad_norm": 2.0},
+                        {"epoch": 3, "loss": 0.4, "val_loss": 0.5, "max_grad_norm": 1.5},
                     ],
                     "max_grad_norm": 12.5,
                     "nonfinite_events": [
@@ -150,8 +151,9 @@ def test_every_section_is_there_and_data_is_only_text(facts):
 def test_pushed_page_shows_version_charts_and_nonfinite_loss():
     page = report.render(pushed_facts())
     assert "PUSHED" in page and "/srv/serving/1700000000" in page and "1700000000" in page
-    # rates chart, loss chart, accuracy threshold bar (the gate found nothing to chart)
-    assert page.count("<svg") == 3
+    # rates chart, loss chart, gradient norm chart, accuracy threshold bar (the gate found
+    # nothing to chart)
+    assert page.count("<svg") == 4
     svgs = re.findall(r"<svg.*?</svg>", page, re.S)
     loss = next(s for s in svgs if "Loss per epoch" in s)
     # Four epochs, one NaN: three dots for loss, four for validation loss, one NaN mark.
@@ -160,6 +162,11 @@ def test_pushed_page_shows_version_charts_and_nonfinite_loss():
     # The transform's non-finite scale stays readable.
     assert "Infinity" in page and "median" in page and "44.45" in page
     assert "12.5" in page  # largest gradient norm
+    norms = next(s for s in svgs if "Largest gradient norm per epoch" in s)
+    assert norms.count("<circle") == 4
+    # The transform's scaling parameters, safe range and the reason for its choice.
+    assert "center 43.9, factor 5.46" in page and "output [-40.5, 41.25]" in page
+    assert "|skewness| 1.2 &gt; 1" in page
     assert "0.93" in page and "&gt;= 0.5" in page
 
 
@@ -390,6 +397,10 @@ def test_report_of_the_pushed_run(runs, tmp_path):
     assert "PUSHED" in page and versions[-1].name in page
     assert page.count("<svg") >= 4  # two splits' profiles, loss, accuracy
     assert "bill_length_mm" in page and "Loss per epoch" in page
+    assert "Largest gradient norm per epoch" in page
+    bounds = facts["guards"]["Transform"]["features"]["bill_length_mm"]
+    low, high = (report_svg.fmt(bounds[k]) for k in ("output_low", "output_high"))
+    assert f"output [{low}, {high}]" in page
 
 
 @pytest.mark.e2e

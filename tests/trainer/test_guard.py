@@ -124,3 +124,50 @@ def test_callback_needs_a_guarded_model():
     x, y = np.ones((4, 1), "float32"), np.ones((4, 1), "float32")
     with pytest.raises(TypeError, match="GuardedModel"):
         plain.fit(x, y, callbacks=[guard.GuardCallback()], verbose=0)
+
+
+def test_report_counts_examples_and_the_largest_gradient_norm_per_epoch():
+    model, config = _shared.model(epochs=3)
+    x, y = _shared.data()
+    report = guard.fit_guarded(model, _shared.batches(x, y), config, verbose=0)
+    assert report["examples"] == 3 * 256 and report["steps"] == 3 * 8
+    norms = report["max_grad_norm_per_epoch"]
+    assert len(norms) == 3 and all(np.isfinite(n) and n > 0 for n in norms)
+    assert report["max_grad_norm"] == pytest.approx(max(norms))
+
+
+def test_examples_count_only_applied_steps():
+    model, config = _shared.model()
+    x, y = _shared.data()
+    report = guard.fit_guarded(
+        model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
+    )
+    # Steps 2-3 and 10-11 never updated (the bad step, then frozen until the check at 4 / 12).
+    assert report["examples"] == (16 - 4) * 32
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    model, config = _shared.model(epochs=10, early_stopping_patience=2)
+    x, y = _shared.data()
+    # Validation labels are the training labels flipped: the better the fit, the worse the
+    # evaluation loss, so epoch 0 is the best and training stops after 2 more epochs.
+    validation = _shared.batches(x, 1 - y)
+    report = guard.fit_guarded(
+        model, _shared.batches(x, y), config, validation_data=validation, verbose=0
+    )
+    assert len(report["epochs"]) == 3
+    assert report["early_stopping"]["stopped"] is True
+    assert report["early_stopping"]["best_epoch"] == 0
+    first = report["epochs"][0]["val_loss"]
+    assert report["early_stopping"]["best_val_loss"] == pytest.approx(first)
+    # The weights of epoch 0 are back: the evaluation loss is epoch 0's again.
+    assert model.evaluate(validation, verbose=0)[0] == pytest.approx(first, rel=1e-5)
+
+
+def test_early_stopping_off_runs_every_epoch():
+    model, config = _shared.model(epochs=4, early_stopping_patience=None)
+    x, y = _shared.data()
+    report = guard.fit_guarded(
+        model, _shared.batches(x, y), config, validation_data=_shared.batches(x, 1 - y), verbose=0
+    )
+    assert len(report["epochs"]) == 4 and "early_stopping" not in report

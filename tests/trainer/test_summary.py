@@ -24,12 +24,18 @@ def test_summary_of_a_recovered_run(tmp_path):
         "recoveries": 2,
         "epochs": 2,
         "steps": 16,
+        "examples": 12 * 32,
+        "early_stopped": False,
+        "max_grad_norm_per_epoch": report["max_grad_norm_per_epoch"],
         "final_loss": report["loss_per_epoch"][-1],
         "file": f"{tmp_path}/{health.HEALTH_REPORT_FILE}",
     }
     assert 0 < facts["final_loss"] < 10
     json.dumps(facts, allow_nan=False)  # JSON-able as is
-    assert summary.summary_line(facts) == "status recovered, 2 non-finite event(s), 2 epoch(s)"
+    assert len(facts["max_grad_norm_per_epoch"]) == 2
+    assert summary.summary_line(facts) == (
+        "status recovered, 2 non-finite event(s), 2 epoch(s), 384 examples trained"
+    )
 
 
 def test_summary_keeps_the_nonfinite_spelling(tmp_path):
@@ -40,6 +46,8 @@ def test_summary_keeps_the_nonfinite_spelling(tmp_path):
         "nonfinite_events": [{"step": 3}],
         "recoveries": 0,
         "steps": 8,
+        "examples": 1234,
+        "early_stopping": {"stopped": True},
         "exported": False,
     }
     health.write_health_report(report, str(tmp_path))
@@ -47,7 +55,9 @@ def test_summary_keeps_the_nonfinite_spelling(tmp_path):
     assert facts["final_loss"] == "NaN" and facts["status"] == "stopped"
     assert (facts["nonfinite_events"], facts["epochs"], facts["steps"]) == (1, 2, 8)
     assert facts["file"] == f"{tmp_path}/{health.HEALTH_REPORT_FILE}"
-    assert summary.summary_line(facts) == "status stopped, 1 non-finite event(s), 2 epoch(s)"
+    assert summary.summary_line(facts) == (
+        "status stopped, 1 non-finite event(s), 2 epoch(s) (early stop), 1,234 examples trained"
+    )
 
 
 def test_summary_of_a_run_without_report(tmp_path):

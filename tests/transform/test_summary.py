@@ -34,9 +34,16 @@ def test_summarize_reads_the_record(graph):
         "chosen": "mean",
         "fill_value": pytest.approx(recs["f_mean"]["fill_value"], rel=1e-15),
         "scale": "z_score",
+        "center": pytest.approx(recs["f_mean"]["center"], rel=1e-15),
+        "scale_factor": pytest.approx(recs["f_mean"]["scale_factor"], rel=1e-15),
+        "output_low": pytest.approx(recs["f_mean"]["output_low"], rel=1e-15),
+        "output_high": pytest.approx(recs["f_mean"]["output_high"], rel=1e-15),
         "add_indicator": True,
         "warning": "",
     }
+    assert f_mean["output_low"] < 0 < f_mean["output_high"]
+    assert summary["features"]["f_skew"]["reason"] == recs["f_skew"]["reason"]
+    assert summary["features"]["f_clip"]["clip_low"] == recs["f_clip"]["clip_low"]
     assert summary["features"]["f_skew"]["strategy"] == "auto"
     assert summary["features"]["f_skew"]["chosen"] == "median"
     assert summary["features"]["f_median"]["scale"] == "robust"
