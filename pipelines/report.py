@@ -258,6 +258,14 @@ def _transform(facts: Mapping[str, Any]) -> str:
     return _section("transform", title, _table(header, rows))
 
 
+def _early(early: Mapping[str, Any] | None) -> str | None:
+    if not early:
+        return None
+    epoch = int(early.get("best_epoch", 0)) + 1
+    best = f"best epoch {epoch}, val_loss {fmt(early.get('best_val_loss'))}"
+    return f"{'stopped' if early.get('stopped') else 'not needed'} ({best})"
+
+
 def _training(facts: Mapping[str, Any]) -> str:
     t = (facts.get("guards") or {}).get("Trainer")
     title = "Training health (Trainer)"
@@ -295,7 +303,9 @@ def _training(facts: Mapping[str, Any]) -> str:
                  f"{fmt(health.get('final_learning_rate'))}"
                  if "initial_learning_rate" in health else None),
                 ("snapshots", health.get("snapshots", "")),
-                ("stopped early", health.get("stopped_early", "")),
+                ("examples trained (all epochs)", health.get("examples")),
+                ("early stopping on the evaluation loss", _early(health.get("early_stopping"))),
+                ("stopped by the guard", health.get("stopped_early", "")),
             ]
         )
     )  # fmt: skip

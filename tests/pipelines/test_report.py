@@ -70,6 +70,8 @@ def pushed_facts():
                         {"epoch": 3, "loss": 0.4, "val_loss": 0.5, "max_grad_norm": 1.5},
                     ],
                     "max_grad_norm": 12.5,
+                    "examples": 960,
+                    "early_stopping": {"stopped": True, "best_epoch": 3, "best_val_loss": 0.5},
                     "nonfinite_events": [
                         {"step": 17, "epoch": 1, "nonfinite_steps": 1, "action": "recovered",
                          "learning_rate": 0.1,
@@ -162,6 +164,7 @@ def test_pushed_page_shows_version_charts_and_nonfinite_loss():
     # The transform's non-finite scale stays readable.
     assert "Infinity" in page and "median" in page and "44.45" in page
     assert "12.5" in page  # largest gradient norm
+    assert "<td>960</td>" in page and "stopped (best epoch 4, val_loss 0.5)" in page
     norms = next(s for s in svgs if "Largest gradient norm per epoch" in s)
     assert norms.count("<circle") == 4
     # The transform's scaling parameters, safe range and the reason for its choice.
