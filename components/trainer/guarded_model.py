@@ -1,17 +1,20 @@
 """The guarded model: a Keras train step that refuses non-finite updates, checked in graph.
 
-`GuardedModel` is a `tf_keras.Model` whose compiled train step checks, every step, the loss, the
-global gradient norm and the weights for finiteness with one fused reduction
-(`is_finite(loss + global_norm(grads) + sum(weights))`, a single scalar), and applies the update
-only when it is finite (`tf.cond`). A non-finite step is counted in graph variables, its batch is
-captured in graph variables, and every later update is frozen until the host looks
-(`guard.GuardCallback`): nothing is copied to Python per batch.
+`GuardedModel` is a `tf_keras.Model` whose compiled train step checks, every step, the loss and
+the global gradient norm for finiteness with one fused scalar (`is_finite(loss +
+global_norm(grads))`), and applies the update only when it is finite (`tf.cond`). The weights
+are checked by the host before every snapshot (`guard.GuardCallback`); a weight an update made
+non-finite also makes the next step's loss non-finite. The global norm computed for the check
+is the one the gradients are clipped with (the optimizer's `global_clipnorm` moves into the
+step). A non-finite step is counted in graph variables, its batch is captured in graph
+variables, and every later update is frozen until the host looks (`guard.GuardCallback`):
+nothing is copied to Python per batch.
 
-NaN and Inf: a step whose loss, global gradient norm or weights hold a NaN or Inf never updates
-the weights, the optimizer slots or the iteration count, and is not averaged into the `loss`
-metric. With mixed precision the `LossScaleOptimizer` already skips steps whose *gradients*
-overflow (and lowers the loss scale); the guard then checks only the loss and the weights, so
-loss-scale overflows are not counted as divergence.
+NaN and Inf: a step whose loss or global gradient norm is NaN or Inf never updates the weights,
+the optimizer slots or the iteration count, and is not averaged into the `loss` metric. With
+mixed precision the `LossScaleOptimizer` already skips steps whose *gradients* overflow (and
+lowers the loss scale); the guard then checks only the loss, so loss-scale overflows are not
+counted as divergence.
 """
 
 from __future__ import annotations
@@ -76,6 +79,12 @@ class GuardedModel(keras.Model):
             )
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
         self._guard_loss_fn = loss
+        # The train step computes the global gradient norm for its check anyway: it clips with
+        # that norm, so the optimizer does not compute it a second time.
+        inner = self.optimizer.inner_optimizer if _is_lso(self.optimizer) else self.optimizer
+        self._guard_clipnorm = getattr(inner, "global_clipnorm", None)
+        if self._guard_clipnorm:
+            inner.global_clipnorm = None
         # Slots must exist before the train step: apply_gradients runs inside a tf.cond branch.
         self.optimizer.build(self.trainable_variables)
         self._guard = _GuardState({t.name.split(":")[0]: t.dtype for t in self.inputs})
@@ -85,6 +94,11 @@ class GuardedModel(keras.Model):
     def guard_state(self) -> _GuardState:
         """The guard's graph variables (step, non-finite count, captured batch, loss tracker)."""
         return self._guard
+
+    @property
+    def gradient_clipnorm(self) -> float | None:
+        """The global norm the train step clips gradients to (the optimizer's, moved here)."""
+        return self._guard_clipnorm
 
     @property
     def guard_label_dtype(self) -> tf.DType:
@@ -120,10 +134,14 @@ class GuardedModel(keras.Model):
         if lso:
             grads = optimizer.get_unscaled_gradients(grads)
         grad_norm = tf.linalg.global_norm([g for g in grads if g is not None])
-        weight_sum = tf.add_n([tf.reduce_sum(tf.cast(v, tf.float32)) for v in variables])
+        if self._guard_clipnorm:
+            grads, _ = tf.clip_by_global_norm(grads, self._guard_clipnorm, use_norm=grad_norm)
         # The one fused finiteness check. Under a LossScaleOptimizer an overflowing gradient is
-        # the loss scaler's business (it skips the step itself), so only loss and weights count.
-        probe = loss + weight_sum if lso else loss + grad_norm + weight_sum
+        # the loss scaler's business (it skips the step itself), so only the loss counts. The
+        # weights are not summed every step: weights made non-finite by an update make the next
+        # step's loss non-finite, and the host's check (every `snapshot_every` steps) verifies
+        # every weight before it takes a snapshot.
+        probe = loss if lso else loss + grad_norm
         finite = tf.math.is_finite(probe)
         first_bad = tf.logical_and(tf.logical_not(finite), tf.equal(guard.bad_steps, 0))
         apply = tf.logical_and(finite, tf.equal(guard.bad_steps, 0))

@@ -52,3 +52,28 @@ def test_compile_needs_a_loss_instance():
     model = GuardedModel(inputs=inputs, outputs=outputs)
     with pytest.raises(TypeError, match="keras.losses.Loss"):
         model.compile(optimizer="sgd", loss="mse")
+
+
+def test_the_step_clips_like_the_optimizers_global_clipnorm():
+    """Same init, same batches, SGD with a clip far below the gradients' norm: the guarded step
+    leaves exactly the weights a plain Keras model with `global_clipnorm` leaves."""
+    x, y = _shared.data()
+    x = {k: (v * 50 if v.dtype == np.float32 else v) for k, v in x.items()}  # large gradients
+    guarded, _ = _shared.model(
+        optimizer="sgd", learning_rate=0.1, global_clipnorm=0.01, dropout=0.0
+    )
+    plain = keras.Model(guarded.inputs, guarded.outputs)
+    plain.set_weights(guarded.get_weights())  # shared layers: the same variables; copy to be sure
+    snapshot = [w.copy() for w in guarded.get_weights()]
+    guarded.fit(_shared.batches(x, y), epochs=1, verbose=0)
+    after_guarded = guarded.get_weights()
+    clone = keras.models.clone_model(plain)
+    clone.set_weights(snapshot)
+    clone.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.1, global_clipnorm=0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+    )
+    clone.fit(_shared.batches(x, y), epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(after_guarded, clone.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(after_guarded[0], snapshot[0])  # it did train

@@ -24,7 +24,9 @@ def test_defaults_on_built_model():
         assert layer.kernel_regularizer.l2 == pytest.approx(1e-4)
     dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
     assert [d.rate for d in dropouts] == [0.1, 0.1]
-    assert model.optimizer.global_clipnorm == pytest.approx(1.0)
+    # The step clips with the norm it computes for its check; the optimizer does not clip again.
+    assert model.gradient_clipnorm == pytest.approx(1.0)
+    assert model.optimizer.global_clipnorm is None
     assert model.optimizer.clipnorm is None and model.optimizer.clipvalue is None
     # He normal: std close to sqrt(2 / fan_in) (truncated normal, within 20%).
     kernel = model.get_layer("dense_0").kernel.numpy()
