@@ -1,9 +1,11 @@
 """The one input layer: how nanguard finds and reads CSV files into Arrow, and what is missing.
 
-CSV convention (every entry point: `run`, `scan`, `check-model`): an empty cell and the tokens
-`NA`, `null` and `None` mean **missing**; `nan`, `NaN`, `inf`, `-inf` and `Infinity` are float
-values (NaN and +/-Inf), as tfx-bsl's CSV decoder (the one CsvExampleGen uses) reads them. A
-UTF-8 byte-order mark is skipped; quoted fields may hold commas, quotes and newlines.
+CSV convention (every entry point: `run`, `scan`, `check-model`): a cell spelled as one of
+`cells.MISSING_TOKENS` (empty, `NA`, `null`, `None`, `?`, `-`, `n/a`, `N/A`, `#N/A`, `NULL`,
+`missing`, a lone space; plus the data guard's `missing_tokens`) means **missing**; `nan`,
+`NaN`, `inf`, `-inf` and `Infinity` are float values (NaN and +/-Inf), as tfx-bsl's CSV decoder
+(the one CsvExampleGen uses) reads them. A UTF-8 byte-order mark is skipped; quoted fields may
+hold commas, quotes and newlines. A `.csv.gz` file is read as its decompressed text.
 
 Every problem with an input is an `InputError` naming the file (and column) and what to do.
 Imports pyarrow only, never TensorFlow or Beam.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,14 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from nanguard.components.cells import MISSING_TOKENS, null_strays
 from nanguard.components.errors import InputError
 
-MISSING_TOKENS = ("", "NA", "null", "None")
-CSV_SUFFIXES = (".csv",)
+CSV_SUFFIXES = (".csv", ".csv.gz")
 
 __all__ = [
     "CSV_SUFFIXES",
     "MISSING_TOKENS",
+    "HeaderError",
     "InputError",
     "TypesWidened",
     "as_numpy",
@@ -47,8 +51,14 @@ __all__ = [
 ]
 
 
+class HeaderError(InputError):
+    """A CSV header that was read but cannot be used: an empty or a repeated column name."""
+
+
 def csv_files(path: str, flag: str = "--data") -> list[str]:
-    """The CSV files at `path`: the file itself, or every `*.csv` in the folder, sorted.
+    """The CSV files at `path`: the file itself, or every `*.csv` / `*.csv.gz` in the folder.
+
+    Sorted by name; all of them must share one header (`csv_header`).
 
     Raises:
       InputError: `path` does not exist, or is a folder that holds no `.csv` file.
@@ -80,20 +90,39 @@ def _arrow_error(path: str, error: Exception) -> InputError:
     return InputError(f"{path}: cannot be read as CSV ({text}); pass a UTF-8 CSV with a header")
 
 
+def is_gzip(path: str) -> bool:
+    """A `.gz` name: the file is read through gzip (pyarrow decides by the name, too)."""
+    return path.lower().endswith(".gz")
+
+
+def open_bytes(path: str):
+    """The file's bytes, decompressed for a `.gz` name."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # noqa: SIM115
+
+
+def open_text(path: str) -> io.TextIOWrapper:
+    """The file as UTF-8 text for `csv.reader` (a byte-order mark skipped, `.gz` decompressed)."""
+    return io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", newline="")
+
+
+def _head(path: str) -> bytes:
+    """The first 64 KiB of the file's (decompressed) bytes."""
+    with open_bytes(path) as f:
+        return f.read(1 << 16)
+
+
 def _looks_binary(path: str) -> bool:
     """A NUL byte or other control bytes (besides tab, CR, LF, FF) in the first 64 KiB."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError:
+        head = _head(path)
+    except (OSError, EOFError):
         return False
     return any(b < 32 and b not in (9, 10, 12, 13) for b in head)
 
 
 def _not_a_header(path: str) -> InputError:
     """Why Arrow found no header: an empty file, a binary file, or no line to read."""
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
+    head = _head(path)
     if not head.strip():
         return InputError(f"{path}: the file is empty; pass a CSV with a header row")
     try:
@@ -107,8 +136,10 @@ def _not_a_header(path: str) -> InputError:
 
 def _lone_header_line(path: str) -> list[str] | None:
     """The names in a file that is one header line with no line break (Arrow reads no rows)."""
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
+    try:
+        head = _head(path)
+    except (OSError, EOFError):
+        return None
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -122,8 +153,9 @@ def read_header(path: str) -> list[str]:
     """The column names of one CSV file, checked: none empty, none repeated.
 
     Raises:
-      InputError: naming the file and the column position (1-based) of an empty or repeated
-        name, or the file for anything unreadable.
+      HeaderError: naming the file and the column position (1-based) of an empty or repeated
+        name (CsvExampleGen would keep only the last column of a repeated name, silently).
+      InputError: naming the file, for anything unreadable.
     """
     try:
         with pacsv.open_csv(
@@ -143,11 +175,11 @@ def read_header(path: str) -> list[str]:
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
         if not name.strip():
-            raise InputError(
+            raise HeaderError(
                 f"{path}: column {position} of the header has no name; name every column"
             )
         if name in seen:
-            raise InputError(
+            raise HeaderError(
                 f"{path}: columns {seen[name]} and {position} are both named {name!r}; "
                 "give every column its own name"
             )
@@ -155,11 +187,11 @@ def read_header(path: str) -> list[str]:
     return names
 
 
-def _read_one(path: str, names: Sequence[str], strings: bool) -> pa.Table:
+def _read_one(path: str, names: Sequence[str], strings: bool, missing: Sequence[str]) -> pa.Table:
     if _lone_header_line(path) is not None:  # a header with no line break: no rows
         return pa.table({n: pa.array([], pa.string()) for n in names})
     convert = pacsv.ConvertOptions(
-        null_values=list(MISSING_TOKENS),
+        null_values=list(missing),
         strings_can_be_null=True,
         column_types={n: pa.string() for n in names} if strings else None,
     )
@@ -170,18 +202,26 @@ def _read_one(path: str, names: Sequence[str], strings: bool) -> pa.Table:
         raise _arrow_error(path, e) from e
 
 
-def read_csv(path: str, *, strings: bool = True, flag: str = "--data") -> pa.Table:
+def read_csv(
+    path: str,
+    *,
+    strings: bool = True,
+    flag: str = "--data",
+    missing: Sequence[str] = MISSING_TOKENS,
+) -> pa.Table:
     """Reads the CSV file(s) at `path` (a file or a folder of `*.csv`) into one Arrow table.
 
-    Missing tokens become nulls. With `strings` (the default) every column stays a string
-    column, cell text as written (what staging for CsvExampleGen needs); otherwise Arrow infers
-    each column's type, and `nan`/`inf` cells are float NaN/Inf.
+    Cells spelled as one of `missing` (default: `cells.MISSING_TOKENS`) become nulls. With
+    `strings` (the default) every column stays a string column, cell text as written (what
+    staging for CsvExampleGen needs); otherwise Arrow infers each column's type, and
+    `nan`/`inf` cells are float NaN/Inf.
 
     Raises:
       InputError: naming the file: unreadable, not UTF-8, a bad header, headers that differ
         between files, a ragged row, or no data row at all.
     """
-    return read_csv_files(csv_files(path, flag), strings=strings, flag=flag, where=path)
+    files = csv_files(path, flag)
+    return read_csv_files(files, strings=strings, flag=flag, where=path, missing=missing)
 
 
 def read_csv_files(
@@ -191,6 +231,7 @@ def read_csv_files(
     flag: str = "--data",
     where: str | None = None,
     allow_empty: bool = False,
+    missing: Sequence[str] = MISSING_TOKENS,
 ) -> pa.Table:
     """Reads CSV files that share one header into one Arrow table (see `read_csv`).
 
@@ -200,7 +241,8 @@ def read_csv_files(
       flag: The flag the files came from, for messages.
       where: The path the user gave, for messages (default: the first file).
       allow_empty: Return a table with no rows (string columns) for header-only files instead
-        of raising; the caller judges an empty input (`nanguard scan` makes it a violation).
+        of raising; the caller judges an empty input.
+      missing: The cell spellings read as null (missing).
 
     Raises:
       InputError: naming the file: unreadable, not UTF-8, a bad header, headers that differ
@@ -208,7 +250,7 @@ def read_csv_files(
     """
     first = csv_header(files, flag=flag, where=where)
     where = where or files[0]
-    tables = [_read_one(file, first, strings) for file in files]
+    tables = [_read_one(file, first, strings, missing) for file in files]
     if allow_empty:
         tables = [t for t in tables if t.num_rows] or [
             pa.table({n: pa.array([], pa.string()) for n in first})
@@ -330,12 +372,16 @@ def csv_header(files: Sequence[str], *, flag: str = "--data", where: str | None 
 
 
 def csv_text_batches(
-    files: Sequence[str], names: Sequence[str], block_size: int = 1 << 20
+    files: Sequence[str],
+    names: Sequence[str],
+    block_size: int = 1 << 20,
+    missing: Sequence[str] = MISSING_TOKENS,
 ) -> Iterator[pa.RecordBatch]:
     """Streams the rows of CSV files sharing the header `names` as string record batches.
 
     pyarrow's streaming reader (parsing ahead on its own thread), about `block_size` bytes per
-    batch: memory does not grow with the row count. Missing tokens are nulls; cell text is kept.
+    batch: memory does not grow with the row count. Cells spelled as one of `missing` are
+    nulls; other cell text is kept. `.csv.gz` files are decompressed as they stream.
 
     Raises:
       InputError: naming the file: unreadable, not UTF-8, a ragged row.
@@ -343,7 +389,7 @@ def csv_text_batches(
     read = pacsv.ReadOptions(block_size=block_size, use_threads=True)
     parse = pacsv.ParseOptions(newlines_in_values=True)
     convert = pacsv.ConvertOptions(
-        null_values=list(MISSING_TOKENS),
+        null_values=list(missing),
         strings_can_be_null=True,
         column_types={n: pa.string() for n in names},
     )
@@ -399,11 +445,22 @@ def _typed_column(column: pa.Array, kind: str | None) -> tuple[str, pa.Array]:
     return kind, pc.cast(doubles, pa.float32())
 
 
+def _strays_nulled(batch: pa.RecordBatch, as_missing: Iterable[str]) -> list[pa.Array]:
+    """The batch's columns, those named in `as_missing` with their non-number cells null."""
+    as_missing = frozenset(as_missing)
+    return [
+        null_strays(column) if name in as_missing else column
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+    ]
+
+
 def example_gen_batches(
     files: Sequence[str],
     names: Sequence[str],
     kinds: Mapping[str, str] | None = None,
     block_size: int = 1 << 20,
+    missing: Sequence[str] = MISSING_TOKENS,
+    as_missing: Iterable[str] = (),
 ) -> Iterator[pa.RecordBatch]:
     """Streams CSV rows as record batches typed as CsvExampleGen types them (int64, float32, text).
 
@@ -411,12 +468,14 @@ def example_gen_batches(
     types come from `kinds` (`example_gen_kinds`), or, without it, from the first batch, widened
     as later batches need ('null' -> any kind); a batch that needs int -> float or a number ->
     string raises `TypesWidened` (earlier batches were typed narrower): read again with the
-    kinds of all rows. NaN/Inf tokens become float NaN/Inf; missing tokens stay null.
+    kinds of all rows. NaN/Inf tokens become float NaN/Inf; `missing` tokens stay null, and so
+    do the cells that are not numbers in the columns named in `as_missing` (the data guard's
+    `stray_strings: treat_as_missing`).
     """
     current: dict[str, str | None] = dict(kinds) if kinds else dict.fromkeys(names)
-    for batch in csv_text_batches(files, names, block_size):
+    for batch in csv_text_batches(files, names, block_size, missing):
         columns = []
-        for name, column in zip(names, batch.columns, strict=True):
+        for name, column in zip(names, _strays_nulled(batch, as_missing), strict=True):
             if kinds:
                 columns.append(_convert(column, kinds[name]))
             else:
@@ -435,16 +494,20 @@ def widest_kinds(kind_maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
 
 
 def example_gen_kinds(
-    files: Sequence[str], names: Sequence[str], block_size: int = 1 << 20
+    files: Sequence[str],
+    names: Sequence[str],
+    block_size: int = 1 << 20,
+    missing: Sequence[str] = MISSING_TOKENS,
+    as_missing: Iterable[str] = (),
 ) -> dict[str, str]:
     """The CsvExampleGen type ('int', 'float', 'string', 'null') of each column over all rows.
 
     One streaming pass (the kind of a column is the widest kind of its batches: tfx-bsl's rule
-    holds value by value).
+    holds value by value). `missing` and `as_missing` as in `example_gen_batches`.
     """
     kinds: dict[str, str | None] = dict.fromkeys(names)
-    for batch in csv_text_batches(files, names, block_size):
-        for name, column in zip(names, batch.columns, strict=True):
+    for batch in csv_text_batches(files, names, block_size, missing):
+        for name, column in zip(names, _strays_nulled(batch, as_missing), strict=True):
             if kinds[name] != "string":
                 kinds[name] = _merge_kind(kinds[name], _column_kind(column))
     return {name: kind or "null" for name, kind in kinds.items()}
