@@ -67,8 +67,10 @@ def token_counts(
     return dict(zip(tokens, counts, strict=True))
 
 
-def stray_tokens(column: pa.Array | pa.ChunkedArray, numeric: bool | None = None) -> dict:
-    """The stray strings of a string column (nulls are missing) and their counts.
+def stray_tokens(
+    column: pa.Array | pa.ChunkedArray, numeric: bool | None = None
+) -> tuple[dict[str, int], int]:
+    """The stray strings of a string column (nulls are missing): `({token: count}, total)`.
 
     Args:
       column: Cell texts, missing cells already null.
@@ -76,17 +78,19 @@ def stray_tokens(column: pa.Array | pa.ChunkedArray, numeric: bool | None = None
         None to decide by the mostly-numeric rule; False: a text column, never stray.
 
     Returns:
-      `{token: count}` of the cells that are not numbers, most frequent first (at most
-      `MAX_NAMED_TOKENS`); `{}` when the column is not numeric (or holds no stray string).
+      The cells that are not numbers, most frequent first (at most `MAX_NAMED_TOKENS` named),
+      and how many there are in all; `({}, 0)` when the column is not numeric (or holds no
+      stray string).
     """
     if numeric is False:
-        return {}
+        return {}, 0
     numbers = is_number(column)
     count = pc.sum(numbers).as_py() or 0
     non_missing = len(column) - column.null_count
     if count == non_missing or not (numeric or is_mostly_numeric(count, non_missing)):
-        return {}
-    return token_counts(pc.filter(column, pc.invert(numbers)))
+        return {}, 0
+    strays = pc.filter(column, pc.invert(numbers))
+    return token_counts(strays), len(strays)
 
 
 def null_strays(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

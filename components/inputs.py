@@ -37,6 +37,7 @@ __all__ = [
     "InputError",
     "TypesWidened",
     "as_numpy",
+    "column_kind",
     "csv_files",
     "csv_header",
     "csv_text_batches",
@@ -301,6 +302,11 @@ def _column_kind(column: pa.ChunkedArray) -> str:
             except ValueError:
                 kinds.add("string")
     return "string" if "string" in kinds else ("float" if "float" in kinds else "int")
+
+
+def column_kind(column: pa.Array | pa.ChunkedArray) -> str:
+    """'int', 'float', 'string' or 'null': the type CsvExampleGen gives a string column."""
+    return _column_kind(column)
 
 
 def _convert(column: pa.Array | pa.ChunkedArray, kind: str) -> pa.Array | pa.ChunkedArray:

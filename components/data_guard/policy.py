@@ -156,7 +156,8 @@ def type_violations(
     numbers). Its other values are the offending tokens: values spelled as a missing token
     (``config.missing_values()``: a pipeline whose ExampleGen read ``?`` as text) and stray
     strings, each with its count. Each violation carries ``tokens`` (``{token: count}``, the
-    most frequent ``counts.TOP_K_BUCKETS``), ``tokens_exact`` and the first one as ``value``.
+    most frequent ``counts.TOP_K_BUCKETS``), ``tokens_exact`` and the first one seen as
+    ``value``.
     """
     missing = set(config.missing_values() if config else cells.MISSING_TOKENS)
     violations = []
@@ -182,7 +183,7 @@ def type_violations(
         named = cells.describe_tokens(tokens, others if exact else None)
         if spelled_missing:
             named += f" (missing tokens among them: {spelled_missing} cell(s))"
-        value = next(iter(tokens), feat.get("non_numeric_sample"))
+        value = feat.get("non_numeric_sample") or next(iter(tokens), None)  # the first seen
         violations.append(
             {
                 "split": split,

@@ -28,14 +28,21 @@ def test_missing_tokens_are_missing_and_float_tokens_are_values(tmp_path):
     assert features["g"]["type"] == "STRING"  # 'NAB' is text, not a missing token
 
 
-def test_scan_header_only_csv_and_empty_folder_split_are_violations(tmp_path):
+def test_scan_header_only_csv_is_input_error_and_an_empty_tfrecord_a_violation(tmp_path):
+    """A CSV input with no data row is bad input, as in `run`'s staging (same words); an empty
+    TFRecord split is the data guard's 'empty' violation, as in the pipeline."""
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "e.csv").write_text("a,b\n")
-    result = scan.scan_path(str(empty))
-    assert result["rows"] == 0 and not result["blessed"]
+    (empty / "f.csv").write_text("a,b")
+    with pytest.raises(InputError, match=f"{empty}: no data rows; pass a CSV with a header"):
+        scan.scan_path(str(empty))
+    records = tmp_path / "records"
+    records.mkdir()
+    write_records(str(records / "part-0"), [], gzip=False)
+    result = scan.scan_path(str(records))
+    assert result["rows"] == 0 and not result["blessed"] and result["format"] == "tfrecord"
     assert [(v["split"], v["kind"]) for v in result["violations"]] == [("all", "empty")]
-    assert result["features"]["a"]["present"] == 0 and set(result["features"]) == {"a", "b"}
 
 
 def test_scan_folder_of_csvs(tmp_path):
@@ -101,18 +108,25 @@ def test_readme_only_folder_is_input_error_naming_the_folder(tmp_path):
     assert scan.scan_path(str(tmp_path))["rows"] == 1
 
 
-def test_string_in_numeric_column_is_input_error_naming_feature_file_and_value(tmp_path):
+def test_string_in_numeric_column_of_the_schema_names_tokens_file_and_line(tmp_path):
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     path = tmp_path / "d.csv"
     path.write_text('x,y\n1.5,a\n"multi\nline",b\n2.5,c\nabc,d\n')
     s = schema_pb2.Schema()
     s.feature.add(name="x", type=schema_pb2.FLOAT)
-    with pytest.raises(InputError) as info:
-        scan.scan_path(str(path), schema=s)
-    message = str(info.value)
-    assert f"{path} (line 3)" in message  # the first string, counted in physical lines
-    assert "feature 'x'" in message and "'multi\\nline'" in message
+    result = scan.scan_path(str(path), schema=s)
+    (v,) = result["violations"]
+    assert (v["feature"], v["kind"], v["count"], v["tokens"]) == (
+        "x",
+        "type",
+        2,
+        {"abc": 1, "multi\nline": 1},
+    )
+    assert not result["blessed"] and result["features"]["x"]["type"] == "STRING"
+    message = v["message"]
+    assert f"First at {path} (line 3)" in message  # the first one seen, in physical lines
+    assert "feature 'x' holds 2 value(s)" in message and "'multi\\nline' x1" in message
 
 
 def test_tfrecords_and_beam_give_the_in_process_profile(tmp_path):
