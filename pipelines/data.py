@@ -16,7 +16,7 @@ are staged as empty cells and reported.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -62,24 +62,27 @@ def _schema_kinds(schema_path: str | None) -> Mapping[str, str]:
 
 
 def stray_strings(
-    table: pa.Table, schema_kinds: Mapping[str, str] | None = None
+    table: pa.Table,
+    schema_kinds: Mapping[str, str] | None = None,
+    text_features: Iterable[str] = (),
 ) -> dict[str, dict[str, Any]]:
     """The numeric columns of a string table that hold stray strings, with their tokens.
 
     A column CsvExampleGen would type as text is numeric when `schema_kinds` says FLOAT/INT,
-    or, without an entry, when it is mostly numeric (`cells.is_mostly_numeric`); a STRING
-    entry keeps it text. Nulls are missing; `nan`/`inf` spellings are numbers.
+    or else when it is mostly numeric (`cells.is_mostly_numeric`), unless it is one of
+    `text_features`. Nulls are missing; `nan`/`inf` spellings are numbers.
 
     Returns:
       `{column: {"tokens": {token: count}, "count": all stray cells, "why": str}}`.
     """
     schema_kinds = schema_kinds or {}
+    text_features = frozenset(text_features)
     found = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         if inputs.column_kind(column) != "string":
             continue
         expected = schema_kinds.get(name)
-        numeric = {"FLOAT": True, "INT": True, "STRING": False}.get(expected)
+        numeric = False if name in text_features else {"FLOAT": True, "INT": True}.get(expected)
         tokens, count = cells.stray_tokens(column, numeric)
         if count:
             numbers = len(column) - column.null_count - count
@@ -117,7 +120,7 @@ def read_data(
     """
     config = config or DataGuardConfig()
     table = read_csv(path, flag=flag, missing=config.missing_values())
-    found = stray_strings(table, _schema_kinds(schema_path))
+    found = stray_strings(table, _schema_kinds(schema_path), config.text_features)
     messages = {
         name: (
             f"feature {name!r} in {flag} {path}: {f['count']} cell(s) that are not numbers in a "

@@ -28,13 +28,15 @@ class DataGuardConfig(Section):
     `inf`, `-inf`, `Infinity` are float NaN/Inf, never missing tokens.
 
     Stray strings (`stray_strings`): a column whose schema says FLOAT/INT, or (no schema entry)
-    whose non-missing cells are at least 90% numbers (`cells.MOSTLY_NUMERIC_FRACTION`), but
+    whose non-missing cells are at least 90% numbers (`cells.MOSTLY_NUMERIC_FRACTION`; a BYTES
+    schema entry does not exempt it: SchemaGen infers BYTES for such a column), but
     that holds other cells (`12,5`, `abc`, `>100`), is reported naming the feature, the tokens
     and their counts. `block` (default): a violation (`nanguard run` stops before the pipeline,
     exit 3; `scan --check` exits 3). `treat_as_missing`: where the CSV is read (`run`'s
     staging, `scan`) those cells become missing and the column stays numeric. Inside a
     pipeline the guard cannot retype a column ExampleGen already typed as text, so there it is
     a violation under either policy (clean the file, or stage it with `pipelines.data`).
+    `text_features` names the columns that are text on purpose (codes): never checked.
     """
 
     name: ClassVar[str] = "data_guard"
@@ -64,6 +66,12 @@ class DataGuardConfig(Section):
         ListOf(_TOKEN),
         "cell spellings read as missing besides the default set: empty, NA, null, None, ?, -, "
         "n/a, N/A, #N/A, NULL, missing and a lone space; e.g. [-999, '.']",
+    )
+    text_features: tuple = setting(
+        (),
+        ListOf(Text()),
+        "columns that are text even when mostly numbers (codes such as 01234, A1234): never "
+        "checked for stray strings",
     )
     stray_strings: str = setting(
         "block",

@@ -24,10 +24,10 @@ Definitions (per feature, per split):
 * String (bytes) features: the same row counts, the most frequent value (``top_value``,
   ``top_count`` from a Misra-Gries sketch, exact when there are at most ``TOP_K_BUCKETS``
   distinct values), ``numeric_like``, the number of values that parse as a number
-  (``cells.NUMBER_REGEX``), and ``non_numeric``, the other values with their counts (the most
-  frequent ``TOP_K_BUCKETS``, from a Misra-Gries sketch of those values only; exact when there
-  are at most that many distinct ones, ``non_numeric_exact`` says so): used to flag stray
-  strings in a numeric column (``cells``).
+  (``cells.NUMBER_REGEX``), and, when some values are numbers, ``non_numeric``: the other
+  values with their counts (the most frequent ``TOP_K_BUCKETS``, from a Misra-Gries sketch of
+  those values only; exact when there are at most that many distinct ones,
+  ``non_numeric_exact`` says so); used to flag stray strings in a numeric column (``cells``).
 """
 
 from __future__ import annotations
@@ -315,9 +315,9 @@ def merge_accumulators(accumulators: Iterable[ProfileAccumulator]) -> ProfileAcc
 def _stray_counts(feat: _FeatureAcc, num_values: int) -> tuple[dict[str, int], bool]:
     """`({value: count}, exact)` of the values that are not numbers, most frequent first."""
     total = num_values - feat.numeric_like
-    sketch = feat.stray_sketch()
-    if not total or sketch is None:
+    if not total or not feat.numeric_like:  # a text column: `top_value` says enough
         return {}, True
+    sketch = feat.stray_sketch()
     estimate = sketch.Estimate()
     values = [
         v.decode("utf-8", "replace") if isinstance(v, bytes) else v

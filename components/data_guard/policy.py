@@ -150,19 +150,21 @@ def type_violations(
 ) -> list[dict[str, Any]]:
     """Violations of kind ``'type'``: a numeric feature holding strings, naming its tokens.
 
-    A STRING feature is numeric if the schema says FLOAT/INT (``expected_kinds``), or, without
-    a schema entry, if it is mostly numeric (``cells.is_mostly_numeric``: at least 90% of its
-    values that are not missing tokens parse as numbers; ``nan``, ``inf`` and ``Infinity`` are
-    numbers). Its other values are the offending tokens: values spelled as a missing token
-    (``config.missing_values()``: a pipeline whose ExampleGen read ``?`` as text) and stray
-    strings, each with its count. Each violation carries ``tokens`` (``{token: count}``, the
-    most frequent ``counts.TOP_K_BUCKETS``), ``tokens_exact`` and the first one seen as
-    ``value``.
+    A STRING feature is numeric if the schema says FLOAT/INT (``expected_kinds``), or else
+    (no entry, or BYTES: what SchemaGen infers for such a column) if it is mostly numeric
+    (``cells.is_mostly_numeric``: at least 90% of its values that are not missing tokens parse
+    as numbers; ``nan``, ``inf`` and ``Infinity`` are numbers), unless it is one of
+    ``config.text_features``. Its other values are the offending tokens: values spelled as a
+    missing token (``config.missing_values()``: a pipeline whose ExampleGen read ``?`` as
+    text) and stray strings, each with its count. Each violation carries ``tokens``
+    (``{token: count}``, the most frequent ``counts.TOP_K_BUCKETS``), ``tokens_exact`` and the
+    first one seen as ``value``.
     """
     missing = set(config.missing_values() if config else cells.MISSING_TOKENS)
+    text = set(config.text_features if config else ())
     violations = []
     for name, feat in split_profile["features"].items():
-        if feat["type"] != counts.STRING or not feat["num_values"]:
+        if feat["type"] != counts.STRING or not feat["num_values"] or name in text:
             continue
         expected = expected_kinds.get(name)
         others = feat["num_values"] - feat["numeric_like"]
@@ -171,16 +173,20 @@ def type_violations(
         non_missing = feat["num_values"] - spelled_missing
         if not others or not (
             expected in (counts.FLOAT, counts.INT)
-            or (expected is None and cells.is_mostly_numeric(feat["numeric_like"], non_missing))
+            or cells.is_mostly_numeric(feat["numeric_like"], non_missing)
         ):
             continue
         why = (
             f"the schema says {expected}"
-            if expected
+            if expected in (counts.FLOAT, counts.INT)
             else f"{feat['numeric_like']} of its {non_missing} non-missing values are numbers"
         )
         exact = feat.get("non_numeric_exact", True)
-        named = cells.describe_tokens(tokens, others if exact else None)
+        named = (
+            cells.describe_tokens(tokens, others if exact else None)
+            if tokens
+            else f"e.g. {feat.get('non_numeric_sample')!r}"  # no value is a number
+        )
         if spelled_missing:
             named += f" (missing tokens among them: {spelled_missing} cell(s))"
         value = feat.get("non_numeric_sample") or next(iter(tokens), None)  # the first seen
@@ -275,7 +281,12 @@ def build_anomalies(
                     _Type.UNEXPECTED_DATA_TYPE,
                     "Strings in a numeric feature",
                     f"{typed[name]['count']} values are not numbers: "
-                    f"{cells.describe_tokens(typed[name]['tokens'], typed[name]['count'])}.",
+                    + (
+                        cells.describe_tokens(typed[name]["tokens"], typed[name]["count"])
+                        if typed[name]["tokens"]
+                        else f"e.g. {typed[name]['value']!r}"
+                    )
+                    + ".",
                 )
             )
         if feat["huge"]:
