@@ -168,3 +168,55 @@ def test_numpy_views_and_arrays_without_pandas():
         "a": "float",
         "b": "string",
     }
+
+
+def test_gzip_files_and_folders_read_as_the_plain_text(tmp_path):
+    import gzip
+
+    text = "a,b\n1,x\n?,y\n2,\n"
+    (tmp_path / "p.csv").write_text(text)
+    (tmp_path / "p.csv.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "notes.txt.gz").write_bytes(gzip.compress(b"not data"))
+    assert [p.rsplit("/", 1)[1] for p in inputs.csv_files(str(tmp_path))] == ["p.csv", "p.csv.gz"]
+    plain = inputs.read_csv(str(tmp_path / "p.csv"))
+    assert plain.column("a").to_pylist() == ["1", None, "2"]
+    assert inputs.read_csv(str(tmp_path / "p.csv.gz")).equals(plain)
+    assert inputs.read_csv(str(tmp_path)).num_rows == 6
+    batches = list(inputs.csv_text_batches([str(tmp_path / "p.csv.gz")], ["a", "b"]))
+    assert pa.Table.from_batches(batches).equals(plain)
+    header_only = tmp_path / "h.csv.gz"
+    header_only.write_bytes(gzip.compress(b"a,b"))
+    assert inputs.read_header(str(header_only)) == ["a", "b"]
+    with pytest.raises(InputError, match="no data rows"):
+        inputs.read_csv(str(header_only))
+
+
+def test_bad_header_names_are_header_errors_naming_the_position(tmp_path):
+    for header, words in (("a,b,a", "columns 1 and 3 are both named 'a'"), ("a,,c", "column 2")):
+        path = tmp_path / "h.csv"
+        path.write_text(f"{header}\n1,2,3\n")
+        with pytest.raises(inputs.HeaderError, match=words):
+            inputs.read_header(str(path))
+        with pytest.raises(inputs.HeaderError, match=words):
+            inputs.read_csv(str(path))
+
+
+def test_missing_spellings_and_strays_as_missing_while_streaming(tmp_path):
+    """`missing` replaces the null spellings; `as_missing` nulls the non-numbers of a column,
+    batch by batch, and the column is typed as the numbers it then holds."""
+    rows = [f"{i}.5,{i}" for i in range(60)] + ["abc,-999", "n.d.,7", "?,?"]
+    path = tmp_path / "s.csv"
+    path.write_text("x,n\n" + "\n".join(rows) + "\n")
+    names = ["x", "n"]
+    missing = (*inputs.MISSING_TOKENS, "-999")
+    kinds = inputs.example_gen_kinds([str(path)], names, 64, missing=missing, as_missing=["x"])
+    assert kinds == {"x": "float", "n": "int"}
+    assert inputs.example_gen_kinds([str(path)], names, 64) == {"x": "string", "n": "int"}
+    batches = list(
+        inputs.example_gen_batches([str(path)], names, kinds, 64, missing, as_missing=["x"])
+    )
+    assert len(batches) > 3
+    x = sum((b.column("x").to_pylist() for b in batches), [])
+    n = sum((b.column("n").to_pylist() for b in batches), [])
+    assert x == [i + 0.5 for i in range(60)] + [None, None, None]
+    assert n == list(range(60)) + [None, 7, None]
