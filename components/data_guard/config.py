@@ -64,20 +64,19 @@ class DataGuardConfig(Section):
     missing_tokens: tuple = setting(
         (),
         ListOf(_TOKEN),
-        "cell spellings read as missing besides the default set: empty, NA, null, None, ?, -, "
-        "n/a, N/A, #N/A, NULL, missing and a lone space; e.g. [-999, '.']",
+        "cells read as missing besides the defaults (empty NA null None ? - n/a N/A #N/A NULL "
+        "missing ' '), e.g. ['-999', '.']",
     )
     text_features: tuple = setting(
         (),
         ListOf(Text()),
-        "columns that are text even when mostly numbers (codes such as 01234, A1234): never "
-        "checked for stray strings",
+        "columns kept as text even when mostly numbers (codes such as 01234)",
     )
     stray_strings: str = setting(
         "block",
         OneOf(STRAY_STRING_POLICIES),
-        "a numeric (or >= 90% numeric) column holding other strings: block: a violation naming "
-        "the tokens; treat_as_missing: those cells are read as missing",
+        "a numeric (or >= 90% numeric) column with other strings: block: a violation naming "
+        "them; treat_as_missing: read them as missing",
     )
 
     def missing_values(self) -> tuple[str, ...]:
