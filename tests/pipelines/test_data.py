@@ -223,3 +223,49 @@ def test_header_only_file_is_input_error_as_in_scan(tmp_path, text):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(data.InputError, match=f"--data {path}: no data rows; pass a CSV"):
         data.read_data(str(path))
+
+
+def _run(capsys, tmp_path, *argv):
+    from nanguard.pipelines import cli
+
+    code = cli.main(["run", "--root", str(tmp_path / "root"), *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_run_blocks_stray_strings_before_the_pipeline_and_scan_agrees(tmp_path, capsys):
+    """`nanguard run` stops with exit 3 naming feature, tokens and counts before anything is
+    claimed or staged; `scan --check` says the same of the same file (exit 3)."""
+    path = _column_csv(tmp_path / "t.csv", [*_NUMBERS, "?", "abc", "?"])
+    code, text = _run(capsys, tmp_path, "--data", path, "--label", "y")
+    assert code == 3, text
+    assert text.startswith("BLOCKED: stray strings in numeric columns (stray_strings: block): ")
+    assert f"feature 'x' in --data {path}: 1 cell(s) that are not numbers" in text
+    assert "'abc' x1" in text and "Nothing was run or pushed." in text
+    assert not (tmp_path / "root").exists()
+    from nanguard.pipelines import cli
+
+    assert cli.main(["scan", path, "--check"]) == 3
+    assert "VIOLATION: feature 'x' holds 1 value(s) that are not numbers" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("a,b,a\n1,2,3\n", "columns 1 and 3 are both named 'a'"),
+        ("a,,c\n1,2,3\n", "column 2 of the header has no name"),
+        ("a,b,c\n", "no data rows"),
+    ],
+)
+def test_run_and_scan_exit_2_alike_on_bad_headers_and_header_only_files(
+    tmp_path, capsys, content, words
+):
+    from nanguard.pipelines import cli
+
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    code, text = _run(capsys, tmp_path, "--data", str(path), "--label", "a")
+    assert code == 2 and str(path) in text and words in text, text
+    assert cli.main(["scan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and words in err and "neither TFRecords" not in err, err
