@@ -8,7 +8,8 @@ CSV convention (every entry point: `run`, `scan`, `check-model`): a cell spelled
 hold commas, quotes and newlines. A `.csv.gz` file is read as its decompressed text.
 
 Every problem with an input is an `InputError` naming the file (and column) and what to do.
-Imports pyarrow only, never TensorFlow or Beam.
+The column types CsvExampleGen gives these cells are in `csv_types`. Imports pyarrow only,
+never TensorFlow or Beam.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ import csv
 import gzip
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from nanguard.components.cells import MISSING_TOKENS, null_strays
+from nanguard.components.cells import MISSING_TOKENS
 from nanguard.components.errors import InputError
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -35,17 +34,12 @@ __all__ = [
     "MISSING_TOKENS",
     "HeaderError",
     "InputError",
-    "TypesWidened",
-    "as_numpy",
-    "column_kind",
     "csv_files",
     "csv_header",
     "csv_text_batches",
-    "example_gen_batches",
-    "example_gen_kinds",
-    "example_gen_types",
-    "from_numpy",
-    "widest_kinds",
+    "is_gzip",
+    "open_bytes",
+    "open_text",
     "read_csv",
     "read_csv_files",
     "read_header",
@@ -265,99 +259,6 @@ def read_csv_files(
     return table
 
 
-_INT64_TEXT = r"^[-+]?\d+$"
-
-
-def _column_kind(column: pa.ChunkedArray) -> str:
-    """'int', 'float' or 'string', as tfx-bsl's CSV decoder (CsvExampleGen's) infers a column.
-
-    tfx-bsl: INT if every value is an int64 (`int(cell)`), else FLOAT if every value is a float
-    (`float(cell)`, so `nan`, `inf`, `-Infinity` count), else STRING. Arrow's casts decide the
-    common cases at C++ speed; the distinct values go through Python only when they disagree.
-    """
-    values = pc.drop_null(column)
-    if len(values) == 0:
-        return "null"
-    for kind, arrow_type in (("int", pa.int64()), ("float", pa.float64())):
-        try:
-            pc.cast(values, arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        if kind == "float":
-            integers = pc.filter(values, pc.match_substring_regex(values, _INT64_TEXT))
-            try:
-                pc.cast(integers, pa.int64())
-            except pa.ArrowInvalid:
-                break  # an integer beyond int64 (tfx-bsl: STRING) or '+3': ask Python
-        return kind
-    kinds = set()
-    for cell in pc.unique(values).to_pylist():
-        try:
-            number = int(cell)
-            kinds.add("int" if -(2**63) <= number < 2**63 else "string")
-        except ValueError:
-            try:
-                float(cell)
-                kinds.add("float")
-            except ValueError:
-                kinds.add("string")
-    return "string" if "string" in kinds else ("float" if "float" in kinds else "int")
-
-
-def column_kind(column: pa.Array | pa.ChunkedArray) -> str:
-    """'int', 'float', 'string' or 'null': the type CsvExampleGen gives a string column."""
-    return _column_kind(column)
-
-
-def _convert(column: pa.Array | pa.ChunkedArray, kind: str) -> pa.Array | pa.ChunkedArray:
-    """A string column as `kind` ('int', 'float', 'string', 'null'), as CsvExampleGen types it."""
-    if kind == "int":
-        try:
-            return pc.cast(column, pa.int64())
-        except pa.ArrowInvalid:  # " 7" and the like: Python's int() reads them
-            return pa.array([None if v is None else int(v) for v in column.to_pylist()], pa.int64())
-    if kind == "float":
-        try:
-            doubles = pc.cast(column, pa.float64())
-        except pa.ArrowInvalid:  # "1_0", " 1.5": Python's float() reads them
-            doubles = pa.array(
-                [None if v is None else float(v) for v in column.to_pylist()], pa.float64()
-            )
-        # Round to nearest like numpy's astype: 1e39 -> +Inf; nulls (missing) stay null.
-        return pc.cast(doubles, pa.float32())
-    if kind == "null":
-        return pa.nulls(len(column))
-    return column
-
-
-def example_gen_types(table: pa.Table) -> pa.Table:
-    """A string table (from `read_csv`) typed as CsvExampleGen types it: int64, float32, text.
-
-    Column types are inferred over the whole table the way tfx-bsl's CSV decoder does (see
-    `_column_kind`); FLOAT values are converted to float32, as tf.Example stores them, so
-    `nan`, `inf`, `-Infinity` become NaN/+Inf/-Inf and a finite value beyond float32 range
-    (1e39) becomes +/-Inf, exactly what the pipeline will see. Nulls (missing) stay null; a
-    column with no value at all stays a null column.
-    """
-    columns = [_convert(column, _column_kind(column)) for column in table.columns]
-    return pa.table(columns, names=table.column_names)
-
-
-# ---- Streaming: the same types, one record batch at a time (memory flat in the row count) ----
-
-_KIND_RANK = {"null": 0, "int": 1, "float": 2, "string": 3}
-# Above this magnitude a float column's text may be an integer beyond int64 (tfx-bsl: STRING).
-_INT64_LIMIT = 2.0**63
-
-
-class TypesWidened(Exception):  # noqa: N818 (a signal, not an error)
-    """A later record batch needs a wider type than the earlier ones were typed with.
-
-    Raised by `example_gen_batches` without `kinds`; the caller then computes the kinds over
-    all rows (`example_gen_kinds`) and reads again with them.
-    """
-
-
 def csv_header(files: Sequence[str], *, flag: str = "--data", where: str | None = None):
     """The header the CSV `files` share (checked as `read_header` checks it).
 
@@ -409,140 +310,3 @@ def csv_text_batches(
                 yield from reader
         except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as e:
             raise _arrow_error(path, e) from e
-
-
-def _merge_kind(a: str | None, b: str) -> str:
-    return b if a is None or _KIND_RANK[b] > _KIND_RANK[a] else a
-
-
-def _typed_column(column: pa.Array, kind: str | None) -> tuple[str, pa.Array]:
-    """`(kind, typed column)` for one batch, given the kind of the batches before it.
-
-    Raises `TypesWidened` when this batch holds a value the earlier batches' type cannot
-    (int -> float or string, float -> string); widening from 'null' needs no second pass.
-    """
-    if kind == "string" or column.null_count == len(column):
-        return kind or "null", _convert(column, kind or "null")
-    if kind in (None, "null"):
-        kind = _column_kind(column)
-        return kind, _convert(column, kind)
-    if kind == "int":
-        try:
-            return kind, pc.cast(column, pa.int64())
-        except pa.ArrowInvalid:
-            if _column_kind(column) != "int":
-                raise TypesWidened() from None
-            return kind, _convert(column, kind)
-    try:
-        doubles = pc.cast(column, pa.float64())
-    except pa.ArrowInvalid:
-        if _column_kind(column) == "string":
-            raise TypesWidened() from None
-        return kind, _convert(column, kind)
-    # Only a value of magnitude >= 2**63 (or Inf: 400 digits) can be an integer text beyond
-    # int64, which makes the column STRING as tfx-bsl types it: check those few cells' text.
-    data = as_numpy(doubles, dense=False)
-    suspects = np.flatnonzero(np.abs(data) >= _INT64_LIMIT)
-    if suspects.size:
-        texts = pc.take(column, from_numpy(suspects))  # 'inf', '1e30', ...: rarely digits only
-        integers = pc.filter(texts, pc.match_substring_regex(texts, _INT64_TEXT))
-        if len(integers) and _column_kind(integers) == "string":
-            raise TypesWidened()
-    return kind, pc.cast(doubles, pa.float32())
-
-
-def _strays_nulled(batch: pa.RecordBatch, as_missing: Iterable[str]) -> list[pa.Array]:
-    """The batch's columns, those named in `as_missing` with their non-number cells null."""
-    as_missing = frozenset(as_missing)
-    return [
-        null_strays(column) if name in as_missing else column
-        for name, column in zip(batch.schema.names, batch.columns, strict=True)
-    ]
-
-
-def example_gen_batches(
-    files: Sequence[str],
-    names: Sequence[str],
-    kinds: Mapping[str, str] | None = None,
-    block_size: int = 1 << 20,
-    missing: Sequence[str] = MISSING_TOKENS,
-    as_missing: Iterable[str] = (),
-) -> Iterator[pa.RecordBatch]:
-    """Streams CSV rows as record batches typed as CsvExampleGen types them (int64, float32, text).
-
-    The same values as `example_gen_types(read_csv_files(files))`, one batch at a time. The
-    types come from `kinds` (`example_gen_kinds`), or, without it, from the first batch, widened
-    as later batches need ('null' -> any kind); a batch that needs int -> float or a number ->
-    string raises `TypesWidened` (earlier batches were typed narrower): read again with the
-    kinds of all rows. NaN/Inf tokens become float NaN/Inf; `missing` tokens stay null, and so
-    do the cells that are not numbers in the columns named in `as_missing` (the data guard's
-    `stray_strings: treat_as_missing`).
-    """
-    current: dict[str, str | None] = dict(kinds) if kinds else dict.fromkeys(names)
-    for batch in csv_text_batches(files, names, block_size, missing):
-        columns = []
-        for name, column in zip(names, _strays_nulled(batch, as_missing), strict=True):
-            if kinds:
-                columns.append(_convert(column, kinds[name]))
-            else:
-                current[name], typed = _typed_column(column, current[name])
-                columns.append(typed)
-        yield pa.RecordBatch.from_arrays(columns, names=list(names))
-
-
-def widest_kinds(kind_maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
-    """Column kinds merged over parts of the data (per file): the widest of each column."""
-    merged: dict[str, str] = {}
-    for kinds in kind_maps:
-        for name, kind in kinds.items():
-            merged[name] = _merge_kind(merged.get(name), kind)
-    return merged
-
-
-def example_gen_kinds(
-    files: Sequence[str],
-    names: Sequence[str],
-    block_size: int = 1 << 20,
-    missing: Sequence[str] = MISSING_TOKENS,
-    as_missing: Iterable[str] = (),
-) -> dict[str, str]:
-    """The CsvExampleGen type ('int', 'float', 'string', 'null') of each column over all rows.
-
-    One streaming pass (the kind of a column is the widest kind of its batches: tfx-bsl's rule
-    holds value by value). `missing` and `as_missing` as in `example_gen_batches`.
-    """
-    kinds: dict[str, str | None] = dict.fromkeys(names)
-    for batch in csv_text_batches(files, names, block_size, missing):
-        for name, column in zip(names, _strays_nulled(batch, as_missing), strict=True):
-            if kinds[name] != "string":
-                kinds[name] = _merge_kind(kinds[name], _column_kind(column))
-    return {name: kind or "null" for name, kind in kinds.items()}
-
-
-# ---- numpy <-> Arrow without pyarrow's pandas shim (Array.to_numpy and pa.array(ndarray) ----
-# ---- import pandas, about a second, on every first call in a process)                    ----
-
-_NUMPY_DTYPES = {"float": np.float32, "double": np.float64, "halffloat": np.float16}
-
-
-def as_numpy(array: pa.Array, dense: bool = True) -> np.ndarray:
-    """The values of a primitive numeric Arrow array as a (read-only) numpy view, no copy.
-
-    With `dense`, nulls are dropped first; without, null slots hold unspecified values.
-    """
-    if dense and array.null_count:
-        array = pc.drop_null(array)
-    dtype = np.dtype(_NUMPY_DTYPES.get(str(array.type), str(array.type)))
-    if len(array) == 0:
-        return np.empty(0, dtype)
-    return np.frombuffer(
-        array.buffers()[1], dtype, count=len(array), offset=array.offset * dtype.itemsize
-    )
-
-
-def from_numpy(values: np.ndarray) -> pa.Array:
-    """A 1-D numeric numpy array as an Arrow array (no nulls), sharing its memory."""
-    values = np.ascontiguousarray(values)
-    return pa.Array.from_buffers(
-        pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)]
-    )

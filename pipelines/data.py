@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nanguard.components import cells, inputs
+from nanguard.components import cells, csv_types
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.inputs import read_csv
@@ -83,7 +83,7 @@ def stray_strings(
         numeric = False if name in text_features else {"FLOAT": True, "INT": True}.get(expected)
         tokens, count = cells.stray_tokens(column, numeric)
         # Confirmed by CsvExampleGen's own rule, which takes e.g. '1_0' as a number.
-        if count and inputs.column_kind(column) == "string":
+        if count and csv_types.column_kind(column) == "string":
             numbers = len(column) - column.null_count - count
             why = (
                 f"the schema says {expected}"

@@ -43,8 +43,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tfx_bsl import sketches
 
+from nanguard.components.arrow_numpy import as_numpy, from_numpy
 from nanguard.components.cells import is_number
-from nanguard.components.inputs import as_numpy, from_numpy
 
 # sqrt(np.finfo(np.float32).max): past this magnitude, x * x overflows float32.
 HUGE_THRESHOLD = float(np.sqrt(np.finfo(np.float32).max))

@@ -3,7 +3,7 @@
 CSV files are streamed by the one input layer (`components/inputs.py`: pyarrow's streaming
 reader, ~1 MB record batches, so memory is flat in the row count; quoted fields may hold commas,
 quotes and newlines; a byte-order mark is skipped; any UTF-8 text is accepted) and typed as
-CsvExampleGen types them (`inputs.example_gen_batches`: int64, float32, text, the types of all
+CsvExampleGen types them (`csv_types.example_gen_batches`: int64, float32, text, the types of all
 rows). A cell spelled as a missing token (`cells.MISSING_TOKENS` plus the config's
 `missing_tokens`) is **missing**; `nan`, `NaN`, `inf`, `-inf` and `Infinity` are float NaN/Inf.
 A numeric column holding stray strings (`cells`) is a violation naming its tokens and counts
@@ -31,7 +31,7 @@ from typing import Any
 from absl import logging
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from nanguard.components import cells, inputs, vocab
+from nanguard.components import cells, csv_types, inputs, vocab
 from nanguard.components.data_guard import core, counts, policy
 from nanguard.components.data_guard import schema as schema_lib
 from nanguard.components.data_guard.config import DataGuardConfig
@@ -173,19 +173,19 @@ def _profile_csv(
     """The profile of CSV files, streamed once (twice if a column's type widens late)."""
     read = {"block_size": _CSV_BLOCK_BYTES, "missing": missing, "as_missing": as_missing}
     try:
-        batches = inputs.example_gen_batches(files, header, **read)
+        batches = csv_types.example_gen_batches(files, header, **read)
         return counts.profile_record_batches(batches)
-    except inputs.TypesWidened:
+    except csv_types.TypesWidened:
         # E.g. a column of integers with a '1.5' after the first batch: CsvExampleGen types it
         # FLOAT over all rows, so the earlier batches must be counted again as float32.
         logging.info("scan: a column's type changes after the first batch; reading again.")
-        kinds = inputs.example_gen_kinds(files, header, **read)
-        batches = inputs.example_gen_batches(files, header, kinds, **read)
+        kinds = csv_types.example_gen_kinds(files, header, **read)
+        batches = csv_types.example_gen_batches(files, header, kinds, **read)
         return counts.profile_record_batches(batches)
 
 
 def _file_kinds(file: str, header: Sequence[str], missing, as_missing) -> dict[str, str]:
-    return inputs.example_gen_kinds(
+    return csv_types.example_gen_kinds(
         [file], header, _CSV_BLOCK_BYTES, missing=missing, as_missing=as_missing
     )
 
@@ -193,7 +193,7 @@ def _file_kinds(file: str, header: Sequence[str], missing, as_missing) -> dict[s
 def _file_batches(
     file: str, header: Sequence[str], kinds: dict[str, str], missing, as_missing
 ) -> Iterator:
-    return inputs.example_gen_batches(
+    return csv_types.example_gen_batches(
         [file], header, kinds, _CSV_BLOCK_BYTES, missing=missing, as_missing=as_missing
     )
 
@@ -225,7 +225,7 @@ def _profile_on_beam(
         kinds = (
             names
             | "Kinds" >> beam.Map(_file_kinds, list(header), list(missing), list(as_missing))
-            | "AllKinds" >> beam.CombineGlobally(inputs.widest_kinds)
+            | "AllKinds" >> beam.CombineGlobally(csv_types.widest_kinds)
         )
         return names | "Batches" >> beam.FlatMap(
             _file_batches,

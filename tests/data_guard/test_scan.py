@@ -196,7 +196,7 @@ def test_streamed_scan_counts_equal_pandas_and_numpy(tmp_path, monkeypatch, late
     """The streaming reader over ~40 small batches (one pass, or two when text appears late in
     a number column) gives numpy's counts on pandas' reading of the text, and the whole-table
     profile."""
-    from nanguard.components import inputs
+    from nanguard.components import csv_types, inputs
     from nanguard.components.data_guard import counts
 
     path = tmp_path / "g.csv"
@@ -235,7 +235,7 @@ def test_streamed_scan_counts_equal_pandas_and_numpy(tmp_path, monkeypatch, late
         ("STRING", 2000) if late_text else ("FLOAT", None)
     )
     whole = counts.profile_record_batches(
-        inputs.example_gen_types(inputs.read_csv(str(path))).to_batches(max_chunksize=65536)
+        csv_types.example_gen_types(inputs.read_csv(str(path))).to_batches(max_chunksize=65536)
     )
     _assert_same_profile({"features": result["features"]}, {"features": whole["features"]})
 
