@@ -157,6 +157,8 @@ def find_inputs(path: str) -> tuple[str, list[str]]:
         except inputs.HeaderError:
             raise  # a CSV header read, with an empty or a repeated name: say that, plainly
         except InputError as e:
+            if file.lower().endswith(inputs.CSV_SUFFIXES):
+                raise  # named as CSV: what is wrong with it as CSV is the whole answer
             raise InputError(f"neither TFRecords of tf.Example nor CSV: {e}") from None
         kinds[file] = CSV
     if len(set(kinds.values())) > 1:
