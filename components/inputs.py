@@ -1,54 +1,59 @@
 """The one input layer: how nanguard finds and reads CSV files into Arrow, and what is missing.
 
-CSV convention (every entry point: `run`, `scan`, `check-model`): an empty cell and the tokens
-`NA`, `null` and `None` mean **missing**; `nan`, `NaN`, `inf`, `-inf` and `Infinity` are float
-values (NaN and +/-Inf), as tfx-bsl's CSV decoder (the one CsvExampleGen uses) reads them. A
-UTF-8 byte-order mark is skipped; quoted fields may hold commas, quotes and newlines.
+CSV convention (every entry point: `run`, `scan`, `check-model`): a cell spelled as one of
+`cells.MISSING_TOKENS` (empty, `NA`, `null`, `None`, `?`, `-`, `n/a`, `N/A`, `#N/A`, `NULL`,
+`missing`, a lone space; plus the data guard's `missing_tokens`) means **missing**; `nan`,
+`NaN`, `inf`, `-inf` and `Infinity` are float values (NaN and +/-Inf), as tfx-bsl's CSV decoder
+(the one CsvExampleGen uses) reads them. A UTF-8 byte-order mark is skipped; quoted fields may
+hold commas, quotes and newlines. A `.csv.gz` file is read as its decompressed text.
 
 Every problem with an input is an `InputError` naming the file (and column) and what to do.
-Imports pyarrow only, never TensorFlow or Beam.
+The column types CsvExampleGen gives these cells are in `csv_types`. Imports pyarrow only,
+never TensorFlow or Beam.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from nanguard.components.cells import MISSING_TOKENS
 from nanguard.components.errors import InputError
 
-MISSING_TOKENS = ("", "NA", "null", "None")
-CSV_SUFFIXES = (".csv",)
+CSV_SUFFIXES = (".csv", ".csv.gz")
 
 __all__ = [
     "CSV_SUFFIXES",
     "MISSING_TOKENS",
+    "HeaderError",
     "InputError",
-    "TypesWidened",
-    "as_numpy",
     "csv_files",
     "csv_header",
     "csv_text_batches",
-    "example_gen_batches",
-    "example_gen_kinds",
-    "example_gen_types",
-    "from_numpy",
-    "widest_kinds",
+    "is_gzip",
+    "open_bytes",
+    "open_text",
     "read_csv",
     "read_csv_files",
     "read_header",
 ]
 
 
+class HeaderError(InputError):
+    """A CSV header that was read but cannot be used: an empty or a repeated column name."""
+
+
 def csv_files(path: str, flag: str = "--data") -> list[str]:
-    """The CSV files at `path`: the file itself, or every `*.csv` in the folder, sorted.
+    """The CSV files at `path`: the file itself, or every `*.csv` / `*.csv.gz` in the folder.
+
+    Sorted by name; all of them must share one header (`csv_header`).
 
     Raises:
       InputError: `path` does not exist, or is a folder that holds no `.csv` file.
@@ -80,20 +85,39 @@ def _arrow_error(path: str, error: Exception) -> InputError:
     return InputError(f"{path}: cannot be read as CSV ({text}); pass a UTF-8 CSV with a header")
 
 
+def is_gzip(path: str) -> bool:
+    """A `.gz` name: the file is read through gzip (pyarrow decides by the name, too)."""
+    return path.lower().endswith(".gz")
+
+
+def open_bytes(path: str):
+    """The file's bytes, decompressed for a `.gz` name."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # noqa: SIM115
+
+
+def open_text(path: str) -> io.TextIOWrapper:
+    """The file as UTF-8 text for `csv.reader` (a byte-order mark skipped, `.gz` decompressed)."""
+    return io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", newline="")
+
+
+def _head(path: str) -> bytes:
+    """The first 64 KiB of the file's (decompressed) bytes."""
+    with open_bytes(path) as f:
+        return f.read(1 << 16)
+
+
 def _looks_binary(path: str) -> bool:
     """A NUL byte or other control bytes (besides tab, CR, LF, FF) in the first 64 KiB."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError:
+        head = _head(path)
+    except (OSError, EOFError):
         return False
     return any(b < 32 and b not in (9, 10, 12, 13) for b in head)
 
 
 def _not_a_header(path: str) -> InputError:
     """Why Arrow found no header: an empty file, a binary file, or no line to read."""
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
+    head = _head(path)
     if not head.strip():
         return InputError(f"{path}: the file is empty; pass a CSV with a header row")
     try:
@@ -107,8 +131,10 @@ def _not_a_header(path: str) -> InputError:
 
 def _lone_header_line(path: str) -> list[str] | None:
     """The names in a file that is one header line with no line break (Arrow reads no rows)."""
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
+    try:
+        head = _head(path)
+    except (OSError, EOFError):
+        return None
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -122,8 +148,9 @@ def read_header(path: str) -> list[str]:
     """The column names of one CSV file, checked: none empty, none repeated.
 
     Raises:
-      InputError: naming the file and the column position (1-based) of an empty or repeated
-        name, or the file for anything unreadable.
+      HeaderError: naming the file and the column position (1-based) of an empty or repeated
+        name (CsvExampleGen would keep only the last column of a repeated name, silently).
+      InputError: naming the file, for anything unreadable.
     """
     try:
         with pacsv.open_csv(
@@ -143,11 +170,11 @@ def read_header(path: str) -> list[str]:
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
         if not name.strip():
-            raise InputError(
+            raise HeaderError(
                 f"{path}: column {position} of the header has no name; name every column"
             )
         if name in seen:
-            raise InputError(
+            raise HeaderError(
                 f"{path}: columns {seen[name]} and {position} are both named {name!r}; "
                 "give every column its own name"
             )
@@ -155,11 +182,11 @@ def read_header(path: str) -> list[str]:
     return names
 
 
-def _read_one(path: str, names: Sequence[str], strings: bool) -> pa.Table:
+def _read_one(path: str, names: Sequence[str], strings: bool, missing: Sequence[str]) -> pa.Table:
     if _lone_header_line(path) is not None:  # a header with no line break: no rows
         return pa.table({n: pa.array([], pa.string()) for n in names})
     convert = pacsv.ConvertOptions(
-        null_values=list(MISSING_TOKENS),
+        null_values=list(missing),
         strings_can_be_null=True,
         column_types={n: pa.string() for n in names} if strings else None,
     )
@@ -170,18 +197,26 @@ def _read_one(path: str, names: Sequence[str], strings: bool) -> pa.Table:
         raise _arrow_error(path, e) from e
 
 
-def read_csv(path: str, *, strings: bool = True, flag: str = "--data") -> pa.Table:
+def read_csv(
+    path: str,
+    *,
+    strings: bool = True,
+    flag: str = "--data",
+    missing: Sequence[str] = MISSING_TOKENS,
+) -> pa.Table:
     """Reads the CSV file(s) at `path` (a file or a folder of `*.csv`) into one Arrow table.
 
-    Missing tokens become nulls. With `strings` (the default) every column stays a string
-    column, cell text as written (what staging for CsvExampleGen needs); otherwise Arrow infers
-    each column's type, and `nan`/`inf` cells are float NaN/Inf.
+    Cells spelled as one of `missing` (default: `cells.MISSING_TOKENS`) become nulls. With
+    `strings` (the default) every column stays a string column, cell text as written (what
+    staging for CsvExampleGen needs); otherwise Arrow infers each column's type, and
+    `nan`/`inf` cells are float NaN/Inf.
 
     Raises:
       InputError: naming the file: unreadable, not UTF-8, a bad header, headers that differ
         between files, a ragged row, or no data row at all.
     """
-    return read_csv_files(csv_files(path, flag), strings=strings, flag=flag, where=path)
+    files = csv_files(path, flag)
+    return read_csv_files(files, strings=strings, flag=flag, where=path, missing=missing)
 
 
 def read_csv_files(
@@ -191,6 +226,7 @@ def read_csv_files(
     flag: str = "--data",
     where: str | None = None,
     allow_empty: bool = False,
+    missing: Sequence[str] = MISSING_TOKENS,
 ) -> pa.Table:
     """Reads CSV files that share one header into one Arrow table (see `read_csv`).
 
@@ -200,7 +236,8 @@ def read_csv_files(
       flag: The flag the files came from, for messages.
       where: The path the user gave, for messages (default: the first file).
       allow_empty: Return a table with no rows (string columns) for header-only files instead
-        of raising; the caller judges an empty input (`nanguard scan` makes it a violation).
+        of raising; the caller judges an empty input.
+      missing: The cell spellings read as null (missing).
 
     Raises:
       InputError: naming the file: unreadable, not UTF-8, a bad header, headers that differ
@@ -208,7 +245,7 @@ def read_csv_files(
     """
     first = csv_header(files, flag=flag, where=where)
     where = where or files[0]
-    tables = [_read_one(file, first, strings) for file in files]
+    tables = [_read_one(file, first, strings, missing) for file in files]
     if allow_empty:
         tables = [t for t in tables if t.num_rows] or [
             pa.table({n: pa.array([], pa.string()) for n in first})
@@ -220,94 +257,6 @@ def read_csv_files(
     if table.num_rows == 0 and not allow_empty:
         raise InputError(f"{flag} {where}: no data rows; pass a CSV with a header and rows")
     return table
-
-
-_INT64_TEXT = r"^[-+]?\d+$"
-
-
-def _column_kind(column: pa.ChunkedArray) -> str:
-    """'int', 'float' or 'string', as tfx-bsl's CSV decoder (CsvExampleGen's) infers a column.
-
-    tfx-bsl: INT if every value is an int64 (`int(cell)`), else FLOAT if every value is a float
-    (`float(cell)`, so `nan`, `inf`, `-Infinity` count), else STRING. Arrow's casts decide the
-    common cases at C++ speed; the distinct values go through Python only when they disagree.
-    """
-    values = pc.drop_null(column)
-    if len(values) == 0:
-        return "null"
-    for kind, arrow_type in (("int", pa.int64()), ("float", pa.float64())):
-        try:
-            pc.cast(values, arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        if kind == "float":
-            integers = pc.filter(values, pc.match_substring_regex(values, _INT64_TEXT))
-            try:
-                pc.cast(integers, pa.int64())
-            except pa.ArrowInvalid:
-                break  # an integer beyond int64 (tfx-bsl: STRING) or '+3': ask Python
-        return kind
-    kinds = set()
-    for cell in pc.unique(values).to_pylist():
-        try:
-            number = int(cell)
-            kinds.add("int" if -(2**63) <= number < 2**63 else "string")
-        except ValueError:
-            try:
-                float(cell)
-                kinds.add("float")
-            except ValueError:
-                kinds.add("string")
-    return "string" if "string" in kinds else ("float" if "float" in kinds else "int")
-
-
-def _convert(column: pa.Array | pa.ChunkedArray, kind: str) -> pa.Array | pa.ChunkedArray:
-    """A string column as `kind` ('int', 'float', 'string', 'null'), as CsvExampleGen types it."""
-    if kind == "int":
-        try:
-            return pc.cast(column, pa.int64())
-        except pa.ArrowInvalid:  # " 7" and the like: Python's int() reads them
-            return pa.array([None if v is None else int(v) for v in column.to_pylist()], pa.int64())
-    if kind == "float":
-        try:
-            doubles = pc.cast(column, pa.float64())
-        except pa.ArrowInvalid:  # "1_0", " 1.5": Python's float() reads them
-            doubles = pa.array(
-                [None if v is None else float(v) for v in column.to_pylist()], pa.float64()
-            )
-        # Round to nearest like numpy's astype: 1e39 -> +Inf; nulls (missing) stay null.
-        return pc.cast(doubles, pa.float32())
-    if kind == "null":
-        return pa.nulls(len(column))
-    return column
-
-
-def example_gen_types(table: pa.Table) -> pa.Table:
-    """A string table (from `read_csv`) typed as CsvExampleGen types it: int64, float32, text.
-
-    Column types are inferred over the whole table the way tfx-bsl's CSV decoder does (see
-    `_column_kind`); FLOAT values are converted to float32, as tf.Example stores them, so
-    `nan`, `inf`, `-Infinity` become NaN/+Inf/-Inf and a finite value beyond float32 range
-    (1e39) becomes +/-Inf, exactly what the pipeline will see. Nulls (missing) stay null; a
-    column with no value at all stays a null column.
-    """
-    columns = [_convert(column, _column_kind(column)) for column in table.columns]
-    return pa.table(columns, names=table.column_names)
-
-
-# ---- Streaming: the same types, one record batch at a time (memory flat in the row count) ----
-
-_KIND_RANK = {"null": 0, "int": 1, "float": 2, "string": 3}
-# Above this magnitude a float column's text may be an integer beyond int64 (tfx-bsl: STRING).
-_INT64_LIMIT = 2.0**63
-
-
-class TypesWidened(Exception):  # noqa: N818 (a signal, not an error)
-    """A later record batch needs a wider type than the earlier ones were typed with.
-
-    Raised by `example_gen_batches` without `kinds`; the caller then computes the kinds over
-    all rows (`example_gen_kinds`) and reads again with them.
-    """
 
 
 def csv_header(files: Sequence[str], *, flag: str = "--data", where: str | None = None):
@@ -330,12 +279,16 @@ def csv_header(files: Sequence[str], *, flag: str = "--data", where: str | None 
 
 
 def csv_text_batches(
-    files: Sequence[str], names: Sequence[str], block_size: int = 1 << 20
+    files: Sequence[str],
+    names: Sequence[str],
+    block_size: int = 1 << 20,
+    missing: Sequence[str] = MISSING_TOKENS,
 ) -> Iterator[pa.RecordBatch]:
     """Streams the rows of CSV files sharing the header `names` as string record batches.
 
     pyarrow's streaming reader (parsing ahead on its own thread), about `block_size` bytes per
-    batch: memory does not grow with the row count. Missing tokens are nulls; cell text is kept.
+    batch: memory does not grow with the row count. Cells spelled as one of `missing` are
+    nulls; other cell text is kept. `.csv.gz` files are decompressed as they stream.
 
     Raises:
       InputError: naming the file: unreadable, not UTF-8, a ragged row.
@@ -343,7 +296,7 @@ def csv_text_batches(
     read = pacsv.ReadOptions(block_size=block_size, use_threads=True)
     parse = pacsv.ParseOptions(newlines_in_values=True)
     convert = pacsv.ConvertOptions(
-        null_values=list(MISSING_TOKENS),
+        null_values=list(missing),
         strings_can_be_null=True,
         column_types={n: pa.string() for n in names},
     )
@@ -357,123 +310,3 @@ def csv_text_batches(
                 yield from reader
         except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as e:
             raise _arrow_error(path, e) from e
-
-
-def _merge_kind(a: str | None, b: str) -> str:
-    return b if a is None or _KIND_RANK[b] > _KIND_RANK[a] else a
-
-
-def _typed_column(column: pa.Array, kind: str | None) -> tuple[str, pa.Array]:
-    """`(kind, typed column)` for one batch, given the kind of the batches before it.
-
-    Raises `TypesWidened` when this batch holds a value the earlier batches' type cannot
-    (int -> float or string, float -> string); widening from 'null' needs no second pass.
-    """
-    if kind == "string" or column.null_count == len(column):
-        return kind or "null", _convert(column, kind or "null")
-    if kind in (None, "null"):
-        kind = _column_kind(column)
-        return kind, _convert(column, kind)
-    if kind == "int":
-        try:
-            return kind, pc.cast(column, pa.int64())
-        except pa.ArrowInvalid:
-            if _column_kind(column) != "int":
-                raise TypesWidened() from None
-            return kind, _convert(column, kind)
-    try:
-        doubles = pc.cast(column, pa.float64())
-    except pa.ArrowInvalid:
-        if _column_kind(column) == "string":
-            raise TypesWidened() from None
-        return kind, _convert(column, kind)
-    # Only a value of magnitude >= 2**63 (or Inf: 400 digits) can be an integer text beyond
-    # int64, which makes the column STRING as tfx-bsl types it: check those few cells' text.
-    data = as_numpy(doubles, dense=False)
-    suspects = np.flatnonzero(np.abs(data) >= _INT64_LIMIT)
-    if suspects.size:
-        texts = pc.take(column, from_numpy(suspects))  # 'inf', '1e30', ...: rarely digits only
-        integers = pc.filter(texts, pc.match_substring_regex(texts, _INT64_TEXT))
-        if len(integers) and _column_kind(integers) == "string":
-            raise TypesWidened()
-    return kind, pc.cast(doubles, pa.float32())
-
-
-def example_gen_batches(
-    files: Sequence[str],
-    names: Sequence[str],
-    kinds: Mapping[str, str] | None = None,
-    block_size: int = 1 << 20,
-) -> Iterator[pa.RecordBatch]:
-    """Streams CSV rows as record batches typed as CsvExampleGen types them (int64, float32, text).
-
-    The same values as `example_gen_types(read_csv_files(files))`, one batch at a time. The
-    types come from `kinds` (`example_gen_kinds`), or, without it, from the first batch, widened
-    as later batches need ('null' -> any kind); a batch that needs int -> float or a number ->
-    string raises `TypesWidened` (earlier batches were typed narrower): read again with the
-    kinds of all rows. NaN/Inf tokens become float NaN/Inf; missing tokens stay null.
-    """
-    current: dict[str, str | None] = dict(kinds) if kinds else dict.fromkeys(names)
-    for batch in csv_text_batches(files, names, block_size):
-        columns = []
-        for name, column in zip(names, batch.columns, strict=True):
-            if kinds:
-                columns.append(_convert(column, kinds[name]))
-            else:
-                current[name], typed = _typed_column(column, current[name])
-                columns.append(typed)
-        yield pa.RecordBatch.from_arrays(columns, names=list(names))
-
-
-def widest_kinds(kind_maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
-    """Column kinds merged over parts of the data (per file): the widest of each column."""
-    merged: dict[str, str] = {}
-    for kinds in kind_maps:
-        for name, kind in kinds.items():
-            merged[name] = _merge_kind(merged.get(name), kind)
-    return merged
-
-
-def example_gen_kinds(
-    files: Sequence[str], names: Sequence[str], block_size: int = 1 << 20
-) -> dict[str, str]:
-    """The CsvExampleGen type ('int', 'float', 'string', 'null') of each column over all rows.
-
-    One streaming pass (the kind of a column is the widest kind of its batches: tfx-bsl's rule
-    holds value by value).
-    """
-    kinds: dict[str, str | None] = dict.fromkeys(names)
-    for batch in csv_text_batches(files, names, block_size):
-        for name, column in zip(names, batch.columns, strict=True):
-            if kinds[name] != "string":
-                kinds[name] = _merge_kind(kinds[name], _column_kind(column))
-    return {name: kind or "null" for name, kind in kinds.items()}
-
-
-# ---- numpy <-> Arrow without pyarrow's pandas shim (Array.to_numpy and pa.array(ndarray) ----
-# ---- import pandas, about a second, on every first call in a process)                    ----
-
-_NUMPY_DTYPES = {"float": np.float32, "double": np.float64, "halffloat": np.float16}
-
-
-def as_numpy(array: pa.Array, dense: bool = True) -> np.ndarray:
-    """The values of a primitive numeric Arrow array as a (read-only) numpy view, no copy.
-
-    With `dense`, nulls are dropped first; without, null slots hold unspecified values.
-    """
-    if dense and array.null_count:
-        array = pc.drop_null(array)
-    dtype = np.dtype(_NUMPY_DTYPES.get(str(array.type), str(array.type)))
-    if len(array) == 0:
-        return np.empty(0, dtype)
-    return np.frombuffer(
-        array.buffers()[1], dtype, count=len(array), offset=array.offset * dtype.itemsize
-    )
-
-
-def from_numpy(values: np.ndarray) -> pa.Array:
-    """A 1-D numeric numpy array as an Arrow array (no nulls), sharing its memory."""
-    values = np.ascontiguousarray(values)
-    return pa.Array.from_buffers(
-        pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)]
-    )

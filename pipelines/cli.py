@@ -18,7 +18,7 @@ import tempfile
 import traceback
 import warnings
 
-from nanguard.components.errors import InputError
+from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.vocab import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 DEFAULT_ROOT = "nanguard_runs"
@@ -99,7 +99,14 @@ def _run_command(args) -> int:
     root = os.path.abspath(args.root)
     serving_dir = os.path.abspath(args.serving_dir or os.path.join(root, "serving"))
     layout = local_runner.Layout(root=root, serving_dir=serving_dir)
-    table = data_lib.read_csv(args.data or data_lib.bundled_penguins_csv())
+    try:  # missing tokens and stray strings, judged before anything is claimed or staged
+        data = args.data or data_lib.bundled_penguins_csv()
+        table, notes = data_lib.read_data(data, config.data_guard, schema)
+    except GuardBlockedError as e:
+        print(f"BLOCKED: {e}\nNothing was run or pushed.")
+        return EXIT_BLOCKED
+    for note in notes:
+        print(f"nanguard run: {note}")
     if config.label not in table.column_names:
         raise InputError(
             f"--label {config.label}: not a column of the data (columns: {table.column_names}); "

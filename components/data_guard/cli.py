@@ -2,9 +2,10 @@
 
 Parsing imports nothing heavy: TensorFlow, Beam and TFDV are imported inside the command that
 needs them, so `--help` and a bad flag answer at once. Exit codes (`vocab`): 0 ok; 2 bad input
-(`InputError`: unreadable file, not CSV/TFRecord, a folder with no data file, a string in a
-numeric column, a bad `--policy`, an unwritable `--json`); 3 with `scan --check` when the data
-violates the policy (an empty dataset included).
+(`InputError`: unreadable file, not CSV/TFRecord, a folder with no data file, an empty or a
+repeated header name, CSV files with no data row, a bad `--policy`, an unwritable `--json`); 3
+with `scan --check` when the data violates the policy (stray strings in a numeric column under
+`stray_strings: block` and empty TFRecords included).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "scan",
         help="Count missing/NaN/Inf/huge values per feature in CSV or TFRecord files.",
         description=(
-            "Counts rows, present, missing (empty cell, NA, null, None, absent), NaN, +Inf, -Inf "
-            "and huge (|x| > 1.8e19) values per feature, plus mean/std/median/skewness over "
-            "finite values. Exit 0; with --check, 3 if the policy is violated (no rows at all "
-            "is a violation); 2 on bad input."
+            "Counts rows, present, missing (an empty cell, a missing token: NA, null, None, ?, "
+            "-, n/a, N/A, #N/A, NULL, missing, a lone space, the policy's missing_tokens; "
+            "absent), NaN, +Inf, -Inf and huge (|x| > 1.8e19) values per feature, plus "
+            "mean/std/median/skewness over finite values, and the stray strings in numeric "
+            "columns. Exit 0; with --check, 3 if the policy is violated; 2 on bad input."
         ),
     )
     scan.add_argument("path", help="CSV file, folder of CSVs, or TFRecord file(s)/folder.")
@@ -128,6 +130,8 @@ def format_table(result: dict[str, Any]) -> str:
         line += f"{100 * feat['missing_fraction']:>9.2f}%"
         line += _num(feat.get("mean")) + _num(feat.get("median")) + _num(feat.get("std"))
         lines.append(line)
+    for note in result.get("notes", []):
+        lines.append(f"NOTE: {note}")
     for v in result.get("violations", []):
         lines.append(f"VIOLATION: {v['message']}")
     if result.get("label_rows_to_drop"):

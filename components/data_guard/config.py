@@ -5,10 +5,17 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from nanguard.components import vocab
-from nanguard.components.config import MappingOf, Number, OneOf, Section, setting
+from nanguard.components import cells, vocab
+from nanguard.components.config import ListOf, MappingOf, Number, OneOf, Section, Text, setting
 
 FRACTION = Number(0.0, 1.0)
+# What the guard does with a numeric column holding stray strings (`cells.stray_tokens`).
+STRAY_STRING_POLICIES = ("block", "treat_as_missing")
+# A missing token may be any cell text but a NaN/Inf spelling (those are float values).
+_TOKEN = Text(
+    r"(?is)(?!\s*[-+]?(nan|inf|infinity)\s*$).+",
+    "a cell text (not a NaN/Inf spelling such as nan, inf, -inf, Infinity)",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,7 +23,20 @@ class DataGuardConfig(Section):
     """What the data guard lets through, and what it does about the rest.
 
     A row is unusable for a feature when the value is missing or NaN (NaN counts as missing: it
-    will be imputed), or +/-Inf under `inf: treat_as_missing`.
+    will be imputed), or +/-Inf under `inf: treat_as_missing`. A cell is missing when it is
+    empty or spelled as a missing token (`cells.MISSING_TOKENS` plus `missing_tokens`); `nan`,
+    `inf`, `-inf`, `Infinity` are float NaN/Inf, never missing tokens.
+
+    Stray strings (`stray_strings`): a column whose schema says FLOAT/INT, or (no schema entry)
+    whose non-missing cells are at least 90% numbers (`cells.MOSTLY_NUMERIC_FRACTION`; a BYTES
+    schema entry does not exempt it: SchemaGen infers BYTES for such a column), but
+    that holds other cells (`12,5`, `abc`, `>100`), is reported naming the feature, the tokens
+    and their counts. `block` (default): a violation (`nanguard run` stops before the pipeline,
+    exit 3; `scan --check` exits 3). `treat_as_missing`: where the CSV is read (`run`'s
+    staging, `scan`) those cells become missing and the column stays numeric. Inside a
+    pipeline the guard cannot retype a column ExampleGen already typed as text, so there it is
+    a violation under either policy (clean the file, or stage it with `pipelines.data`).
+    `text_features` names the columns that are text on purpose (codes): never checked.
     """
 
     name: ClassVar[str] = "data_guard"
@@ -40,6 +60,28 @@ class DataGuardConfig(Section):
         OneOf(vocab.LABEL_POLICIES),
         "block: a missing/NaN/Inf label stops the run; drop: such rows are dropped",
     )
+
+    missing_tokens: tuple = setting(
+        (),
+        ListOf(_TOKEN),
+        "cells read as missing besides the defaults (empty NA null None ? - n/a N/A #N/A NULL "
+        "missing ' '), e.g. ['-999', '.']",
+    )
+    text_features: tuple = setting(
+        (),
+        ListOf(Text()),
+        "columns kept as text even when mostly numbers (codes such as 01234)",
+    )
+    stray_strings: str = setting(
+        "block",
+        OneOf(STRAY_STRING_POLICIES),
+        "a numeric (or >= 90% numeric) column with other strings: block: a violation naming "
+        "them; treat_as_missing: read them as missing",
+    )
+
+    def missing_values(self) -> tuple[str, ...]:
+        """Every cell spelling read as missing: the default set, then `missing_tokens`."""
+        return cells.missing_tokens(self.missing_tokens)
 
     def missing_limit(self, feature: str) -> float:
         """The unusable fraction allowed for `feature`."""

@@ -41,7 +41,7 @@ def judge_splits(
     totals = dict.fromkeys(INT_TOTAL_PROPERTIES, 0)
     for split, profile in split_profiles.items():
         counts.complete_profile(profile, kinds)
-        violations = policy.type_violations(profile, kinds, split)
+        violations = policy.type_violations(profile, kinds, split, config)
         more, to_drop = policy.evaluate(profile, config, label_key, split)
         violations += more
         anomalies = policy.build_anomalies(profile, violations, config, schema_proto)

@@ -23,8 +23,11 @@ Definitions (per feature, per split):
   ``3 * (mean - median) / std`` (0.0 when ``std == 0``), the measure the transform helper uses.
 * String (bytes) features: the same row counts, the most frequent value (``top_value``,
   ``top_count`` from a Misra-Gries sketch, exact when there are at most ``TOP_K_BUCKETS``
-  distinct values) and ``numeric_like``, the number of values that parse as a number (used to
-  flag a string in a numeric column).
+  distinct values), ``numeric_like``, the number of values that parse as a number
+  (``cells.NUMBER_REGEX``), and, when some values are numbers, ``non_numeric``: the other
+  values with their counts (the most frequent ``TOP_K_BUCKETS``, from a Misra-Gries sketch of
+  those values only; exact when there are at most that many distinct ones,
+  ``non_numeric_exact`` says so); used to flag stray strings in a numeric column (``cells``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tfx_bsl import sketches
 
-from nanguard.components.inputs import as_numpy, from_numpy
+from nanguard.components.arrow_numpy import as_numpy, from_numpy
+from nanguard.components.cells import is_number
 
 # sqrt(np.finfo(np.float32).max): past this magnitude, x * x overflows float32.
 HUGE_THRESHOLD = float(np.sqrt(np.finfo(np.float32).max))
@@ -53,9 +57,6 @@ FLOAT = "FLOAT"
 INT = "INT"
 STRING = "STRING"
 UNKNOWN = "UNKNOWN"  # only nulls / empty lists seen so far
-
-# A value that parses as a float, including the nan/inf tokens Python's float() accepts.
-_NUMERIC_REGEX = r"(?i)^\s*[-+]?((\d+\.?\d*|\.\d+)(e[-+]?\d+)?|nan|inf|infinity)\s*$"
 
 COUNT_KEYS = ("present", "missing", "num_values", "nan", "pos_inf", "neg_inf", "huge", "finite")
 
@@ -92,6 +93,7 @@ class _FeatureAcc:
         "top_k",
         "numeric_like",
         "non_numeric_sample",
+        "strays",
     )
 
     def __init__(self):
@@ -106,6 +108,17 @@ class _FeatureAcc:
         self.top_k = None
         self.numeric_like = 0
         self.non_numeric_sample = None
+        # The sketch of the values that are not numbers; None while no value was a number
+        # (then `top_k` holds exactly those values: no second sketch to feed).
+        self.strays = None
+
+    def stray_sketch(self):
+        """The sketch of the non-number values (a copy of `top_k` while there is no number)."""
+        if self.strays is not None or self.numeric_like:
+            return self.strays
+        if self.top_k is None:
+            return sketches.MisraGriesSketch(TOP_K_BUCKETS)
+        return sketches.MisraGriesSketch.Deserialize(self.top_k.Serialize())
 
     def set_kind(self, kind: str, name: str) -> None:
         if kind == UNKNOWN or kind == self.kind:
@@ -135,6 +148,10 @@ class _FeatureAcc:
 
     def merge(self, other: _FeatureAcc, name: str) -> None:
         self.set_kind(other.kind, name)
+        if self.strays is not None or other.strays is not None:  # before top_k merges
+            mine, theirs = self.stray_sketch(), other.stray_sketch()
+            mine.Merge(theirs)
+            self.strays = mine
         self.add_moments(int(other.counts[6]), other.mean, other.m2)
         self.counts += other.counts
         self.min = min(self.min, other.min)
@@ -211,20 +228,28 @@ def _add_numeric(acc: _FeatureAcc, values: np.ndarray, defer: _Defer | None = No
 
 
 def _add_string(acc: _FeatureAcc, values: pa.Array) -> None:
-    """Vectorised update of a bytes feature: top-k sketch and numeric-looking count."""
+    """Vectorised update of a bytes feature: top-k sketch, numbers, the non-number values."""
     n = len(values)
     if n == 0:
         return
     acc.counts[1] += n
+    numeric = is_number(values)
+    n_numeric = pc.sum(numeric).as_py() or 0
+    if n_numeric and acc.strays is None:
+        acc.strays = acc.stray_sketch() or sketches.MisraGriesSketch(TOP_K_BUCKETS)
     if acc.top_k is None:
         acc.top_k = sketches.MisraGriesSketch(TOP_K_BUCKETS)
     acc.top_k.AddValues(values)
-    numeric = pc.match_substring_regex(values, _NUMERIC_REGEX)
-    n_numeric = pc.sum(numeric).as_py() or 0
     acc.numeric_like += n_numeric
-    if n_numeric < n and acc.non_numeric_sample is None:
-        bad = pc.filter(values, pc.invert(numeric))[0].as_py()
-        acc.non_numeric_sample = bad.decode("utf-8", "replace") if isinstance(bad, bytes) else bad
+    if n_numeric < n:
+        others = pc.filter(values, pc.invert(numeric))
+        if acc.strays is not None:
+            acc.strays.AddValues(others)
+        if acc.non_numeric_sample is None:
+            bad = others[0].as_py()
+            acc.non_numeric_sample = (
+                bad.decode("utf-8", "replace") if isinstance(bad, bytes) else bad
+            )
 
 
 def add_record_batch(
@@ -287,6 +312,21 @@ def merge_accumulators(accumulators: Iterable[ProfileAccumulator]) -> ProfileAcc
     return result
 
 
+def _stray_counts(feat: _FeatureAcc, num_values: int) -> tuple[dict[str, int], bool]:
+    """`({value: count}, exact)` of the values that are not numbers, most frequent first."""
+    total = num_values - feat.numeric_like
+    if not total or not feat.numeric_like:  # a text column: `top_value` says enough
+        return {}, True
+    sketch = feat.stray_sketch()
+    estimate = sketch.Estimate()
+    values = [
+        v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+        for v in estimate.field("values").to_pylist()
+    ]
+    found = [int(c) for c in estimate.field("counts").to_pylist()]
+    return dict(zip(values, found, strict=True)), sum(found) == total
+
+
 def _feature_output(feat: _FeatureAcc, rows: int) -> dict[str, Any]:
     present, num_values, nan, pos_inf, neg_inf, huge, finite = (int(x) for x in feat.counts)
     out: dict[str, Any] = {
@@ -327,11 +367,14 @@ def _feature_output(feat: _FeatureAcc, rows: int) -> dict[str, Any]:
                 if isinstance(top_value, bytes):
                     top_value = top_value.decode("utf-8", "replace")
                 top_count = int(best["counts"])
+        non_numeric, exact = _stray_counts(feat, num_values)
         out.update(
             top_value=top_value,
             top_count=top_count,
             numeric_like=feat.numeric_like,
             non_numeric_sample=feat.non_numeric_sample,
+            non_numeric=non_numeric,
+            non_numeric_exact=exact,
         )
     return out
 

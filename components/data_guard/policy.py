@@ -10,13 +10,12 @@ from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
-from nanguard.components import vocab
+from nanguard.components import cells, vocab
 from nanguard.components.data_guard import counts
 from nanguard.components.data_guard.config import DataGuardConfig
 
-# A BYTES column whose values are at least this fraction numeric is taken as a numeric column
-# holding stray strings (only used when no schema says what the column is).
-MOSTLY_NUMERIC_FRACTION = 0.9
+# The mostly-numeric rule's share, spelled once in `cells`; kept here for existing imports.
+MOSTLY_NUMERIC_FRACTION = cells.MOSTLY_NUMERIC_FRACTION
 
 _Type = anomalies_pb2.AnomalyInfo.Type
 _Severity = anomalies_pb2.AnomalyInfo.Severity
@@ -147,46 +146,69 @@ def type_violations(
     split_profile: Mapping[str, Any],
     expected_kinds: Mapping[str, str],
     split: str = "",
+    config: DataGuardConfig | None = None,
 ) -> list[dict[str, Any]]:
-    """Violations of kind ``'type'``: a numeric column holding strings, naming feature and value.
+    """Violations of kind ``'type'``: a numeric feature holding strings, naming its tokens.
 
-    A feature is numeric if the schema says FLOAT/INT (``expected_kinds``), or, without a schema
-    entry, if at least ``MOSTLY_NUMERIC_FRACTION`` of its values parse as numbers (``nan``,
-    ``inf`` and ``Infinity`` parse as numbers). Each violation carries the first offending
-    string as ``value``.
+    A STRING feature is numeric if the schema says FLOAT/INT (``expected_kinds``), or else
+    (no entry, or BYTES: what SchemaGen infers for such a column) if it is mostly numeric
+    (``cells.is_mostly_numeric``: at least 90% of its values that are not missing tokens parse
+    as numbers; ``nan``, ``inf`` and ``Infinity`` are numbers), unless it is one of
+    ``config.text_features``. Its other values are the offending tokens: values spelled as a
+    missing token (``config.missing_values()``: a pipeline whose ExampleGen read ``?`` as
+    text) and stray strings, each with its count. Each violation carries ``tokens``
+    (``{token: count}``, the most frequent ``counts.TOP_K_BUCKETS``), ``tokens_exact`` and the
+    first one seen as ``value``.
     """
+    missing = set(config.missing_values() if config else cells.MISSING_TOKENS)
+    text = set(config.text_features if config else ())
     violations = []
     for name, feat in split_profile["features"].items():
-        if feat["type"] != counts.STRING or not feat["num_values"]:
+        if feat["type"] != counts.STRING or not feat["num_values"] or name in text:
             continue
         expected = expected_kinds.get(name)
-        numeric_share = feat["numeric_like"] / feat["num_values"]
-        if expected in (counts.FLOAT, counts.INT) or (
-            expected is None
-            and feat["numeric_like"] < feat["num_values"]
-            and numeric_share >= MOSTLY_NUMERIC_FRACTION
+        others = feat["num_values"] - feat["numeric_like"]
+        tokens = feat.get("non_numeric") or {}
+        spelled_missing = sum(c for t, c in tokens.items() if t in missing)
+        non_missing = feat["num_values"] - spelled_missing
+        if not others or not (
+            expected in (counts.FLOAT, counts.INT)
+            or cells.is_mostly_numeric(feat["numeric_like"], non_missing)
         ):
-            why = (
-                f"the schema says {expected}"
-                if expected
-                else f"{feat['numeric_like']} of its {feat['num_values']} values are numbers"
-            )
-            value = feat["non_numeric_sample"]
-            violations.append(
-                {
-                    "split": split,
-                    "feature": name,
-                    "kind": "type",
-                    "count": feat["num_values"] - feat["numeric_like"],
-                    "rows": split_profile["rows"],
-                    "value": value,
-                    "message": (
-                        f"feature {name!r} in split {split!r} holds the string {value!r} where "
-                        f"numbers are expected ({why}); fix or blank out that value (missing "
-                        "tokens: empty, NA, null, None; float tokens: nan, inf, -inf, Infinity)."
-                    ),
-                }
-            )
+            continue
+        why = (
+            f"the schema says {expected}"
+            if expected in (counts.FLOAT, counts.INT)
+            else f"{feat['numeric_like']} of its {non_missing} non-missing values are numbers"
+        )
+        exact = feat.get("non_numeric_exact", True)
+        named = (
+            cells.describe_tokens(tokens, others if exact else None)
+            if tokens
+            else f"e.g. {feat.get('non_numeric_sample')!r}"  # no value is a number
+        )
+        if spelled_missing:
+            named += f" (missing tokens among them: {spelled_missing} cell(s))"
+        value = feat.get("non_numeric_sample") or next(iter(tokens), None)  # the first seen
+        violations.append(
+            {
+                "split": split,
+                "feature": name,
+                "kind": "type",
+                "count": others,
+                "rows": split_profile["rows"],
+                "value": value,
+                "tokens": dict(tokens),
+                "tokens_exact": exact,
+                "message": (
+                    f"feature {name!r} in split {split!r} holds {others} value(s) that are not "
+                    f"numbers where numbers are expected ({why}): {named}"
+                    f"{'' if exact else ' (counts approximate)'}; fix or blank those cells, "
+                    "add a missing spelling to missing_tokens, or set stray_strings: "
+                    "treat_as_missing (applied where nanguard reads the CSV: run's staging, scan)."
+                ),
+            }
+        )
     return violations
 
 
@@ -258,8 +280,13 @@ def build_anomalies(
                 (
                     _Type.UNEXPECTED_DATA_TYPE,
                     "Strings in a numeric feature",
-                    f"{typed[name]['count']} values are not numbers, e.g. "
-                    f"{typed[name]['value']!r}.",
+                    f"{typed[name]['count']} values are not numbers: "
+                    + (
+                        cells.describe_tokens(typed[name]["tokens"], typed[name]["count"])
+                        if typed[name]["tokens"]
+                        else f"e.g. {typed[name]['value']!r}"
+                    )
+                    + ".",
                 )
             )
         if feat["huge"]:

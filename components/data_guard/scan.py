@@ -3,10 +3,14 @@
 CSV files are streamed by the one input layer (`components/inputs.py`: pyarrow's streaming
 reader, ~1 MB record batches, so memory is flat in the row count; quoted fields may hold commas,
 quotes and newlines; a byte-order mark is skipped; any UTF-8 text is accepted) and typed as
-CsvExampleGen types them (`inputs.example_gen_batches`: int64, float32, text, the types of all
-rows). An empty cell and the tokens `NA`, `null` and `None` are **missing**; `nan`, `NaN`,
-`inf`, `-inf` and `Infinity` are float NaN/Inf. TFRecords of tf.Example (gzip or not) are read
-in batches with TFXIO's decoder. Counting and judging are the component's own (`counts`, `core`).
+CsvExampleGen types them (`csv_types.example_gen_batches`: int64, float32, text, the types of all
+rows). A cell spelled as a missing token (`cells.MISSING_TOKENS` plus the config's
+`missing_tokens`) is **missing**; `nan`, `NaN`, `inf`, `-inf` and `Infinity` are float NaN/Inf.
+A numeric column holding stray strings (`cells`) is a violation naming its tokens and counts
+(`stray_strings: block`), or, under `treat_as_missing`, those cells are read as missing (a
+second streaming pass) and the column is counted as numbers. `.csv.gz` files are read as
+text. TFRecords of tf.Example (gzip or not) are read in batches with TFXIO's decoder. Counting
+and judging are the component's own (`counts`, `core`).
 
 By default the profile is computed in this process (no Beam, no temporary files); local CSV
 input imports neither TensorFlow nor Beam. With `beam_pipeline_args` it runs on Beam (each file
@@ -27,8 +31,9 @@ from typing import Any
 from absl import logging
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from nanguard.components import inputs, vocab
-from nanguard.components.data_guard import core, counts
+from nanguard.components import cells, csv_types, inputs, vocab
+from nanguard.components.data_guard import core, counts, policy
+from nanguard.components.data_guard import schema as schema_lib
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.errors import InputError
 
@@ -149,7 +154,11 @@ def find_inputs(path: str) -> tuple[str, list[str]]:
             continue
         try:
             inputs.read_header(file)
+        except inputs.HeaderError:
+            raise  # a CSV header read, with an empty or a repeated name: say that, plainly
         except InputError as e:
+            if file.lower().endswith(inputs.CSV_SUFFIXES):
+                raise  # named as CSV: what is wrong with it as CSV is the whole answer
             raise InputError(f"neither TFRecords of tf.Example nor CSV: {e}") from None
         kinds[file] = CSV
     if len(set(kinds.values())) > 1:
@@ -157,26 +166,38 @@ def find_inputs(path: str) -> tuple[str, list[str]]:
     return next(iter(kinds.values())), files
 
 
-def _profile_csv(files: Sequence[str], header: Sequence[str]) -> dict[str, Any]:
+def _profile_csv(
+    files: Sequence[str],
+    header: Sequence[str],
+    missing: Sequence[str] = inputs.MISSING_TOKENS,
+    as_missing: Sequence[str] = (),
+) -> dict[str, Any]:
     """The profile of CSV files, streamed once (twice if a column's type widens late)."""
+    read = {"block_size": _CSV_BLOCK_BYTES, "missing": missing, "as_missing": as_missing}
     try:
-        batches = inputs.example_gen_batches(files, header, block_size=_CSV_BLOCK_BYTES)
+        batches = csv_types.example_gen_batches(files, header, **read)
         return counts.profile_record_batches(batches)
-    except inputs.TypesWidened:
+    except csv_types.TypesWidened:
         # E.g. a column of integers with a '1.5' after the first batch: CsvExampleGen types it
         # FLOAT over all rows, so the earlier batches must be counted again as float32.
         logging.info("scan: a column's type changes after the first batch; reading again.")
-        kinds = inputs.example_gen_kinds(files, header, block_size=_CSV_BLOCK_BYTES)
-        batches = inputs.example_gen_batches(files, header, kinds, block_size=_CSV_BLOCK_BYTES)
+        kinds = csv_types.example_gen_kinds(files, header, **read)
+        batches = csv_types.example_gen_batches(files, header, kinds, **read)
         return counts.profile_record_batches(batches)
 
 
-def _file_kinds(file: str, header: Sequence[str]) -> dict[str, str]:
-    return inputs.example_gen_kinds([file], header, block_size=_CSV_BLOCK_BYTES)
+def _file_kinds(file: str, header: Sequence[str], missing, as_missing) -> dict[str, str]:
+    return csv_types.example_gen_kinds(
+        [file], header, _CSV_BLOCK_BYTES, missing=missing, as_missing=as_missing
+    )
 
 
-def _file_batches(file: str, header: Sequence[str], kinds: dict[str, str]) -> Iterator:
-    return inputs.example_gen_batches([file], header, kinds, block_size=_CSV_BLOCK_BYTES)
+def _file_batches(
+    file: str, header: Sequence[str], kinds: dict[str, str], missing, as_missing
+) -> Iterator:
+    return csv_types.example_gen_batches(
+        [file], header, kinds, _CSV_BLOCK_BYTES, missing=missing, as_missing=as_missing
+    )
 
 
 def _tfrecord_batches(files: Sequence[str]) -> Iterator:
@@ -187,7 +208,12 @@ def _tfrecord_batches(files: Sequence[str]) -> Iterator:
 
 
 def _profile_on_beam(
-    kind: str, files: Sequence[str], header: Sequence[str], beam_pipeline_args: Iterable[str]
+    kind: str,
+    files: Sequence[str],
+    header: Sequence[str],
+    beam_pipeline_args: Iterable[str],
+    missing: Sequence[str] = inputs.MISSING_TOKENS,
+    as_missing: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The profile on Beam: each file read by a worker; CSV types merged over all files first."""
     import apache_beam as beam
@@ -200,11 +226,15 @@ def _profile_on_beam(
         names = pipeline | "Files" >> beam.Create(list(files)) | "Spread" >> beam.Reshuffle()
         kinds = (
             names
-            | "Kinds" >> beam.Map(_file_kinds, list(header))
-            | "AllKinds" >> beam.CombineGlobally(inputs.widest_kinds)
+            | "Kinds" >> beam.Map(_file_kinds, list(header), list(missing), list(as_missing))
+            | "AllKinds" >> beam.CombineGlobally(csv_types.widest_kinds)
         )
         return names | "Batches" >> beam.FlatMap(
-            _file_batches, list(header), beam.pvalue.AsSingleton(kinds)
+            _file_batches,
+            list(header),
+            beam.pvalue.AsSingleton(kinds),
+            list(missing),
+            list(as_missing),
         )
 
     if kind == CSV:
@@ -220,7 +250,7 @@ def _profile_on_beam(
 def _locate_string(files: Sequence[str], column: str, value: str) -> str:
     """The first CSV file (and line) where `column` holds `value`: for the message only."""
     for path in files:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with inputs.open_text(path) as f:
             reader = csv.reader(f)
             header = next(reader, [])
             if column not in header:
@@ -244,13 +274,17 @@ def scan_path(
     """Profiles a CSV file, a folder of CSVs, or TFRecords of tf.Example, and judges it.
 
     All files under `path` form one dataset (split 'all'). NaN and Inf are counted per feature
-    and left out of every statistic; missing tokens count as missing (see the module doc). A
-    dataset with no rows (header-only CSVs, empty TFRecords) is a violation, not a pass.
+    and left out of every statistic; missing tokens (`config.missing_values()`) count as
+    missing (see the module doc). CSV files with no data row are an InputError (as in `run`);
+    empty TFRecords are an 'empty' violation. A numeric column holding stray strings is a
+    'type' violation naming its tokens, counts and first file and line, or, under
+    `stray_strings: treat_as_missing`, those cells count as missing (the feature's
+    `stray_strings` and a line in `notes` name them).
 
     Args:
       path: A file, a glob or a folder (searched recursively, see `find_inputs`).
       schema: Optional schema: its features absent from the data are reported 100% missing, and
-        a FLOAT/INT feature holding strings is an error.
+        a FLOAT/INT feature holding strings is numeric whatever its share of numbers.
       label_key: Optional label feature name, checked with the label policy.
       config: The data guard config (defaults if None); `mode` is not used here.
       beam_pipeline_args: Run on Beam with these options, e.g.
@@ -258,42 +292,76 @@ def scan_path(
         when empty.
 
     Returns:
-      `{"rows": N, "features": {NAME: {...}}, "violations": [...], "label_rows_to_drop": int,
-      "blessed": bool, "source": path, "format": "csv" | "tfrecord"}`.
+      `{"rows": N, "features": {NAME: {...}}, "violations": [...], "notes": [str],
+      "label_rows_to_drop": int, "blessed": bool, "source": path, "format": "csv" |
+      "tfrecord"}`.
 
     Raises:
-      InputError: unreadable or unrecognised input (names the file or folder), or a string in
-        a numeric column (names the feature, the file and line, and the value).
+      InputError: unreadable or unrecognised input, a bad header (names the file and the
+        column position), CSV files with no data row (names the path).
     """
     config = DataGuardConfig.from_dict(config)
     kind, files = find_inputs(path)
     logging.info("Scanning %s %s file(s) under %s.", len(files), kind, path)
     header = inputs.csv_header(files, flag="scan", where=path) if kind == CSV else []
-    try:
-        if beam_pipeline_args:
-            profile = _profile_on_beam(kind, files, header, beam_pipeline_args)
-        elif kind == CSV:
-            profile = _profile_csv(files, header)
-        else:
-            profile = counts.profile_record_batches(_tfrecord_batches(files))
-    except InputError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a corrupt record or mixed types deep in a file
-        raise InputError(f"{path}: cannot be profiled: {e}") from e
+    missing = config.missing_values()
+    profile = _profile(path, kind, files, header, beam_pipeline_args, missing)
+    if kind == CSV and profile["rows"] == 0:
+        raise InputError(f"{path}: no data rows; pass a CSV with a header and rows")
     counts.complete_profile(profile, header)
+    strays: dict[str, dict[str, Any]] = {}
+    if kind == CSV and config.stray_strings == "treat_as_missing":
+        kinds = schema_lib.feature_kinds(schema)
+        strays = {v["feature"]: v for v in policy.type_violations(profile, kinds, SPLIT, config)}
+        if strays:  # read again, the stray cells of those columns as missing
+            logging.info("scan: reading %s again, stray strings as missing.", sorted(strays))
+            profile = _profile(path, kind, files, header, beam_pipeline_args, missing, strays)
+            counts.complete_profile(profile, header)
     result = core.judge_splits({SPLIT: profile}, schema, config, label_key, source=path)
     split = result["splits"][SPLIT]
     for v in split["violations"]:
         if v["kind"] == "type":
+            v["message"] = v["message"].replace(f" in split {SPLIT!r}", "", 1)
             where = _locate_string(files, v["feature"], v["value"]) if kind == CSV else path
-            message = v["message"].replace(f" in split {SPLIT!r}", "", 1)
-            raise InputError(f"{where}: {message}")
+            v["message"] += f" First at {where}."
+    notes = []
+    for name, v in strays.items():
+        split["features"][name]["stray_strings"] = v["tokens"]
+        notes.append(
+            f"feature {name!r}: {v['count']} value(s) that are not numbers read as missing "
+            f"(stray_strings: treat_as_missing): "
+            f"{cells.describe_tokens(v['tokens'], v['count'] if v['tokens_exact'] else None)}"
+        )
     return {
         "rows": split["rows"],
         "features": split["features"],
         "violations": split["violations"],
+        "notes": notes,
         "label_rows_to_drop": split["label_rows_to_drop"],
         "blessed": result["blessed"],
         "source": path,
         "format": kind,
     }
+
+
+def _profile(
+    path: str,
+    kind: str,
+    files: Sequence[str],
+    header: Sequence[str],
+    beam_pipeline_args: Iterable[str] | None,
+    missing: Sequence[str],
+    as_missing: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The profile of the files (see `scan_path`); InputError for a corrupt record."""
+    as_missing = sorted(as_missing)
+    try:
+        if beam_pipeline_args:
+            return _profile_on_beam(kind, files, header, beam_pipeline_args, missing, as_missing)
+        if kind == CSV:
+            return _profile_csv(files, header, missing, as_missing)
+        return counts.profile_record_batches(_tfrecord_batches(files))
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a corrupt record or mixed types deep in a file
+        raise InputError(f"{path}: cannot be profiled: {e}") from e

@@ -14,6 +14,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils, standard_artifacts
 
+from nanguard.components import cells
 from nanguard.components.data_guard import executor as guard_executor
 
 HERE = os.path.dirname(os.path.dirname(__file__))
@@ -21,7 +22,7 @@ CRAFTED = os.path.join(HERE, "data", "guard_crafted.csv")
 PENGUINS = os.path.join(
     os.path.dirname(pd.__file__), "..", "palmerpenguins", "data", "penguins.csv"
 )
-MISSING_TOKENS = {"", "NA", "null", "None"}
+MISSING_TOKENS = set(cells.MISSING_TOKENS)
 MULTI_PROCESS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 T = anomalies_pb2.AnomalyInfo.Type
 

@@ -91,10 +91,12 @@ def test_scan_bad_inputs_exit_2_naming_file_or_feature(tmp_path, capsys):
     assert "missing.csv" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n" + "".join(f"{i}.5,x{i}\n" for i in range(30)) + "abc,y\n")
-    assert _run_cli(["scan", str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert "feature 'a'" in err and f"{bad} (line 32)" in err and "'abc'" in err
-    assert "Traceback" not in err
+    # A stray string in a mostly numeric column is the guard's violation (stray_strings:
+    # block), naming feature, token, count, file and line: exit 3 with --check, as in `run`.
+    assert _run_cli(["scan", str(bad), "--check"]) == vocab.EXIT_BLOCKED
+    out = capsys.readouterr().out
+    assert "VIOLATION: feature 'a' holds 1 value(s) that are not numbers" in out
+    assert "'abc' x1" in out and f"{bad} (line 32)" in out and "Traceback" not in out
     assert _run_cli(["scan", str(tmp_path), "--policy", '{"inf": "nope"}']) == 2
     assert "--policy.inf: 'nope'" in capsys.readouterr().err
     assert _run_cli(["scan", str(bad), "--policy", "{not json"]) == 2
@@ -130,27 +132,38 @@ def test_scan_readme_only_folder_is_exit_2_naming_the_folder(tmp_path, capsys):
     assert str(tmp_path) in err and "no .csv file" in err
 
 
-def test_scan_check_header_only_csv_exits_3(tmp_path, capsys):
+def test_scan_header_only_csv_exits_2_as_run_does(tmp_path, capsys):
+    """No data row: exit 2 naming the file ('no data rows'), the words staging uses in `run`."""
     for text in ("a,b\n", "a,b"):  # with and without the final line break
         path = tmp_path / "h.csv"
         path.write_text(text)
-        assert _run_cli(["scan", str(path), "--check"]) == vocab.EXIT_BLOCKED, text
-        out = capsys.readouterr().out
-        assert "rows: 0" in out and "split 'all' holds no rows" in out
-    assert _run_cli(["scan", str(path)]) == vocab.EXIT_OK  # reported, not --check
+        for check in ([], ["--check"]):
+            assert _run_cli(["scan", str(path), *check]) == vocab.EXIT_USAGE, text
+            err = capsys.readouterr().err
+            assert f"{path}: no data rows; pass a CSV with a header and rows" in err
 
 
-def test_string_in_numeric_column_with_schema_is_exit_2_naming_feature_file_value(tmp_path, capsys):
+def test_string_in_numeric_column_with_schema_is_reported_under_both_policies(tmp_path, capsys):
     data = tmp_path / "d.csv"
     data.write_text("x,y\n1.5,a\n2.5,b\noops,c\n")
     schema_path = str(tmp_path / "schema.pbtxt")
     s = schema_pb2.Schema()
     s.feature.add(name="x", type=schema_pb2.FLOAT)
     tfdv.write_schema_text(s, schema_path)
-    assert _run_cli(["scan", str(data), "--schema", schema_path]) == vocab.EXIT_USAGE
-    err = capsys.readouterr().err
-    assert f"{data} (line 4)" in err and "feature 'x'" in err and "'oops'" in err
-    assert "schema says FLOAT" in err and "Traceback" not in err
+    assert _run_cli(["scan", str(data), "--schema", schema_path, "--check"]) == 3
+    out = capsys.readouterr().out
+    assert f"{data} (line 4)" in out and "feature 'x' holds 1 value(s)" in out
+    assert "'oops' x1" in out and "schema says FLOAT" in out and "Traceback" not in out
+    lenient = '{"stray_strings": "treat_as_missing", "max_missing_fraction": 0.5}'
+    out_json = str(tmp_path / "o.json")
+    argv = ["scan", str(data), "--schema", schema_path, "--check", "--policy", lenient]
+    assert _run_cli([*argv, "--json", out_json]) == vocab.EXIT_OK
+    out = capsys.readouterr().out
+    assert "NOTE: feature 'x': 1 value(s) that are not numbers read as missing" in out
+    with open(out_json) as f:
+        x = json.load(f)["features"]["x"]
+    assert (x["type"], x["missing"], x["present"], x["mean"]) == ("FLOAT", 1, 2, 2.0)
+    assert x["stray_strings"] == {"oops": 1}
 
 
 def test_help_imports_nothing_heavy():

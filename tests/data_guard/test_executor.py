@@ -206,3 +206,42 @@ def test_bad_exclude_splits_and_nothing_to_guard_are_input_errors(tmp_path):
         executor(tmp_path).Do(inputs, outputs_, {"exclude_splits": '"train"'})
     with pytest.raises(InputError, match="No splits to guard"):
         executor(tmp_path).Do(inputs, outputs_, {"exclude_splits": '["train", "eval"]'})
+
+
+def test_mostly_numeric_bytes_feature_is_flagged_naming_tokens_and_counts(tmp_path):
+    """A pipeline's own ExampleGen typed x as BYTES (30 numbers, 2 '?', 1 'abc') and SchemaGen
+    inferred BYTES: the guard flags it under either stray_strings policy (it cannot retype a
+    column), naming the tokens and their counts; a real text column and text_features pass."""
+    numbers = [{"x": f"{i}.5", "s": "a", "code": f"{i:05d}"} for i in range(30)]
+    odd = [{"x": "?", "s": "b", "code": "A1"}, {"x": "abc", "s": "c", "code": "00001"}]
+    rows = numbers + odd + [{"x": "?", "s": "d", "code": "00002"}]
+    s = schema_pb2.Schema()
+    for name in ("x", "s", "code"):
+        s.feature.add(name=name, type=schema_pb2.BYTES)
+    for policy_name in ("block", "treat_as_missing"):
+        config = {"mode": "warn", "stray_strings": policy_name, "text_features": ["code"]}
+        inputs, outputs_ = artifacts(tmp_path / policy_name, rows, rows[:5], s)
+        executor(tmp_path).Do(inputs, outputs_, {"config": json.dumps(config)})
+        artifact = outputs_["anomalies"][0]
+        assert artifact.get_int_custom_property("blessed") == 0
+        violations = json.loads(artifact.get_string_custom_property("violations"))
+        assert [(v["split"], v["feature"], v["count"], v["tokens"]) for v in violations] == [
+            ("train", "x", 3, {"?": 2, "abc": 1})
+        ]
+        assert (
+            "30 of its 31 non-missing values are numbers): '?' x2, 'abc' x1"
+            in (violations[0]["message"])
+        )
+        train = anomalies_util.load_anomalies_binary(
+            io_utils.get_only_uri_in_dir(artifact_utils.get_split_uri([artifact], "train"))
+        )
+        info = train.anomaly_info["x"]
+        assert info.severity == anomalies_pb2.AnomalyInfo.ERROR
+        assert "3 values are not numbers: '?' x2, 'abc' x1." in [
+            r.description for r in info.reason if r.type == T.UNEXPECTED_DATA_TYPE
+        ]
+        assert "code" not in train.anomaly_info and "s" not in train.anomaly_info
+    # Without text_features the codes column (31 of 33 numbers, 'A1') is flagged too.
+    inputs, outputs_ = artifacts(tmp_path / "codes", rows, rows[:5], s)
+    with pytest.raises(GuardBlockedError, match=r"feature 'code' in split 'train'.*'A1' x1"):
+        executor(tmp_path).Do(inputs, outputs_, {"config": "{}"})

@@ -73,12 +73,14 @@ def test_empty_split_is_a_violation_naming_the_split():
     assert anomalies.data_missing
 
 
-def _string_feat(num_values, numeric_like, sample):
+def _string_feat(num_values, numeric_like, sample, tokens=None):
     return _feat(
         type=counts.STRING,
         num_values=num_values,
         numeric_like=numeric_like,
         non_numeric_sample=sample,
+        non_numeric=tokens or {sample: num_values - numeric_like},
+        non_numeric_exact=True,
         huge=0,
     )
 
@@ -101,3 +103,28 @@ def test_type_violations_name_feature_split_and_token():
     anomalies = policy.build_anomalies(split, violations, DataGuardConfig())
     reasons = {r.type for r in anomalies.anomaly_info["x"].reason}
     assert policy._Type.UNEXPECTED_DATA_TYPE in reasons
+
+
+def test_stray_tokens_and_counts_missing_spellings_left_out_of_the_share():
+    """A BYTES column as a pipeline's own ExampleGen types it: 80 numbers, 18 '?', 2 'abc'.
+
+    '?' is a missing token: the share is 80 of 82 non-missing values (>= 90%), so the column
+    is flagged, naming both tokens and their counts; a config token extends the set."""
+    tokens = {"?": 18, "abc": 2}
+    split = {"rows": 100, "features": {"x": _string_feat(100, 80, "?", tokens)}}
+    split["features"]["x"]["present"] = 100
+    (v,) = policy.type_violations(split, {}, "train", DataGuardConfig())
+    assert (v["feature"], v["count"], v["tokens"], v["value"]) == ("x", 20, tokens, "?")
+    assert "80 of its 82 non-missing values are numbers" in v["message"]
+    assert "'?' x18, 'abc' x2" in v["message"] and "missing tokens among them: 18" in v["message"]
+    # Without '?' read as missing (not a default token here: 80 of 100) it is a text column.
+    assert policy.type_violations(split, {}, "train", None)  # the defaults hold '?'
+    words = {"rows": 100, "features": {"w": _string_feat(100, 80, "n.d.", {"n.d.": 20})}}
+    assert policy.type_violations(words, {}, "train", DataGuardConfig()) == []
+    extended = DataGuardConfig(missing_tokens=("n.d.",))
+    (v,) = policy.type_violations(words, {}, "train", extended)
+    assert v["tokens"] == {"n.d.": 20} and "80 of its 80 non-missing" in v["message"]
+    anomalies = policy.build_anomalies(words, [v], extended)
+    reasons = anomalies.anomaly_info["w"].reason
+    assert {r.type for r in reasons} == {policy._Type.UNEXPECTED_DATA_TYPE}
+    assert reasons[0].description == "20 values are not numbers: 'n.d.' x20."

@@ -28,14 +28,21 @@ def test_missing_tokens_are_missing_and_float_tokens_are_values(tmp_path):
     assert features["g"]["type"] == "STRING"  # 'NAB' is text, not a missing token
 
 
-def test_scan_header_only_csv_and_empty_folder_split_are_violations(tmp_path):
+def test_scan_header_only_csv_is_input_error_and_an_empty_tfrecord_a_violation(tmp_path):
+    """A CSV input with no data row is bad input, as in `run`'s staging (same words); an empty
+    TFRecord split is the data guard's 'empty' violation, as in the pipeline."""
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "e.csv").write_text("a,b\n")
-    result = scan.scan_path(str(empty))
-    assert result["rows"] == 0 and not result["blessed"]
+    (empty / "f.csv").write_text("a,b")
+    with pytest.raises(InputError, match=f"{empty}: no data rows; pass a CSV with a header"):
+        scan.scan_path(str(empty))
+    records = tmp_path / "records"
+    records.mkdir()
+    write_records(str(records / "part-0"), [], gzip=False)
+    result = scan.scan_path(str(records))
+    assert result["rows"] == 0 and not result["blessed"] and result["format"] == "tfrecord"
     assert [(v["split"], v["kind"]) for v in result["violations"]] == [("all", "empty")]
-    assert result["features"]["a"]["present"] == 0 and set(result["features"]) == {"a", "b"}
 
 
 def test_scan_folder_of_csvs(tmp_path):
@@ -101,18 +108,25 @@ def test_readme_only_folder_is_input_error_naming_the_folder(tmp_path):
     assert scan.scan_path(str(tmp_path))["rows"] == 1
 
 
-def test_string_in_numeric_column_is_input_error_naming_feature_file_and_value(tmp_path):
+def test_string_in_numeric_column_of_the_schema_names_tokens_file_and_line(tmp_path):
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     path = tmp_path / "d.csv"
     path.write_text('x,y\n1.5,a\n"multi\nline",b\n2.5,c\nabc,d\n')
     s = schema_pb2.Schema()
     s.feature.add(name="x", type=schema_pb2.FLOAT)
-    with pytest.raises(InputError) as info:
-        scan.scan_path(str(path), schema=s)
-    message = str(info.value)
-    assert f"{path} (line 3)" in message  # the first string, counted in physical lines
-    assert "feature 'x'" in message and "'multi\\nline'" in message
+    result = scan.scan_path(str(path), schema=s)
+    (v,) = result["violations"]
+    assert (v["feature"], v["kind"], v["count"], v["tokens"]) == (
+        "x",
+        "type",
+        2,
+        {"abc": 1, "multi\nline": 1},
+    )
+    assert not result["blessed"] and result["features"]["x"]["type"] == "STRING"
+    message = v["message"]
+    assert f"First at {path} (line 3)" in message  # the first one seen, in physical lines
+    assert "feature 'x' holds 2 value(s)" in message and "'multi\\nline' x1" in message
 
 
 def test_tfrecords_and_beam_give_the_in_process_profile(tmp_path):
@@ -182,7 +196,7 @@ def test_streamed_scan_counts_equal_pandas_and_numpy(tmp_path, monkeypatch, late
     """The streaming reader over ~40 small batches (one pass, or two when text appears late in
     a number column) gives numpy's counts on pandas' reading of the text, and the whole-table
     profile."""
-    from nanguard.components import inputs
+    from nanguard.components import csv_types, inputs
     from nanguard.components.data_guard import counts
 
     path = tmp_path / "g.csv"
@@ -221,7 +235,7 @@ def test_streamed_scan_counts_equal_pandas_and_numpy(tmp_path, monkeypatch, late
         ("STRING", 2000) if late_text else ("FLOAT", None)
     )
     whole = counts.profile_record_batches(
-        inputs.example_gen_types(inputs.read_csv(str(path))).to_batches(max_chunksize=65536)
+        csv_types.example_gen_types(inputs.read_csv(str(path))).to_batches(max_chunksize=65536)
     )
     _assert_same_profile({"features": result["features"]}, {"features": whole["features"]})
 
@@ -265,3 +279,141 @@ def test_local_csv_scan_imports_no_tensorflow_beam_or_pandas(tmp_path):
     )
     assert done.stdout.strip().splitlines()[-1] == "[] 0", done.stdout + done.stderr
     assert json.loads(out.read_text())["features"]["a"]["nan"] == 1
+
+
+# ---- issue #10: missing spellings, stray strings, headers, input forms ----
+
+
+def _x_column(path, cells_of_x):
+    path.write_text("x,y\n" + "".join(f"{c},r{i}\n" for i, c in enumerate(cells_of_x)))
+    return str(path)
+
+
+def test_every_default_missing_token_counts_as_missing_as_pandas_reads_it(tmp_path):
+    from nanguard.components import cells
+
+    tokens = [t for t in cells.MISSING_TOKENS if t]
+    path = _x_column(tmp_path / "t.csv", ["1.5", *tokens, "nan", "-inf", "", "2"])
+    x = scan.scan_path(path)["features"]["x"]
+    reference = pd.read_csv(path, na_values=list(cells.MISSING_TOKENS), keep_default_na=False)
+    assert x["missing"] == int(reference["x"].isna().sum()) == len(tokens) + 1
+    assert (x["type"], x["present"], x["nan"], x["neg_inf"], x["finite"]) == ("FLOAT", 4, 1, 1, 2)
+    with_config = scan.scan_path(path, config={"missing_tokens": ["2"]})["features"]["x"]
+    assert (with_config["missing"], with_config["finite"]) == (len(tokens) + 2, 1)
+
+
+def test_numeric_column_with_two_question_marks_and_one_abc_under_both_policies(tmp_path):
+    """'?' is missing; 'abc' is the stray: 30 of 31 non-missing cells are numbers."""
+    path = _x_column(tmp_path / "t.csv", [*(f"{i}.5" for i in range(30)), "?", "abc", "?"])
+    block = scan.scan_path(path)
+    (v,) = block["violations"]
+    assert (v["feature"], v["kind"], v["count"], v["tokens"], v["value"]) == (
+        "x",
+        "type",
+        1,
+        {"abc": 1},
+        "abc",
+    )
+    assert "30 of its 31 non-missing values are numbers): 'abc' x1" in v["message"]
+    assert f"First at {path} (line 33)" in v["message"] and not block["blessed"]
+    x = block["features"]["x"]
+    assert (x["type"], x["missing"], x["numeric_like"], x["non_numeric"]) == (
+        "STRING",
+        2,
+        30,
+        {"abc": 1},
+    )
+    treat = scan.scan_path(path, config={"stray_strings": "treat_as_missing"})
+    assert treat["violations"] == [] and treat["blessed"]
+    x = treat["features"]["x"]
+    assert (x["type"], x["missing"], x["finite"], x["stray_strings"]) == (
+        "FLOAT",
+        3,
+        30,
+        {"abc": 1},
+    )
+    assert x["mean"] == pytest.approx(np.mean([i + 0.5 for i in range(30)]))
+    assert treat["notes"] == [
+        "feature 'x': 1 value(s) that are not numbers read as missing "
+        "(stray_strings: treat_as_missing): 'abc' x1"
+    ]
+
+
+def test_treat_as_missing_streams_in_batches_and_on_beam_like_the_whole_file(tmp_path, monkeypatch):
+    """A stray string after many batches: the second pass nulls it in every batch, and the
+    Beam path (per-file kinds merged) agrees with the in-process one."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=2000).round(3).astype(str).astype(object)
+    values[1500] = "n.d."
+    values[1900] = "<0.1"
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    _x_column(folder / "a.csv", values[:1000])
+    _x_column(folder / "b.csv", values[1000:])
+    monkeypatch.setattr(scan, "_CSV_BLOCK_BYTES", 2048)
+    config = {"stray_strings": "treat_as_missing"}
+    streamed = scan.scan_path(str(folder), config=config)
+    on_beam = scan.scan_path(
+        str(folder), config=config, beam_pipeline_args=["--direct_num_workers=1"]
+    )
+    x = streamed["features"]["x"]
+    numbers = np.delete(values, [1500, 1900]).astype(np.float64).astype(np.float32)
+    assert (x["type"], x["missing"], x["finite"]) == ("FLOAT", 2, 1998)
+    assert x["stray_strings"] == {"<0.1": 1, "n.d.": 1}
+    np.testing.assert_allclose(x["mean"], numbers.astype(np.float64).mean(), rtol=1e-9)
+    _assert_same_profile(on_beam, streamed)
+    assert on_beam["features"]["x"]["stray_strings"] == x["stray_strings"]
+
+
+def test_gzip_csv_and_a_folder_count_the_same_as_the_plain_file(tmp_path):
+    import gzip
+
+    text = "x,flag,day,n\n1.5,true,2024-01-05,3\nNA,false,2024-02-29,-\n-inf,true,,7\nnan,?,x,1\n"
+    plain = tmp_path / "plain.csv"
+    plain.write_text(text)
+    packed = tmp_path / "packed.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    lines = text.splitlines(keepends=True)
+    (folder / "a.csv").write_text("".join(lines[:3]))
+    (folder / "b.csv.gz").write_bytes(gzip.compress("".join([lines[0], *lines[3:]]).encode()))
+    want = scan.scan_path(str(plain))
+    assert want["rows"] == 4
+    assert [(v["feature"], v["kind"]) for v in want["violations"]] == [
+        ("x", "missing"),
+        ("x", "inf"),
+    ]
+    types = {name: f["type"] for name, f in want["features"].items()}
+    assert types == {"x": "FLOAT", "flag": "STRING", "day": "STRING", "n": "INT"}
+    assert {name: f["missing"] for name, f in want["features"].items()} == {
+        "x": 1,
+        "flag": 1,
+        "day": 1,
+        "n": 1,
+    }
+    assert (want["features"]["x"]["nan"], want["features"]["x"]["neg_inf"]) == (1, 1)
+    for other in (packed, folder):
+        got = scan.scan_path(str(other))
+        assert (got["rows"], got["format"], got["violations"]) == (4, "csv", want["violations"])
+        _assert_same_profile({"features": got["features"]}, {"features": want["features"]})
+
+
+@pytest.mark.parametrize(
+    "header, words",
+    [
+        ("a,b,a", "columns 1 and 3 are both named 'a'"),
+        ("a,,c", "column 2 of the header has no name"),
+    ],
+)
+def test_duplicate_or_empty_header_name_is_input_error_naming_the_position(tmp_path, header, words):
+    path = tmp_path / "h.csv"
+    path.write_text(f"{header}\n1,2,3\n")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "ok.csv").write_text("a,b,c\n1,2,3\n")
+    (folder / "z.csv").write_text(f"{header}\n1,2,3\n")
+    for where, file in ((path, path), (folder, folder / "z.csv")):
+        with pytest.raises(InputError) as info:
+            scan.scan_path(str(where))
+        assert str(info.value).startswith(f"{file}: {words}; "), str(info.value)

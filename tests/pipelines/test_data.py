@@ -81,3 +81,191 @@ def test_folders_with_different_headers_are_refused(tmp_path):
     (folder / "b.csv").write_text("x,z\n3,4\n")
     with pytest.raises(data.InputError, match="b.csv: header"):
         data.stage_csv(str(folder), str(tmp_path / "out"))
+
+
+# ---- issue #10: missing spellings, stray strings, headers, input forms ----
+
+from nanguard.components import cells  # noqa: E402
+from nanguard.components.data_guard.config import DataGuardConfig  # noqa: E402
+from nanguard.components.errors import GuardBlockedError  # noqa: E402
+
+_NUMBERS = [f"{i}.5" for i in range(30)]
+
+
+def _column_csv(path, cells_of_x):
+    """A CSV with a numeric-ish column x and a text column y, one row per cell of x."""
+    rows = [f'"{c}",r{i}' if "," in c else f"{c},r{i}" for i, c in enumerate(cells_of_x)]
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_every_default_missing_token_is_read_as_missing_as_pandas_does(tmp_path):
+    tokens = [t for t in cells.MISSING_TOKENS if t]  # the empty cell needs no spelling
+    assert set(tokens) >= {"NA", "?", "-", "n/a", "N/A", "#N/A", "NULL", "missing", " "}
+    path = _column_csv(tmp_path / "t.csv", ["1.5", *tokens, "nan", "-inf", "Infinity", ""])
+    table, notes = data.read_data(path)
+    reference = pd.read_csv(path, na_values=list(cells.MISSING_TOKENS), keep_default_na=False)
+    x = table.column("x").to_pylist()
+    assert notes == [] and [v is None for v in x] == reference["x"].isna().tolist()
+    assert x == ["1.5", *[None] * len(tokens), "nan", "-inf", "Infinity", None]
+    rows = _staged_rows(data.stage_csv(path, str(tmp_path / "out")))
+    assert [r[0] for r in rows[1:]] == ["1.5", *[""] * len(tokens), "nan", "-inf", "Infinity", ""]
+
+
+def test_missing_tokens_from_config_extend_the_default_set(tmp_path):
+    path = _column_csv(tmp_path / "t.csv", [*_NUMBERS, "-999", ".", "?", "7"])
+    config = DataGuardConfig.from_dict({"missing_tokens": ["-999", "."]})
+    assert config.missing_values()[: len(cells.MISSING_TOKENS)] == cells.MISSING_TOKENS
+    table, notes = data.read_data(path, config)
+    assert table.column("x").to_pylist()[30:] == [None, None, None, "7"] and notes == []
+    default, notes = data.read_data(path, DataGuardConfig(stray_strings="treat_as_missing"))
+    assert default.column("x").to_pylist()[30:] == ["-999", None, None, "7"]  # '.' is stray
+    assert "'.' x1; read as missing" in notes[0]
+
+
+def test_stray_strings_block_names_feature_tokens_and_counts(tmp_path):
+    """30 numbers, 2 '?' (a missing token) and 1 'abc': 30 of 31 non-missing are numbers."""
+    path = _column_csv(tmp_path / "t.csv", [*_NUMBERS, "?", "abc", "?"])
+    with pytest.raises(GuardBlockedError) as info:
+        data.read_data(path)
+    message = str(info.value)
+    assert f"feature 'x' in --data {path}: 1 cell(s) that are not numbers" in message
+    assert "'abc' x1" in message and "30 of its 31 non-missing cells are numbers" in message
+    assert "'y'" not in message  # a text column is never stray
+    assert data.stray_strings(data.read_csv(path)) == {
+        "x": {"tokens": {"abc": 1}, "count": 1, "why": "30 of its 31 non-missing cells are numbers"}
+    }
+    out = tmp_path / "out"
+    with pytest.raises(GuardBlockedError):
+        data.stage_csv(path, str(out))
+    assert not out.exists()  # nothing staged
+    table, notes = data.read_data(path, DataGuardConfig(mode="warn"))
+    assert table.column("x").to_pylist()[-3:] == [None, "abc", None]
+    assert len(notes) == 1 and "staged as written (mode warn)" in notes[0]
+
+
+def test_stray_strings_treat_as_missing_stages_them_empty_and_says_so(tmp_path):
+    numbers = [f"{i}.5" for i in range(40)]
+    path = _column_csv(tmp_path / "t.csv", [*numbers, "?", "abc", "?", "12,5", ">100", "abc"])
+    config = DataGuardConfig(stray_strings="treat_as_missing")
+    _, notes = data.read_data(path, config)
+    assert notes == [
+        f"feature 'x' in --data {path}: 4 cell(s) that are not numbers in a numeric column "
+        "(40 of its 44 non-missing cells are numbers): 'abc' x2, '12,5' x1, '>100' x1; read as "
+        "missing (stray_strings: treat_as_missing)"
+    ]
+    rows = _staged_rows(data.stage_csv(path, str(tmp_path / "out"), config))
+    assert [r[0] for r in rows[1:]] == [*numbers, *[""] * 6]
+    assert [r[1] for r in rows[1:]] == [f"r{i}" for i in range(46)]
+
+
+def test_a_curated_schema_makes_a_column_numeric_whatever_its_share(tmp_path):
+    path = _column_csv(tmp_path / "t.csv", ["1", "2", "abc", "abc", "x"])
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "x" type: FLOAT }\nfeature { name: "y" type: BYTES }\n')
+    assert data.read_data(path)[1] == []  # 2 of 5 numbers: a text column without a schema
+    with pytest.raises(GuardBlockedError, match=r"the schema says FLOAT\): 'abc' x2, 'x' x1"):
+        data.read_data(path, schema_path=str(schema))
+    table, _ = data.read_data(path, DataGuardConfig(stray_strings="treat_as_missing"), str(schema))
+    assert table.column("x").to_pylist() == ["1", "2", None, None, None]
+    bad = tmp_path / "bad.pbtxt"
+    bad.write_text("feature { name: ")
+    with pytest.raises(data.InputError, match=f"--schema {bad}: cannot be read as a schema"):
+        data.read_data(path, schema_path=str(bad))
+
+
+@pytest.mark.parametrize(
+    "header, words",
+    [
+        ("a,b,a", "columns 1 and 3 are both named 'a'"),
+        ("a,,c", "column 2 of the header has no name"),
+        ("a, ,c", "column 2 of the header has no name"),
+    ],
+)
+def test_duplicate_or_empty_header_name_is_input_error_naming_the_position(tmp_path, header, words):
+    path = tmp_path / "h.csv"
+    path.write_text(f"{header}\n1,2,3\n")
+    with pytest.raises(data.InputError) as info:
+        data.stage_csv(str(path), str(tmp_path / "out"))
+    assert str(info.value) == f"{path}: {words}; " + (
+        "give every column its own name" if "both" in words else "name every column"
+    )
+
+
+def test_gzip_csv_and_a_folder_stage_the_same_cells_as_the_plain_file(tmp_path):
+    import gzip
+
+    text = "x,flag,day,n\n1.5,true,2024-01-05,3\nNA,false,2024-02-29,-\n-inf,true,,7\n"
+    plain = tmp_path / "plain.csv"
+    plain.write_text(text)
+    packed = tmp_path / "packed.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    lines = text.splitlines(keepends=True)
+    (folder / "a.csv").write_text("".join(lines[:2]))
+    (folder / "b.csv.gz").write_bytes(gzip.compress("".join([lines[0], *lines[2:]]).encode()))
+    want = _staged_rows(data.stage_csv(str(plain), str(tmp_path / "o1")))
+    assert want[1:] == [
+        ["1.5", "true", "2024-01-05", "3"],
+        ["", "false", "2024-02-29", ""],
+        ["-inf", "true", "", "7"],
+    ]
+    assert _staged_rows(data.stage_csv(str(packed), str(tmp_path / "o2"))) == want
+    assert _staged_rows(data.stage_csv(str(folder), str(tmp_path / "o3"))) == want
+    # Boolean-like and date-like columns are text (categorical), never stray strings.
+    assert data.stray_strings(data.read_csv(str(plain))) == {}
+
+
+@pytest.mark.parametrize("text", ["x,y\n", "x,y", "\ufeffx,y\r\n"])
+def test_header_only_file_is_input_error_as_in_scan(tmp_path, text):
+    path = tmp_path / "h.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(data.InputError, match=f"--data {path}: no data rows; pass a CSV"):
+        data.read_data(str(path))
+
+
+def _run(capsys, tmp_path, *argv):
+    from nanguard.pipelines import cli
+
+    code = cli.main(["run", "--root", str(tmp_path / "root"), *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_run_blocks_stray_strings_before_the_pipeline_and_scan_agrees(tmp_path, capsys):
+    """`nanguard run` stops with exit 3 naming feature, tokens and counts before anything is
+    claimed or staged; `scan --check` says the same of the same file (exit 3)."""
+    path = _column_csv(tmp_path / "t.csv", [*_NUMBERS, "?", "abc", "?"])
+    code, text = _run(capsys, tmp_path, "--data", path, "--label", "y")
+    assert code == 3, text
+    assert text.startswith("BLOCKED: stray strings in numeric columns (stray_strings: block): ")
+    assert f"feature 'x' in --data {path}: 1 cell(s) that are not numbers" in text
+    assert "'abc' x1" in text and "Nothing was run or pushed." in text
+    assert not (tmp_path / "root").exists()
+    from nanguard.pipelines import cli
+
+    assert cli.main(["scan", path, "--check"]) == 3
+    assert "VIOLATION: feature 'x' holds 1 value(s) that are not numbers" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("a,b,a\n1,2,3\n", "columns 1 and 3 are both named 'a'"),
+        ("a,,c\n1,2,3\n", "column 2 of the header has no name"),
+        ("a,b,c\n", "no data rows"),
+    ],
+)
+def test_run_and_scan_exit_2_alike_on_bad_headers_and_header_only_files(
+    tmp_path, capsys, content, words
+):
+    from nanguard.pipelines import cli
+
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    code, text = _run(capsys, tmp_path, "--data", str(path), "--label", "a")
+    assert code == 2 and str(path) in text and words in text, text
+    assert cli.main(["scan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and words in err and "neither TFRecords" not in err, err
