@@ -24,8 +24,7 @@ import sys
 
 import numpy as np
 
-MISSING = ("", "NA", "null", "None")  # nanguard's missing tokens (the documented convention)
-
+from nanguard.components.cells import MISSING_TOKENS as MISSING  # the documented set
 
 # ---------------------------------------------------------------------------------------------
 # The serving folder.
@@ -296,9 +295,10 @@ def check_case(seed: int, folder: str) -> list[str]:
         f.write(data)
     try:
         header, rows, counts = reference(data)
-        rejected = scan_rejected = None
+        rejected = None
+        scan_rejected = None if rows else "no data rows"
+        # A numeric column with strings is a "type" violation of scan (exit 0 without --check).
         typed = [n for n, c in counts.items() if c.pop("strings_in_numbers")]
-        scan_rejected = typed and f"strings in the numeric column {typed[0]!r}"
     except Rejected as e:
         rejected = scan_rejected = str(e)
     out = os.path.join(folder, f"case{seed}.json")
@@ -318,6 +318,9 @@ def check_case(seed: int, folder: str) -> list[str]:
     elif not scan_rejected and code == 0:
         with open(out, encoding="utf-8") as f:
             result = json.load(f)
+        flagged = sorted(v["feature"] for v in result["violations"] if v["kind"] == "type")
+        if flagged != sorted(typed):
+            problems.append(f"scan type violations {flagged} != reference {sorted(typed)}")
         if result["rows"] != len(rows):
             problems.append(f"scan rows {result['rows']} != reference {len(rows)}")
         if list(result["features"]) != header and set(result["features"]) != set(header):

@@ -29,7 +29,7 @@ from tests.pipelines import faults_data
 from tests.pipelines.conftest import NANGUARD, TRAIN_STEPS
 
 SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "penguins.pbtxt")
-EXIT_USAGE, EXIT_BLOCKED = vocab.EXIT_USAGE, vocab.EXIT_BLOCKED
+EXIT_OK, EXIT_USAGE, EXIT_BLOCKED = vocab.EXIT_OK, vocab.EXIT_USAGE, vocab.EXIT_BLOCKED
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str]:
@@ -135,13 +135,15 @@ def test_missing_data_path_exits_2(pushed, tmp_path, capsys):
     faults_data.assert_serving_intact(pushed)
 
 
-def test_header_only_csv_is_a_violation_for_scan_check(pushed, tmp_path, capsys):
-    """`scan` counts a header-only CSV as 0 rows (exit 0); with --check that is exit 3."""
+def test_header_only_csv_exits_2_for_scan_and_run(pushed, tmp_path, capsys):
+    """A header without rows: the same answer from `scan` and from `run`'s staging (exit 2)."""
     path = write(tmp_path / "header.csv", "species,x\n")
-    assert scan_json(capsys, path, tmp_path)["rows"] == 0
     code, text = run_cli(capsys, "scan", path, "--check")
-    assert code == EXIT_BLOCKED
-    assert "holds no rows" in text and "policy violated" in text, text
+    assert code == EXIT_USAGE
+    assert f"{path}: no data rows" in text, text
+    code, text = run_cli(capsys, "run", *pushed.flags(), "--data", path)
+    assert code == EXIT_USAGE
+    assert "no data rows" in text, text
     faults_data.assert_serving_intact(pushed)
 
 
@@ -182,11 +184,14 @@ def test_missing_and_float_tokens_are_counted(pushed, tmp_path, capsys):
     cells += ["1e300", "2.5", "-1e39", "1e19", "?", "abc"]
     text = "x,y\n" + "".join(f"{c},{c if c not in ('?', 'abc') else 1}\n" for c in cells)
     path = write(tmp_path / "tokens.csv", text)
-    # x holds '?' and 'abc': a text column (tfx-bsl: not every value is a number), so no NaN/Inf
-    # in it, and 10 of its 12 values look numeric (< 90%): no type error either.
+    # x: '?' is a missing spelling (5 missing); 'abc' is a stray string in a column whose other
+    # 10 values are numbers (>= 90%): a "type" violation naming it, the column read as text.
     result = scan_json(capsys, path, tmp_path)
     x, y = result["features"]["x"], result["features"]["y"]
-    assert (x["type"], x["missing"], x["nan"], x["pos_inf"]) == ("STRING", 4, 0, 0)
+    assert (x["type"], x["missing"], x["nan"], x["pos_inf"]) == ("STRING", 5, 0, 0)
+    assert x["non_numeric"] == {"abc": 1}
+    typed = [v for v in result["violations"] if v["kind"] == "type"]
+    assert [(v["feature"], v["tokens"]) for v in typed] == [("x", {"abc": 1})]
     # y: FLOAT as float32: 1e300 -> +Inf, -1e39 -> -Inf; 1e19 finite (not huge: <= 1.8e19).
     assert (y["type"], y["missing"], y["nan"]) == ("FLOAT", 4, 2)
     assert (y["pos_inf"], y["neg_inf"], y["huge"]) == (3, 3, 0)
@@ -204,14 +209,19 @@ def test_quoted_newline_and_a_character_across_64_kib(pushed, tmp_path, capsys):
     faults_data.assert_serving_intact(pushed)
 
 
-def test_a_string_in_a_numeric_column_of_the_schema_exits_2_naming_it(pushed, tmp_path, capsys):
+def test_a_string_in_a_numeric_column_of_the_schema_is_named_and_fails_check(
+    pushed, tmp_path, capsys
+):
     frame = pd.read_csv(data_lib.bundled_penguins_csv(), keep_default_na=False, dtype=str)
     frame.loc[7, "bill_length_mm"] = "forty"
     path = str(tmp_path / "typo.csv")
     frame.to_csv(path, index=False)
     code, text = run_cli(capsys, "scan", path, "--schema", SCHEMA)
-    assert code == EXIT_USAGE
-    assert f"{path} (line 9): feature 'bill_length_mm' holds the string 'forty'" in text, text
+    assert code == EXIT_OK
+    code, text = run_cli(capsys, "scan", path, "--schema", SCHEMA, "--check")
+    assert code == EXIT_BLOCKED
+    assert "feature 'bill_length_mm' holds 1 value(s)" in text, text
+    assert "'forty' x1" in text and f"First at {path} (line 9)." in text, text
     faults_data.assert_serving_intact(pushed)
 
 
