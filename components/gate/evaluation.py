@@ -17,18 +17,6 @@ import math
 import os
 from typing import Any
 
-# The quality metrics the summary shows, in this order (nanguard's eval_config writes them).
-QUALITY_METRICS = (
-    "sparse_categorical_accuracy",
-    "mean_squared_error",
-    "mean_absolute_error",
-    "mse_ratio_to_mean",
-    "mean_predictor_mse",
-    "labelled_example_count",
-    "example_count",
-    "non_finite_prediction_count",
-)
-
 
 def _number(value: float) -> str:
     return f"{value:.4g}"

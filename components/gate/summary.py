@@ -91,7 +91,8 @@ def quality_text(summary: dict[str, Any]) -> str:
             for key, sign in (("lower_bound", ">="), ("upper_bound", "<="))
             if fact.get(key) is not None
         ]
-        parts.append(f"{shown} {value:.4g}" + (f" ({' and '.join(bounds)})" if bounds else ""))
+        text = "NaN" if value != value else f"{value:.4g}"  # NaN != NaN
+        parts.append(f"{shown} {text}" + (f" ({' and '.join(bounds)})" if bounds else ""))
     return ", ".join(parts)
 
 
