@@ -204,7 +204,11 @@ def create_pipeline(
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        eval_config=eval_config(label, not baseline, task, config.evaluator),
+        # The stock preprocessing_fn makes every label a class index: the baseline is scored
+        # as a classifier whatever the task.
+        eval_config=eval_config(
+            label, not baseline, task_lib.CLASSIFICATION if baseline else task, config.evaluator
+        ),
     )
     components += [trainer, evaluator]
     blessing = evaluator.outputs["blessing"]

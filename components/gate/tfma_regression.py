@@ -113,6 +113,11 @@ class _RegressionCombiner(beam.CombineFn):
             _pick(element.prediction, self._model_name, self._output_name), np.float64
         )
         labels, predictions = labels.reshape(-1), predictions.reshape(-1)
+        if labels.size != predictions.size:
+            raise ValueError(
+                f"MseRatioToMean needs one prediction per label, got {predictions.size} "
+                f"predictions for {labels.size} label(s): is the model a classifier?"
+            )
         keep = np.isfinite(labels)  # a missing label is NaN: that row is not scored
         labels, predictions = labels[keep], predictions[keep]
         if not labels.size:

@@ -54,6 +54,16 @@ def test_predicting_the_mean_is_a_ratio_of_one_and_a_nan_prediction_is_nan():
     assert math.isnan(out["mean_squared_error"]) and math.isnan(out["mse_ratio_to_mean"])
 
 
+def test_a_classifiers_probabilities_are_refused():
+    (computation,) = tfma_regression._computations()
+    combiner = computation.combiner
+    element = tfma.metrics.StandardMetricInputs(
+        labels=np.array([1.0]), predictions=np.array([0.2, 0.5, 0.3])
+    )
+    with pytest.raises(ValueError, match=r"one prediction per label, got 3 predictions for 1"):
+        combiner.add_input(combiner.create_accumulator(), element)
+
+
 def test_a_constant_label_and_no_label():
     assert _combine(np.full(4, 2.0), np.full(4, 2.0), chunks=2)["mse_ratio_to_mean"] == 0.0
     assert _combine(np.full(4, 2.0), np.full(4, 3.0), chunks=2)["mse_ratio_to_mean"] == math.inf

@@ -261,3 +261,33 @@ def test_compile_decides_the_task_from_readable_data(tmp_path, capsys):
     job = json.loads(text)
     tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
     assert "Evaluator" in tasks and "FinitePredictionGate" in tasks
+
+
+def _mlmd_artifact(**properties):
+    from ml_metadata.proto import metadata_store_pb2
+
+    artifact = metadata_store_pb2.Artifact()
+    for name, value in properties.items():
+        field = "int_value" if isinstance(value, int) else "string_value"
+        setattr(artifact.custom_properties[name], field, value)
+    return artifact
+
+
+def test_blocked_line_names_the_evaluators_failed_threshold(tmp_path, capsys, monkeypatch):
+    from nanguard.pipelines import local_runner
+    from nanguard.pipelines import summary as summary_lib
+
+    reason = (
+        "the Evaluator did not bless the model: sparse_categorical_accuracy = 0.4167 is below "
+        "the threshold 0.9"
+    )
+    outputs = {
+        "Pusher": {"pushed_model": [_mlmd_artifact(pushed=0)]},
+        "FinitePredictionGate": {"blessing": [_mlmd_artifact(blessed=0, blessing_message=reason)]},
+    }
+    monkeypatch.setattr(local_runner, "run_outputs", lambda path, run_id: outputs)
+    monkeypatch.setattr(summary_lib, "summarize_run", lambda outputs: {})
+    layout = local_runner.Layout(root=str(tmp_path / "root"), serving_dir=str(tmp_path / "s"))
+    code = cli._report(layout, "run-1", None, "LOG")
+    assert code == vocab.EXIT_BLOCKED
+    assert capsys.readouterr().out == f"BLOCKED: {reason}; nothing was pushed. Log: LOG\n"
