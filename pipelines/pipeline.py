@@ -6,9 +6,15 @@ Guarded (the default):
                   -> DataGuard            (counts NaN/Inf/missing; fails the run per policy)
                   -> Transform            (nanguard's: imputes and scales, outputs always finite)
                   -> Trainer              (nanguard's run_fn: guarded steps, checked export)
-                  -> Evaluator            (stock, plus a non-finite prediction count)
-                  -> FinitePredictionGate (eval data + hostile probes -> ModelBlessing)
+                  -> Evaluator            (stock: the task's quality metric and threshold,
+                                           plus a non-finite prediction count)
+                  -> FinitePredictionGate (eval data + hostile probes -> ModelBlessing; names
+                                           the Evaluator's failed thresholds)
                   -> Pusher               (stock; pushes only what the gate blessed)
+
+The task (classification or regression) is decided before anything is built
+(`PipelineConfig.with_task`, rule in `components/task.py`) and reaches the transform's label
+encoding, the Evaluator's metrics, the gate's report and the run summary.
 
 Baseline (`baseline=True`): the same stock components with the TFX penguin example's
 preprocessing and model and no guard; the reference for every benchmark.

@@ -165,9 +165,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             upstream = model_utils.is_model_blessed(upstream_art)
         evaluated = None
         if input_dict.get(keys.EVALUATION_KEY):
-            evaluated = evaluation.read_evaluation(
-                artifact_utils.get_single_uri(input_dict[keys.EVALUATION_KEY])
-            )
+            evaluation_uri = artifact_utils.get_single_uri(input_dict[keys.EVALUATION_KEY])
+            try:
+                evaluated = evaluation.read_evaluation(evaluation_uri)
+            except Exception:  # noqa: BLE001 - the reasons are extra; the verdict stands
+                logging.exception("The evaluation at %s could not be read.", evaluation_uri)
 
         report = core.check_model(
             model_dir,

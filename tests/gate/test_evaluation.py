@@ -12,6 +12,13 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import validation_result_pb2
 
 from nanguard.components.gate import core, evaluation, testing
+from tests.gate.test_executor import (  # noqa: F401 - fixtures used by name
+    _model_artifact,
+    _run_gate,
+    data,
+    examples_artifact,
+    models,
+)
 
 N = 200
 
@@ -116,7 +123,7 @@ def evaluated(tmp_path_factory):
         example = tf.train.Example.FromString(rec)
         example.features.feature["label"].int64_list.value.append(lab)
         records.append(example.SerializeToString())
-    data = testing.write_tfrecord(str(root / "data" / "eval.tfrecord"), records)
+    eval_data = testing.write_tfrecord(str(root / "data" / "eval.tfrecord"), records)
     out = {}
     cases = {
         "accuracy": (
@@ -145,7 +152,7 @@ def evaluated(tmp_path_factory):
         uri = str(root / case)
         shared = tfma.default_eval_shared_model(eval_saved_model_path=model, eval_config=config)
         result = tfma.run_model_analysis(
-            eval_shared_model=shared, eval_config=config, data_location=data, output_path=uri
+            eval_shared_model=shared, eval_config=config, data_location=eval_data, output_path=uri
         )
         # What the Evaluator component writes next to the results (evaluation.py reads it).
         with open(os.path.join(uri, "eval_config.json"), "w") as f:
@@ -187,3 +194,38 @@ def test_a_real_nan_metric_reads_back_as_nan(evaluated):
     read = evaluation.read_evaluation(uri)
     assert read["validation_ok"] is False
     assert read["reasons"] == ["mean_prediction is NaN: a NaN metric fails every threshold (<= 1)"]
+
+
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("accuracy", r"sparse_categorical_accuracy = 0\.\d+ is below the threshold 0\.9"),
+        ("nan", r"mean_prediction is NaN: a NaN metric fails every threshold \(<= 1\)"),
+    ],
+)
+def test_the_gate_executor_writes_the_evaluators_reason(
+    tmp_path,
+    models,  # noqa: F811 - the fixture
+    examples_artifact,  # noqa: F811 - the fixture
+    evaluated,
+    case,
+    reason,  # noqa: F811
+):
+    import json
+    import re
+
+    uri, _ = evaluated[case]
+    model = _model_artifact(models["healthy"], 3)
+    blessing = _run_gate(
+        tmp_path, model, examples_artifact, upstream=0, evaluation_uri=uri, task="classification",
+        **{"probe_families": json.dumps([])},
+    )  # fmt: skip
+    message = blessing.get_string_custom_property("blessing_message")
+    assert re.fullmatch("the Evaluator did not bless the model: " + reason, message), message
+    assert blessing.get_int_custom_property("blessed") == 0
+    with open(os.path.join(blessing.uri, "gate_report.json")) as f:
+        report = json.load(f)
+    assert report["reasons"] == [message] and report["blessed"] is False
+    assert report["task"] == "classification"
+    assert report["evaluation"]["validation_ok"] is False
+    assert report["evaluation"]["reasons"] == [message.split(": ", 1)[1]]
