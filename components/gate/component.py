@@ -114,7 +114,6 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
                 model_blessing=model_blessing,
                 evaluation=evaluation,
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
-                **spec.to_parameters(gate_config, label_key or vocab.NO_LABEL),
-                **({spec.TASK_KEY: task} if task else {}),
+                **spec.to_parameters(gate_config, label_key or vocab.NO_LABEL, task or ""),
             )
         )

@@ -59,8 +59,9 @@ class FinitePredictionGateSpec(types.ComponentSpec):
     }
 
 
-def to_parameters(config: GateConfig, label_key: str) -> dict[str, Any]:
-    """The spec's PARAMETERS for a (validated) GateConfig and the label feature."""
+def to_parameters(config: GateConfig, label_key: str, task: str = "") -> dict[str, Any]:
+    """The spec's PARAMETERS for a (validated) GateConfig, the label feature and the task
+    ('classification', 'regression'; "" when not stated)."""
     return {
         SIGNATURE_NAME_KEY: config.signature_name,
         SPLITS_KEY: json.dumps(list(config.splits)),
@@ -70,6 +71,7 @@ def to_parameters(config: GateConfig, label_key: str) -> dict[str, Any]:
         LABEL_KEY_KEY: label_key,
         BLOCK_ON_PROBE_ERROR_KEY: int(config.block_on_probe_error),
         RAISE_ON_BLOCK_KEY: int(config.raise_on_block),
+        TASK_KEY: task,
     }
 
 
