@@ -112,6 +112,9 @@ def _run_command(args) -> int:
             f"--label {config.label}: not a column of the data (columns: {table.column_names}); "
             "pass --label with the column to predict"
         )
+    # The task (`task: auto` -> from the label's values) is decided once, here, on the table
+    # that is staged; every component is then told the same.
+    config = config.with_task(table)
     layout.claim()
     with layout.lock():
         layout.check_serving_dir()
@@ -140,7 +143,10 @@ def _run_locked(args, config, layout, table, schema: str | None) -> int:
     data_root = data_lib.write_staged(table, layout.new_staging_dir(stamp))
     log_path = os.path.join(layout.log_dir, f"run-{stamp}.log")
     variant = "baseline (stock TFX)" if args.baseline else "guarded"
-    print(f"nanguard run: {variant} pipeline, log in {log_path}", flush=True)
+    print(
+        f"nanguard run: {variant} pipeline, {config.task} of {config.label!r}, log in {log_path}",
+        flush=True,
+    )
     run_id, error = "", None
     with local_runner.quiet_console(log_path, args.verbose) as console:
         pipeline = local_runner.build(
@@ -250,6 +256,9 @@ def _compile_command(args) -> int:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.name):
         raise InputError(f"--name {args.name!r}: must match [a-z0-9][a-z0-9-]* (Kubeflow's rule)")
     config = _load_config(args)
+    # `task: auto` is decided from --data when it can be read here, else from the schema's
+    # label type (the image ships the bundled one); else exit 2 asking for `task:`.
+    config = config.with_task(schema_path=args.schema or _default_schema(), data=args.data)
     from nanguard.pipelines import kubeflow_runner
 
     extra = {"schema_path": args.schema} if args.schema else {}

@@ -1,11 +1,15 @@
-"""`PipelineConfig`: the label and the four component sections, loaded and checked once.
+"""`PipelineConfig`: the label, the task and the component sections, loaded and checked once.
 
-The `--config` YAML has a top-level `label` and one mapping per section (`data_guard`,
-`transform`, `trainer`, `gate`); every key is optional. `nanguard config` prints the defaults
-with one line of documentation per key (that text is `pipelines/nanguard.example.yaml`).
+The `--config` YAML has a top-level `label` and `task` and one mapping per section
+(`data_guard`, `transform`, `trainer`, `evaluator`, `gate`); every key is optional.
+`nanguard config` prints the defaults with one line of documentation per key (that text is
+`pipelines/nanguard.example.yaml`).
 Rules that span sections are settled here, once:
 
 - the label is one value (`label`, or `--label`, which wins), handed to every component;
+- the task (`task`: auto, classification or regression) is one decision, made before the
+  pipeline is built (`with_task`, rule in `components/task.py`) and handed to the transform,
+  the Evaluator's config, the gate and the run summary;
 - the transform repairs what the data guard lets through: with `data_guard.inf` set to
   `treat_as_missing` or `clip` and no `transform.inf`, the transform follows the guard.
 """
@@ -13,10 +17,14 @@ Rules that span sections are settled here, once:
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from nanguard.components.config import Nested, Section, Text, setting, yaml_lines
+import pyarrow as pa
+
+from nanguard.components import task as task_lib
+from nanguard.components.config import Nested, Number, OneOf, Section, Text, setting, yaml_lines
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.errors import InputError
 from nanguard.components.gate.config import GateConfig
@@ -27,10 +35,37 @@ DEFAULT_LABEL = "species"  # the bundled penguins' label
 
 
 @dataclasses.dataclass(frozen=True)
+class EvaluatorConfig(Section):
+    """The stock Evaluator's quality thresholds, one per task; null switches one off.
+
+    Classification: `sparse_categorical_accuracy` >= `min_accuracy` on the eval split.
+    Regression: `mse_ratio_to_mean` <= `max_mse_ratio`, where the ratio is the model's mean
+    squared error divided by that of predicting the mean label of the same evaluation rows
+    (rows with a finite label; the ratio is 1 - R^2, see `gate/tfma_regression.py`).
+    """
+
+    name: ClassVar[str] = "evaluator"
+
+    min_accuracy: float | None = setting(
+        0.5, Number(0.0, 1.0, none=True), "classification: lowest eval accuracy (null: off)"
+    )
+    max_mse_ratio: float | None = setting(
+        1.0,
+        Number(0.0, open_low=True, none=True),
+        "regression: highest MSE / MSE of predicting the mean label (null: off)",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig(Section):
     """Everything `create_pipeline` can be told besides where things are."""
 
     label: str = setting(DEFAULT_LABEL, Text(), "the label column (--label overrides it)")
+    task: str = setting(
+        task_lib.AUTO,
+        OneOf(task_lib.TASKS),
+        "auto: from the label (text or <= 20 distinct whole numbers: classification)",
+    )
     data_guard: DataGuardConfig = setting(
         DataGuardConfig(), Nested(DataGuardConfig), "components/data_guard/README.md"
     )
@@ -39,6 +74,9 @@ class PipelineConfig(Section):
     )
     trainer: TrainerConfig = setting(
         TrainerConfig(), Nested(TrainerConfig), "components/trainer/README.md"
+    )
+    evaluator: EvaluatorConfig = setting(
+        EvaluatorConfig(), Nested(EvaluatorConfig), "quality thresholds of the task"
     )
     gate: GateConfig = setting(GateConfig(), Nested(GateConfig), "components/gate/README.md")
 
@@ -83,6 +121,62 @@ class PipelineConfig(Section):
         if not steps:
             return self
         return dataclasses.replace(self, trainer=self.trainer.replace(**steps))
+
+    def with_task(
+        self, column: Any = None, schema_path: str | None = None, data: str | None = None
+    ) -> PipelineConfig:
+        """A copy whose `task` is decided: classification or regression, never auto.
+
+        The label's values decide `task: auto` (`components/task.py`): `column` (the label
+        column of the staged table, as `nanguard run` has it), else the CSV file(s) at `data`
+        when that is a local path; else a label that the schema at `schema_path` (a local
+        file) declares BYTES is classification. An explicit task is checked against the values
+        when they are at hand (regression on text labels is refused).
+
+        Raises:
+          InputError: the task cannot be decided (names the key `task` to set), or does not
+            fit the label.
+        """
+        if column is None and data and "://" not in data and os.path.exists(data):
+            from nanguard.components.inputs import read_csv
+
+            table = read_csv(data)
+            if self.label not in table.column_names:
+                raise InputError(
+                    f"--label {self.label}: not a column of {data} (columns: "
+                    f"{table.column_names}); pass --label with the column to predict"
+                )
+            column = table.select([self.label])
+        if column is not None:
+            if isinstance(column, pa.Table):
+                from nanguard.components.inputs import example_gen_types
+
+                column = example_gen_types(column.select([self.label])).column(0)
+            decided = task_lib.decide_task(self.task, column, self.label)
+        elif self.task != task_lib.AUTO:
+            decided = self.task
+        else:
+            decided = _task_from_schema(schema_path, self.label)
+        return dataclasses.replace(self, task=decided)
+
+
+def _task_from_schema(schema_path: str | None, label: str) -> str:
+    """The task a local schema's label type implies; InputError (naming `task`) if none."""
+    declared = None
+    if schema_path and "://" not in schema_path and os.path.isfile(schema_path):
+        from google.protobuf import text_format
+        from tensorflow_metadata.proto.v0 import schema_pb2
+
+        with open(schema_path, encoding="utf-8") as f:
+            schema = text_format.Parse(f.read(), schema_pb2.Schema())
+        types = {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature}
+        declared = task_lib.task_from_schema_type(types.get(label, ""))
+    if declared is None:
+        raise InputError(
+            f"task: auto needs the label {label!r}'s values, and the data cannot be read "
+            "here; set `task: classification` or `task: regression` in --config"
+        )
+    return declared
 
 
 def read_yaml(path: str) -> dict[str, Any]:

@@ -6,9 +6,15 @@ Guarded (the default):
                   -> DataGuard            (counts NaN/Inf/missing; fails the run per policy)
                   -> Transform            (nanguard's: imputes and scales, outputs always finite)
                   -> Trainer              (nanguard's run_fn: guarded steps, checked export)
-                  -> Evaluator            (stock, plus a non-finite prediction count)
-                  -> FinitePredictionGate (eval data + hostile probes -> ModelBlessing)
+                  -> Evaluator            (stock: the task's quality metric and threshold,
+                                           plus a non-finite prediction count)
+                  -> FinitePredictionGate (eval data + hostile probes -> ModelBlessing; names
+                                           the Evaluator's failed thresholds)
                   -> Pusher               (stock; pushes only what the gate blessed)
+
+The task (classification or regression) is decided before anything is built
+(`PipelineConfig.with_task`, rule in `components/task.py`) and reaches the transform's label
+encoding, the Evaluator's metrics, the gate's report and the run summary.
 
 Baseline (`baseline=True`): the same stock components with the TFX penguin example's
 preprocessing and model and no guard; the reference for every benchmark.
@@ -24,41 +30,78 @@ from __future__ import annotations
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from nanguard.components import task as task_lib
 from nanguard.components.data_guard import DataGuard
 from nanguard.components.data_guard.harden_component import HardenSchema
+from nanguard.components.errors import InputError
 from nanguard.components.gate import FinitePredictionGate
 from nanguard.components.transform.component import Transform as NanguardTransform
-from nanguard.pipelines.config import PipelineConfig
+from nanguard.pipelines.config import EvaluatorConfig, PipelineConfig
 
 STOCK_PREPROCESSING_FN = "nanguard.pipelines.stock.preprocessing_fn"
 STOCK_RUN_FN = "nanguard.pipelines.stock.run_fn"
 GUARDED_RUN_FN = "nanguard.components.trainer.run_fn.run_fn"
 NON_FINITE_METRIC_MODULE = "nanguard.components.gate.tfma_metric"
+REGRESSION_METRIC_MODULE = "nanguard.components.gate.tfma_regression"
+TASK_KEY = "task"  # in the Transform's custom_config, next to label_key
 
 
-def eval_config(label_key: str, guarded: bool = True, min_accuracy: float = 0.5) -> tfma.EvalConfig:
-    """The Evaluator's config: accuracy on the transformed label, over the serving contract.
+def _threshold(lower: float | None = None, upper: float | None = None) -> tfma.MetricThreshold:
+    bounds = {}
+    if lower is not None:
+        bounds["lower_bound"] = {"value": lower}
+    if upper is not None:
+        bounds["upper_bound"] = {"value": upper}
+    return tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(**bounds))
+
+
+def quality_metrics(task: str, thresholds: EvaluatorConfig) -> list[tfma.MetricConfig]:
+    """The task's quality metrics, thresholded by `thresholds` (a null threshold: none).
+
+    classification: `SparseCategoricalAccuracy` (lower bound `min_accuracy`);
+    regression: `MseRatioToMean` (`gate/tfma_regression.py`: MSE, MAE, the mean predictor's
+    MSE and their ratio over the rows with a finite label; upper bound `max_mse_ratio`).
+    """
+    if task == task_lib.CLASSIFICATION:
+        threshold = thresholds.min_accuracy
+        kwargs = {"threshold": _threshold(lower=threshold)} if threshold is not None else {}
+        return [tfma.MetricConfig(class_name="SparseCategoricalAccuracy", **kwargs)]
+    if task == task_lib.REGRESSION:
+        threshold = thresholds.max_mse_ratio
+        kwargs = {"threshold": _threshold(upper=threshold)} if threshold is not None else {}
+        return [
+            tfma.MetricConfig(
+                class_name="MseRatioToMean", module=REGRESSION_METRIC_MODULE, **kwargs
+            )
+        ]
+    raise InputError(
+        f"task: {task!r} must be decided before the pipeline is built; use "
+        f"{task_lib.CLASSIFICATION!r} or {task_lib.REGRESSION!r} (PipelineConfig.with_task)"
+    )
+
+
+def eval_config(
+    label_key: str,
+    guarded: bool = True,
+    task: str = task_lib.CLASSIFICATION,
+    thresholds: EvaluatorConfig | None = None,
+) -> tfma.EvalConfig:
+    """The Evaluator's config: the task's quality metrics on the transformed label, over the
+    serving contract (`quality_metrics`; thresholds from the `evaluator:` section).
 
     Guarded, it also counts non-finite predictions with a threshold of 0, so the Evaluator's own
-    blessing fails on a model that predicts NaN or Inf.
+    blessing fails on a model that predicts NaN or Inf (a guard, always on).
     """
     metrics = [
         tfma.MetricConfig(class_name="ExampleCount"),
-        tfma.MetricConfig(
-            class_name="SparseCategoricalAccuracy",
-            threshold=tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy})
-            ),
-        ),
+        *quality_metrics(task, thresholds or EvaluatorConfig()),
     ]
     if guarded:
         metrics.append(
             tfma.MetricConfig(
                 class_name="NonFinitePredictionCount",
                 module=NON_FINITE_METRIC_MODULE,
-                threshold=tfma.MetricThreshold(
-                    value_threshold=tfma.GenericValueThreshold(upper_bound={"value": 0})
-                ),
+                threshold=_threshold(upper=0),
             )
         )
     return tfma.EvalConfig(
@@ -95,14 +138,22 @@ def create_pipeline(
       schema_path: a schema .pbtxt, imported with ImportSchemaGen; None infers one with
         SchemaGen and hardens it (HardenSchema).
       serving_model_dir: the Pusher's filesystem destination.
-      config: the label and every component's section (`PipelineConfig`, already validated);
-        None: the defaults.
+      config: the label, the task and every component's section (`PipelineConfig`, already
+        validated); None: the defaults. A `task: auto` is decided here
+        (`PipelineConfig.with_task` on `data_root` if local, else on the schema's label type;
+        InputError naming `task` when neither can tell); `nanguard run` decides it earlier, on
+        the table it stages.
       metadata_path: SQLite file for ML Metadata (local runs); None leaves it to the runner.
       beam_pipeline_args: passed to every Beam-based component.
       baseline: the stock TFX variant (penguin-example preprocessing and model, no guards).
     """
     config = config or PipelineConfig()
-    label = config.label
+    if config.task == task_lib.AUTO:
+        config = config.with_task(schema_path=schema_path, data=data_root)
+    label, task = config.label, config.task
+    # The task rides with the label: the transform's label encoding follows it (a numeric
+    # label under classification becomes a class index).
+    transform_config = {**config.transform.custom_config(label), TASK_KEY: task}
     example_gen = tfx.components.CsvExampleGen(input_base=data_root)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if schema_path:
@@ -126,7 +177,7 @@ def create_pipeline(
             examples=example_gen.outputs["examples"],
             schema=schema,
             preprocessing_fn=preprocessing_fn or STOCK_PREPROCESSING_FN,
-            custom_config=config.transform.custom_config(label),
+            custom_config=transform_config,
         )
     else:
         data_guard = DataGuard(
@@ -138,7 +189,7 @@ def create_pipeline(
         transform = NanguardTransform(
             examples=example_gen.outputs["examples"],
             schema=schema,
-            custom_config=config.transform.custom_config(label),
+            custom_config=transform_config,
             **({"preprocessing_fn": preprocessing_fn} if preprocessing_fn else {}),
         )
         # Transform reads the examples, not the guard's verdict: this edge makes it wait for the
@@ -159,7 +210,11 @@ def create_pipeline(
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        eval_config=eval_config(label, guarded=not baseline),
+        # The stock preprocessing_fn makes every label a class index: the baseline is scored
+        # as a classifier whatever the task.
+        eval_config=eval_config(
+            label, not baseline, task_lib.CLASSIFICATION if baseline else task, config.evaluator
+        ),
     )
     components += [trainer, evaluator]
     blessing = evaluator.outputs["blessing"]
@@ -170,7 +225,9 @@ def create_pipeline(
             schema=schema,
             statistics=statistics_gen.outputs["statistics"],
             model_blessing=blessing,
+            evaluation=evaluator.outputs["evaluation"],
             label_key=label,
+            task=task,
             config=config.gate,
         )
         components.append(gate)

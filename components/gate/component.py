@@ -31,6 +31,7 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
             schema=schema_gen.outputs['schema'],
             statistics=statistics_gen.outputs['statistics'],
             model_blessing=evaluator.outputs['blessing'],  # optional
+            evaluation=evaluator.outputs['evaluation'],    # optional: the reasons
             label_key='species',
             config=pipeline_config.gate)        # or the settings as keyword arguments
         pusher = Pusher(model=trainer.outputs['model'],
@@ -47,6 +48,7 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
         schema: types.BaseChannel | None = None,
         statistics: types.BaseChannel | None = None,
         model_blessing: types.BaseChannel | None = None,
+        evaluation: types.BaseChannel | None = None,
         signature_name: str | None = None,
         splits: Sequence[str] | None = None,
         batch_size: int | None = None,
@@ -56,6 +58,7 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
         raise_on_block: bool | None = None,
         label_key: str = vocab.NO_LABEL,
         config: GateConfig | None = None,
+        task: str | None = None,
     ):
         """Constructs a FinitePredictionGate.
 
@@ -71,6 +74,9 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
                 values and observed ranges (train split if present).
             model_blessing: Optional upstream `ModelBlessing` (e.g. the Evaluator's); if it is
                 not blessed, the gate does not bless either.
+            evaluation: Optional `ModelEvaluation` of the Evaluator that wrote
+                `model_blessing`: its failed thresholds become the gate's reasons (metric,
+                value, threshold), and its metrics go into gate_report.json.
             signature_name: Signature that takes serialized tf.Example.
             splits: Splits of `examples` to run the model on.
             batch_size: Examples per signature call.
@@ -82,6 +88,8 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
                 a NOT_BLESSED blessing. Off by default: the Pusher simply does not push.
             label_key: Feature excluded from probes; `vocab.NO_LABEL` ("") for none.
             config: A GateConfig (e.g. `PipelineConfig.gate`) the keyword arguments override.
+            task: 'classification' or 'regression' (`components/task.py`), written into
+                the report for the run summary; None: not stated.
 
         Raises:
             InputError: a setting outside GateConfig's allowed values (names the key).
@@ -104,7 +112,8 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
                 schema=schema,
                 statistics=statistics,
                 model_blessing=model_blessing,
+                evaluation=evaluation,
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
-                **spec.to_parameters(gate_config, label_key or vocab.NO_LABEL),
+                **spec.to_parameters(gate_config, label_key or vocab.NO_LABEL, task or ""),
             )
         )

@@ -31,6 +31,7 @@ def check_model(
     upstream_blessed: bool | None = None,
     beam_pipeline_args: Sequence[str] | None = None,
     work_dir: str | None = None,
+    upstream_reasons: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Checks that a model's predictions are finite on data and on hostile probes.
 
@@ -47,6 +48,8 @@ def check_model(
         work_dir: A folder all Beam workers can write and this process can read (the output
             artifact's URI); the counts pass through a scratch folder inside it, removed
             afterwards. None: a local temporary folder (DirectRunner only), removed afterwards.
+        upstream_reasons: Why the upstream blessing is negative (e.g.
+            ``evaluation.failure_reasons``), named in the report's reasons; empty: unknown.
 
     Returns:
         The report: ``examples``, ``non_finite``, ``nan``, ``pos_inf``, ``neg_inf``,
@@ -74,7 +77,7 @@ def check_model(
     if profiles and config.probe_families:
         signature = ModelSignature(model_dir, config.signature_name)
     return report_from_counts(
-        model_dir, split_counts, signature, config, profiles, upstream_blessed
+        model_dir, split_counts, signature, config, profiles, upstream_blessed, upstream_reasons
     )
 
 
@@ -129,6 +132,7 @@ def report_from_counts(
     config: GateConfig,
     profiles: Sequence[FeatureProfile] | None,
     upstream_blessed: bool | None,
+    upstream_reasons: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The report and verdict from per-split counts; runs the probes through ``signature``.
 
@@ -137,7 +141,7 @@ def report_from_counts(
         split_counts: Split -> count accumulator (``counts.batch_counts`` merged).
         signature: The loaded signature the probes go through (needed only when ``profiles``
             and ``config.probe_families`` ask for probes).
-        config, profiles, upstream_blessed: As for :func:`check_model`.
+        config, profiles, upstream_blessed, upstream_reasons: As for :func:`check_model`.
     """
     report = counts.totals(split_counts)
     report["splits"] = {
@@ -164,7 +168,9 @@ def report_from_counts(
     ]
     # A number sent as bytes that the signature refuses: the right answer, not a failure.
     report["probes_rejected"] = [r["probe"] for r in probe_results if r["status"] == "rejected"]
-    report["reasons"] = verdict_reasons(report, sorted(split_counts), upstream_blessed)
+    report["reasons"] = verdict_reasons(
+        report, sorted(split_counts), upstream_blessed, upstream_reasons
+    )
     report["blessed"] = not report["reasons"]
     if report["reasons"]:
         logging.warning("Model %s NOT blessed: %s", model_dir, "; ".join(report["reasons"]))
@@ -179,11 +185,15 @@ def report_from_counts(
 
 
 def verdict_reasons(
-    report: Mapping[str, Any], splits: Sequence[str], upstream_blessed: bool | None
+    report: Mapping[str, Any],
+    splits: Sequence[str],
+    upstream_blessed: bool | None,
+    upstream_reasons: Sequence[str] = (),
 ) -> list[str]:
     """Why a model is not blessed (empty: blessed): no examples, a non-finite prediction on the
     data (NaN, +Inf or -Inf in any floating-point output), a failed probe, or an upstream
-    blessing that is not blessed."""
+    blessing that is not blessed (with `upstream_reasons`: "the Evaluator did not bless the
+    model: <reason>", one per reason)."""
     reasons = []
     if report["examples"] == 0:
         reasons.append(f"no examples were read from splits {list(splits)}")
@@ -205,7 +215,10 @@ def verdict_reasons(
             + ", ".join(f"{r['probe']} ({r['status']})" for r in failed[:10])
         )
     if upstream_blessed is False:
-        reasons.append("the upstream model_blessing is not blessed")
+        if upstream_reasons:
+            reasons += [f"the Evaluator did not bless the model: {r}" for r in upstream_reasons]
+        else:
+            reasons.append("the upstream model_blessing is not blessed")
     return reasons
 
 

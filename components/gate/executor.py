@@ -19,7 +19,7 @@ from tfx.utils import io_utils, path_utils
 
 from nanguard.components import vocab
 from nanguard.components.errors import GuardBlockedError, InputError
-from nanguard.components.gate import core, profiles
+from nanguard.components.gate import core, evaluation, profiles
 from nanguard.components.gate import spec as keys
 from nanguard.components.gate.summary import REPORT_FILE_NAME
 
@@ -126,7 +126,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         Args:
             input_dict: ``model``, ``examples``, optional ``schema``, ``statistics``,
-                ``model_blessing``.
+                ``model_blessing``, ``evaluation`` (the Evaluator's: its failed thresholds
+                become the reasons, its metrics go into the report as ``evaluation``).
             output_dict: ``blessing`` (ModelBlessing).
             exec_properties: see FinitePredictionGateSpec.PARAMETERS (written by the
                 component from a validated GateConfig; parsed, not re-checked).
@@ -162,6 +163,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if input_dict.get(keys.MODEL_BLESSING_KEY):
             upstream_art = artifact_utils.get_single_instance(input_dict[keys.MODEL_BLESSING_KEY])
             upstream = model_utils.is_model_blessed(upstream_art)
+        evaluated = None
+        if input_dict.get(keys.EVALUATION_KEY):
+            evaluation_uri = artifact_utils.get_single_uri(input_dict[keys.EVALUATION_KEY])
+            try:
+                evaluated = evaluation.read_evaluation(evaluation_uri)
+            except Exception:  # noqa: BLE001 - the reasons are extra; the verdict stands
+                logging.exception("The evaluation at %s could not be read.", evaluation_uri)
 
         report = core.check_model(
             model_dir,
@@ -171,7 +179,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             upstream_blessed=upstream,
             beam_pipeline_args=self._beam_pipeline_args,
             work_dir=blessing.uri,
+            upstream_reasons=evaluated["reasons"] if evaluated else (),
         )
+        report["task"] = exec_properties.get(keys.TASK_KEY) or ""
+        report["evaluation"] = evaluated
         report["model"] = model.uri
         report["examples_uri"] = examples.uri
         write_blessing(blessing, model, report)

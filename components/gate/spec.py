@@ -18,6 +18,7 @@ EXAMPLES_KEY = "examples"
 SCHEMA_KEY = "schema"
 STATISTICS_KEY = "statistics"
 MODEL_BLESSING_KEY = "model_blessing"
+EVALUATION_KEY = "evaluation"  # the Evaluator's ModelEvaluation: why its blessing is negative
 BLESSING_KEY = "blessing"
 
 SIGNATURE_NAME_KEY = "signature_name"
@@ -28,6 +29,7 @@ MAX_OFFENDING_KEY = "max_offending"
 LABEL_KEY_KEY = "label_key"
 BLOCK_ON_PROBE_ERROR_KEY = "block_on_probe_error"
 RAISE_ON_BLOCK_KEY = "raise_on_block"
+TASK_KEY = "task"  # classification or regression (components/task.py); reported, not checked
 
 
 class FinitePredictionGateSpec(types.ComponentSpec):
@@ -42,6 +44,7 @@ class FinitePredictionGateSpec(types.ComponentSpec):
         LABEL_KEY_KEY: ExecutionParameter(type=str, optional=True),
         BLOCK_ON_PROBE_ERROR_KEY: ExecutionParameter(type=int),
         RAISE_ON_BLOCK_KEY: ExecutionParameter(type=int),
+        TASK_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -49,14 +52,16 @@ class FinitePredictionGateSpec(types.ComponentSpec):
         SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema, optional=True),
         STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
         MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+        EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation, optional=True),
     }
     OUTPUTS = {
         BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
     }
 
 
-def to_parameters(config: GateConfig, label_key: str) -> dict[str, Any]:
-    """The spec's PARAMETERS for a (validated) GateConfig and the label feature."""
+def to_parameters(config: GateConfig, label_key: str, task: str = "") -> dict[str, Any]:
+    """The spec's PARAMETERS for a (validated) GateConfig, the label feature and the task
+    ('classification', 'regression'; "" when not stated)."""
     return {
         SIGNATURE_NAME_KEY: config.signature_name,
         SPLITS_KEY: json.dumps(list(config.splits)),
@@ -66,6 +71,7 @@ def to_parameters(config: GateConfig, label_key: str) -> dict[str, Any]:
         LABEL_KEY_KEY: label_key,
         BLOCK_ON_PROBE_ERROR_KEY: int(config.block_on_probe_error),
         RAISE_ON_BLOCK_KEY: int(config.raise_on_block),
+        TASK_KEY: task,
     }
 
 

@@ -22,8 +22,10 @@ def summarize(uri: str) -> dict[str, Any]:
     Returns:
         ``examples``, ``non_finite``, ``nan``, ``pos_inf``, ``neg_inf`` (ints), ``probes_run``,
         ``probes_failed`` (the failed probes' names), ``blessed`` (bool), ``reasons`` (why not
-        blessed), ``outputs`` (per-output counts) and ``uri``. JSON-able; NaN/Inf never occur
-        in these fields (they are counts).
+        blessed), ``outputs`` (per-output counts), ``uri``, ``task`` ('classification',
+        'regression' or '' if not stated) and ``quality``: the Evaluator's overall metrics of
+        the task with their thresholds (``{name: {"value", "lower_bound", "upper_bound"}}``,
+        empty without an evaluation input). JSON-able: a NaN metric is the string "NaN".
 
     Raises:
         InputError: the folder holds no readable gate_report.json (names the file).
@@ -41,8 +43,57 @@ def summarize(uri: str) -> dict[str, Any]:
         reasons=list(report["reasons"]),
         outputs=report["outputs"],
         uri=uri,
+        task=report.get("task") or "",
+        quality=_quality(report.get("evaluation") or {}),
     )
     return vocab.jsonable(facts)
+
+
+# The metrics the summary line shows per task, in order, with their console names.
+QUALITY = {
+    "classification": (("sparse_categorical_accuracy", "accuracy"),),
+    "regression": (
+        ("mean_squared_error", "MSE"),
+        ("mean_absolute_error", "MAE"),
+        ("mse_ratio_to_mean", "MSE / mean predictor's"),
+    ),
+}
+
+
+def _quality(evaluation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    metrics = evaluation.get("metrics") or {}
+    thresholds = evaluation.get("thresholds") or {}
+    names = [name for shown in QUALITY.values() for name, _ in shown]
+    return {
+        name: {
+            "value": vocab.as_float(metrics[name]),
+            **thresholds.get(name, {"lower_bound": None, "upper_bound": None}),
+        }
+        for name in names
+        if name in metrics
+    }
+
+
+def quality_text(summary: dict[str, Any]) -> str:
+    """The task's metrics in words, e.g. "accuracy 0.9762 (>= 0.5)" or
+    "MSE 2901, MAE 43.2, MSE / mean predictor's 0.5123 (<= 1)"; "" when none was read."""
+    quality = summary.get("quality") or {}
+    parts = []
+    for name, shown in QUALITY.get(summary.get("task") or "", ()) or [
+        item for items in QUALITY.values() for item in items
+    ]:
+        if name not in quality:
+            continue
+        fact = quality[name]
+        value = vocab.as_float(fact["value"])
+        bounds = [
+            f"{sign} {vocab.as_float(fact[key]):.4g}"
+            for key, sign in (("lower_bound", ">="), ("upper_bound", "<="))
+            if fact.get(key) is not None
+        ]
+        text = "NaN" if value != value else f"{value:.4g}"  # NaN != NaN
+        parts.append(f"{shown} {text}" + (f" ({' and '.join(bounds)})" if bounds else ""))
+    return ", ".join(parts)
 
 
 def _read_text(path: str) -> str:
@@ -59,9 +110,14 @@ def _read_text(path: str) -> str:
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    """One console line, e.g. "80 examples, 0 non-finite, 0 probe(s) failed: blessed"."""
+    """One console line: the task's quality, then the counts and the verdict, e.g.
+    "classification: accuracy 0.9762 (>= 0.5); 80 examples, 0 non-finite, 0 probe(s) failed:
+    blessed" (the quality part only when the report holds the Evaluator's metrics)."""
     verdict = "blessed" if summary["blessed"] else f"NOT blessed ({'; '.join(summary['reasons'])})"
+    quality = quality_text(summary)
+    task = summary.get("task") or ""
+    head = f"{task}: {quality}; " if quality and task else (f"{quality}; " if quality else "")
     return (
-        f"{summary['examples']} examples, {summary['non_finite']} non-finite, "
+        f"{head}{summary['examples']} examples, {summary['non_finite']} non-finite, "
         f"{len(summary['probes_failed'])} probe(s) failed: {verdict}"
     )

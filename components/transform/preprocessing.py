@@ -11,9 +11,11 @@ OUTPUT CONTRACT (the trainer depends on it):
 - string feature `f` -> output `f`: int64 dense [batch], from
   `tft.compute_and_apply_vocabulary(imputed, vocab_filename=f, num_oov_buckets=1)` after
   imputation; the number of buckets is `tf_transform_output.vocabulary_size_by_name(f) + 1`.
-- the label (`label_key`): a string label -> int64 [batch] index into the vocabulary file named
-  `label_key` (no OOV bucket; a missing or unknown label -> -1); a numeric label -> float32
-  [batch], not imputed: absent, NaN and Inf labels are NaN (the trainer drops those rows).
+- the label (`label_key`), by the task (`task` in custom_config; none: by dtype): under
+  classification -> int64 [batch] index into the vocabulary file named `label_key` (a numeric
+  label through its shortest decimal string; no OOV bucket; a missing, NaN, Inf or unknown
+  label -> -1); under regression -> float32 [batch], not imputed: absent, NaN and Inf labels
+  are NaN (the trainer drops those rows).
 
 Use it as `Transform(preprocessing_fn='nanguard.components.transform.preprocessing.'
 'preprocessing_fn', custom_config=TransformConfig(...).custom_config(label_key))`: the config is
@@ -32,21 +34,47 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
+from nanguard.components import task as task_lib
 from nanguard.components.transform import _stats, _tensors, em, knn, record
 from nanguard.components.transform import imputation as impute_lib
 from nanguard.components.transform import scaling as scale
 from nanguard.components.transform.config import FeatureConfig, TransformConfig
 
 INDICATOR_SUFFIX = "_missing"
+TASK_KEY = "task"  # custom_config key of the task (pipelines/pipeline.py writes it)
 
 
-def _label(x: Any, label_key: str) -> tf.Tensor:
+def _label(x: Any, label_key: str, task: str | None = None) -> tf.Tensor:
+    """The label under `task` ('classification', 'regression'; None: by dtype, text ->
+    classification, numbers -> regression).
+
+    Classification: an int64 index into the vocabulary file `label_key` (no OOV bucket), built
+    from the label's text; a numeric label enters through its shortest decimal string (`1`,
+    `0.5`, so `1` and `1.0` are one class); absent, empty, NaN or Inf -> -1 (the row is
+    dropped by the trainer). Regression: float32, not imputed; absent, NaN and Inf -> NaN.
+
+    Raises:
+      ValueError: regression on a text label.
+    """
     values, present = _tensors.densify(x)
-    if values.dtype == tf.string:
+    if task is None:
+        task = task_lib.CLASSIFICATION if values.dtype == tf.string else task_lib.REGRESSION
+    if task == task_lib.CLASSIFICATION:
+        if values.dtype != tf.string:
+            if values.dtype.is_floating:
+                present &= tf.math.is_finite(values)
+                values = tf.strings.as_string(values, shortest=True)
+            else:  # `shortest` is for floats only
+                values = tf.strings.as_string(values)
         present &= tf.strings.length(values) > 0
         vocab = tft.vocabulary(tf.boolean_mask(values, present), vocab_filename=label_key)
         ids = tft.apply_vocabulary(values, vocab, default_value=-1, num_oov_buckets=0)
         return tf.where(present, ids, tf.constant(-1, tf.int64))
+    if values.dtype == tf.string:
+        raise ValueError(
+            f"label {label_key!r} holds text; task regression needs a numeric label "
+            "(set task: classification)"
+        )
     values = tf.cast(values, tf.float32)
     ok = present & tf.math.is_finite(values)
     return tf.where(ok, values, tf.constant(math.nan, tf.float32))
@@ -59,7 +87,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
       inputs: raw features from Transform (dense, SparseTensor or RaggedTensor; CSV gaps arrive
         as absent values).
       custom_config: `TransformConfig.custom_config(label_key)`, i.e. the `transform:` section
-        plus `label_key`; None or {} uses the defaults (and no label).
+        plus `label_key`, and optionally `task` ('classification' or 'regression', see
+        `_label`); None or {} uses the defaults (and no label).
 
     Returns:
       The outputs of the contract above: numeric outputs and indicators are finite float32;
@@ -68,6 +97,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     Raises:
       InputError: a config key or value outside TransformConfig's declared ones (names the key).
     """
+    custom_config = dict(custom_config or {})
+    task = custom_config.pop(TASK_KEY, None)  # set by create_pipeline next to label_key
     label_key, config = TransformConfig.from_custom_config(custom_config)
     inf = config.inf
     unknown = set(config.features) - set(inputs)
@@ -83,7 +114,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
         if name in config.exclude:
             continue
         if name == label_key:
-            outputs[name] = _label(x, label_key)
+            outputs[name] = _label(x, label_key, task)
             continue
         with tf.name_scope(f"nanguard_{name}"):
             if x.dtype == tf.string:

@@ -72,7 +72,15 @@ def _model_artifact(uri: str, artifact_id: int) -> standard_artifacts.Model:
 
 
 def _run_gate(
-    tmp_path, model, examples, with_schema=True, upstream=None, beam_args=(), during=None, **params
+    tmp_path,
+    model,
+    examples,
+    with_schema=True,
+    upstream=None,
+    beam_args=(),
+    during=None,
+    evaluation_uri=None,
+    **params,
 ):
     blessing = standard_artifacts.ModelBlessing()
     blessing.uri = str(tmp_path / "blessing")
@@ -87,6 +95,10 @@ def _run_gate(
         up = standard_artifacts.ModelBlessing()
         up.set_int_custom_property("blessed", upstream)
         inputs[keys.MODEL_BLESSING_KEY] = [up]
+    if evaluation_uri is not None:
+        evaluated = standard_artifacts.ModelEvaluation()
+        evaluated.uri = evaluation_uri
+        inputs[keys.EVALUATION_KEY] = [evaluated]
     props = {
         keys.SIGNATURE_NAME_KEY: "serving_default",
         keys.SPLITS_KEY: json.dumps(["eval"]),

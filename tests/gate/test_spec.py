@@ -14,8 +14,10 @@ def test_parameters_round_trip():
         {"splits": ["eval", "test"], "probe_families": ["nan"], "batch_size": 7,
          "max_offending": 0, "block_on_probe_error": False, "raise_on_block": True}
     )  # fmt: skip
-    params = spec.to_parameters(config, "species")
+    params = spec.to_parameters(config, "species", "regression")
     assert set(params) == set(spec.FinitePredictionGateSpec.PARAMETERS)
+    assert params[spec.TASK_KEY] == "regression"
+    assert spec.to_parameters(config, "species")[spec.TASK_KEY] == ""
     assert json.loads(params[spec.SPLITS_KEY]) == ["eval", "test"]
     assert params[spec.BLOCK_ON_PROBE_ERROR_KEY] == 0 and params[spec.RAISE_ON_BLOCK_KEY] == 1
     assert spec.from_parameters(params) == (config, "species")

@@ -173,6 +173,7 @@ sys.exit(code)
         (["run", "--label", "not_a_column"], 2),
         (["run", "--config", "/nonexistent.yaml"], 2),
         (["run", "--data", "/nonexistent.csv"], 2),
+        (["run", "--label", "island", "--config", "TASK_REGRESSION"], 2),
         (["config"], 0),
     ],
 )
@@ -180,6 +181,9 @@ def test_parsing_and_argument_errors_import_no_heavy_library(tmp_path, argv, cod
     # The command answers at once: TensorFlow alone takes ~11 s to import on these machines.
     if argv[0] == "run" and "--help" not in argv:
         argv = [*argv, "--root", str(tmp_path / "root")]
+    if "TASK_REGRESSION" in argv:
+        (tmp_path / "task.yaml").write_text("task: regression\n")
+        argv = [str(tmp_path / "task.yaml") if a == "TASK_REGRESSION" else a for a in argv]
     result = subprocess.run(
         [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120
     )
@@ -210,3 +214,80 @@ def test_a_serving_dir_that_cannot_hold_models_exits_2_before_anything_runs(tmp_
     assert code == vocab.EXIT_USAGE
     assert f"--serving-dir {blocker / 'serving'}: cannot be created" in capsys.readouterr().err
     assert not (tmp_path / "root" / "staging").exists()
+
+
+def test_run_regression_on_a_text_label_exits_2_before_anything_runs(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("task: regression\n")
+    root = tmp_path / "root"
+    code = cli.main(["run", "--root", str(root), "--label", "island", "--config", str(config)])
+    assert code == vocab.EXIT_USAGE
+    assert "task: regression needs a numeric label, and 'island' holds text" in (
+        capsys.readouterr().err
+    )
+    assert not (root / "staging").exists()
+
+
+def _compile(tmp_path, *flags):
+    return cli.main(
+        ["compile", "--target", "vertex", "--image", "img", "--root", "gs://b/root"]
+        + ["--output", str(tmp_path / "spec.json"), *flags]
+    )
+
+
+def test_compile_asks_for_task_when_it_cannot_read_the_data(tmp_path, capsys):
+    code = _compile(tmp_path, "--data", "gs://b/data", "--label", "body_mass_g")
+    assert code == vocab.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "task: auto needs the label 'body_mass_g''s values, and the data cannot be read" in err
+    assert "set `task: classification` or `task: regression` in --config" in err
+    assert not (tmp_path / "spec.json").exists()
+    # A schema URI in the image cannot be read here either.
+    code = _compile(tmp_path, "--data", "gs://b/data", "--schema", "/in/the/image.pbtxt")
+    assert code == vocab.EXIT_USAGE
+    assert "task: auto needs the label 'species''s values" in capsys.readouterr().err
+
+
+def test_compile_decides_the_task_from_readable_data(tmp_path, capsys):
+    import json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "\n".join(f"{i * 0.5},{i * 2.25 + 1}" for i in range(40))
+    (data / "d.csv").write_text("x,y\n" + rows + "\n")
+    assert _compile(tmp_path, "--data", str(data), "--label", "y") == 0, capsys.readouterr()
+    text = (tmp_path / "spec.json").read_text()
+    assert "MseRatioToMean" in text and "SparseCategoricalAccuracy" not in text
+    job = json.loads(text)
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "Evaluator" in tasks and "FinitePredictionGate" in tasks
+
+
+def _mlmd_artifact(**properties):
+    from ml_metadata.proto import metadata_store_pb2
+
+    artifact = metadata_store_pb2.Artifact()
+    for name, value in properties.items():
+        field = "int_value" if isinstance(value, int) else "string_value"
+        setattr(artifact.custom_properties[name], field, value)
+    return artifact
+
+
+def test_blocked_line_names_the_evaluators_failed_threshold(tmp_path, capsys, monkeypatch):
+    from nanguard.pipelines import local_runner
+    from nanguard.pipelines import summary as summary_lib
+
+    reason = (
+        "the Evaluator did not bless the model: sparse_categorical_accuracy = 0.4167 is below "
+        "the threshold 0.9"
+    )
+    outputs = {
+        "Pusher": {"pushed_model": [_mlmd_artifact(pushed=0)]},
+        "FinitePredictionGate": {"blessing": [_mlmd_artifact(blessed=0, blessing_message=reason)]},
+    }
+    monkeypatch.setattr(local_runner, "run_outputs", lambda path, run_id: outputs)
+    monkeypatch.setattr(summary_lib, "summarize_run", lambda outputs: {})
+    layout = local_runner.Layout(root=str(tmp_path / "root"), serving_dir=str(tmp_path / "s"))
+    code = cli._report(layout, "run-1", None, "LOG")
+    assert code == vocab.EXIT_BLOCKED
+    assert capsys.readouterr().out == f"BLOCKED: {reason}; nothing was pushed. Log: LOG\n"

@@ -6,7 +6,7 @@ import pytest
 
 from nanguard.components.errors import InputError
 from nanguard.pipelines import pipeline as pipeline_lib
-from nanguard.pipelines.config import PipelineConfig
+from nanguard.pipelines.config import EvaluatorConfig, PipelineConfig
 from tests.conftest import GUARDED_COMPONENTS
 
 GUARDED = GUARDED_COMPONENTS
@@ -27,6 +27,29 @@ def _build(tmp_path, config=None, **kwargs):
 
 def _producer(channel):
     return channel.producer_component_id
+
+
+def _metrics(evaluator) -> dict:
+    """{class_name: its value threshold's bounds} of the Evaluator's eval_config."""
+    config = json.loads(evaluator.exec_properties["eval_config"])
+    return _bounds(config["metrics_specs"][0]["metrics"])
+
+
+def _bounds(metrics: list) -> dict:
+    out = {}
+    for m in metrics:
+        bounds = m.get("threshold", {}).get("value_threshold", {})
+        out[m["class_name"]] = {
+            k: v["value"] if isinstance(v, dict) else v for k, v in bounds.items()
+        }
+    return out
+
+
+def _config_metrics(config) -> dict:
+    from google.protobuf import json_format
+
+    as_json = json_format.MessageToDict(config, preserving_proto_field_name=True)
+    return _bounds(as_json["metrics_specs"][0]["metrics"])
 
 
 def test_guarded_wiring(tmp_path):
@@ -55,10 +78,12 @@ def test_baseline_is_the_stock_pipeline(tmp_path):
     assert _producer(c["Pusher"].inputs["model_blessing"]) == "Evaluator"
     assert c["Transform"].exec_properties["preprocessing_fn"] == pipeline_lib.STOCK_PREPROCESSING_FN
     assert c["Trainer"].exec_properties["run_fn"] == pipeline_lib.STOCK_RUN_FN
+    # The stock preprocessing makes any label a class index: scored as a classifier, no guard.
+    assert set(_metrics(c["Evaluator"])) == {"ExampleCount", "SparseCategoricalAccuracy"}
 
 
 def test_no_schema_infers_and_hardens(tmp_path):
-    c = _build(tmp_path, schema_path=None, config={"label": "species"})
+    c = _build(tmp_path, schema_path=None, config={"label": "species", "task": "classification"})
     assert "ImportSchemaGen" not in c and {"SchemaGen", "HardenSchema"} <= set(c)
     assert _producer(c["Transform"].inputs["schema"]) == "HardenSchema"
     assert _producer(c["DataGuard"].inputs["schema"]) == "HardenSchema"
@@ -67,6 +92,8 @@ def test_no_schema_infers_and_hardens(tmp_path):
 def test_config_reaches_the_components(tmp_path):
     config = {
         "label": "y",
+        "task": "regression",
+        "evaluator": {"max_mse_ratio": 0.8},
         "data_guard": {"mode": "warn", "max_missing_fraction": 0.1},
         "transform": {"inf": "clip", "exclude": ["year"]},
         "trainer": {"learning_rate": 0.001, "train_steps": 7, "eval_steps": 3},
@@ -78,13 +105,17 @@ def test_config_reaches_the_components(tmp_path):
     assert c["DataGuard"].exec_properties["label_key"] == "y"
     transform = json.loads(c["Transform"].exec_properties["custom_config"])
     assert transform["inf"] == "clip" and transform["exclude"] == ["year"]
-    assert transform["label_key"] == "y"
+    assert transform["label_key"] == "y" and transform["task"] == "regression"
     trainer = json.loads(c["Trainer"].exec_properties["custom_config"])
     assert trainer["learning_rate"] == 0.001 and trainer["label_key"] == "y"
     assert json.loads(c["Trainer"].exec_properties["train_args"]) == {"num_steps": 7}
     assert json.loads(c["Trainer"].exec_properties["eval_args"]) == {"num_steps": 3}
     gate = c["FinitePredictionGate"].exec_properties
     assert gate["max_offending"] == 3 and gate["label_key"] == "y"
+    assert gate["task"] == "regression"
+    assert _producer(c["FinitePredictionGate"].inputs["evaluation"]) == "Evaluator"
+    metrics = _metrics(c["Evaluator"])
+    assert metrics["MseRatioToMean"] == {"upper_bound": 0.8}
     assert json.loads(gate["probe_families"]) == ["nan"]
 
 
@@ -97,6 +128,7 @@ def test_a_team_function_gets_its_own_keys(tmp_path):
     assert c["Transform"].exec_properties["preprocessing_fn"] == "my.pkg.preprocessing_fn"
     assert json.loads(c["Transform"].exec_properties["custom_config"]) == {
         "label_key": "species",
+        "task": "classification",  # decided from the penguins schema: species is BYTES
         "my_key": 1,
     }
     assert c["Trainer"].exec_properties["run_fn"] == "my.pkg.run_fn"
@@ -118,3 +150,69 @@ def test_the_guards_inf_policy_reaches_the_transform(tmp_path):
         tmp_path, config={"data_guard": {"inf": "clip"}, "transform": {"inf": "treat_as_missing"}}
     )
     assert json.loads(c["Transform"].exec_properties["custom_config"])["inf"] == "treat_as_missing"
+
+
+def test_eval_config_classification_keeps_accuracy_with_its_threshold():
+    config = pipeline_lib.eval_config("y", True, "classification", EvaluatorConfig())
+    assert _config_metrics(config) == {
+        "ExampleCount": {},
+        "SparseCategoricalAccuracy": {"lower_bound": 0.5},
+        "NonFinitePredictionCount": {"upper_bound": 0.0},
+    }
+    model_spec = config.model_specs[0]
+    assert (model_spec.label_key, model_spec.prediction_key) == ("y", "outputs")
+    assert list(model_spec.preprocessing_function_names) == ["transform_features"]
+    told = EvaluatorConfig.from_dict({"min_accuracy": 0.9})
+    metrics = _config_metrics(pipeline_lib.eval_config("y", True, "classification", told))
+    assert metrics["SparseCategoricalAccuracy"] == {"lower_bound": 0.9}
+
+
+def test_eval_config_regression_has_the_mse_ratio_and_no_accuracy():
+    config = pipeline_lib.eval_config("y", True, "regression", EvaluatorConfig())
+    assert _config_metrics(config) == {
+        "ExampleCount": {},
+        "MseRatioToMean": {"upper_bound": 1.0},
+        "NonFinitePredictionCount": {"upper_bound": 0.0},
+    }
+    (ratio,) = [m for m in config.metrics_specs[0].metrics if m.class_name == "MseRatioToMean"]
+    assert ratio.module == pipeline_lib.REGRESSION_METRIC_MODULE
+
+
+@pytest.mark.parametrize(
+    "task, key", [("classification", "min_accuracy"), ("regression", "max_mse_ratio")]
+)
+def test_a_null_threshold_switches_it_off(task, key):
+    off = EvaluatorConfig.from_dict({key: None})
+    metrics = _config_metrics(pipeline_lib.eval_config("y", True, task, off))
+    quality = "SparseCategoricalAccuracy" if task == "classification" else "MseRatioToMean"
+    assert metrics[quality] == {}  # still computed and shown, never blocks
+    assert metrics["NonFinitePredictionCount"] == {"upper_bound": 0.0}  # the guard stays
+
+
+def test_the_baseline_eval_config_has_no_non_finite_count():
+    metrics = _config_metrics(pipeline_lib.eval_config("y", False, "regression"))
+    assert set(metrics) == {"ExampleCount", "MseRatioToMean"}
+
+
+def test_eval_config_refuses_an_undecided_task():
+    with pytest.raises(InputError, match=r"task: 'auto' must be decided"):
+        pipeline_lib.eval_config("y", True, "auto")
+
+
+def test_auto_is_decided_from_local_data(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "\n".join(f"{i * 0.37},{i % 3},{i * 1.5 + 0.25}" for i in range(30))
+    (data / "d.csv").write_text("x,k,y\n" + rows + "\n")
+    c = _build(tmp_path, schema_path=None, config={"label": "y"})
+    assert json.loads(c["Transform"].exec_properties["custom_config"])["task"] == "regression"
+    assert c["FinitePredictionGate"].exec_properties["task"] == "regression"
+    assert "MseRatioToMean" in _metrics(c["Evaluator"])
+    c = _build(tmp_path, schema_path=None, config={"label": "k"})
+    assert c["FinitePredictionGate"].exec_properties["task"] == "classification"
+    assert "SparseCategoricalAccuracy" in _metrics(c["Evaluator"])
+
+
+def test_auto_without_readable_data_or_a_text_label_in_the_schema_asks_for_task(tmp_path):
+    with pytest.raises(InputError, match=r"set `task: classification` or `task: regression`"):
+        _build(tmp_path, config={"label": "body_mass_g"})  # INT in the schema, no data

@@ -1,0 +1,124 @@
+"""The learning task from the label: classification or regression, decided once per run.
+
+Light (pyarrow and numpy only): `nanguard run` and `nanguard compile` call it before the
+pipeline is built, and every component is then told the same answer.
+
+The rule of `task: auto` (`infer_task`), on the label's values as CsvExampleGen types them
+(`inputs.example_gen_types`), nulls ignored, NaN and +/-Inf ignored (the trainer drops those
+rows):
+
+- text (string or binary) or boolean values: classification (binary or multi-class), whatever
+  the values (`yes`/`no`, `cat`/`dog`, `"3"`);
+- integer values: classification when they take at most `MAX_CLASSES` (20) distinct values
+  (0/1, ratings 1..5), else regression (counts, prices in cents);
+- float values: regression, unless every value is a whole number and they take at most
+  `MAX_CLASSES` distinct values (a 0/1 or 1..5 column written as `1.0`, as pandas writes an
+  integer column with gaps): classification;
+- no value at all: not decidable; an InputError asks for `task:`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nanguard.components.errors import InputError
+
+AUTO, CLASSIFICATION, REGRESSION = "auto", "classification", "regression"
+TASKS = (AUTO, CLASSIFICATION, REGRESSION)
+MAX_CLASSES = 20  # at most this many distinct integer values: classes, not a quantity
+
+
+def _as_arrow(column: Any) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks()
+    if isinstance(column, pa.Array):
+        return column
+    values = np.asarray(column)
+    if values.dtype == object:
+        return pa.array(values.tolist())
+    return pa.array(values, from_pandas=True)  # a float NaN becomes a null: ignored either way
+
+
+def label_kind(column: Any) -> str:
+    """'text', 'integer', 'float' or 'empty' (no value besides nulls, NaN and Inf)."""
+    values = pc.drop_null(_as_arrow(column))
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind):
+        return "text" if len(values) else "empty"
+    if pa.types.is_boolean(kind):
+        return "text" if len(values) else "empty"
+    if pa.types.is_integer(kind):
+        return "integer" if len(values) else "empty"
+    if pa.types.is_floating(kind):
+        return "float" if len(pc.filter(values, pc.is_finite(values))) else "empty"
+    if pa.types.is_null(kind):
+        return "empty"
+    raise InputError(f"the label has values of type {kind}; expected text or numbers")
+
+
+def distinct_values(column: Any) -> int:
+    """Distinct values besides nulls, NaN and +/-Inf."""
+    values = pc.drop_null(_as_arrow(column))
+    if pa.types.is_floating(values.type):
+        values = pc.filter(values, pc.is_finite(values))
+    return len(pc.unique(values))
+
+
+def infer_task(column: Any, label: str = "the label") -> str:
+    """'classification' or 'regression' for the label's values (the module's rule).
+
+    Args:
+      column: The label's values as CsvExampleGen types them (a pyarrow Array or ChunkedArray,
+        a numpy array or a list): strings, integers or floats, nulls for missing cells.
+      label: The label's name, for the message.
+
+    Raises:
+      InputError: the label has no value at all (nulls, NaN, Inf only); names `task:`.
+    """
+    kind = label_kind(column)
+    if kind == "empty":
+        raise InputError(
+            f"label {label!r} has no value (only empty cells, NaN or Inf): its task cannot be "
+            "inferred; fill the label, or set `task: classification` or `task: regression` "
+            "in --config"
+        )
+    if kind == "text":
+        return CLASSIFICATION
+    few = distinct_values(column) <= MAX_CLASSES
+    if kind == "integer":
+        return CLASSIFICATION if few else REGRESSION
+    values = _as_arrow(column).to_numpy(zero_copy_only=False).astype(np.float64)
+    values = values[np.isfinite(values)]
+    whole = bool(np.all(values == np.round(values)))
+    return CLASSIFICATION if few and whole else REGRESSION
+
+
+def decide_task(task: str, column: Any, label: str = "the label") -> str:
+    """The task to run: `task` if it is not 'auto', else `infer_task(column)`.
+
+    Raises:
+      InputError: `task: regression` on a text label (names the label and the key), or an
+        undecidable `auto` (see `infer_task`).
+    """
+    if task not in TASKS:
+        raise InputError(f"task: {task!r} is not allowed; use one of {list(TASKS)}")
+    if task == AUTO:
+        return infer_task(column, label)
+    if task == REGRESSION and label_kind(column) == "text":
+        raise InputError(
+            f"task: regression needs a numeric label, and {label!r} holds text; set "
+            "`task: classification` (or auto) in --config, or pass a numeric --label"
+        )
+    return task
+
+
+def task_from_schema_type(type_name: str) -> str | None:
+    """The task a schema's label type implies, or None when only the values can tell.
+
+    BYTES (text) is classification; INT and FLOAT depend on the values (see `infer_task`).
+    """
+    return CLASSIFICATION if type_name == "BYTES" else None
