@@ -4,7 +4,7 @@ Light (pyarrow and numpy only): `nanguard run` and `nanguard compile` call it be
 pipeline is built, and every component is then told the same answer.
 
 The rule of `task: auto` (`infer_task`), on the label's values as CsvExampleGen types them
-(`inputs.example_gen_types`), nulls ignored, NaN and +/-Inf ignored (the trainer drops those
+(`csv_types.example_gen_types`), nulls ignored, NaN and +/-Inf ignored (the trainer drops those
 rows):
 
 - text (string or binary) or boolean values: classification (binary or multi-class), whatever

@@ -149,7 +149,7 @@ class PipelineConfig(Section):
             column = table.select([self.label])
         if column is not None:
             if isinstance(column, pa.Table):
-                from nanguard.components.inputs import example_gen_types
+                from nanguard.components.csv_types import example_gen_types
 
                 column = example_gen_types(column.select([self.label])).column(0)
             decided = task_lib.decide_task(self.task, column, self.label)

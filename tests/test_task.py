@@ -8,7 +8,7 @@ import pytest
 
 from nanguard.components import task
 from nanguard.components.errors import InputError
-from nanguard.components.inputs import example_gen_types
+from nanguard.components.csv_types import example_gen_types
 
 C, R = task.CLASSIFICATION, task.REGRESSION
 
