@@ -9,10 +9,14 @@ OUTPUT CONTRACT (the trainer depends on it):
 - with `add_indicator` (default for numeric features) -> `f_missing`: float32 dense [batch],
   1.0 where the value was absent, NaN, or Inf treated as missing, else 0.0.
 - string feature `f` -> output `f`: int64 dense [batch], from
-  `tft.compute_and_apply_vocabulary(imputed, vocab_filename=f, num_oov_buckets=1)` after
-  imputation; the number of buckets is `tf_transform_output.vocabulary_size_by_name(f) + 1`.
+  `tft.compute_and_apply_vocabulary(imputed, vocab_filename=tf_name(f), num_oov_buckets=1)`
+  after imputation; the number of buckets is
+  `tf_transform_output.vocabulary_size_by_name(tf_name(f)) + 1`.
+- names: output keys are the original column names, whatever characters they hold (spaces,
+  units, dots, slashes, non-ASCII, 200 characters); name scopes and vocabulary file names use
+  `nanguard.components.names.tf_name(f)` (`f` itself for a plain name such as `body_mass_g`).
 - the label (`label_key`): a string label -> int64 [batch] index into the vocabulary file named
-  `label_key` (no OOV bucket; a missing or unknown label -> -1); a numeric label -> float32
+  `tf_name(label_key)` (no OOV bucket; a missing or unknown label -> -1); a numeric label -> float32
   [batch], not imputed: absent, NaN and Inf labels are NaN (the trainer drops those rows).
 
 Use it as `Transform(preprocessing_fn='nanguard.components.transform.preprocessing.'
@@ -32,6 +36,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
+from nanguard.components.names import tf_name, tf_names
 from nanguard.components.transform import _stats, _tensors, em, knn, record
 from nanguard.components.transform import imputation as impute_lib
 from nanguard.components.transform import scaling as scale
@@ -44,7 +49,7 @@ def _label(x: Any, label_key: str) -> tf.Tensor:
     values, present = _tensors.densify(x)
     if values.dtype == tf.string:
         present &= tf.strings.length(values) > 0
-        vocab = tft.vocabulary(tf.boolean_mask(values, present), vocab_filename=label_key)
+        vocab = tft.vocabulary(tf.boolean_mask(values, present), vocab_filename=tf_name(label_key))
         ids = tft.apply_vocabulary(values, vocab, default_value=-1, num_oov_buckets=0)
         return tf.where(present, ids, tf.constant(-1, tf.int64))
     values = tf.cast(values, tf.float32)
@@ -75,6 +80,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
         logging.warning(
             "Transform config names features that are not in the input: %s", sorted(unknown)
         )
+    # Output keys stay the original column names; scopes and vocabulary files use tf_names.
+    scope = {name: f"nanguard_{safe}" for name, safe in tf_names(inputs).items()}
     outputs: dict[str, tf.Tensor] = {}
     numeric: dict[str, tuple[Any, ...]] = {}
     specs: dict[str, _stats.StatsSpec] = {}
@@ -85,7 +92,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
         if name == label_key:
             outputs[name] = _label(x, label_key)
             continue
-        with tf.name_scope(f"nanguard_{name}"):
+        with tf.name_scope(scope[name]):
             if x.dtype == tf.string:
                 outputs.update(_string_feature(name, x, config.feature(name, "string")))
                 continue
@@ -105,7 +112,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     joint: dict[str, dict[str, tuple[Any, ...]]] = {"knn": {}, "em": {}}
     margin = config.range_margin
     for name, (values, finite, missing, cfg) in numeric.items():
-        with tf.name_scope(f"nanguard_{name}"):
+        with tf.name_scope(scope[name]):
             stats = all_stats[name]
             if cfg.add_indicator:
                 outputs[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
@@ -142,7 +149,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
         infos.update(em_infos)
     for name in sorted(filled):
         cfg = numeric[name][3]
-        with tf.name_scope(f"nanguard_{name}"):
+        with tf.name_scope(scope[name]):
             outputs[name] = _finish_numeric(
                 name, filled[name], all_stats[name], cfg, infos[name], margin
             )
@@ -152,11 +159,16 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
 def _string_feature(name: str, x: Any, cfg: FeatureConfig) -> dict[str, tf.Tensor]:
     """Imputed, vocabulary-encoded string feature (+ its indicator); record attached."""
     imputed, missing, info = impute_lib.impute_string(x, cfg.strategy, cfg.fill_value)
-    out = {name: tft.compute_and_apply_vocabulary(imputed, vocab_filename=name, num_oov_buckets=1)}
+    vocab_file = tf_name(name)
+    out = {
+        name: tft.compute_and_apply_vocabulary(
+            imputed, vocab_filename=vocab_file, num_oov_buckets=1
+        )
+    }
     if cfg.add_indicator:
         out[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
     info["kind"] = "string"
-    info["vocabulary"] = name
+    info["vocabulary"] = vocab_file
     info["add_indicator"] = bool(cfg.add_indicator)
     out[name] = record.attach_record(out[name], name, info)
     return out
