@@ -36,6 +36,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
+from nanguard.components.errors import InputError
 from nanguard.components.names import tf_name, tf_names
 from nanguard.components.transform import _stats, _tensors, em, knn, record
 from nanguard.components.transform import imputation as impute_lib
@@ -71,7 +72,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
       NaN and Inf never reach them (only a numeric label may be NaN, meaning "drop this row").
 
     Raises:
-      InputError: a config key or value outside TransformConfig's declared ones (names the key).
+      InputError: a config key or value outside TransformConfig's declared ones (names the key),
+        or a column named like another column's indicator (`f` and `f_missing`).
     """
     label_key, config = TransformConfig.from_custom_config(custom_config)
     inf = config.inf
@@ -80,6 +82,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
         logging.warning(
             "Transform config names features that are not in the input: %s", sorted(unknown)
         )
+    _check_indicator_names(inputs, config, label_key)
     # Output keys stay the original column names; scopes and vocabulary files use tf_names.
     scope = {name: f"nanguard_{safe}" for name, safe in tf_names(inputs).items()}
     outputs: dict[str, tf.Tensor] = {}
@@ -154,6 +157,24 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
                 name, filled[name], all_stats[name], cfg, infos[name], margin
             )
     return outputs
+
+
+def _check_indicator_names(inputs: dict[str, Any], config: TransformConfig, label_key: str):
+    """Raises InputError when a column is named like another column's indicator (`f_missing`):
+    one output would silently replace the other."""
+    for name in sorted(inputs):
+        indicator = name + INDICATOR_SUFFIX
+        if indicator not in inputs or indicator in config.exclude:
+            continue
+        if name in config.exclude or name == label_key:
+            continue
+        kind = "string" if inputs[name].dtype == tf.string else "numeric"
+        if config.feature(name, kind).add_indicator:
+            raise InputError(
+                f"transform: column {indicator!r} has the name of the missing-value indicator "
+                f"of column {name!r}; rename {indicator!r}, or set "
+                f"transform.features.{name}.add_indicator: false."
+            )
 
 
 def _string_feature(name: str, x: Any, cfg: FeatureConfig) -> dict[str, tf.Tensor]:

@@ -103,6 +103,12 @@ def test_bad_config_raises_input_error_naming_the_key_before_any_tensor():
         preprocessing.preprocessing_fn({}, {"lable_key": "y"})
 
 
+def test_a_column_named_like_an_indicator_is_refused_not_overwritten():
+    inputs = {"Bill (mm)": tf.constant([1.0]), "Bill (mm)_missing": tf.constant([0.0])}
+    with pytest.raises(InputError, match=r"column 'Bill \(mm\)_missing' has the name of the"):
+        preprocessing.preprocessing_fn(inputs, {"label_key": "y"})
+
+
 N_MP = 120
 SPEC = {n: tf.io.VarLenFeature(tf.float32) for n in "abc"}
 
