@@ -144,8 +144,10 @@ def run_table(table: Table, workdir: str) -> dict:
     blocked = re.search(r"^BLOCKED: (.+)$", out + result.stderr, re.M)
     stages = r"^  (data guard|transform|trainer|gate|evaluation)\s+(.+)$"
     summary = {m.group(1): m.group(2).strip() for m in re.finditer(stages, out, re.M)}
+    task = re.search(r"pipeline, (classification|regression) of", out)
     row = {
         "table": table.name,
+        "task": task.group(1) if task else "",
         "source": table.source,
         "why": table.why,
         "rows": len(frame),
@@ -167,12 +169,9 @@ def run_table(table: Table, workdir: str) -> dict:
 
 def _metric(row: dict) -> str:
     """The task's metric as the run summary printed it."""
-    for key in ("evaluation", "gate"):
-        text = row["summary"].get(key, "")
-        found = re.search(r"((?:accuracy|MSE|MAE|mse)[^;,]*)", text)
-        if found:
-            return found.group(1)
-    return ""
+    text = row["summary"].get("gate", "")
+    found = re.match(r"(?:classification|regression): ([^;]*);", text)
+    return found.group(1) if found else ""
 
 
 def markdown(rows: list[dict]) -> str:
@@ -207,8 +206,6 @@ def main() -> None:
     rows = []
     for table in chosen:
         row = run_table(table, workdir)
-        task = re.search(r"\b(regression|classification|binary|multi-class)\b", json.dumps(row))
-        row["task"] = task.group(1) if task else ""
         rows.append(row)
         print(json.dumps(row), flush=True)
     os.makedirs(RESULTS, exist_ok=True)

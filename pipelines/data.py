@@ -94,6 +94,26 @@ def stray_strings(
     return found
 
 
+def check_example_gen_header(names: list[str], where: str) -> None:
+    """InputError for a column name CsvExampleGen cannot read back, naming its position.
+
+    TFX reads a CSV's column names by splitting the first line on commas after stripping it
+    (`load_csv_column_names`): a name holding a comma, a quote or a line break, and space at
+    the start of the first name or the end of the last, would come back as other names.
+    """
+    for position, name in enumerate(names, start=1):
+        bad = next((c for c in (",", '"', "\n", "\r") if c in name), None)
+        edge = (position == 1 and name != name.lstrip()) or (
+            position == len(names) and name != name.rstrip()
+        )
+        if bad or edge:
+            what = f"holds {bad!r}" if bad else "starts or ends with a space"
+            raise InputError(
+                f"{where}: column {position} ({name!r}) {what}, which CsvExampleGen cannot read "
+                "from a header line; rename the column (scan reads it as it is)."
+            )
+
+
 def read_data(
     path: str,
     config: DataGuardConfig | None = None,
@@ -119,6 +139,7 @@ def read_data(
     """
     config = config or DataGuardConfig()
     table = read_csv(path, flag=flag, missing=config.missing_values())
+    check_example_gen_header(table.column_names, f"{flag} {path}")
     found = stray_strings(table, _schema_kinds(schema_path), config.text_features)
     messages = {
         name: (

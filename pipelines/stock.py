@@ -12,6 +12,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
+from nanguard.components.names import tf_name
 from nanguard.components.trainer import serving
 
 LABEL_KEY = "species"
@@ -27,16 +28,24 @@ def _fill_in_missing(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
 
 
 def preprocessing_fn(inputs: dict, custom_config: dict | None = None) -> dict:
-    """Stock preprocessing: z-score numeric features, vocabularies for strings and the label."""
+    """Stock preprocessing: z-score numeric features, vocabularies for strings and the label
+    (a float32 label under `task: regression`)."""
     label_key = (custom_config or {}).get("label_key", LABEL_KEY)
+    regression = (custom_config or {}).get("task") == "regression"
     outputs = {}
     for name, tensor in inputs.items():
         x = _fill_in_missing(tensor)
-        if name == label_key:
-            outputs[name] = tft.compute_and_apply_vocabulary(x, vocab_filename=name)
+        # Vocabulary files are named like nanguard's (a column name may not be a valid TF name).
+        if name == label_key and regression:
+            outputs[name] = tf.cast(x, tf.float32)
+        elif name == label_key:
+            outputs[name] = tft.compute_and_apply_vocabulary(
+                tf.strings.as_string(x) if x.dtype != tf.string else x,
+                vocab_filename=tf_name(name),
+            )
         elif x.dtype == tf.string:
             outputs[name] = tft.compute_and_apply_vocabulary(
-                x, vocab_filename=name, num_oov_buckets=1
+                x, vocab_filename=tf_name(name), num_oov_buckets=1
             )
         else:
             outputs[name] = tft.scale_to_z_score(tf.cast(x, tf.float32))

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from nanguard.components import task
-from nanguard.components.errors import InputError
 from nanguard.components.csv_types import example_gen_types
+from nanguard.components.errors import InputError
 
 C, R = task.CLASSIFICATION, task.REGRESSION
 

@@ -29,51 +29,69 @@ import pyarrow as pa
 import tensorflow as tf
 from tfx_bsl.coders import example_coder
 
-from nanguard.components.data_guard import counts, outputs
+from nanguard.components.data_guard import counts, outputs, slices
 
 # Serialized tf.Examples decoded per Arrow RecordBatch by ReadTFExampleFiles.
 DEFAULT_READ_BATCH_SIZE = 8192
 
 
 class ProfileCombineFn(beam.CombineFn):
-    """Beam CombineFn: Arrow RecordBatches -> profile dict (see ``counts``).
+    """Beam CombineFn: Arrow RecordBatches -> profile dict (see ``counts``), with per-slice
+    counts under ``"slices"`` when ``slice_by`` names features (see ``slices``).
 
     NaN, +Inf, -Inf and huge values are counted per feature; statistics use finite values only.
     """
 
-    def __init__(self, exclude: Iterable[str] = ()):
+    def __init__(self, exclude: Iterable[str] = (), slice_by: Sequence[str] = (), max_slices=20):
         self._exclude = frozenset(exclude)
+        self._slice_by = tuple(slice_by)
+        self._max_slices = max_slices
 
-    def create_accumulator(self) -> counts.ProfileAccumulator:
-        return counts.ProfileAccumulator()
+    def create_accumulator(self):
+        return counts.ProfileAccumulator(), slices.SliceCounts(self._slice_by, self._max_slices)
 
-    def add_input(self, accumulator: counts.ProfileAccumulator, record_batch: pa.RecordBatch):
-        return counts.add_record_batch(accumulator, record_batch, self._exclude)
+    def add_input(self, accumulator, record_batch: pa.RecordBatch):
+        profile, sliced = accumulator
+        counts.add_record_batch(profile, record_batch, self._exclude)
+        if self._slice_by:
+            sliced.add(record_batch, self._exclude)
+        return accumulator
 
     def merge_accumulators(self, accumulators):
-        return counts.merge_accumulators(accumulators)
+        accumulators = list(accumulators)
+        profile = counts.merge_accumulators(a[0] for a in accumulators)
+        sliced = accumulators[0][1].merge(a[1] for a in accumulators[1:])
+        return profile, sliced
 
-    def compact(self, accumulator: counts.ProfileAccumulator) -> counts.ProfileAccumulator:
-        for feat in accumulator.features.values():
+    def compact(self, accumulator):
+        for feat in accumulator[0].features.values():
             if feat.quantiles is not None:
                 feat.quantiles.Compact()
         return accumulator
 
-    def extract_output(self, accumulator: counts.ProfileAccumulator) -> dict[str, Any]:
-        return counts.extract_profile(accumulator)
+    def extract_output(self, accumulator) -> dict[str, Any]:
+        profile = counts.extract_profile(accumulator[0])
+        if self._slice_by:
+            profile["slices"] = accumulator[1].extract()
+        return profile
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(pa.RecordBatch)
 def ProfileRecordBatches(  # noqa: N802 (Beam PTransform naming)
-    record_batches: beam.PCollection, exclude: Iterable[str] = ()
+    record_batches: beam.PCollection,
+    exclude: Iterable[str] = (),
+    slice_by: Sequence[str] = (),
+    max_slices: int = 20,
 ) -> beam.PCollection:
     """PTransform: a PCollection of Arrow RecordBatches -> a PCollection holding one profile dict.
 
     An empty input yields a profile with ``rows == 0`` and no features (not an error).
     NaN/Inf handling: counted per feature, excluded from every statistic.
     """
-    return record_batches | "CombineProfile" >> beam.CombineGlobally(ProfileCombineFn(exclude))
+    return record_batches | "CombineProfile" >> beam.CombineGlobally(
+        ProfileCombineFn(exclude, slice_by, max_slices)
+    )
 
 
 def list_tfrecord_files(file_patterns: str | Sequence[str]) -> list[str]:
@@ -183,6 +201,8 @@ def add_profile_steps(
     pipeline: beam.Pipeline,
     split_sources: Mapping[str, beam.PTransform],
     output_dir: str,
+    slice_by: Sequence[str] = (),
+    max_slices: int = 20,
 ) -> dict[str, str]:
     """Adds, per split, read -> profile -> write JSON to ``output_dir/<split>.json``.
 
@@ -198,7 +218,7 @@ def add_profile_steps(
         _ = (
             pipeline
             | f"Read[{split}]" >> source
-            | f"Profile[{split}]" >> ProfileRecordBatches()  # pylint: disable=no-value-for-parameter
+            | f"Profile[{split}]" >> ProfileRecordBatches(slice_by=slice_by, max_slices=max_slices)  # pylint: disable=no-value-for-parameter
             | f"WriteProfile[{split}]" >> beam.Map(outputs.write_json, path)
         )
         paths[split] = path

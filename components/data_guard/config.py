@@ -6,7 +6,17 @@ import dataclasses
 from typing import ClassVar
 
 from nanguard.components import cells, vocab
-from nanguard.components.config import ListOf, MappingOf, Number, OneOf, Section, Text, setting
+from nanguard.components.config import (
+    Flag,
+    ListOf,
+    MappingOf,
+    Nested,
+    Number,
+    OneOf,
+    Section,
+    Text,
+    setting,
+)
 
 FRACTION = Number(0.0, 1.0)
 # What the guard does with a numeric column holding stray strings (`cells.stray_tokens`).
@@ -16,6 +26,29 @@ _TOKEN = Text(
     r"(?is)(?!\s*[-+]?(nan|inf|infinity)\s*$).+",
     "a cell text (not a NaN/Inf spelling such as nan, inf, -inf, Infinity)",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class SkewConfig(Section):
+    """When a missing/NaN/Inf rate differs between the training split and another split (or
+    a slice of them) beyond sampling noise: all three bounds exceeded (`drift.py`)."""
+
+    name: ClassVar[str] = "data_guard.skew"
+
+    check: bool = setting(True, Flag(), "compare every split's rates with the training split's")
+    absolute: float = setting(0.01, FRACTION, "tolerated change of a rate, in rate units")
+    relative: float = setting(0.5, Number(0.0), "tolerated change, as a multiple of the old rate")
+    confidence: float = setting(
+        0.999,
+        Number(0.5, 1.0, open_high=True),
+        "two-proportion z-test confidence (two-sided) a change must pass to count",
+    )
+
+    def tolerance(self):
+        """The thresholds as `drift.Tolerance`."""
+        from nanguard.components.data_guard.drift import Tolerance
+
+        return Tolerance(self.absolute, self.relative, self.confidence)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +110,21 @@ class DataGuardConfig(Section):
         OneOf(STRAY_STRING_POLICIES),
         "a numeric (or >= 90% numeric) column with other strings: block: a violation naming "
         "them; treat_as_missing: read them as missing",
+    )
+
+    skew: SkewConfig = setting(
+        SkewConfig(),
+        Nested(SkewConfig),
+        "missing/NaN/Inf rates of each split (and slice) against the training split's: a "
+        "change beyond these bounds is a violation",
+    )
+    slice_by: tuple = setting(
+        (),
+        ListOf(Text()),
+        "categorical features whose values each get their own counts, e.g. [island]",
+    )
+    max_slices: int = setting(
+        20, Number(1, integer=True), "values per slicing feature kept (the rest: __other__)"
     )
 
     def missing_values(self) -> tuple[str, ...]:

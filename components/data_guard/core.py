@@ -13,9 +13,11 @@ from absl import logging
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from nanguard.components import vocab
-from nanguard.components.data_guard import counts, policy, schema
+from nanguard.components.data_guard import counts, drift, policy, schema
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.data_guard.outputs import INT_TOTAL_PROPERTIES
+
+TRAIN_SPLIT = "train"  # the split every other split's rates are compared with
 
 
 def judge_splits(
@@ -50,6 +52,7 @@ def judge_splits(
         result["splits"][split] = {
             "rows": profile["rows"],
             "features": profile["features"],
+            **({"slices": profile["slices"]} if profile.get("slices") else {}),
             "violations": violations,
             "label_rows_to_drop": to_drop,
             "anomalies": anomalies,
@@ -63,9 +66,62 @@ def judge_splits(
             totals["num_huge"] += feat["huge"]
         totals["num_violations"] += len(violations)
         totals["num_label_rows_to_drop"] += to_drop
+    skew = skew_violations(split_profiles, config)
+    for split, found in skew.items():
+        entry = result["splits"][split]
+        entry["violations"] += found
+        entry["anomalies"] = policy.build_anomalies(
+            split_profiles[split], entry["violations"], config, schema_proto
+        )
+        totals["num_violations"] += len(found)
     result["totals"] = totals
     result["blessed"] = totals["num_violations"] == 0
     return result
+
+
+def skew_violations(
+    split_profiles: Mapping[str, dict[str, Any]], config: DataGuardConfig
+) -> dict[str, list[dict[str, Any]]]:
+    """`{split: [violation]}`: rates of each split (and each slice) that moved from `train`'s.
+
+    Compared with `drift.compare_splits` under `config.skew`; nothing when `skew.check` is off
+    or there is no split named `train`. A slice (`profile["slices"]`, `slices.py`) is compared
+    with the same slice of `train`.
+    """
+    if not config.skew.check or TRAIN_SPLIT not in split_profiles:
+        return {}
+    tolerance = config.skew.tolerance()
+    train = split_profiles[TRAIN_SPLIT]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for split, profile in split_profiles.items():
+        if split == TRAIN_SPLIT or not profile.get("rows") or not train.get("rows"):
+            continue
+        pairs = [("", train, profile)]
+        for slicing, values in sorted((profile.get("slices") or {}).items()):
+            before = (train.get("slices") or {}).get(slicing, {})
+            pairs += [
+                (f"{slicing}={value}", before[value], values[value])
+                for value in values
+                if value in before
+            ]
+        for where, old, new in pairs:
+            names = (
+                (f"{TRAIN_SPLIT}[{where}]", f"{split}[{where}]") if where else (TRAIN_SPLIT, split)
+            )
+            for finding in drift.compare_splits(
+                old, new, tolerance, old_name=names[0], new_name=names[1]
+            ):
+                out.setdefault(split, []).append(
+                    {
+                        "split": split,
+                        "feature": finding["feature"],
+                        "kind": "skew",
+                        "slice": where or None,
+                        "finding": finding,
+                        "message": f"skew: {drift.describe(finding)}",
+                    }
+                )
+    return out
 
 
 def blocked_message(result: Mapping[str, Any], limit: int = 20) -> str:

@@ -15,7 +15,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, json_utils
 
 from nanguard.components import vocab
-from nanguard.components.data_guard import beam_io, core, outputs
+from nanguard.components.data_guard import beam_io, core, outputs, stats_format
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.data_guard.spec import (
     ANOMALIES_KEY,
@@ -107,13 +107,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         tmp_dir = os.path.join(anomalies_artifact.uri, outputs.TMP_DIR_NAME)
         try:
             with self._make_beam_pipeline() as pipeline:
-                paths = beam_io.add_profile_steps(pipeline, sources, tmp_dir)
+                paths = beam_io.add_profile_steps(
+                    pipeline, sources, tmp_dir, config.slice_by, config.max_slices
+                )
             profiles = {split: outputs.read_json(path) for split, path in paths.items()}
         finally:
             io_utils.delete_dir(tmp_dir)
 
         result = core.judge_splits(profiles, schema, config, label_key, source=examples.uri)
         outputs.write_outputs(anomalies_artifact, result, config.to_json(), label_key)
+        # The same counts as TFDV statistics, for TFDV's and Vertex's own viewers.
+        stats = stats_format.to_statistics(result["splits"])
+        stats_path = os.path.join(anomalies_artifact.uri, stats_format.STATS_FILE_NAME)
+        io_utils.write_bytes_file(stats_path, stats.SerializeToString())
         if not result["blessed"]:
             message = core.blocked_message(result)
             if config.mode == "fail":

@@ -223,8 +223,10 @@ def build_anomalies(
     Per feature with findings: ``FLOAT_TYPE_HAS_NAN`` (any NaN), ``FLOAT_TYPE_HAS_INF`` (any
     Inf), ``FLOAT_TYPE_BIG_FLOAT`` (finite values above ``HUGE_THRESHOLD``),
     ``FEATURE_TYPE_NOT_PRESENT`` (no row has it) or ``FEATURE_TYPE_LOW_FRACTION_PRESENT`` (some
-    rows miss it). Severity ERROR when the feature violates the policy, WARNING otherwise, so the
-    ``blessed`` property (not the mere presence of anomalies) carries the verdict. An empty
+    rows miss it), ``COMPARATOR_L_INFTY_HIGH`` (a ``skew`` violation: a missing/NaN/Inf rate
+    moved from the training split's, the description names both rates and the tolerance).
+    Severity ERROR when the feature violates the policy, WARNING otherwise, so the ``blessed``
+    property (not the mere presence of anomalies) carries the verdict. An empty
     split sets ``data_missing``.
     """
     anomalies = anomalies_pb2.Anomalies()
@@ -235,10 +237,13 @@ def build_anomalies(
     if rows == 0:
         anomalies.data_missing = True
         return anomalies
-    violating = {}
+    violating, skewed = {}, {}
     typed = {v["feature"]: v for v in violations if v["kind"] == "type"}
     for v in violations:
-        violating.setdefault(v["feature"], []).append(v["message"])
+        if v["kind"] == "skew":  # its own reason below, not repeated in the policy reason
+            skewed.setdefault(v["feature"], []).append(v["message"])
+        else:
+            violating.setdefault(v["feature"], []).append(v["message"])
     for name, feat in split_profile["features"].items():
         reasons = []
         if feat["present"] == 0:
@@ -298,11 +303,18 @@ def build_anomalies(
                     "(their square overflows float32).",
                 )
             )
+        if name in skewed:
+            # The L-infinity distance of two Bernoulli distributions is |p_train - p_split|.
+            reasons.append(
+                (_Type.COMPARATOR_L_INFTY_HIGH, "Missingness skew", " ".join(skewed[name]))
+            )
         if not reasons and name not in violating:
             continue
         info = anomalies.anomaly_info[name]
         info.path.step.append(name)
-        info.severity = _Severity.ERROR if name in violating else _Severity.WARNING
+        info.severity = (
+            _Severity.ERROR if name in violating or name in skewed else _Severity.WARNING
+        )
         for anomaly_type, short, description in reasons:
             reason = info.reason.add()
             reason.type = anomaly_type

@@ -89,10 +89,14 @@ class SliceCounts:
             local[i] = code
         return local[keys]
 
-    def add(self, batch: pa.RecordBatch) -> SliceCounts:
+    def add(self, batch: pa.RecordBatch, exclude: Iterable[str] = ()) -> SliceCounts:
         """Adds one RecordBatch (TFXIO list columns or plain columns); returns self."""
         size = self.capacity + 2
-        columns = dict(zip(batch.schema.names, batch.columns, strict=True))
+        columns = {
+            name: column
+            for name, column in zip(batch.schema.names, batch.columns, strict=True)
+            if name not in exclude
+        }
         for slicing in self.slice_by:
             if slicing not in columns:
                 continue

@@ -128,7 +128,7 @@ def diagnose_batch(
         {k: np.asarray(v) for k, v in x.items()}, extreme_threshold
     )
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    probe = keras.Model(model.input, [layer.output for layer in layers])  # x keyed as model's
     outputs = probe(x, training=True)
     for layer, out in zip(layers, outputs, strict=True):
         if not bool(tf.reduce_all(tf.math.is_finite(tf.cast(out, tf.float32)))):

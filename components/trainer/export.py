@@ -38,7 +38,8 @@ def export_model(
             "use trainer.nonfinite_policy='recover'."
         )
     # Export a plain functional model sharing the trained layers: no custom class to load.
-    plain = keras.Model(inputs=model.inputs, outputs=model.outputs, name="nanguard_model")
+    # model.input keeps the input dict, so the export is called by feature name (any header).
+    plain = keras.Model(inputs=model.input, outputs=model.outputs, name="nanguard_model")
     signatures = serving.serving_signatures(plain, tf_transform_output, label_key)
     plain.save(serving_model_dir, save_format="tf", signatures=signatures)
     logging.info("Guarded model written to %s", serving_model_dir)

@@ -87,8 +87,16 @@ class GuardedModel(keras.Model):
             inner.global_clipnorm = None
         # Slots must exist before the train step: apply_gradients runs inside a tf.cond branch.
         self.optimizer.build(self.trainable_variables)
-        self._guard = _GuardState({t.name.split(":")[0]: t.dtype for t in self.inputs})
-        self._guard_input_names = list(self.input_names)
+        # Keyed as the batches are: by the input dict's keys (the feature names, which may be
+        # any column header), else by input layer name.
+        nested = self.input
+        named = (
+            nested
+            if isinstance(nested, dict)
+            else dict(zip(self.input_names, self.inputs, strict=True))
+        )
+        self._guard = _GuardState({name: t.dtype for name, t in named.items()})
+        self._guard_input_names = list(named)
 
     @property
     def guard_state(self) -> _GuardState:

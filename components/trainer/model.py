@@ -18,6 +18,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
+from nanguard.components.names import tf_names
 from nanguard.components.trainer import serving
 from nanguard.components.trainer.config import HE_ACTIVATIONS, TrainerConfig
 from nanguard.components.trainer.guarded_model import GuardedModel
@@ -74,6 +75,9 @@ def build_model(
         config: the trainer configuration.
         inputs: Keras inputs by name (as `serving.feature_inputs` returns); built if None.
 
+    Feature names may be any column header: the model's inputs are keyed by them, while its
+    Keras layer names use `names.tf_name(name)` (e.g. `<tf_name>_col`, `<tf_name>_one_hot`).
+
     Returns:
         A compiled `GuardedModel`: classifier -> softmax [batch, n_classes] with sparse
         categorical cross-entropy; regressor -> linear [batch, 1] with MSE.
@@ -82,31 +86,32 @@ def build_model(
     non-finite is refused by the guard.
     """
     with _precision(config.mixed_precision):
+        safe = tf_names([*numeric, *(name for name, _ in categorical)])
         if inputs is None:
-            inputs = {name: keras.layers.Input(shape=(), name=name) for name in numeric}
+            inputs = {name: keras.layers.Input(shape=(), name=safe[name]) for name in numeric}
             for name, _ in categorical:
-                inputs[name] = keras.layers.Input(shape=(), name=name, dtype=tf.int64)
+                inputs[name] = keras.layers.Input(shape=(), name=safe[name], dtype=tf.int64)
         parts = []
         if numeric:
             parts.append(
                 keras.layers.concatenate(
-                    [keras.layers.Reshape((1,), name=f"{n}_col")(inputs[n]) for n in numeric],
+                    [keras.layers.Reshape((1,), name=f"{safe[n]}_col")(inputs[n]) for n in numeric],
                     name="numeric",
                 )
                 if len(numeric) > 1
-                else keras.layers.Reshape((1,), name=f"{numeric[0]}_col")(inputs[numeric[0]])
+                else keras.layers.Reshape((1,), name=f"{safe[numeric[0]]}_col")(inputs[numeric[0]])
             )
         for name, buckets in categorical:
-            column = keras.layers.Reshape((1,), name=f"{name}_col")(inputs[name])
+            column = keras.layers.Reshape((1,), name=f"{safe[name]}_col")(inputs[name])
             if config.categorical_encoding == "embedding":
                 emb = keras.layers.Embedding(
-                    buckets, config.embedding_dim, name=f"{name}_embedding"
+                    buckets, config.embedding_dim, name=f"{safe[name]}_embedding"
                 )(column)
-                parts.append(keras.layers.Flatten(name=f"{name}_flat")(emb))
+                parts.append(keras.layers.Flatten(name=f"{safe[name]}_flat")(emb))
             else:
                 parts.append(
                     keras.layers.CategoryEncoding(
-                        num_tokens=buckets, output_mode="one_hot", name=f"{name}_one_hot"
+                        num_tokens=buckets, output_mode="one_hot", name=f"{safe[name]}_one_hot"
                     )(column)
                 )
         if not parts:

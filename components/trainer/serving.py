@@ -1,8 +1,10 @@
 """The serving contract every nanguard model exports, and the input pipeline that feeds training.
 
 Contract: the SavedModel's `serving_default` signature takes a 1-D string tensor `examples` of
-serialized tf.Example holding *raw* features (the tf.Transform graph is applied inside, so a
-request gets exactly the repairs that training data got) and returns `{"outputs": predictions}`.
+serialized tf.Example holding *raw* features keyed by the original column names (any header:
+spaces, units, non-ASCII; only Keras layer names are derived, `names.tf_name`), applies the
+tf.Transform graph inside (so a request gets exactly the repairs that training data got) and
+returns `{"outputs": predictions}`.
 A `transform_features` signature returns the transformed features (TFMA uses it).
 
 NaN and Inf: nothing here repairs them; whatever the transform graph does to a NaN or Inf in a
@@ -15,6 +17,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from tfx_bsl.public import tfxio
+
+from nanguard.components.names import tf_name, tf_names
 
 SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
@@ -83,25 +87,48 @@ def feature_inputs(
 
     Returns `(inputs, numeric_names, categorical)` where `categorical` is a list of
     `(name, num_buckets)`: an int64 output is a vocabulary index with
-    `vocabulary_size_by_name(name) + 1` buckets (one OOV bucket); float outputs are numeric.
+    `vocabulary_size(name) + 1` buckets (one OOV bucket); float outputs are
+    numeric. `inputs` is keyed by the transformed feature names (the original column names);
+    each Keras input layer is named `tf_name(name)`, which Keras accepts whatever the column.
     """
     spec = tf_transform_output.transformed_feature_spec()
     inputs, numeric, categorical = {}, [], []
+    safe = tf_names(spec)  # checked one-to-one
     for name in sorted(spec):
         if name == label_key:
             continue
         dtype = spec[name].dtype
-        inputs[name] = keras.layers.Input(shape=(), name=name, dtype=dtype)
+        inputs[name] = keras.layers.Input(shape=(), name=safe[name], dtype=dtype)
         if dtype == tf.int64:
-            categorical.append((name, tf_transform_output.vocabulary_size_by_name(name) + 1))
+            categorical.append((name, vocabulary_size(tf_transform_output, name) + 1))
         else:
             numeric.append(name)
     return inputs, numeric, categorical
 
 
 def num_classes(tf_transform_output: tft.TFTransformOutput, label_key: str) -> int | None:
-    """Number of classes for a string label (its vocabulary), None for a numeric label."""
+    """Number of classes for a string label (`vocabulary_size`), None for a numeric label."""
     spec = tf_transform_output.transformed_feature_spec()
     if spec[label_key].dtype == tf.int64:
-        return tf_transform_output.vocabulary_size_by_name(label_key)
+        return vocabulary_size(tf_transform_output, label_key)
     return None
+
+
+def vocabulary_size(tf_transform_output: tft.TFTransformOutput, feature: str) -> int:
+    """Entries in the vocabulary of `feature`: the file `tf_name(feature)` (as nanguard's
+    preprocessing_fn names it), else the file `feature` (a preprocessing_fn that names its files
+    after the columns, e.g. the stock one).
+
+    Raises:
+        ValueError: neither file exists (names both).
+    """
+    safe = tf_name(feature)
+    for filename in dict.fromkeys([safe, feature]):
+        try:
+            return tf_transform_output.vocabulary_size_by_name(filename)
+        except ValueError:  # tft: "Could not compute vocabulary size for ..., does not exist"
+            continue
+    raise ValueError(
+        f"The transform output has no vocabulary for feature {feature!r} (looked for the files "
+        f"{safe!r} and {feature!r}); name it with vocab_filename=tf_name(feature)."
+    )

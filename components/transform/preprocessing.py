@@ -9,13 +9,17 @@ OUTPUT CONTRACT (the trainer depends on it):
 - with `add_indicator` (default for numeric features) -> `f_missing`: float32 dense [batch],
   1.0 where the value was absent, NaN, or Inf treated as missing, else 0.0.
 - string feature `f` -> output `f`: int64 dense [batch], from
-  `tft.compute_and_apply_vocabulary(imputed, vocab_filename=f, num_oov_buckets=1)` after
-  imputation; the number of buckets is `tf_transform_output.vocabulary_size_by_name(f) + 1`.
+  `tft.compute_and_apply_vocabulary(imputed, vocab_filename=tf_name(f), num_oov_buckets=1)`
+  after imputation; the number of buckets is
+  `tf_transform_output.vocabulary_size_by_name(tf_name(f)) + 1`.
+- names: output keys are the original column names, whatever characters they hold (spaces,
+  units, dots, slashes, non-ASCII, 200 characters); name scopes and vocabulary file names use
+  `nanguard.components.names.tf_name(f)` (`f` itself for a plain name such as `body_mass_g`).
 - the label (`label_key`), by the task (`task` in custom_config; none: by dtype): under
-  classification -> int64 [batch] index into the vocabulary file named `label_key` (a numeric
-  label through its shortest decimal string; no OOV bucket; a missing, NaN, Inf or unknown
-  label -> -1); under regression -> float32 [batch], not imputed: absent, NaN and Inf labels
-  are NaN (the trainer drops those rows).
+  classification -> int64 [batch] index into the vocabulary file named `tf_name(label_key)` (a
+  numeric label through its shortest decimal string; no OOV bucket; a missing, NaN, Inf or
+  unknown label -> -1); under regression -> float32 [batch], not imputed: absent, NaN and Inf
+  labels are NaN (the trainer drops those rows).
 
 Use it as `Transform(preprocessing_fn='nanguard.components.transform.preprocessing.'
 'preprocessing_fn', custom_config=TransformConfig(...).custom_config(label_key))`: the config is
@@ -35,6 +39,8 @@ import tensorflow_transform as tft
 from absl import logging
 
 from nanguard.components import task as task_lib
+from nanguard.components.errors import InputError
+from nanguard.components.names import tf_name, tf_names
 from nanguard.components.transform import _stats, _tensors, em, knn, record
 from nanguard.components.transform import imputation as impute_lib
 from nanguard.components.transform import scaling as scale
@@ -48,10 +54,10 @@ def _label(x: Any, label_key: str, task: str | None = None) -> tf.Tensor:
     """The label under `task` ('classification', 'regression'; None: by dtype, text ->
     classification, numbers -> regression).
 
-    Classification: an int64 index into the vocabulary file `label_key` (no OOV bucket), built
-    from the label's text; a numeric label enters through its shortest decimal string (`1`,
-    `0.5`, so `1` and `1.0` are one class); absent, empty, NaN or Inf -> -1 (the row is
-    dropped by the trainer). Regression: float32, not imputed; absent, NaN and Inf -> NaN.
+    Classification: an int64 index into the vocabulary file `tf_name(label_key)` (no OOV
+    bucket), built from the label's text; a numeric label enters through its shortest decimal
+    string (`1`, `0.5`, so `1` and `1.0` are one class); absent, empty, NaN or Inf -> -1 (the
+    row is dropped by the trainer). Regression: float32, not imputed; absent, NaN and Inf -> NaN.
 
     Raises:
       ValueError: regression on a text label.
@@ -67,7 +73,7 @@ def _label(x: Any, label_key: str, task: str | None = None) -> tf.Tensor:
             else:  # `shortest` is for floats only
                 values = tf.strings.as_string(values)
         present &= tf.strings.length(values) > 0
-        vocab = tft.vocabulary(tf.boolean_mask(values, present), vocab_filename=label_key)
+        vocab = tft.vocabulary(tf.boolean_mask(values, present), vocab_filename=tf_name(label_key))
         ids = tft.apply_vocabulary(values, vocab, default_value=-1, num_oov_buckets=0)
         return tf.where(present, ids, tf.constant(-1, tf.int64))
     if values.dtype == tf.string:
@@ -95,7 +101,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
       NaN and Inf never reach them (only a numeric label may be NaN, meaning "drop this row").
 
     Raises:
-      InputError: a config key or value outside TransformConfig's declared ones (names the key).
+      InputError: a config key or value outside TransformConfig's declared ones (names the key),
+        or a column named like another column's indicator (`f` and `f_missing`).
     """
     custom_config = dict(custom_config or {})
     task = custom_config.pop(TASK_KEY, None)  # set by create_pipeline next to label_key
@@ -106,6 +113,9 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
         logging.warning(
             "Transform config names features that are not in the input: %s", sorted(unknown)
         )
+    _check_indicator_names(inputs, config, label_key)
+    # Output keys stay the original column names; scopes and vocabulary files use tf_names.
+    scope = {name: f"nanguard_{safe}" for name, safe in tf_names(inputs).items()}
     outputs: dict[str, tf.Tensor] = {}
     numeric: dict[str, tuple[Any, ...]] = {}
     specs: dict[str, _stats.StatsSpec] = {}
@@ -116,7 +126,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
         if name == label_key:
             outputs[name] = _label(x, label_key, task)
             continue
-        with tf.name_scope(f"nanguard_{name}"):
+        with tf.name_scope(scope[name]):
             if x.dtype == tf.string:
                 outputs.update(_string_feature(name, x, config.feature(name, "string")))
                 continue
@@ -136,7 +146,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     joint: dict[str, dict[str, tuple[Any, ...]]] = {"knn": {}, "em": {}}
     margin = config.range_margin
     for name, (values, finite, missing, cfg) in numeric.items():
-        with tf.name_scope(f"nanguard_{name}"):
+        with tf.name_scope(scope[name]):
             stats = all_stats[name]
             if cfg.add_indicator:
                 outputs[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
@@ -173,21 +183,44 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
         infos.update(em_infos)
     for name in sorted(filled):
         cfg = numeric[name][3]
-        with tf.name_scope(f"nanguard_{name}"):
+        with tf.name_scope(scope[name]):
             outputs[name] = _finish_numeric(
                 name, filled[name], all_stats[name], cfg, infos[name], margin
             )
     return outputs
 
 
+def _check_indicator_names(inputs: dict[str, Any], config: TransformConfig, label_key: str):
+    """Raises InputError when a column is named like another column's indicator (`f_missing`):
+    one output would silently replace the other."""
+    for name in sorted(inputs):
+        indicator = name + INDICATOR_SUFFIX
+        if indicator not in inputs or indicator in config.exclude:
+            continue
+        if name in config.exclude or name == label_key:
+            continue
+        kind = "string" if inputs[name].dtype == tf.string else "numeric"
+        if config.feature(name, kind).add_indicator:
+            raise InputError(
+                f"transform: column {indicator!r} has the name of the missing-value indicator "
+                f"of column {name!r}; rename {indicator!r}, or set "
+                f"transform.features.{name}.add_indicator: false."
+            )
+
+
 def _string_feature(name: str, x: Any, cfg: FeatureConfig) -> dict[str, tf.Tensor]:
     """Imputed, vocabulary-encoded string feature (+ its indicator); record attached."""
     imputed, missing, info = impute_lib.impute_string(x, cfg.strategy, cfg.fill_value)
-    out = {name: tft.compute_and_apply_vocabulary(imputed, vocab_filename=name, num_oov_buckets=1)}
+    vocab_file = tf_name(name)
+    out = {
+        name: tft.compute_and_apply_vocabulary(
+            imputed, vocab_filename=vocab_file, num_oov_buckets=1
+        )
+    }
     if cfg.add_indicator:
         out[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
     info["kind"] = "string"
-    info["vocabulary"] = name
+    info["vocabulary"] = vocab_file
     info["add_indicator"] = bool(cfg.add_indicator)
     out[name] = record.attach_record(out[name], name, info)
     return out

@@ -4,7 +4,7 @@ Analyzer results are constants inside the transform graph. tf.Transform's deferr
 annotations (`schema_inference.annotate`) would be the natural carrier, but they are disabled in
 the open-source build (`tensorflow_transform.common.IS_ANNOTATIONS_PB_AVAILABLE` is False), so
 the preprocessing_fn builds, per feature, a JSON string from the analyzer results *in the graph*
-(a node named `nanguard_record_<feature>`, kept by a control dependency on the feature's
+(a node named `nanguard_record_<tf_name(feature)>`, kept by a control dependency on the feature's
 output) and `read_transform_record` evaluates those nodes from the saved transform graph after
 the run. `write_transform_record` writes them to
 `<transform_graph>/nanguard_transform_record.json` (RECORD_FILENAME). Non-finite statistics
@@ -22,15 +22,12 @@ import tensorflow as tf
 from absl import logging
 
 from nanguard.components import vocab
+from nanguard.components.names import tf_name
 from nanguard.components.transform.spec import RECORD_FILENAME
 
 __all__ = ["RECORD_FILENAME", "attach_record", "read_transform_record", "write_transform_record"]
 _MARKER = "nanguard_transform_record"
 _NODE_PREFIX = "nanguard_record_"
-
-
-def _node_suffix(feature: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in feature)
 
 
 def _json_numbers(f: tf.Tensor) -> tf.Tensor:
@@ -77,7 +74,7 @@ def attach_record(output: tf.Tensor, feature: str, info: dict[str, Any]) -> tf.T
     for key in sorted(info):
         parts += [", ", json.dumps(key), ": ", _json_value(info[key])]
     parts.append("}")
-    text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + _node_suffix(feature))
+    text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + tf_name(feature))
     with tf.control_dependencies([text]):
         return tf.identity(output)
 

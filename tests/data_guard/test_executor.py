@@ -245,3 +245,55 @@ def test_mostly_numeric_bytes_feature_is_flagged_naming_tokens_and_counts(tmp_pa
     inputs, outputs_ = artifacts(tmp_path / "codes", rows, rows[:5], s)
     with pytest.raises(GuardBlockedError, match=r"feature 'code' in split 'train'.*'A1' x1"):
         executor(tmp_path).Do(inputs, outputs_, {"config": "{}"})
+
+
+def test_skew_per_split_and_slice_is_a_named_violation_and_stats_are_written(tmp_path):
+    """Penguins split in two; in eval, half of Torgersen's bill_length_mm become NaN."""
+    import math
+
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    from nanguard.components.data_guard import stats_format
+
+    rows = csv_rows(PENGUINS)
+    train, evaluation = rows[::2], [dict(r) for r in rows[1::2]]
+    torgersen = [r for r in evaluation if r["island"] == "Torgersen"]
+    for r in torgersen[::2]:
+        r["bill_length_mm"] = math.nan
+    ps = schema_pb2.Schema()
+    for name, value in rows[0].items():
+        ps.feature.add(
+            name=name, type=schema_pb2.BYTES if isinstance(value, str) else schema_pb2.FLOAT
+        )
+    inputs, outputs = artifacts(tmp_path, train, evaluation, ps)
+    config = {"mode": "warn", "slice_by": ["island"], "max_missing_fraction": 0.9}
+    executor(tmp_path).Do(inputs, outputs, {"label_key": "species", "config": json.dumps(config)})
+    artifact = outputs["anomalies"][0]
+    assert artifact.get_int_custom_property("blessed") == 0
+    violations = json.loads(artifact.get_string_custom_property("violations"))
+    skew = {(v["feature"], v["slice"]): v for v in violations if v["kind"] == "skew"}
+    assert ("bill_length_mm", "island=Torgersen") in skew
+    assert {f for f, _ in skew} == {"bill_length_mm"}  # nothing else moved
+    finding = skew[("bill_length_mm", "island=Torgersen")]["finding"]
+    n_nan = len(torgersen[::2])
+    assert (finding["rate"], finding["old_count"], finding["new_count"]) == ("nan", 0, n_nan)
+    assert finding["new_out_of"] == sum(1 for r in torgersen if r["bill_length_mm"] is not None)
+    message = skew[("bill_length_mm", "island=Torgersen")]["message"]
+    assert "in train[island=Torgersen] (0 of" in message and "eval[island=Torgersen]" in message
+    # The slice counts are in the profile document, per split.
+    doc = json.load(open(os.path.join(artifact.uri, guard_outputs.PROFILE_FILE_NAME)))
+    slices = doc["splits"]["eval"]["slices"]["island"]
+    assert slices["Torgersen"]["features"]["bill_length_mm"]["nan"] == n_nan
+    assert sum(s["rows"] for s in slices.values()) == len(evaluation)
+    # The standard anomaly: COMPARATOR_L_INFTY_HIGH on the feature, in the eval split's file.
+    eval_file = io_utils.get_only_uri_in_dir(artifact_utils.get_split_uri([artifact], "eval"))
+    info = anomalies_util.load_anomalies_binary(eval_file).anomaly_info["bill_length_mm"]
+    assert _T.COMPARATOR_L_INFTY_HIGH in {r.type for r in info.reason}
+    # TFDV statistics with the exact NaN count.
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    with open(os.path.join(artifact.uri, stats_format.STATS_FILE_NAME), "rb") as f:
+        stats.ParseFromString(f.read())
+    eval_stats = next(d for d in stats.datasets if d.name == "eval")
+    bill = next(f for f in eval_stats.features if f.path.step[0] == "bill_length_mm")
+    assert bill.num_stats.histograms[0].num_nan == n_nan
+    assert eval_stats.num_examples == len(evaluation)

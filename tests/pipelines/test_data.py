@@ -269,3 +269,30 @@ def test_run_and_scan_exit_2_alike_on_bad_headers_and_header_only_files(
     assert cli.main(["scan", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and words in err and "neither TFRecords" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("header", "position", "what"),
+    [
+        ('species,"Bill, mm"', 2, "holds ','"),
+        ('" Species",x', 1, "starts or ends with a space"),
+        ('species,"x "', 2, "starts or ends with a space"),
+        ('species,"say ""hi"""', 2, "holds '\"'"),
+    ],
+)
+def test_a_header_csv_example_gen_cannot_read_exits_2_naming_the_column(
+    tmp_path, header, position, what
+):
+    path = tmp_path / "h.csv"
+    path.write_text(f"{header}\nAdelie,1\n", encoding="utf-8")
+    with pytest.raises(data.InputError) as info:
+        data.read_data(str(path))
+    assert f"--data {path}: column {position} (" in str(info.value)
+    assert what in str(info.value) and "rename the column" in str(info.value)
+
+
+def test_a_space_inside_a_middle_name_is_fine(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text('species,"Bill Length (mm) ",y\nAdelie,1,2\n', encoding="utf-8")
+    table, notes = data.read_data(str(path))
+    assert table.column_names == ["species", "Bill Length (mm) ", "y"] and notes == []

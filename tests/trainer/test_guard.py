@@ -171,3 +171,27 @@ def test_early_stopping_off_runs_every_epoch():
         model, _shared.batches(x, y), config, validation_data=_shared.batches(x, 1 - y), verbose=0
     )
     assert len(report["epochs"]) == 4 and "early_stopping" not in report
+
+
+def test_raise_policy_with_spreadsheet_headers_names_the_original_feature():
+    """Features named as a spreadsheet names them: the batch is captured and diagnosed by those
+    names; the layers carry names.tf_name of them."""
+    from nanguard.components.names import tf_name
+    from nanguard.components.trainer import model as model_lib
+
+    keras.utils.set_random_seed(0)
+    config = TrainerConfig.from_dict({"epochs": 1, "nonfinite_policy": "raise"})
+    names = {"a": "Bill Length (mm)", "b": "a.b", "c": "3rd-island/site"}
+    model = model_lib.build_model([names["a"], names["b"]], [(names["c"], 4)], 2, config)
+    x, y = _shared.data()
+    x = {names[k]: v for k, v in _shared.with_huge_batch(x, value=np.nan).items()}
+    with pytest.raises(GuardBlockedError) as info:
+        guard.fit_guarded(model, _shared.batches(x, y), config, verbose=0)
+    diagnosis_0 = info.value.report["nonfinite_events"][0]["diagnosis"]
+    column = f"{tf_name('Bill Length (mm)')}_col"
+    assert diagnosis_0["stage"] == "forward" and diagnosis_0["layer"] == column
+    assert diagnosis_0["nonfinite_layer_outputs"][:2] == [column, "numeric"]
+    assert diagnosis_0["extreme_inputs"][0]["feature"] == "Bill Length (mm)"
+    assert diagnosis_0["extreme_inputs"][0]["nan"] == 5
+    captured = model.guard_state.captured_x
+    assert set(captured) == set(names.values())

@@ -103,6 +103,12 @@ def test_bad_config_raises_input_error_naming_the_key_before_any_tensor():
         preprocessing.preprocessing_fn({}, {"lable_key": "y"})
 
 
+def test_a_column_named_like_an_indicator_is_refused_not_overwritten():
+    inputs = {"Bill (mm)": tf.constant([1.0]), "Bill (mm)_missing": tf.constant([0.0])}
+    with pytest.raises(InputError, match=r"column 'Bill \(mm\)_missing' has the name of the"):
+        preprocessing.preprocessing_fn(inputs, {"label_key": "y"})
+
+
 N_MP = 120
 SPEC = {n: tf.io.VarLenFeature(tf.float32) for n in "abc"}
 
@@ -242,3 +248,140 @@ def test_inf_clip_exclude_string_indicator_and_numeric_label():
     assert recs["a"]["clip_max"] == finite.max() and recs["a"]["clip_min"] == finite.min()
     assert recs["a"]["inf"] == "clip" and recs["s"]["add_indicator"] is True
     assert "yr" not in recs and "price" not in recs
+
+
+# ---- spreadsheet headers (issue #10) ------------------------------------------------------
+
+LONG = "Länge des Schnabels " + "x" * 180  # 200 characters
+HEADER_NUMERIC = ["Bill Length (mm)", "a b", "a_b", "A B", "a.b", "中文", "中文 ", LONG]
+HEADER_KNN = ["3rd-island/site", "Flipper Länge"]
+HEADER_EM = ["体重 (g)", "é.ü"]
+HEADER_STRING = ["Island (é)", "s x", "s-x"]  # `s x` and `s-x` share a file name in tft's rewrite
+HEADER_LABEL = "Species (类)"
+HEADER_CONFIG = {
+    "label_key": HEADER_LABEL,
+    "defaults": {"numeric": {"strategy": "mean", "scale": "z_score", "add_indicator": True}},
+    "features": {
+        **{n: {"strategy": "knn"} for n in HEADER_KNN},
+        **{n: {"strategy": "em"} for n in HEADER_EM},
+        "中文 ": {"strategy": "constant", "fill_value": -2.0, "scale": "none"},
+        "s-x": {"strategy": "constant", "fill_value": "zz"},
+    },
+    "knn": {"n_neighbors": 2},
+}
+HEADER_SPEC = {
+    **{n: tf.io.VarLenFeature(tf.float32) for n in HEADER_NUMERIC + HEADER_KNN + HEADER_EM},
+    **{n: tf.io.VarLenFeature(tf.string) for n in [*HEADER_STRING, HEADER_LABEL]},
+}
+
+
+def _header_rows(n=40):
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(n):
+        row = {}
+        for j, name in enumerate(HEADER_NUMERIC + HEADER_KNN + HEADER_EM):
+            # Distinct data per column (`a b` vs `a_b`...): a merged column would show.
+            row[name] = [] if (i + j) % 6 == 0 else [float(rng.normal(10 * j, 1 + j))]
+        for j, name in enumerate(HEADER_STRING):
+            row[name] = (
+                [] if (i + j) % 5 == 0 else [rng.choice([b"p", b"q", b"r"], p=[0.6, 0.3, 0.1])]
+            )
+        row[HEADER_LABEL] = [] if i == 7 else [[b"Adelie", b"Gentoo"][i % 2]]
+        rows.append(row)
+    return rows
+
+
+def _examples(rows, drop=()):
+    out = []
+    for row in rows:
+        feature = {}
+        for name, values in row.items():
+            if name in drop or not values:
+                continue
+            if isinstance(values[0], bytes):
+                feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+            else:
+                feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
+        out.append(
+            tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def header_graph(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("headers"))
+    rows = _header_rows()
+    fn = functools.partial(preprocessing.preprocessing_fn, custom_config=HEADER_CONFIG)
+    with beam.Pipeline() as p:
+        with tft_beam.Context(temp_dir=os.path.join(tmp, "tmp")):
+            data = p | beam.Create(rows)
+            meta = tft.DatasetMetadata.from_feature_spec(HEADER_SPEC)
+            transform_fn = (data, meta) | tft_beam.AnalyzeDataset(fn)
+            _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(tmp, "graph"))
+    graph = os.path.join(tmp, "graph")
+    parsed = tf.io.parse_example(tf.constant(_examples(rows)), HEADER_SPEC)
+    out = tft.TFTransformOutput(graph).transform_features_layer()(parsed)
+    return rows, {k: v.numpy() for k, v in out.items()}, graph
+
+
+def test_spreadsheet_headers_keep_their_names_and_values(header_graph):
+    from nanguard.components.names import tf_name
+
+    rows, out, graph = header_graph
+    numeric = HEADER_NUMERIC + HEADER_KNN + HEADER_EM
+    assert set(out) == {
+        *numeric,
+        *(f"{n}_missing" for n in numeric),
+        *HEADER_STRING,  # no indicator: the string default
+        HEADER_LABEL,
+    }
+    for name in numeric:
+        x = np.array([r[name][0] if r[name] else np.nan for r in rows])
+        assert np.isfinite(out[name]).all(), name
+        np.testing.assert_array_equal(out[name + "_missing"], np.isnan(x).astype(np.float32))
+        if name in HEADER_KNN + HEADER_EM:
+            continue
+        if name == "中文 ":
+            np.testing.assert_allclose(out[name], np.where(np.isnan(x), -2.0, x), rtol=1e-6)
+            continue
+        # Each column imputed and scaled from its own data (`a b`, `a_b`, `A B`, `a.b` apart).
+        expected = StandardScaler().fit(x[:, None]).transform(sk("mean", x)[:, None])[:, 0]
+        np.testing.assert_allclose(out[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)
+    tf_out = tft.TFTransformOutput(graph)
+    recs = record.read_transform_record(graph)
+    assert set(recs["features"]) == set(numeric + HEADER_STRING)  # the original names
+    assert [recs["features"][n]["strategy"] for n in HEADER_KNN + HEADER_EM] == ["knn"] * 2 + [
+        "em"
+    ] * 2
+    for name in HEADER_STRING:
+        vocab_file = tf_name(name)
+        assert recs["features"][name]["vocabulary"] == vocab_file
+        vocab = tf_out.vocabulary_by_name(vocab_file)
+        fill = "zz" if name == "s-x" else vocab[0].decode()
+        assert recs["features"][name]["fill_value"] == fill
+        values = [r[name][0] if r[name] else fill.encode() for r in rows]
+        expected = [vocab.index(v) if v in vocab else len(vocab) for v in values]  # OOV bucket
+        np.testing.assert_array_equal(out[name], expected, err_msg=name)
+    assert tf_name("s x") != tf_name("s-x") and {tf_name("s x"), tf_name("s-x")} <= set(
+        recs["vocabularies"]
+    )
+    labels = tf_out.vocabulary_by_name(tf_name(HEADER_LABEL))
+    assert sorted(labels) == [b"Adelie", b"Gentoo"]
+    expected = [labels.index(r[HEADER_LABEL][0]) if r[HEADER_LABEL] else -1 for r in rows]
+    np.testing.assert_array_equal(out[HEADER_LABEL], expected)
+
+
+def test_spreadsheet_headers_at_serving(header_graph):
+    """Requests keyed by the original names, every feature absent in one of them."""
+    rows, out, graph = header_graph
+    layer = tft.TFTransformOutput(graph).transform_features_layer()
+    request_spec = {k: v for k, v in HEADER_SPEC.items() if k != HEADER_LABEL}
+    requests = _examples(rows[:5], drop={HEADER_LABEL}) + _examples([{}])
+    served = layer(tf.io.parse_example(tf.constant(requests), request_spec))
+    for name, value in served.items():
+        value = value.numpy()
+        if value.dtype == np.float32:
+            assert np.isfinite(value).all(), name
+        np.testing.assert_array_equal(value[:5], out[name][:5], err_msg=name)
