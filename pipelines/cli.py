@@ -232,6 +232,25 @@ def _report_command(args) -> int:
     return EXIT_OK
 
 
+def _add_history_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "history",
+        help="print each feature's missing/NaN/Inf rates across the runs under ROOT",
+        description="Reads every run ML Metadata records under ROOT (oldest first) and prints, "
+        "per feature, the data guard's missing, NaN, +Inf and -Inf rates of one split.",
+    )
+    p.add_argument("root", metavar="ROOT", help="the --root of `nanguard run`")
+    p.add_argument("--split", default="train", help="the split to show (default: train)")
+    p.set_defaults(func=_history_command)
+
+
+def _history_command(args) -> int:
+    from nanguard.pipelines import history
+
+    print(history.format_history(history.collect_history(os.path.abspath(args.root)), args.split))
+    return EXIT_OK
+
+
 def _add_compile_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "compile",
@@ -321,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(module).add_parsers(subparsers)
     _add_config_parser(subparsers)
     _add_report_parser(subparsers)
+    _add_history_parser(subparsers)
     return parser
 
 

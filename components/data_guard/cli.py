@@ -44,6 +44,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     scan.add_argument("--check", action="store_true", help="Exit 3 if the policy is violated.")
     scan.add_argument("--label", default=vocab.NO_LABEL, help="Label feature name.")
     scan.add_argument(
+        "--baseline",
+        help="A profile to compare rates with: an earlier `scan --json` output, or a data "
+        "guard's data_guard_profile.json (its train split). A missing/NaN/Inf rate that moved "
+        "beyond the policy's skew tolerance is a violation (exit 3 with --check).",
+    )
+    scan.add_argument(
         "--policy",
         help="Data guard config as JSON or a path to a JSON file, e.g. "
         "'{\"max_missing_fraction\": 0.2}'.",
@@ -173,6 +179,8 @@ def _scan(args: argparse.Namespace) -> int:
         config=config,
         beam_pipeline_args=args.beam_args,
     )
+    if args.baseline:
+        _compare_with_baseline(result, args.baseline, args.path, config)
     print(format_table(result))
     if args.json_out:
         try:
@@ -186,6 +194,37 @@ def _scan(args: argparse.Namespace) -> int:
         )
         return vocab.EXIT_BLOCKED
     return vocab.EXIT_OK
+
+
+def _compare_with_baseline(result: dict[str, Any], baseline: str, path: str, config) -> None:
+    """Adds a `drift` violation per rate of `result` that moved from `baseline`'s (in place)."""
+    from nanguard.components.data_guard import drift
+
+    try:
+        with open(baseline, encoding="utf-8") as f:
+            old = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"--baseline {baseline}: cannot be read as a JSON profile ({e})") from e
+    if "splits" in old:  # a data guard's profile document: its training split
+        old = old["splits"].get("train") or next(iter(old["splits"].values()), {})
+    if not isinstance(old, dict) or "features" not in old or "rows" not in old:
+        raise InputError(
+            f"--baseline {baseline}: not a profile (no rows/features); pass a `scan --json` "
+            "output or a data_guard_profile.json"
+        )
+    for finding in drift.compare_splits(
+        old, result, config.skew.tolerance(), old_name=baseline, new_name=path
+    ):
+        result["violations"].append(
+            {
+                "split": "all",
+                "feature": finding["feature"],
+                "kind": "drift",
+                "finding": finding,
+                "message": f"drift: {drift.describe(finding)}",
+            }
+        )
+        result["blessed"] = False
 
 
 def run_scan(args: argparse.Namespace) -> int:

@@ -190,3 +190,33 @@ def test_help_imports_nothing_heavy():
     lines = out.strip().splitlines()
     assert (lines[0], lines[-1]) == ("[]", "[]")
     assert "--check" in out  # the help text was printed
+
+
+def _nan_csv(path, rows: int, nan_every: int) -> str:
+    lines = ["x,y"] + [
+        f"{'nan' if nan_every and i % nan_every == 0 else i * 0.5},{i}" for i in range(rows)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_scan_baseline_flags_a_nan_rate_that_moved_and_not_noise(tmp_path, capsys):
+    base = _nan_csv(tmp_path / "old.csv", 2000, 100)  # 1% NaN
+    assert run_cli(["scan", base, "--json", str(tmp_path / "old.json")]) == 0
+    jumped = _nan_csv(tmp_path / "new.csv", 1000, 5)  # 20% NaN
+    capsys.readouterr()
+    code = run_cli(["scan", jumped, "--baseline", str(tmp_path / "old.json"), "--check"])
+    out = capsys.readouterr().out
+    assert code == vocab.EXIT_BLOCKED
+    assert f"drift: x: NaN rate 1.00% in {tmp_path / 'old.json'} (20 of 2000) vs 20.00% in " in out
+    assert "(200 of 1000)" in out and "y:" not in out.split("drift:", 1)[1]
+    same = _nan_csv(tmp_path / "same.csv", 1000, 100)  # 1% NaN again: no alarm
+    assert run_cli(["scan", same, "--baseline", str(tmp_path / "old.json"), "--check"]) == 0
+
+
+def test_scan_baseline_that_is_not_a_profile_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"a": 1}')
+    data = _nan_csv(tmp_path / "d.csv", 10, 0)
+    assert run_cli(["scan", data, "--baseline", str(bad)]) == vocab.EXIT_USAGE
+    assert f"--baseline {bad}: not a profile" in capsys.readouterr().err

@@ -453,3 +453,26 @@ def test_reports_in_headless_chromium(runs, chromium, tmp_path, name):
         assert EVIL in text  # the hostile header, as text
     with open(page.screenshot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.e2e
+def test_history_prints_each_runs_rates_from_ml_metadata(runs, tmp_path):
+    pushed, blocked = runs["pushed"]["root"], runs["blocked"]["root"]
+    result = _nanguard("history", str(pushed), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    facts = report_data.collect(
+        str(pushed / "metadata.sqlite"), report_data.latest_run(str(pushed / "metadata.sqlite"))
+    )
+    train = facts["guards"]["DataGuard"]["profile"]["train"]
+    lines = result.stdout.splitlines()
+    at = lines.index("bill_length_mm (train)")
+    row = lines[at + 2].split()
+    assert row[0] == facts["run_id"] and row[1] == "pushed"
+    missing = train["features"]["bill_length_mm"]["missing"] / train["rows"]
+    assert row[2:] == [f"{missing:.2%}", "0.00%", "0.00%", "0.00%"]
+    # The blocked run's guard kept its profile: its +Inf rate is there, outcome blocked.
+    result = _nanguard("history", str(blocked), "--split", "eval", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    row = lines[lines.index(f"{EVIL} (eval)") + 2].split()
+    assert row[1] == "blocked" and row[4] != "0.00%"
