@@ -25,6 +25,12 @@ BENCHMARKS = [
         "DataGuard <= 0.5x StatisticsGen",
     ),
     (
+        "bench_slices.py",
+        ["--rows", "1000000", "--rounds", "7"],
+        ["--rows", "50000", "--rounds", "1"],
+        "counting with slice_by <= 1.3x without",
+    ),
+    (
         "bench_transform.py",
         ["--rows", "1000000"],
         ["--rows", "50000"],

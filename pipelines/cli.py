@@ -141,12 +141,20 @@ def _run_locked(args, config, layout, table, schema: str | None) -> int:
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     data_root = data_lib.write_staged(table, layout.new_staging_dir(stamp))
+    drift = None if args.baseline else local_runner.last_pushed_guard_output(layout.metadata_path)
     log_path = os.path.join(layout.log_dir, f"run-{stamp}.log")
     variant = "baseline (stock TFX)" if args.baseline else "guarded"
     print(
         f"nanguard run: {variant} pipeline, {config.task} of {config.label!r}, log in {log_path}",
         flush=True,
     )
+    if not args.baseline:
+        print(
+            f"nanguard run: missing/NaN/Inf rates compared with the last pushed run {drift[0]}"
+            if drift
+            else "nanguard run: no earlier pushed run under this root: no drift baseline yet",
+            flush=True,
+        )
     run_id, error = "", None
     with local_runner.quiet_console(log_path, args.verbose) as console:
         pipeline = local_runner.build(
@@ -157,6 +165,7 @@ def _run_locked(args, config, layout, table, schema: str | None) -> int:
             beam_pipeline_args=args.beam_arg,
             baseline=args.baseline,
             config=config,
+            drift_baseline_uri=drift[1] if drift else None,
         )
         try:
             run_id, _ = local_runner.run(pipeline, console)

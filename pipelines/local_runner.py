@@ -278,6 +278,24 @@ def run_outputs(
     return outputs
 
 
+def last_pushed_guard_output(metadata_path: str) -> tuple[str, str] | None:
+    """`(run_id, uri)` of the DataGuard output of the newest run that pushed a model, or None.
+
+    Read through ML Metadata: runs newest first, the first whose Pusher output has `pushed` 1.
+    """
+    if not os.path.exists(metadata_path):
+        return None
+    store = _store(metadata_path)
+    contexts = store.get_contexts_by_type(PIPELINE_RUN_CONTEXT)
+    for context in sorted(contexts, key=lambda c: (-c.create_time_since_epoch, -c.id)):
+        outputs = run_outputs(metadata_path, context.name)
+        pushed = (outputs.get("Pusher") or {}).get("pushed_model") or []
+        guard = (outputs.get("DataGuard") or {}).get("anomalies") or []
+        if pushed and guard and custom_property(pushed[0], "pushed") == 1:
+            return context.name, guard[0].uri
+    return None
+
+
 def artifacts(metadata_path: str, type_name: str) -> list[metadata_store_pb2.Artifact]:
     """Every artifact of `type_name` in the store, newest first (any run, any runner)."""
     if not os.path.exists(metadata_path):

@@ -128,6 +128,7 @@ def create_pipeline(
     metadata_path: str | None = None,
     beam_pipeline_args: list[str] | None = None,
     baseline: bool = False,
+    drift_baseline_uri: str | None = None,
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline.
 
@@ -146,6 +147,9 @@ def create_pipeline(
       metadata_path: SQLite file for ML Metadata (local runs); None leaves it to the runner.
       beam_pipeline_args: passed to every Beam-based component.
       baseline: the stock TFX variant (penguin-example preprocessing and model, no guards).
+      drift_baseline_uri: the URI of an earlier run's DataGuard output (ExampleAnomalies), e.g.
+        the last pushed run's (`nanguard run` finds it in ML Metadata): imported, and every
+        split's missing/NaN/Inf rates are compared with it (`data_guard.skew` tolerance).
     """
     config = config or PipelineConfig()
     if config.task == task_lib.AUTO:
@@ -180,11 +184,22 @@ def create_pipeline(
             custom_config=transform_config,
         )
     else:
+        drift_baseline = None
+        if drift_baseline_uri:
+            # The earlier run's data guard output, imported as an artifact (works the same on
+            # LocalDagRunner, Kubeflow and Vertex): the guard compares rates with it.
+            importer = tfx.dsl.Importer(
+                source_uri=drift_baseline_uri,
+                artifact_type=tfx.types.standard_artifacts.ExampleAnomalies,
+            ).with_id("DriftBaselineImporter")
+            components.append(importer)
+            drift_baseline = importer.outputs["result"]
         data_guard = DataGuard(
             examples=example_gen.outputs["examples"],
             schema=schema,
             label_key=label,
             config=config.data_guard,
+            baseline=drift_baseline,
         )
         transform = NanguardTransform(
             examples=example_gen.outputs["examples"],

@@ -49,6 +49,7 @@ class DataGuard(base_beam_component.BaseBeamComponent):
         config: DataGuardConfig | Mapping[str, Any] | None = None,
         exclude_splits: list[str] | None = None,
         policy: DataGuardConfig | Mapping[str, Any] | None = None,
+        baseline: types.BaseChannel | None = None,
     ):
         """Constructs a DataGuard.
 
@@ -63,6 +64,10 @@ class DataGuard(base_beam_component.BaseBeamComponent):
             pipeline build time (InputError naming the key).
           exclude_splits: Split names not to guard.
           policy: Deprecated name of ``config``.
+          baseline: Optional ExampleAnomalies channel of an earlier DataGuard run (e.g. the
+            last pushed run's, through ``tfx.dsl.Importer``): each split's missing/NaN/Inf
+            rates (and slices) that moved from the same split of it beyond ``config.skew``
+            are ``drift`` violations.
         """
         if policy is not None:
             warnings.warn(
@@ -72,6 +77,7 @@ class DataGuard(base_beam_component.BaseBeamComponent):
         spec = DataGuardSpec(
             examples=examples,
             schema=schema,
+            baseline=baseline,
             label_key=label_key,
             config=DataGuardConfig.from_dict(config).to_json(),
             exclude_splits=json_utils.dumps(exclude_splits or []),

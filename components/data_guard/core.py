@@ -26,8 +26,13 @@ def judge_splits(
     config: DataGuardConfig,
     label_key: str = vocab.NO_LABEL,
     source: str = "",
+    baseline: Mapping[str, Any] | None = None,
+    baseline_name: str = "baseline",
 ) -> dict[str, Any]:
     """Completes and judges per-split profiles.
+
+    With `baseline` (an earlier run's profile document) every split's rates are also compared
+    with the same split of it (`drift_violations`).
 
     Schema features absent from a split are added as 100% missing; NaN counts as missing, Inf
     as ``config.inf`` says, the label as ``config.label`` says; a split with 0 rows and a numeric
@@ -66,8 +71,13 @@ def judge_splits(
             totals["num_huge"] += feat["huge"]
         totals["num_violations"] += len(violations)
         totals["num_label_rows_to_drop"] += to_drop
-    skew = skew_violations(split_profiles, config)
-    for split, found in skew.items():
+    moved = skew_violations(split_profiles, config)
+    if baseline:
+        for split, found in drift_violations(
+            split_profiles, baseline, config, baseline_name
+        ).items():
+            moved.setdefault(split, []).extend(found)
+    for split, found in moved.items():
         entry = result["splits"][split]
         entry["violations"] += found
         entry["anomalies"] = policy.build_anomalies(
@@ -77,6 +87,60 @@ def judge_splits(
     result["totals"] = totals
     result["blessed"] = totals["num_violations"] == 0
     return result
+
+
+def _pairs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(slice label, old, new) for the whole split and every slice both profiles hold."""
+    pairs = [("", old, new)]
+    for slicing, values in sorted((new.get("slices") or {}).items()):
+        before = (old.get("slices") or {}).get(slicing, {})
+        pairs += [(f"{slicing}={v}", before[v], values[v]) for v in values if v in before]
+    return pairs
+
+
+def _violations(split, kind, old_name, new_name, old, new, tolerance) -> list[dict[str, Any]]:
+    found = []
+    for where, before, after in _pairs(old, new):
+        names = (f"{old_name}[{where}]", f"{new_name}[{where}]") if where else (old_name, new_name)
+        for finding in drift.compare_splits(
+            before, after, tolerance, old_name=names[0], new_name=names[1]
+        ):
+            found.append(
+                {
+                    "split": split,
+                    "feature": finding["feature"],
+                    "kind": kind,
+                    "slice": where or None,
+                    "finding": finding,
+                    "message": f"{kind}: {drift.describe(finding)}",
+                }
+            )
+    return found
+
+
+def drift_violations(
+    split_profiles: Mapping[str, dict[str, Any]],
+    baseline: Mapping[str, Any],
+    config: DataGuardConfig,
+    baseline_name: str = "baseline",
+) -> dict[str, list[dict[str, Any]]]:
+    """`{split: [violation]}`: rates of each split (and slice) that moved from the same split of
+    `baseline` (a data guard profile document, e.g. of the last pushed run), under
+    `config.skew`'s tolerance; kind `drift`. A split the baseline lacks is not compared."""
+    if not config.skew.check:
+        return {}
+    tolerance = config.skew.tolerance()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for split, profile in split_profiles.items():
+        old = (baseline.get("splits") or {}).get(split)
+        if not old or not old.get("rows") or not profile.get("rows"):
+            continue
+        found = _violations(
+            split, "drift", f"{baseline_name} {split}", split, old, profile, tolerance
+        )
+        if found:
+            out[split] = found
+    return out
 
 
 def skew_violations(
@@ -96,31 +160,9 @@ def skew_violations(
     for split, profile in split_profiles.items():
         if split == TRAIN_SPLIT or not profile.get("rows") or not train.get("rows"):
             continue
-        pairs = [("", train, profile)]
-        for slicing, values in sorted((profile.get("slices") or {}).items()):
-            before = (train.get("slices") or {}).get(slicing, {})
-            pairs += [
-                (f"{slicing}={value}", before[value], values[value])
-                for value in values
-                if value in before
-            ]
-        for where, old, new in pairs:
-            names = (
-                (f"{TRAIN_SPLIT}[{where}]", f"{split}[{where}]") if where else (TRAIN_SPLIT, split)
-            )
-            for finding in drift.compare_splits(
-                old, new, tolerance, old_name=names[0], new_name=names[1]
-            ):
-                out.setdefault(split, []).append(
-                    {
-                        "split": split,
-                        "feature": finding["feature"],
-                        "kind": "skew",
-                        "slice": where or None,
-                        "finding": finding,
-                        "message": f"skew: {drift.describe(finding)}",
-                    }
-                )
+        found = _violations(split, "skew", TRAIN_SPLIT, split, train, profile, tolerance)
+        if found:
+            out[split] = found
     return out
 
 

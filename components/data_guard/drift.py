@@ -112,7 +112,7 @@ def compare_splits(
                     "z": z,
                     "rule": (
                         f"|change| > {tolerance.absolute:g} and > {tolerance.relative:g} x the "
-                        f"{old_name} rate, |z| > {z_crit:.2f} ({tolerance.confidence:g} confidence)"
+                        f"old rate, |z| > {z_crit:.2f} ({tolerance.confidence:g} confidence)"
                     ),
                 }
             )

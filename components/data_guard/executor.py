@@ -19,6 +19,7 @@ from nanguard.components.data_guard import beam_io, core, outputs, stats_format
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.data_guard.spec import (
     ANOMALIES_KEY,
+    BASELINE_KEY,
     CONFIG_KEY,
     EXAMPLES_KEY,
     EXCLUDE_SPLITS_KEY,
@@ -114,7 +115,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         finally:
             io_utils.delete_dir(tmp_dir)
 
-        result = core.judge_splits(profiles, schema, config, label_key, source=examples.uri)
+        baseline, baseline_name = None, "baseline"
+        if input_dict.get(BASELINE_KEY):
+            baseline_uri = artifact_utils.get_single_uri(input_dict[BASELINE_KEY])
+            baseline = outputs.read_profile(baseline_uri)
+            baseline_name = f"baseline ({baseline_uri})"
+        result = core.judge_splits(
+            profiles, schema, config, label_key, examples.uri, baseline, baseline_name
+        )
         outputs.write_outputs(anomalies_artifact, result, config.to_json(), label_key)
         # The same counts as TFDV statistics, for TFDV's and Vertex's own viewers.
         stats = stats_format.to_statistics(result["splits"])

@@ -240,7 +240,7 @@ def build_anomalies(
     violating, skewed = {}, {}
     typed = {v["feature"]: v for v in violations if v["kind"] == "type"}
     for v in violations:
-        if v["kind"] == "skew":  # its own reason below, not repeated in the policy reason
+        if v["kind"] in ("skew", "drift"):  # own reason below, not repeated in the policy one
             skewed.setdefault(v["feature"], []).append(v["message"])
         else:
             violating.setdefault(v["feature"], []).append(v["message"])
@@ -306,7 +306,7 @@ def build_anomalies(
         if name in skewed:
             # The L-infinity distance of two Bernoulli distributions is |p_train - p_split|.
             reasons.append(
-                (_Type.COMPARATOR_L_INFTY_HIGH, "Missingness skew", " ".join(skewed[name]))
+                (_Type.COMPARATOR_L_INFTY_HIGH, "Missingness moved", " ".join(skewed[name]))
             )
         if not reasons and name not in violating:
             continue

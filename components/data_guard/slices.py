@@ -101,26 +101,38 @@ class SliceCounts:
             if slicing not in columns:
                 continue
             codes = self._row_codes(slicing, columns[slicing])
+            rows = np.bincount(codes, minlength=size)  # the same for every feature
             for name, column in columns.items():
                 acc = self.counts[slicing].get(name)
                 if acc is None:
                     acc = self.counts[slicing][name] = np.zeros((size, len(FIELDS)), np.int64)
                 present, values, parents = _rows_and_values(column)
-                acc[:, 0] += np.bincount(codes, minlength=size)
-                acc[:, 1] += np.bincount(codes[present], minlength=size)
-                value_codes = codes[parents]
+                acc[:, 0] += rows
+                if len(values) == len(codes) and present.all():  # one value per row
+                    acc[:, 1] += rows
+                    value_codes = codes
+                else:
+                    acc[:, 1] += np.bincount(codes[present], minlength=size)
+                    value_codes = codes[parents]
                 acc[:, 2] += np.bincount(value_codes, minlength=size)
+                if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
+                    continue
+                v = values.to_numpy(zero_copy_only=False)
                 if pa.types.is_floating(values.type):
-                    v = values.to_numpy(zero_copy_only=False)
-                    for j, mask in enumerate(
-                        (np.isnan(v), np.isposinf(v), np.isneginf(v),
-                         np.isfinite(v) & (np.abs(v) > HUGE_THRESHOLD)), start=3,
-                    ):  # fmt: skip
-                        acc[:, j] += np.bincount(value_codes[mask], minlength=size)
-                elif pa.types.is_integer(values.type):
-                    v = values.to_numpy(zero_copy_only=False)
+                    bad = ~np.isfinite(v)
+                    if bad.any():  # NaN/Inf are rare: classify only those
+                        sub, sub_codes = v[bad], value_codes[bad]
+                        nan = np.isnan(sub)
+                        acc[:, 3] += np.bincount(sub_codes[nan], minlength=size)
+                        acc[:, 4] += np.bincount(sub_codes[sub == np.inf], minlength=size)
+                        acc[:, 5] += np.bincount(sub_codes[sub == -np.inf], minlength=size)
+                    huge = np.abs(v) > HUGE_THRESHOLD  # NaN: False
+                    if huge.any():
+                        acc[:, 6] += np.bincount(value_codes[huge & ~bad], minlength=size)
+                else:
                     huge = np.abs(v.astype(np.float64)) > HUGE_THRESHOLD
-                    acc[:, 6] += np.bincount(value_codes[huge], minlength=size)
+                    if huge.any():
+                        acc[:, 6] += np.bincount(value_codes[huge], minlength=size)
         return self
 
     def merge(self, others: Iterable[SliceCounts]) -> SliceCounts:

@@ -12,6 +12,9 @@ ANOMALIES_KEY = standard_component_specs.ANOMALIES_KEY  # 'anomalies'
 EXCLUDE_SPLITS_KEY = standard_component_specs.EXCLUDE_SPLITS_KEY  # 'exclude_splits'
 LABEL_KEY = "label_key"  # str, vocab.NO_LABEL for none
 CONFIG_KEY = "config"  # DataGuardConfig.to_json()
+# An earlier run's ExampleAnomalies of this component (e.g. the last pushed run's, imported):
+# every split's rates are compared with the same split of it.
+BASELINE_KEY = "baseline"
 
 
 class DataGuardSpec(ComponentSpec):
@@ -25,6 +28,7 @@ class DataGuardSpec(ComponentSpec):
     INPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema, optional=True),
+        BASELINE_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
     }
     OUTPUTS = {
         ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
