@@ -274,6 +274,12 @@ def _add_compile_parser(subparsers) -> None:
     p.add_argument("--serving-dir", help="push destination (default: ROOT/serving)")
     p.add_argument("--schema", help="schema URI inside the image or in storage")
     p.add_argument("--name", default="nanguard", help="pipeline name ([a-z0-9][a-z0-9-]*)")
+    p.add_argument(
+        "--drift-baseline",
+        metavar="URI",
+        help="a DataGuard output (ExampleAnomalies URI) of a pushed run: imported, and every "
+        "split's missing/NaN/Inf rates are compared with it",
+    )
     _add_pipeline_flags(p)
     p.set_defaults(func=_compile_command)
 
@@ -290,6 +296,8 @@ def _compile_command(args) -> int:
     from nanguard.pipelines import kubeflow_runner
 
     extra = {"schema_path": args.schema} if args.schema else {}
+    if args.drift_baseline:
+        extra["drift_baseline_uri"] = args.drift_baseline
     job = kubeflow_runner.compile_pipeline(
         target=args.target,
         image=args.image,

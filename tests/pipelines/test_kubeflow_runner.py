@@ -80,3 +80,17 @@ def test_bad_config_value_exits_2(tmp_path, capsys):
     assert code == 2
     assert f"--config {config}:" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_drift_baseline_is_an_importer_feeding_the_data_guard(tmp_path):
+    uri = "gs://bucket/root/DataGuard/anomalies/7"
+    job = json.loads(
+        _compile(tmp_path, "vertex", "drift.json", "--drift-baseline", uri).read_text()
+    )
+    spec = job["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == set(GUARDED_COMPONENTS) | {"DriftBaselineImporter"}
+    assert "DriftBaselineImporter" in tasks["DataGuard"]["dependentTasks"]
+    baseline = tasks["DataGuard"]["inputs"]["artifacts"]["baseline"]["taskOutputArtifact"]
+    assert baseline == {"outputArtifactKey": "result", "producerTask": "DriftBaselineImporter"}
+    assert uri in json.dumps(spec["deploymentSpec"]["executors"])
