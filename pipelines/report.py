@@ -186,6 +186,7 @@ def _data(facts: Mapping[str, Any]) -> str:
                 ],
             )
         )
+    parts.append(_history(facts.get("history") or []))
     anomalies = [(s, a) for s, items in sorted((g.get("anomalies") or {}).items()) for a in items]
     if anomalies:
         parts.append("<h3>Anomalies (TFDV proto)</h3>")
@@ -199,6 +200,33 @@ def _data(facts: Mapping[str, Any]) -> str:
             )
         )
     return _section("data", title, "".join(parts))
+
+
+def _history(history: list[Mapping[str, Any]], split: str = "train") -> str:
+    """Each feature's rates in `split` across the recorded runs (oldest first), as a table."""
+    runs = [h for h in history if h.get("splits", {}).get(split)]
+    if len(runs) < 2:
+        return ""
+    features = sorted({f for h in runs for f in h["splits"][split]})
+    rows = []
+    for name in features:
+        cells = []
+        for h in runs:
+            r = h["splits"][split].get(name)
+            cells.append(
+                "n/a"
+                if not r
+                else " / ".join(
+                    "-" if r.get(k) is None else f"{r[k]:.2%}"
+                    for k in ("missing", "nan", "pos_inf", "neg_inf")
+                )
+            )
+        rows.append([name, *cells])
+    header = ["feature", *[f"{h['run']} ({h.get('outcome') or '?'})" for h in runs]]
+    return (
+        f"<h3>Rates across runs, split {_e(split)} (missing / NaN / +Inf / -Inf)</h3>"
+        + _table(header, rows)
+    )
 
 
 _SCALING = (("center", "center"), ("scale_factor", "factor"))

@@ -406,7 +406,23 @@ def write_report(root: str, run_id: str | None = None, output: str | None = None
     with _quiet("absl", "tensorflow"):
         run_id = run_id or latest_run(layout.metadata_path)
         facts = collect(layout.metadata_path, run_id, layout.pipeline_root, layout.log_dir)
+        facts["history"] = _history(root, run_id)
     return report.write(facts, output or default_path(root, run_id))
+
+
+def _history(root: str, run_id: str, runs: int = 8) -> list[dict[str, Any]]:
+    """The data guard's rates of the last `runs` runs up to `run_id` (`history.py`); [] if
+    they cannot be read (the report stands without them)."""
+    from nanguard.pipelines import history
+
+    try:
+        found = history.collect_history(root)
+    except Exception:  # noqa: BLE001 - an optional section
+        logging.exception("The rate history could not be read")
+        return []
+    ids = [h["run"] for h in found]
+    end = ids.index(run_id) + 1 if run_id in ids else len(found)
+    return found[max(0, end - runs) : end]
 
 
 @contextlib.contextmanager

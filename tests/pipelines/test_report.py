@@ -476,3 +476,19 @@ def test_history_prints_each_runs_rates_from_ml_metadata(runs, tmp_path):
     lines = result.stdout.splitlines()
     row = lines[lines.index(f"{EVIL} (eval)") + 2].split()
     assert row[1] == "blocked" and row[4] != "0.00%"
+
+
+def test_rates_across_runs_are_tabled_oldest_first():
+    facts = pushed_facts()
+    rates = {"missing": 0.01, "nan": 0.0, "pos_inf": 0.0, "neg_inf": 0.0}
+    facts["history"] = [
+        {"run": "run-1", "outcome": "pushed", "splits": {"train": {"x": rates}}},
+        {"run": "run-2", "outcome": "blocked", "splits": {"train": {"x": {**rates, "nan": 0.2}}}},
+    ]
+    page = report.render(facts)
+    assert "Rates across runs, split train" in page
+    assert "run-1 (pushed)" in page and "run-2 (blocked)" in page
+    assert "1.00% / 0.00% / 0.00% / 0.00%" in page and "1.00% / 20.00% / 0.00% / 0.00%" in page
+    assert page.index("run-1 (pushed)") < page.index("run-2 (blocked)")
+    facts["history"] = facts["history"][:1]  # one run: nothing to compare, no table
+    assert "Rates across runs" not in report.render(facts)
