@@ -140,7 +140,12 @@ def test_gate_blocks_a_nan_model_and_keeps_the_pushed_one(guarded_run, penguins_
     (version,) = pushed_models(serving)
     before = {p: os.path.getmtime(p) for p in serving.rglob("*")}
     config = tmp_path / "stock_transform.yaml"
-    config.write_text("transform:\n  preprocessing_fn: nanguard.pipelines.stock.preprocessing_fn\n")
+    # Drift off: with it, the data guard would stop this run first (NaN 0% -> 10% against the
+    # pushed run); this test is about the gate.
+    config.write_text(
+        "transform:\n  preprocessing_fn: nanguard.pipelines.stock.preprocessing_fn\n"
+        "data_guard:\n  skew: {check: false}\n"
+    )
     nan_data = penguins_with(tmp_path, "nan.csv", "bill_length_mm", "nan", every=10)
     result = run_nanguard(tmp_path, "--data", nan_data, "--schema", SCHEMA, "--config", str(config))
     assert result.returncode == 3, result.stdout + result.stderr

@@ -437,7 +437,12 @@ def test_a_one_row_split_passes_and_a_split_without_labels_blocks(pushed):
         config = DataGuardConfig(label=policy)
         result = core.judge_splits({"train": train, "eval": no_label}, None, config, "species")
         assert not result["blessed"]
-        (violation,) = result["splits"]["eval"]["violations"]
+        violations = result["splits"]["eval"]["violations"]
+        (violation,) = [v for v in violations if v["kind"] != "skew"]
+        # The label's missing rate went from 0% (train) to 100% (eval): skew names it too.
+        assert [
+            (v["feature"], v["finding"]["rate"]) for v in violations if v["kind"] == "skew"
+        ] == [("species", "missing")]
         assert (
             "label 'species' in split 'eval': 2 of 2 rows have no usable label"
             in (violation["message"])
