@@ -182,17 +182,27 @@ def _metric(row: dict) -> str:
     return found.group(1) if found else ""
 
 
+def short_reason(reason: str) -> str:
+    """The first cause of a BLOCKED line, without the log or evidence path."""
+    reason = re.split(r"; nothing was pushed|\. Evidence: ", reason)[0]
+    reason = re.sub(r"^DataGuard blocked the run: (\d+) policy violation\(s\): ", r"(\1) ", reason)
+    first = re.split(r"\.; |; (?=feature|label)", reason)[0]
+    return first if len(first) < 160 else first[:157] + "..."
+
+
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| table (package) | rows | label | task | missing cells | outcome | metric | "
+        "| table, package | rows | label | task | missing cells | outcome | metric | "
         "non-finite served | `nanguard run` |",
         "|---|---:|---|---|---:|---|---|---:|---:|",
     ]
     for r in rows:
         served = f"{r['served_non_finite']} / {r['served_rows']}" if "served_rows" in r else "n/a"
-        outcome = r["outcome"] if not r["reason"] else f"{r['outcome']}: {r['reason']}"
+        outcome = (
+            r["outcome"] if not r["reason"] else f"{r['outcome']}: {short_reason(r['reason'])}"
+        )
         lines.append(
-            f"| {r['table']} ({r['source']}) | {r['rows']:,} | `{r['label']}` | "
+            f"| {r['table']}, {r['source']} | {r['rows']:,} | `{r['label']}` | "
             f"{r.get('task', '')} | {r['missing_cells']:,} | {outcome} | {_metric(r)} | "
             f"{served} | {r['wall_s']:.0f} s |"
         )
