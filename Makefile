@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.nanguard-installed
 # Python 3.10 as pyenv provides it on these machines, else whatever python3.10 is on PATH.
 PY310  := $(shell pyenv which python3.10 2>/dev/null || command -v python3.10)
 
-.PHONY: demo test test-fast lint format bench acceptance tables lock clean
+.PHONY: demo test test-fast lint format bench bench-pipeline acceptance tables lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PY310)" || { echo "make: Python 3.10 not found (pyenv install 3.10, or put python3.10 on PATH)"; exit 2; }
@@ -38,6 +38,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/run_all.py
+
+# The whole guarded pipeline vs the stock one at 10k, 100k and 1M rows -> benchmarks/RESULTS.*
+bench-pipeline: $(STAMP)
+	$(PYTHON) benchmarks/bench_pipeline.py $(if $(SIZES),--sizes $(SIZES),)
 
 # Ten seeds on the bundled penguins pass every probe; a model built to overflow fails them.
 acceptance: $(STAMP)
