@@ -223,9 +223,8 @@ def _history(history: list[Mapping[str, Any]], split: str = "train") -> str:
             )
         rows.append([name, *cells])
     header = ["feature", *[f"{h['run']} ({h.get('outcome') or '?'})" for h in runs]]
-    return (
-        f"<h3>Rates across runs, split {_e(split)} (missing / NaN / +Inf / -Inf)</h3>"
-        + _table(header, rows)
+    return f"<h3>Rates across runs, split {_e(split)} (missing / NaN / +Inf / -Inf)</h3>" + _table(
+        header, rows
     )
 
 
