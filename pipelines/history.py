@@ -17,8 +17,13 @@ from nanguard.components.errors import InputError
 _HEADS = {"missing": "missing", "nan": "NaN", "pos_inf": "+Inf", "neg_inf": "-Inf"}
 
 
-def collect_history(root: str) -> list[dict[str, Any]]:
-    """`[{run, outcome, stage, splits: {split: {feature: {rate: value}}}}]`, oldest run first."""
+def collect_history(
+    root: str, until: str | None = None, last: int | None = None
+) -> list[dict[str, Any]]:
+    """`[{run, outcome, stage, splits: {split: {feature: {rate: value}}}}]`, oldest run first.
+
+    `until`: stop at that run id (included); `last`: only that many runs (ending at `until`).
+    Only those runs are read."""
     from nanguard.pipelines import report_data
 
     metadata = os.path.join(root, "metadata.sqlite")
@@ -28,7 +33,10 @@ def collect_history(root: str) -> list[dict[str, Any]]:
         )
     history = []
     with report_data._quiet("absl", "tensorflow"):
-        for run_id in report_data.run_ids(metadata):
+        ids = report_data.run_ids(metadata)
+        if until in ids:
+            ids = ids[: ids.index(until) + 1]
+        for run_id in ids[-last:] if last else ids:
             facts = report_data.collect(metadata, run_id, log_dir=os.path.join(root, "logs"))
             guard = facts["guards"].get("DataGuard") or {}
             splits = {}

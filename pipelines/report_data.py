@@ -416,13 +416,10 @@ def _history(root: str, run_id: str, runs: int = 8) -> list[dict[str, Any]]:
     from nanguard.pipelines import history
 
     try:
-        found = history.collect_history(root)
+        return history.collect_history(root, until=run_id, last=runs)
     except Exception:  # noqa: BLE001 - an optional section
         logging.exception("The rate history could not be read")
         return []
-    ids = [h["run"] for h in found]
-    end = ids.index(run_id) + 1 if run_id in ids else len(found)
-    return found[max(0, end - runs) : end]
 
 
 @contextlib.contextmanager

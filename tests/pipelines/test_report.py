@@ -492,3 +492,23 @@ def test_rates_across_runs_are_tabled_oldest_first():
     assert page.index("run-1 (pushed)") < page.index("run-2 (blocked)")
     facts["history"] = facts["history"][:1]  # one run: nothing to compare, no table
     assert "Rates across runs" not in report.render(facts)
+
+
+def test_history_reads_only_the_runs_asked_for(tmp_path, monkeypatch):
+    """The report of one run reads the last runs up to it, not every run under the root."""
+    from nanguard.pipelines import history
+
+    (tmp_path / "metadata.sqlite").write_text("")
+    ids = [f"run-{i}" for i in range(12)]
+    read = []
+
+    def collect(metadata, run_id, log_dir=None):
+        read.append(run_id)
+        return {"guards": {}, "outcome": {"status": "pushed"}}
+
+    monkeypatch.setattr(report_data, "run_ids", lambda metadata: ids)
+    monkeypatch.setattr(report_data, "collect", collect)
+    found = history.collect_history(str(tmp_path), until="run-9", last=8)
+    assert [h["run"] for h in found] == read == ids[2:10]
+    read.clear()
+    assert len(history.collect_history(str(tmp_path))) == 12 and read == ids
