@@ -59,6 +59,11 @@ def collect_history(
     return history
 
 
+def rate_texts(rates: dict[str, float | None] | None) -> list[str]:
+    """The four rates of one feature in one run as percentages (RATES order); n/a when absent."""
+    return [_pct(rates.get(r)) if rates else "n/a" for r in RATES]
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
@@ -75,6 +80,6 @@ def format_history(history: list[dict[str, Any]], split: str = "train") -> str:
         lines += [f"{feature} ({split})", head]
         for h in history:
             rates = h["splits"].get(split, {}).get(feature)
-            cells = "".join(f"{_pct(rates.get(r)) if rates else 'n/a':>9s}" for r in RATES)
+            cells = "".join(f"{text:>9s}" for text in rate_texts(rates))
             lines.append(f"  {h['run']:{width}s}  {h['outcome'] or '?':9s}{cells}")
     return "\n".join(lines)

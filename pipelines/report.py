@@ -208,19 +208,14 @@ def _history(history: list[Mapping[str, Any]], split: str = "train") -> str:
     if len(runs) < 2:
         return ""
     features = sorted({f for h in runs for f in h["splits"][split]})
+    from nanguard.pipelines.history import rate_texts
+
     rows = []
     for name in features:
         cells = []
         for h in runs:
             r = h["splits"][split].get(name)
-            cells.append(
-                "n/a"
-                if not r
-                else " / ".join(
-                    "-" if r.get(k) is None else f"{r[k]:.2%}"
-                    for k in ("missing", "nan", "pos_inf", "neg_inf")
-                )
-            )
+            cells.append(" / ".join(rate_texts(r)) if r else "n/a")
         rows.append([name, *cells])
     header = ["feature", *[f"{h['run']} ({h.get('outcome') or '?'})" for h in runs]]
     return f"<h3>Rates across runs, split {_e(split)} (missing / NaN / +Inf / -Inf)</h3>" + _table(
