@@ -46,11 +46,19 @@ def judge_splits(
     kinds = schema.feature_kinds(schema_proto)
     result: dict[str, Any] = {"splits": {}}
     totals = dict.fromkeys(INT_TOTAL_PROPERTIES, 0)
-    for split, profile in split_profiles.items():
+    for profile in split_profiles.values():
         counts.complete_profile(profile, kinds)
+    # Rates that moved between splits, or from the baseline: complete profiles on both sides.
+    moved = skew_violations(split_profiles, config)
+    if baseline:
+        for split, found in drift_violations(
+            split_profiles, baseline, config, baseline_name
+        ).items():
+            moved.setdefault(split, []).extend(found)
+    for split, profile in split_profiles.items():
         violations = policy.type_violations(profile, kinds, split, config)
         more, to_drop = policy.evaluate(profile, config, label_key, split)
-        violations += more
+        violations += more + moved.get(split, [])
         anomalies = policy.build_anomalies(profile, violations, config, schema_proto)
         if profile["rows"] == 0:
             logging.warning("DataGuard: split %s of %s is empty (0 rows).", split, source)
@@ -71,19 +79,6 @@ def judge_splits(
             totals["num_huge"] += feat["huge"]
         totals["num_violations"] += len(violations)
         totals["num_label_rows_to_drop"] += to_drop
-    moved = skew_violations(split_profiles, config)
-    if baseline:
-        for split, found in drift_violations(
-            split_profiles, baseline, config, baseline_name
-        ).items():
-            moved.setdefault(split, []).extend(found)
-    for split, found in moved.items():
-        entry = result["splits"][split]
-        entry["violations"] += found
-        entry["anomalies"] = policy.build_anomalies(
-            split_profiles[split], entry["violations"], config, schema_proto
-        )
-        totals["num_violations"] += len(found)
     result["totals"] = totals
     result["blessed"] = totals["num_violations"] == 0
     return result
