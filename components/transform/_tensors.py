@@ -30,16 +30,16 @@ def densify(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor) -> tuple[tf.Tensor
     else:
         default = tf.zeros([], x.dtype)
     if isinstance(x, tf.SparseTensor):
-        batch = tf.shape(x, out_type=tf.int64)[:1]
+        # Each row's first value goes to its slot; later values of the row go to one extra
+        # slot past the end, dropped. Few ops: tf.Transform traces this ~10 times per feature.
+        batch = x.dense_shape[0]
         first = tf.equal(x.indices[:, 1], 0)
-        rows = tf.boolean_mask(x.indices[:, 0], first)[:, None]
-        values = tf.tensor_scatter_nd_update(
-            tf.fill(batch, default), rows, tf.boolean_mask(x.values, first)
-        )
+        slots = tf.where(first, x.indices[:, 0], batch)[:, None]
+        values = tf.tensor_scatter_nd_update(tf.fill([batch + 1], default), slots, x.values)
         present = tf.tensor_scatter_nd_update(
-            tf.zeros(batch, tf.bool), rows, tf.ones(tf.shape(rows)[:1], tf.bool)
+            tf.zeros([batch + 1], tf.bool), slots, tf.ones_like(first)
         )
-        return values, present
+        return values[:-1], present[:-1]
     if isinstance(x, tf.RaggedTensor):
         lengths = x.row_lengths()
         values = x.to_tensor(default_value=default, shape=[None, 1])

@@ -8,9 +8,9 @@ OUTPUT CONTRACT (the trainer depends on it):
   `range_margin` spreads on each side, within the float32 range (recorded per feature).
 - with `add_indicator` (default for numeric features) -> `f_missing`: float32 dense [batch],
   1.0 where the value was absent, NaN, or Inf treated as missing, else 0.0.
-- string feature `f` -> output `f`: int64 dense [batch], from
-  `tft.compute_and_apply_vocabulary(imputed, vocab_filename=tf_name(f), num_oov_buckets=1)`
-  after imputation; the number of buckets is
+- string feature `f` -> output `f`: int64 dense [batch], the imputed value's index in the
+  vocabulary file `tf_name(f)` (learned from the present values, plus a constant fill; one OOV
+  bucket), in the same analysis pass as every other statistic; the number of buckets is
   `tf_transform_output.vocabulary_size_by_name(tf_name(f)) + 1`.
 - names: output keys are the original column names, whatever characters they hold (spaces,
   units, dots, slashes, non-ASCII, 200 characters); name scopes and vocabulary file names use
@@ -212,11 +212,16 @@ def _string_feature(name: str, x: Any, cfg: FeatureConfig) -> dict[str, tf.Tenso
     """Imputed, vocabulary-encoded string feature (+ its indicator); record attached."""
     imputed, missing, info = impute_lib.impute_string(x, cfg.strategy, cfg.fill_value)
     vocab_file = tf_name(name)
-    out = {
-        name: tft.compute_and_apply_vocabulary(
-            imputed, vocab_filename=vocab_file, num_oov_buckets=1
-        )
-    }
+    if cfg.strategy == "constant":
+        learned = imputed  # the fill is a constant: it joins the vocabulary in the same pass
+    else:
+        # A most-frequent fill is itself an analyzer result: a vocabulary over the imputed
+        # values would wait for it (a second analysis phase, a second pass over the data). The
+        # fill is the most frequent present value, so the present values give it a slot.
+        values, present = _tensors.densify(x)
+        learned = tf.boolean_mask(values, present & (tf.strings.length(values) > 0))
+    vocabulary = tft.vocabulary(learned, vocab_filename=vocab_file)
+    out = {name: tft.apply_vocabulary(imputed, vocabulary, num_oov_buckets=1)}
     if cfg.add_indicator:
         out[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
     info["kind"] = "string"

@@ -49,18 +49,54 @@ def _json_array(text: tf.Tensor) -> tf.Tensor:
     return text
 
 
+def _json_strings(v: tf.Tensor) -> tf.Tensor:
+    """Elementwise JSON text of string tensor `v`: quoted, `"` and `\\` escaped, control
+    characters blanked."""
+    escaped = tf.strings.regex_replace(v, r'(["\\])', r"\\\1")
+    escaped = tf.strings.regex_replace(escaped, r"[\x00-\x1f]", " ")
+    return tf.strings.join(['"', escaped, '"'])
+
+
 def _json_value(v: Any) -> tf.Tensor | str:
-    if isinstance(v, tf.Tensor):
-        if v.dtype == tf.string:
-            escaped = tf.strings.regex_replace(v, r'(["\\])', r"\\\1")
-            escaped = tf.strings.regex_replace(escaped, r"[\x00-\x1f]", " ")
-            return tf.strings.join(['"', tf.reshape(escaped, []), '"'])
-        if v.dtype == tf.bool:
-            return tf.where(tf.reshape(v, []), "true", "false")
-        if v.shape.rank:  # a vector or matrix of numbers (e.g. EM's mean and covariance)
-            return _json_array(_json_numbers(tf.cast(v, tf.float64)))
-        return _json_numbers(tf.reshape(tf.cast(v, tf.float64), []))
-    return vocab.dumps(v)
+    """JSON text of one record value: a scalar string tensor for a tensor, a str otherwise."""
+    if not isinstance(v, tf.Tensor):
+        return vocab.dumps(v)
+    if v.dtype == tf.string:
+        return _json_strings(tf.reshape(v, []))
+    if v.dtype == tf.bool:
+        return tf.where(tf.reshape(v, []), "true", "false")
+    if v.shape.rank:  # a vector or matrix of numbers (e.g. EM's mean and covariance)
+        return _json_array(_json_numbers(tf.cast(v, tf.float64)))
+    return _json_numbers(tf.reshape(tf.cast(v, tf.float64), []))
+
+
+def _json_values(values: dict[str, Any]) -> dict[str, tf.Tensor | str]:
+    """`_json_value` of every value, with the scalar tensors of one kind (numbers, strings,
+    flags) converted together: one stack, one conversion and one unstack per kind, so a
+    record costs a few dozen graph ops whatever its length (tf.Transform traces the
+    preprocessing_fn about ten times per run; every op is paid each time)."""
+    out: dict[str, tf.Tensor | str] = {}
+    kinds: dict[str, dict[str, tf.Tensor]] = {"number": {}, "string": {}, "bool": {}}
+    for key, v in values.items():
+        if not isinstance(v, tf.Tensor) or v.shape.rank != 0:  # texts, vectors, unknown rank
+            out[key] = _json_value(v)
+        elif v.dtype == tf.string:
+            kinds["string"][key] = v
+        elif v.dtype == tf.bool:
+            kinds["bool"][key] = v
+        else:
+            kinds["number"][key] = v if v.dtype == tf.float64 else tf.cast(v, tf.float64)
+    convert = {
+        "number": _json_numbers,
+        "string": _json_strings,
+        "bool": lambda b: tf.where(b, "true", "false"),
+    }
+    for kind, tensors in kinds.items():
+        if not tensors:
+            continue
+        texts = convert[kind](tf.stack(list(tensors.values())))
+        out.update(zip(tensors, tf.unstack(texts, num=len(tensors)), strict=True))
+    return out
 
 
 def attach_record(output: tf.Tensor, feature: str, info: dict[str, Any]) -> tf.Tensor:
@@ -70,10 +106,17 @@ def attach_record(output: tf.Tensor, feature: str, info: dict[str, Any]) -> tf.T
     tf.Transform prunes it from the saved transform graph; a control dependency keeps it there at
     no numerical cost (it depends on constants only, so serving folds it away).
     """
-    parts: list[Any] = ["{", json.dumps(_MARKER), ': true, "feature": ', json.dumps(feature)]
+    values = _json_values(info)
+    pieces: list[Any] = ["{", json.dumps(_MARKER), ': true, "feature": ', json.dumps(feature)]
     for key in sorted(info):
-        parts += [", ", json.dumps(key), ": ", _json_value(info[key])]
-    parts.append("}")
+        pieces += [", ", json.dumps(key), ": ", values[key]]
+    pieces.append("}")
+    parts: list[Any] = []
+    for piece in pieces:  # adjacent constant text becomes one constant
+        if isinstance(piece, str) and parts and isinstance(parts[-1], str):
+            parts[-1] += piece
+        else:
+            parts.append(piece)
     text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + tf_name(feature))
     with tf.control_dependencies([text]):
         return tf.identity(output)
