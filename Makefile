@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/nanguard run
 
 test: $(STAMP)
-	$(PYTHON) -m pytest -q -ra
+	$(PYTHON) -m pytest -q -ra -n auto --dist loadfile --durations=15
 
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not e2e"
