@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PYTHON) -m pytest -q -ra -n auto --dist loadfile --durations=15
 
 test-fast: $(STAMP)
-	$(PYTHON) -m pytest -q -m "not e2e"
+	$(PYTHON) -m pytest -q -n auto --dist loadfile -m "not e2e"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
