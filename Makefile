@@ -22,11 +22,14 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/nanguard run
 
+# One test file per core: a file's pipeline runs and fixtures stay in one worker.
+PARALLEL := -n auto --dist loadfile
+
 test: $(STAMP)
-	$(PYTHON) -m pytest -q -ra -n auto --dist loadfile --durations=15
+	$(PYTHON) -m pytest -q -ra $(PARALLEL) --durations=15
 
 test-fast: $(STAMP)
-	$(PYTHON) -m pytest -q -n auto --dist loadfile -m "not e2e"
+	$(PYTHON) -m pytest -q $(PARALLEL) -m "not e2e"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -218,8 +218,8 @@ def _string_feature(name: str, x: Any, cfg: FeatureConfig) -> dict[str, tf.Tenso
         # A most-frequent fill is itself an analyzer result: a vocabulary over the imputed
         # values would wait for it (a second analysis phase, a second pass over the data). The
         # fill is the most frequent present value, so the present values give it a slot.
-        values, present = _tensors.densify(x)
-        learned = tf.boolean_mask(values, present & (tf.strings.length(values) > 0))
+        values, _ = _tensors.densify(x)
+        learned = tf.boolean_mask(values, ~missing)
     vocabulary = tft.vocabulary(learned, vocab_filename=vocab_file)
     out = {name: tft.apply_vocabulary(imputed, vocabulary, num_oov_buckets=1)}
     if cfg.add_indicator:

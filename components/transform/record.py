@@ -57,6 +57,11 @@ def _json_strings(v: tf.Tensor) -> tf.Tensor:
     return tf.strings.join(['"', escaped, '"'])
 
 
+def _json_flags(b: tf.Tensor) -> tf.Tensor:
+    """Elementwise JSON text of bool tensor `b`."""
+    return tf.where(b, "true", "false")
+
+
 def _json_value(v: Any) -> tf.Tensor | str:
     """JSON text of one record value: a scalar string tensor for a tensor, a str otherwise."""
     if not isinstance(v, tf.Tensor):
@@ -64,7 +69,7 @@ def _json_value(v: Any) -> tf.Tensor | str:
     if v.dtype == tf.string:
         return _json_strings(tf.reshape(v, []))
     if v.dtype == tf.bool:
-        return tf.where(tf.reshape(v, []), "true", "false")
+        return _json_flags(tf.reshape(v, []))
     if v.shape.rank:  # a vector or matrix of numbers (e.g. EM's mean and covariance)
         return _json_array(_json_numbers(tf.cast(v, tf.float64)))
     return _json_numbers(tf.reshape(tf.cast(v, tf.float64), []))
@@ -86,11 +91,7 @@ def _json_values(values: dict[str, Any]) -> dict[str, tf.Tensor | str]:
             kinds["bool"][key] = v
         else:
             kinds["number"][key] = v if v.dtype == tf.float64 else tf.cast(v, tf.float64)
-    convert = {
-        "number": _json_numbers,
-        "string": _json_strings,
-        "bool": lambda b: tf.where(b, "true", "false"),
-    }
+    convert = {"number": _json_numbers, "string": _json_strings, "bool": _json_flags}
     for kind, tensors in kinds.items():
         if not tensors:
             continue
