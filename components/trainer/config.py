@@ -80,12 +80,17 @@ class TrainerConfig(FunctionSection):
     eval_steps: int | None = setting(
         None,
         Number(1, integer=True, none=True),
-        "evaluation batches per epoch (null: the whole evaluation split)",
+        "evaluation batches in all, split evenly over the epochs, at least one each "
+        "(null: the whole evaluation split every epoch)",
     )
     nonfinite_policy: str = setting(
         "recover", OneOf(NONFINITE_POLICIES), "on a non-finite step: recover, stop or raise"
     )
-    snapshot_every: int = setting(20, Number(1, integer=True), "steps between weight snapshots")
+    snapshot_every: int = setting(
+        20,
+        Number(1, integer=True),
+        "steps between host checks and weight snapshots (also the steps Keras runs per call)",
+    )
     lr_factor: float = setting(
         0.1, Number(0.0, 1.0, open_low=True, open_high=True), "LR multiplier per recovery"
     )

@@ -2,9 +2,11 @@
 
 `GuardCallback` reads one scalar of a `GuardedModel` (its count of non-finite steps) every
 `snapshot_every` steps and at each epoch end. When no step was bad it snapshots the weights and
-optimizer state; otherwise it diagnoses the captured batch (`diagnosis.diagnose_batch`),
-restores the last snapshot and applies `nonfinite_policy` (`recover`, `stop` or `raise`).
-`fit_guarded` trains a model with it and returns the training health report.
+optimizer state (`GuardedModel.take_snapshot`); after a bad step it diagnoses the captured
+batch (`diagnosis.diagnose_batch`), restores the last snapshot and applies `nonfinite_policy`
+(`recover`, `stop` or `raise`).
+`fit_guarded` trains a model with it, `snapshot_every` steps per Keras call, and returns the
+training health report.
 
 NaN and Inf: a snapshot is only taken when every weight is finite, so a restore always brings
 back finite weights; an update that overflowed the weights is caught at the next check and
@@ -57,9 +59,8 @@ class GuardCallback(keras.callbacks.Callback):
         self.extreme_threshold = config.extreme_input_threshold
         self.check_numerics = config.check_numerics
         self.recoveries = 0
-        self._snapshot = None
         self._epoch = 0
-        self._since_check = 0
+        self._checked_at = 0  # steps of this epoch at the last host check
         self._max_norm = 0.0
         self.report = {
             "file": HEALTH_REPORT_FILE,
@@ -81,46 +82,6 @@ class GuardCallback(keras.callbacks.Callback):
             "stopped_early": False,
         }
 
-    # -- snapshot / restore -------------------------------------------------------------------
-    def _targets(self) -> list:
-        optimizer = self.model.optimizer
-        return list(self.model.variables) + list(optimizer.variables)
-
-    def _build_snapshot(self) -> None:
-        targets = self._targets()
-        copies = [
-            tf.Variable(tf.convert_to_tensor(v), trainable=False, shape=v.shape, dtype=v.dtype)
-            for v in targets
-        ]
-
-        def save():
-            checks = [
-                tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
-                for v in self.model.variables
-                if v.dtype.is_floating
-            ]
-            finite = tf.reduce_all(tf.stack(checks))
-
-            def _copy():
-                for src, dst in zip(targets, copies, strict=True):
-                    dst.assign(src)
-                return tf.constant(True)
-
-            return tf.cond(finite, _copy, lambda: tf.constant(False))
-
-        def restore():
-            for src, dst in zip(copies, targets, strict=True):
-                dst.assign(src)
-
-        self._save_fn, self._restore_fn = tf.function(save), tf.function(restore)
-        self._snapshot = copies
-
-    def _take_snapshot(self) -> bool:
-        ok = bool(self._save_fn())
-        if ok:
-            self.report["snapshots"] += 1
-        return ok
-
     def _learning_rate(self) -> float:
         return float(tf.convert_to_tensor(self.model.optimizer.learning_rate))
 
@@ -128,23 +89,25 @@ class GuardCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if not isinstance(self.model, GuardedModel):
             raise TypeError("GuardCallback needs a compiled GuardedModel.")
-        if self._snapshot is None:
-            self._build_snapshot()
+        self._snapshots_before = int(self.model.guard_state.snapshots.numpy())
         self.report["status"] = "running"
         self.report["initial_learning_rate"] = json_float(self._learning_rate())
-        if not self._take_snapshot():
+        if not self.model.take_snapshot():
             raise GuardBlockedError(
                 "The model holds non-finite weights before training started: "
                 f"{nonfinite_weights(self.model)}. Check the initializer and any loaded weights."
             )
 
     def on_train_batch_end(self, batch, logs=None):
-        self._since_check += 1
-        if self._since_check >= self.snapshot_every:
+        # `batch` is the index of the last step of the call (Keras runs `steps_per_execution`
+        # steps per call), so this counts steps, not calls.
+        if batch + 1 - self._checked_at >= self.snapshot_every:
             self._check()
+            self._checked_at = batch + 1
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._checked_at = 0
 
     def on_epoch_end(self, epoch, logs=None):
         self._check()
@@ -169,6 +132,7 @@ class GuardCallback(keras.callbacks.Callback):
         self._max_norm = max(self._max_norm, float(guard.max_grad_norm.numpy()))
         self.report["max_grad_norm"] = json_float(self._max_norm)
         self.report["examples"] = int(guard.examples.numpy())
+        self.report["snapshots"] = int(guard.snapshots.numpy()) - self._snapshots_before
         self.report["final_learning_rate"] = json_float(self._learning_rate())
         self.report["recoveries"] = self.recoveries
         if self.report["status"] == "running":
@@ -176,14 +140,11 @@ class GuardCallback(keras.callbacks.Callback):
 
     # -- the policy ---------------------------------------------------------------------------
     def _check(self, final: bool = False) -> None:
-        self._since_check = 0
-        guard = self.model.guard_state
-        if int(guard.bad_steps.numpy()) == 0:
-            if self._take_snapshot():
+        """Snapshots if no step was non-finite; else (or if the snapshot finds a non-finite
+        weight that finite steps wrote) handles the event."""
+        if int(self.model.guard_state.bad_steps.numpy()) == 0:
+            if self.model.take_snapshot():
                 return
-            # Finite steps but non-finite weights: an update overflowed the weights.
-            guard.first_bad_step.assign(guard.step - 1)
-            guard.bad_steps.assign(1)
         self._handle_event(final)
 
     def _handle_event(self, final: bool) -> None:
@@ -203,7 +164,7 @@ class GuardCallback(keras.callbacks.Callback):
             "diagnosis": diagnosis,
         }
         self.report["nonfinite_events"].append(event)
-        self._restore_fn()
+        model.restore_snapshot()
         guard.reset_event()
         where = f"layer '{diagnosis['layer']}' ({diagnosis['stage']}, op {diagnosis['op']})"
         logging.warning(
@@ -246,6 +207,23 @@ class GuardCallback(keras.callbacks.Callback):
         logging.warning("nanguard: training stopped with the last finite weights restored")
 
 
+def run_steps_per_call(model: GuardedModel, steps: int) -> None:
+    """Makes Keras run `steps` train (and test) steps per call of its compiled function.
+
+    The guard reads the host once per `snapshot_every` steps and freezes updates in graph in
+    between, so nothing is lost by running that many steps per call: one Python round trip
+    instead of `steps`. Keras traces a one-step function when `steps_per_execution` was 1 at
+    its first call, so the functions are traced again, once, as loops; a loop reads the count
+    when it runs, and with the count set back to 1 it runs one step (`train_on_batch`).
+    """
+    model.steps_per_execution = steps
+    traced = getattr(model, "_nanguard_loop_functions", None)
+    if traced is None or traced != (model.train_function, model.test_function):
+        model.make_train_function(force=True)
+        model.make_test_function(force=True)
+        model._nanguard_loop_functions = (model.train_function, model.test_function)
+
+
 def fit_guarded(
     model: GuardedModel,
     train: tf.data.Dataset,
@@ -281,6 +259,7 @@ def fit_guarded(
             monitor="val_loss", patience=patience, restore_best_weights=True
         )
         callbacks.append(stopper)
+    run_steps_per_call(model, config.snapshot_every)
     try:
         model.fit(
             train,
@@ -294,6 +273,9 @@ def fit_guarded(
     except GuardBlockedError as err:
         err.report = report
         raise
+    finally:
+        model.steps_per_execution = 1  # a later train_on_batch or evaluate: one step per call
+    report["validation_steps_per_epoch"] = validation_steps
     if stopper is not None:
         report["early_stopping"] = {
             "patience": patience,

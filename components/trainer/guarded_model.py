@@ -3,12 +3,16 @@
 `GuardedModel` is a `tf_keras.Model` whose compiled train step checks, every step, the loss and
 the global gradient norm for finiteness with one fused scalar (`is_finite(loss +
 global_norm(grads))`), and applies the update only when it is finite (`tf.cond`). The weights
-are checked by the host before every snapshot (`guard.GuardCallback`); a weight an update made
-non-finite also makes the next step's loss non-finite. The global norm computed for the check
+are checked before every snapshot; a weight an update made non-finite also makes the next
+step's loss non-finite. The global norm computed for the check
 is the one the gradients are clipped with (the optimizer's `global_clipnorm` moves into the
 step). A non-finite step is counted in graph variables, its batch is captured in graph
 variables, and every later update is frozen until the host looks (`guard.GuardCallback`):
-nothing is copied to Python per batch.
+nothing is copied to Python per batch. `take_snapshot` copies weights and optimizer state into
+graph variables, only if every weight is finite (an update that overflowed a weight is marked
+as an event instead), so `restore_snapshot` always brings back finite weights. The host calls
+it once per check: a snapshot inside the step would cost a `tf.cond` over every weight and slot
+on every step, more than one call per `snapshot_every` steps.
 
 NaN and Inf: a step whose loss or global gradient norm is NaN or Inf never updates the weights,
 the optimizer slots or the iteration count, and is not averaged into the `loss` metric. With
@@ -44,6 +48,10 @@ class _GuardState:
             tf.zeros([0], tf.float32), shape=tf.TensorShape(None), trainable=False
         )
         self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.snapshots = var(0, tf.int64)  # snapshots taken
+        self.targets: list = []  # what a snapshot copies: weights and optimizer state
+        self.copies: list = []
+        self.save_fn = self.restore_fn = None  # host entry points, set by GuardedModel.compile
 
     def reset_event(self) -> None:
         self.bad_steps.assign(0)
@@ -95,8 +103,58 @@ class GuardedModel(keras.Model):
             if isinstance(nested, dict)
             else dict(zip(self.input_names, self.inputs, strict=True))
         )
-        self._guard = _GuardState({name: t.dtype for name, t in named.items()})
+        self._guard = guard = _GuardState({name: t.dtype for name, t in named.items()})
         self._guard_input_names = list(named)
+        guard.targets = list(self.variables) + list(self.optimizer.variables)
+        guard.copies = [
+            tf.Variable(tf.convert_to_tensor(v), trainable=False, shape=v.shape, dtype=v.dtype)
+            for v in guard.targets
+        ]
+        # On the plain state object: functions held by the model would be saved with it.
+        guard.save_fn = tf.function(self._save_snapshot)
+        guard.restore_fn = tf.function(self._restore_snapshot)
+
+    def _save_snapshot(self) -> tf.Tensor:
+        """Copies weights and optimizer state if every weight is finite; else marks an event.
+
+        An event here is an update that overflowed the weights while its loss and gradient
+        norm were finite: the last step is recorded as the first non-finite one.
+        """
+        guard = self._guard
+        finite = tf.reduce_all(
+            tf.stack(
+                [
+                    tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
+                    for v in self.variables
+                    if v.dtype.is_floating
+                ]
+            )
+        )
+
+        def _copy():
+            for src, dst in zip(guard.targets, guard.copies, strict=True):
+                dst.assign(src)
+            guard.snapshots.assign_add(1)
+            return tf.constant(True)
+
+        def _overflowed():
+            guard.first_bad_step.assign(guard.step - 1)
+            guard.bad_steps.assign(1)
+            return tf.constant(False)
+
+        return tf.cond(finite, _copy, _overflowed)
+
+    def _restore_snapshot(self) -> None:
+        for src, dst in zip(self._guard.copies, self._guard.targets, strict=True):
+            dst.assign(src)
+
+    def take_snapshot(self) -> bool:
+        """Snapshots weights and optimizer state; False (and an event) if a weight is not finite."""
+        return bool(self._guard.save_fn())
+
+    def restore_snapshot(self) -> None:
+        """Puts back the weights and optimizer state of the last snapshot (all finite)."""
+        self._guard.restore_fn()
 
     @property
     def guard_state(self) -> _GuardState:
@@ -151,16 +209,29 @@ class GuardedModel(keras.Model):
         # every weight before it takes a snapshot.
         probe = loss if lso else loss + grad_norm
         finite = tf.math.is_finite(probe)
-        first_bad = tf.logical_and(tf.logical_not(finite), tf.equal(guard.bad_steps, 0))
         apply = tf.logical_and(finite, tf.equal(guard.bad_steps, 0))
 
+        # Everything a finite step records lives in the applied branch, so the common step
+        # pays no masking: the loss metric, the compiled metrics, the largest gradient norm
+        # and the examples count see applied steps only (a frozen step after a non-finite one
+        # trains nothing and is not averaged in either).
         def _apply():
             optimizer.apply_gradients(
                 [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
             )
+            norm = grad_norm
+            if lso:  # the loss scaler skipped an overflowing gradient: no norm to record
+                norm = tf.where(tf.math.is_finite(grad_norm), grad_norm, 0.0)
+            guard.max_grad_norm.assign(tf.maximum(guard.max_grad_norm, norm))
+            guard.examples.assign_add(tf.shape(y, out_type=tf.int64)[0])
+            guard.loss_tracker.update_state(loss)
+            self.compiled_metrics.update_state(y, y_pred, sample_weight)
             return tf.constant(True)
 
         def _skip():
+            bad = tf.logical_not(finite)
+            guard.bad_steps.assign_add(tf.cast(bad, tf.int64))
+
             def _capture():
                 for name in self._guard_input_names:
                     guard.captured_x[name].assign(x[name])
@@ -169,23 +240,11 @@ class GuardedModel(keras.Model):
                 guard.captured.assign(True)
                 return tf.constant(False)
 
+            first_bad = tf.logical_and(bad, tf.equal(guard.bad_steps, 1))
             return tf.cond(first_bad, _capture, lambda: tf.constant(False))
 
         with tf.control_dependencies([tf.cond(apply, _apply, _skip)]):
-            guard.bad_steps.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
-            finite_norm = tf.logical_and(finite, tf.math.is_finite(grad_norm))
-            guard.max_grad_norm.assign(
-                tf.where(
-                    finite_norm, tf.maximum(guard.max_grad_norm, grad_norm), guard.max_grad_norm
-                )
-            )
             guard.step.assign_add(1)
-            guard.examples.assign_add(tf.cast(tf.shape(y)[0], tf.int64) * tf.cast(apply, tf.int64))
-        finite_f = tf.cast(finite, tf.float32)
-        guard.loss_tracker.update_state(tf.where(finite, loss, 0.0), sample_weight=finite_f)
-        safe_pred = tf.where(finite, y_pred, tf.zeros_like(y_pred))
-        metric_weight = finite_f if sample_weight is None else sample_weight * finite_f
-        self.compiled_metrics.update_state(y, safe_pred, metric_weight)
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):

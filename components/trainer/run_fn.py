@@ -43,7 +43,8 @@ def run_fn(fn_args) -> None:
     up to `config.epochs` whole passes over the training split, stopping early when the
     evaluation loss has not improved for `config.early_stopping_patience` epochs (the best
     weights are kept); a `train_steps` caps the batches in all, split evenly over the epochs.
-    Evaluates `fn_args.eval_steps` batches per epoch (EvalArgs; the whole split when None). Writes
+    `fn_args.eval_steps` (EvalArgs) is split the same way, at least one batch per epoch; when
+    None every epoch evaluates the whole split. Writes
     `<model_run_dir>/nanguard_training_health.json` once training has started.
 
     Raises:
@@ -70,11 +71,15 @@ def run_fn(fn_args) -> None:
         )
     train_steps, eval_steps = fn_args.train_steps, fn_args.eval_steps
     config = config.replace(train_steps=train_steps or None, eval_steps=eval_steps or None)
-    steps_per_epoch = None
+    steps_per_epoch = validation_steps = None
     if train_steps:
         epochs = max(1, min(config.epochs, int(train_steps)))
         steps_per_epoch = max(1, int(train_steps) // epochs)
         config = config.replace(epochs=epochs, train_steps=int(train_steps))
+    if eval_steps:
+        # A budget for the whole run, as TFX's EvalArgs is: the stock trainer validates it
+        # once, so per-epoch validation of all of it would multiply the evaluation work.
+        validation_steps = max(1, int(eval_steps) // config.epochs)
     train = labelled_dataset(
         fn_args.train_files,
         fn_args.data_accessor,
@@ -100,7 +105,7 @@ def run_fn(fn_args) -> None:
             config,
             steps_per_epoch=steps_per_epoch,
             validation_data=evaluation,
-            validation_steps=eval_steps or None,
+            validation_steps=validation_steps,
         )
         try:
             export_model(model, tf_transform_output, label_key, fn_args.serving_model_dir)

@@ -195,3 +195,40 @@ def test_raise_policy_with_spreadsheet_headers_names_the_original_feature():
     assert diagnosis_0["extreme_inputs"][0]["nan"] == 5
     captured = model.guard_state.captured_x
     assert set(captured) == set(names.values())
+
+
+def test_fit_guarded_runs_snapshot_every_steps_per_call_with_the_same_result(monkeypatch):
+    """fit_guarded runs `snapshot_every` steps per Keras call; the weights are those of one step
+    per call (dropout off so the two runs draw nothing at random), and afterwards the model is
+    back to one step per call."""
+    x, y = _shared.data()
+    batched, config = _shared.model(dropout=0.0, snapshot_every=3)
+    ends = []
+    original = guard.GuardCallback.on_train_batch_end
+
+    def record(self, batch, logs=None):
+        ends.append(batch)
+        original(self, batch, logs)
+
+    monkeypatch.setattr(guard.GuardCallback, "on_train_batch_end", record)
+    report = guard.fit_guarded(batched, _shared.batches(x, y), config, verbose=0)
+    monkeypatch.undo()
+    assert ends == [2, 5, 7, 2, 5, 7]  # 8 steps per epoch: calls of 3, 3 and 2 steps
+    assert report["steps"] == 16 and report["examples"] == 2 * 256
+    assert int(batched.steps_per_execution.numpy()) == 1
+    batched.train_on_batch({k: v[:32] for k, v in x.items()}, y[:32])  # one step, no error
+    assert int(batched.guard_state.step.numpy()) == 17
+
+    single, _ = _shared.model(dropout=0.0, snapshot_every=3)
+    calls = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, _: calls.append(b))
+    single.fit(
+        _shared.batches(x, y),
+        epochs=2,
+        callbacks=[guard.GuardCallback(config), counter],
+        verbose=0,
+    )
+    assert len(calls) == 16  # plain fit: one step per call
+    single.train_on_batch({k: v[:32] for k, v in x.items()}, y[:32])
+    for a, b in zip(batched.get_weights(), single.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

@@ -25,12 +25,16 @@ def test_nonfinite_step_updates_nothing():
     np.testing.assert_array_equal(state.captured_x["a"].numpy(), x_bad["a"])
     np.testing.assert_array_equal(state.captured_y.numpy(), y.astype("float32"))
     # Frozen until the host handles the event: a finite batch does not update either.
-    model.train_on_batch(x, y)
+    model.reset_metrics()
+    logs = model.train_on_batch(x, y, return_dict=True)
     assert int(model.optimizer.iterations.numpy()) == 0
     assert int(state.bad_steps.numpy()) == 1 and int(state.step.numpy()) == 2
+    # A frozen step trains nothing, so it counts no examples and no loss or accuracy.
+    assert int(state.examples.numpy()) == 0 and float(state.max_grad_norm.numpy()) == 0.0
+    assert logs["loss"] == 0.0 and logs["accuracy"] == 0.0
     state.reset_event()
     model.train_on_batch(x, y)
-    assert int(model.optimizer.iterations.numpy()) == 1
+    assert int(model.optimizer.iterations.numpy()) == 1 and int(state.examples.numpy()) == 32
     assert not np.array_equal(before[0], model.trainable_variables[0].numpy())
     assert float(state.max_grad_norm.numpy()) > 0
 
@@ -77,3 +81,27 @@ def test_the_step_clips_like_the_optimizers_global_clipnorm():
     for a, b in zip(after_guarded, clone.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     assert not np.allclose(after_guarded[0], snapshot[0])  # it did train
+
+
+def test_snapshot_restores_weights_and_optimizer_and_refuses_an_overflowed_weight():
+    model, _ = _shared.model()
+    state = model.guard_state
+    x, y = _shared.data(32)
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    assert model.take_snapshot() is True and int(state.snapshots.numpy()) == 1
+    after_3 = [v.numpy().copy() for v in model.trainable_variables]
+    model.train_on_batch(x, y)
+    model.restore_snapshot()
+    for old, var in zip(after_3, model.trainable_variables, strict=True):
+        np.testing.assert_array_equal(old, var.numpy())
+    assert int(model.optimizer.iterations.numpy()) == 3  # optimizer state restored as well
+    # A weight made non-finite with finite steps: the snapshot refuses and marks an event.
+    kernel = model.trainable_variables[0]
+    kernel.assign(np.where(np.arange(kernel.shape[1]) == 0, np.inf, kernel.numpy()))
+    assert model.take_snapshot() is False
+    assert int(state.bad_steps.numpy()) == 1
+    assert int(state.first_bad_step.numpy()) == 3  # the last step, the 4th
+    assert int(state.snapshots.numpy()) == 1
+    model.restore_snapshot()
+    np.testing.assert_array_equal(after_3[0], kernel.numpy())

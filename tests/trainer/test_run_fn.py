@@ -36,6 +36,9 @@ def test_run_fn_healthy_exports_finite_model_and_report(transformed, tmp_path):
     assert report["config"]["label_key"] == LABEL
     assert report["config"]["epochs"] == 4
     assert (report["config"]["train_steps"], report["config"]["eval_steps"]) == (40, 5)
+    # EvalArgs' 5 batches are the run's budget, like TrainArgs': one per epoch, not 5 x 4.
+    assert report["validation_steps_per_epoch"] == 1
+    assert [set(e) >= {"val_loss", "val_accuracy"} for e in report["epochs"]] == [True] * 4
     probs = _shared.serve(args.serving_model_dir, transformed["frame"])
     n_species = transformed["frame"][LABEL].nunique()
     assert probs.shape == (len(transformed["frame"].dropna()), n_species)
