@@ -11,8 +11,8 @@ global_clipnorm), the in-memory data and the batch size, in one process:
   itself costs once both batch their steps alike (reported, not the target).
 
 Each round builds fresh models (seeded by the round), traces them with one untimed epoch, then
-times `--slices` one-epoch fits per variant, interleaved in a rotating order, so slow moments of
-a shared machine fall on every variant. A round's ratio is the variants' total times; the
+times `--slices` one-epoch fits per variant, interleaved in a seeded random order, so slow moments
+of a shared machine fall on every variant. A round's ratio is the variants' total times; the
 result is the median over rounds, with the smallest round beside it.
 
     .venv/bin/python benchmarks/bench_trainer.py --rows 20000 --batch-size 64 --rounds 7
@@ -21,6 +21,8 @@ result is the median over rounds, with the smallest round beside it.
 from __future__ import annotations
 
 import argparse
+import gc
+import random
 import statistics
 import time
 
@@ -68,15 +70,21 @@ def _build(config: TrainerConfig, n_numeric: int, variant: str):
 
 def _round(config, args, dataset, round_index: int) -> dict:
     """Total seconds per variant over `args.slices` interleaved one-epoch fits."""
+    # The last round's models go first: a heap that grows round by round makes Python's
+    # collector slower for whichever variant allocates more per call.
+    keras.backend.clear_session()
+    gc.collect()
     fits = {}
     for variant in VARIANTS:
         keras.utils.set_random_seed(round_index)
         fits[variant] = _build(config, args.features, variant)
         fits[variant](dataset)  # trace + warm-up, not timed
     seconds = dict.fromkeys(VARIANTS, 0.0)
-    for slice_index in range(args.slices):
-        shift = (round_index + slice_index) % len(VARIANTS)
-        for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+    # A seeded shuffle per slice, not a rotation: a rotation keeps the cyclic order, so one
+    # variant would always run right after the same other one.
+    order = random.Random(round_index)
+    for _ in range(args.slices):
+        for variant in order.sample(VARIANTS, len(VARIANTS)):
             start = time.perf_counter()
             fits[variant](dataset)
             seconds[variant] += time.perf_counter() - start
