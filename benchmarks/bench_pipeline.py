@@ -1,7 +1,12 @@
 """The whole pipeline, guarded against stock, on the same synthetic data, side by side.
 
     python benchmarks/bench_pipeline.py --sizes 10000 100000 1000000
-    python benchmarks/bench_pipeline.py --sizes 10000000 --beam-arg=--runner=DataflowRunner ...
+    python benchmarks/bench_pipeline.py --sizes 10000000 --artifact-root gs://BUCKET/bench \
+        --beam-arg=--runner=DataflowRunner --beam-arg=--project=P ...
+
+With `--artifact-root`, the CSVs and every component's artifacts go there (any path TFX's file
+I/O reads, gs:// included), so Beam workers on other machines can read them; ML Metadata, logs
+and the timings stay on this machine.
 
 For each size: a seeded table (`synth.py`: 8 numeric features, normal and skewed, 2 categorical,
 gaps, NaN, +/-Inf and huge values) is run through the guarded pipeline (Inf treated as missing,
@@ -49,13 +54,17 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def worker(variant: str, data_dir: str, root: str, beam_args: list[str]) -> dict:
+def worker(
+    variant: str, data_dir: str, root: str, beam_args: list[str], artifact_root: str | None = None
+) -> dict:
     """Runs one pipeline in this process; returns per-stage seconds and peak MB."""
     from nanguard.pipelines import local_runner
     from nanguard.pipelines.config import PipelineConfig
     from nanguard.pipelines.observed_runner import ObservedLocalDagRunner
 
-    layout = local_runner.Layout(root=root, serving_dir=os.path.join(root, "serving"))
+    layout = local_runner.Layout(
+        root=root, serving_dir=os.path.join(root, "serving"), artifact_root=artifact_root
+    )
     layout.claim()
     config = PipelineConfig.from_dict(
         {"label": "label", "data_guard": {"inf": "treat_as_missing"}, "trainer": TRAINER}
@@ -83,11 +92,15 @@ def worker(variant: str, data_dir: str, root: str, beam_args: list[str]) -> dict
     return {"total_seconds": round(time.monotonic() - start, 2), "stages": stages}
 
 
-def _run_worker(variant: str, data_dir: str, beam_args: list[str]) -> dict:
+def _run_worker(
+    variant: str, data_dir: str, beam_args: list[str], artifact_root: str | None
+) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench_pipeline_{variant}_") as root:
         out = os.path.join(root, "result.json")
         command = [sys.executable, __file__, "--worker", variant, "--data", data_dir]
         command += ["--root", os.path.join(root, "runs"), "--result", out]
+        if artifact_root:
+            command += ["--artifact-root", artifact_root]
         command += [f"--beam-arg={a}" for a in beam_args]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         proc = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -95,6 +108,18 @@ def _run_worker(variant: str, data_dir: str, beam_args: list[str]) -> dict:
             raise RuntimeError(f"{variant} pipeline failed:\n{proc.stderr[-3000:]}")
         with open(out) as f:
             return json.load(f)
+
+
+def _upload(local_dir: str, remote_dir: str) -> str:
+    """Copies the CSVs of `local_dir` into `remote_dir` (refused if it exists); returns it."""
+    import tensorflow as tf
+
+    if tf.io.gfile.exists(remote_dir):
+        raise SystemExit(f"--artifact-root: {remote_dir} exists; pass a new --artifact-root")
+    tf.io.gfile.makedirs(remote_dir)
+    for name in tf.io.gfile.listdir(local_dir):
+        tf.io.gfile.copy(os.path.join(local_dir, name), f"{remote_dir}/{name}")
+    return remote_dir
 
 
 def _markdown(results: list[dict]) -> str:
@@ -146,6 +171,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--beam-arg", action="append", default=[])
+    parser.add_argument(
+        "--artifact-root",
+        help="where the CSVs and the components' artifacts go (e.g. gs://BUCKET/bench for "
+        "Dataflow); default: a local temporary folder",
+    )
     parser.add_argument("--output", default=HERE, help="where RESULTS.md and RESULTS.json go")
     parser.add_argument(
         "--render", action="store_true", help="only rewrite RESULTS.md from RESULTS.json"
@@ -156,7 +186,7 @@ def main() -> int:
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = worker(args.worker, args.data, args.root, args.beam_arg)
+        result = worker(args.worker, args.data, args.root, args.beam_arg, args.artifact_root)
         with open(args.result, "w") as f:
             json.dump(result, f)
         return 0
@@ -181,7 +211,12 @@ def main() -> int:
             del table
             result = {"rows": rows}
             for variant, data_dir in (("stock", stock_dir), ("guarded", guarded_dir)):
-                result[variant] = _run_worker(variant, data_dir, args.beam_arg)
+                artifacts = None
+                if args.artifact_root:
+                    artifacts = f"{args.artifact_root.rstrip('/')}/{rows}/{variant}"
+                    data_dir = _upload(data_dir, f"{artifacts}/data")
+                    artifacts = f"{artifacts}/pipeline"
+                result[variant] = _run_worker(variant, data_dir, args.beam_arg, artifacts)
                 print(
                     f"{rows} rows, {variant}: {result[variant]['total_seconds']:.1f} s", flush=True
                 )

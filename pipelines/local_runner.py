@@ -34,15 +34,18 @@ class Layout:
     """Where one local run keeps its files; all of it lives under `root`.
 
     nanguard writes only into the folders below (each created by nanguard) and never deletes a
-    file: staged data goes to a new folder per run.
+    file: staged data goes to a new folder per run. `artifact_root` (any path TFX's file I/O
+    reads, gs:// included) moves the components' artifacts out of `root`, for Beam workers
+    that cannot read this machine's disk (Dataflow); metadata, logs and the lock stay local.
     """
 
     root: str
     serving_dir: str
+    artifact_root: str | None = None
 
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.root, "pipeline")
+        return self.artifact_root or os.path.join(self.root, "pipeline")
 
     @property
     def metadata_path(self) -> str:

@@ -5,8 +5,8 @@
 optimizer state (`GuardedModel.take_snapshot`); after a bad step it diagnoses the captured
 batch (`diagnosis.diagnose_batch`), restores the last snapshot and applies `nonfinite_policy`
 (`recover`, `stop` or `raise`).
-`fit_guarded` trains a model with it, `snapshot_every` steps per Keras call, and returns the
-training health report.
+`fit_guarded` trains a model with it, `snapshot_every` steps per Keras call when the number of
+batches is known, and returns the training health report.
 
 NaN and Inf: a snapshot is only taken when every weight is finite, so a restore always brings
 back finite weights; an update that overflowed the weights is caught at the next check and
@@ -259,7 +259,14 @@ def fit_guarded(
             monitor="val_loss", patience=patience, restore_best_weights=True
         )
         callbacks.append(stopper)
-    run_steps_per_call(model, config.snapshot_every)
+    # Keras can run several steps per call only over data whose number of batches it knows
+    # (a step budget, or a dataset of known size); TFX's file datasets have no known size, so
+    # whole epochs over them run one step per call.
+    known = steps_per_epoch is not None or int(train.cardinality()) >= 0
+    if validation_data is not None and validation_steps is None:
+        known = known and int(validation_data.cardinality()) >= 0
+    if known:
+        run_steps_per_call(model, config.snapshot_every)
     try:
         model.fit(
             train,
@@ -276,6 +283,7 @@ def fit_guarded(
     finally:
         model.steps_per_execution = 1  # a later train_on_batch or evaluate: one step per call
     report["validation_steps_per_epoch"] = validation_steps
+    report["steps_per_call"] = config.snapshot_every if known else 1
     if stopper is not None:
         report["early_stopping"] = {
             "patience": patience,

@@ -294,3 +294,19 @@ def test_blocked_line_names_the_evaluators_failed_threshold(tmp_path, capsys, mo
     code = cli._report(layout, "run-1", None, "LOG")
     assert code == vocab.EXIT_BLOCKED
     assert capsys.readouterr().out == f"BLOCKED: {reason}; nothing was pushed. Log: LOG\n"
+
+
+def test_an_artifact_root_moves_only_the_artifacts(tmp_path):
+    """For Beam workers that cannot read this disk (Dataflow): the artifacts go to
+    `artifact_root`; metadata, staging, logs and the lock stay under the local root."""
+    from nanguard.pipelines import local_runner
+
+    local = local_runner.Layout(root=str(tmp_path / "root"), serving_dir=str(tmp_path / "s"))
+    remote = local_runner.Layout(
+        root=str(tmp_path / "root"), serving_dir=str(tmp_path / "s"), artifact_root="gs://b/x"
+    )
+    assert local.pipeline_root == str(tmp_path / "root" / "pipeline")
+    assert remote.pipeline_root == "gs://b/x"
+    for name in ("metadata_path", "staging_root", "log_dir"):
+        assert getattr(remote, name) == getattr(local, name)
+        assert getattr(remote, name).startswith(str(tmp_path / "root"))

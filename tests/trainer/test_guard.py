@@ -232,3 +232,25 @@ def test_fit_guarded_runs_snapshot_every_steps_per_call_with_the_same_result(mon
     single.train_on_batch({k: v[:32] for k, v in x.items()}, y[:32])
     for a, b in zip(batched.get_weights(), single.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_data_of_unknown_size_runs_one_step_per_call():
+    """Keras refuses several steps per call over data of unknown size (TFX's file datasets):
+    whole epochs over such data run one step per call and train all of it."""
+    x, y = _shared.data()
+    unknown = _shared.batches(x, y).filter(lambda *_: True)  # a filter hides the size
+    assert int(unknown.cardinality()) < 0
+    model, config = _shared.model(snapshot_every=3)
+    report = guard.fit_guarded(model, unknown, config, validation_data=unknown, verbose=0)
+    assert report["steps_per_call"] == 1 and report["steps"] == 16
+    budget, config = _shared.model(snapshot_every=3)
+    report = guard.fit_guarded(
+        budget,
+        unknown.repeat(),
+        config,
+        steps_per_epoch=5,
+        validation_data=unknown.repeat(),
+        validation_steps=2,
+        verbose=0,
+    )
+    assert report["steps_per_call"] == 3 and report["steps"] == 10
