@@ -265,8 +265,9 @@ def fit_guarded(
     known = steps_per_epoch is not None or int(train.cardinality()) >= 0
     if validation_data is not None and validation_steps is None:
         known = known and int(validation_data.cardinality()) >= 0
-    if known:
-        run_steps_per_call(model, config.snapshot_every)
+    steps_per_call = config.snapshot_every if known else 1
+    if steps_per_call > 1:
+        run_steps_per_call(model, steps_per_call)
     try:
         model.fit(
             train,
@@ -283,7 +284,7 @@ def fit_guarded(
     finally:
         model.steps_per_execution = 1  # a later train_on_batch or evaluate: one step per call
     report["validation_steps_per_epoch"] = validation_steps
-    report["steps_per_call"] = config.snapshot_every if known else 1
+    report["steps_per_call"] = steps_per_call
     if stopper is not None:
         report["early_stopping"] = {
             "patience": patience,

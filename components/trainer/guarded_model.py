@@ -30,7 +30,7 @@ import tf_keras as keras
 class _GuardState:
     """Graph variables of the guard. A plain object, so Keras neither tracks nor saves them."""
 
-    def __init__(self, input_dtypes: dict):
+    def __init__(self, input_dtypes: dict, weights: list, optimizer_variables: list):
         def var(value, dtype):
             return tf.Variable(value, dtype=dtype, trainable=False)
 
@@ -49,14 +49,50 @@ class _GuardState:
         )
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.snapshots = var(0, tf.int64)  # snapshots taken
-        self.targets: list = []  # what a snapshot copies: weights and optimizer state
-        self.copies: list = []
-        self.save_fn = self.restore_fn = None  # host entry points, set by GuardedModel.compile
+        # A snapshot copies the weights and the optimizer state; only the weights are checked.
+        self._checked = [v for v in weights if v.dtype.is_floating]
+        self._targets = list(weights) + list(optimizer_variables)
+        self._copies = [
+            tf.Variable(tf.convert_to_tensor(v), trainable=False, shape=v.shape, dtype=v.dtype)
+            for v in self._targets
+        ]
+        # Here, not on the model: functions the model held would be saved with it.
+        self.save_fn = tf.function(self._save)
+        self.restore_fn = tf.function(self._restore)
 
     def reset_event(self) -> None:
         self.bad_steps.assign(0)
         self.first_bad_step.assign(-1)
         self.captured.assign(False)
+
+    def _save(self) -> tf.Tensor:
+        """Copies weights and optimizer state if every weight is finite; else marks an event.
+
+        An event here is an update that overflowed the weights while its loss and gradient
+        norm were finite: the last step is recorded as the first non-finite one.
+        """
+        finite = tf.reduce_all(
+            tf.stack(
+                [tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32))) for v in self._checked]
+            )
+        )
+
+        def _copy():
+            for src, dst in zip(self._targets, self._copies, strict=True):
+                dst.assign(src)
+            self.snapshots.assign_add(1)
+            return tf.constant(True)
+
+        def _overflowed():
+            self.first_bad_step.assign(self.step - 1)
+            self.bad_steps.assign(1)
+            return tf.constant(False)
+
+        return tf.cond(finite, _copy, _overflowed)
+
+    def _restore(self) -> None:
+        for src, dst in zip(self._copies, self._targets, strict=True):
+            dst.assign(src)
 
 
 def _is_lso(optimizer) -> bool:
@@ -103,50 +139,12 @@ class GuardedModel(keras.Model):
             if isinstance(nested, dict)
             else dict(zip(self.input_names, self.inputs, strict=True))
         )
-        self._guard = guard = _GuardState({name: t.dtype for name, t in named.items()})
-        self._guard_input_names = list(named)
-        guard.targets = list(self.variables) + list(self.optimizer.variables)
-        guard.copies = [
-            tf.Variable(tf.convert_to_tensor(v), trainable=False, shape=v.shape, dtype=v.dtype)
-            for v in guard.targets
-        ]
-        # On the plain state object: functions held by the model would be saved with it.
-        guard.save_fn = tf.function(self._save_snapshot)
-        guard.restore_fn = tf.function(self._restore_snapshot)
-
-    def _save_snapshot(self) -> tf.Tensor:
-        """Copies weights and optimizer state if every weight is finite; else marks an event.
-
-        An event here is an update that overflowed the weights while its loss and gradient
-        norm were finite: the last step is recorded as the first non-finite one.
-        """
-        guard = self._guard
-        finite = tf.reduce_all(
-            tf.stack(
-                [
-                    tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32)))
-                    for v in self.variables
-                    if v.dtype.is_floating
-                ]
-            )
+        self._guard = _GuardState(
+            {name: t.dtype for name, t in named.items()},
+            self.variables,
+            self.optimizer.variables,
         )
-
-        def _copy():
-            for src, dst in zip(guard.targets, guard.copies, strict=True):
-                dst.assign(src)
-            guard.snapshots.assign_add(1)
-            return tf.constant(True)
-
-        def _overflowed():
-            guard.first_bad_step.assign(guard.step - 1)
-            guard.bad_steps.assign(1)
-            return tf.constant(False)
-
-        return tf.cond(finite, _copy, _overflowed)
-
-    def _restore_snapshot(self) -> None:
-        for src, dst in zip(self._guard.copies, self._guard.targets, strict=True):
-            dst.assign(src)
+        self._guard_input_names = list(named)
 
     def take_snapshot(self) -> bool:
         """Snapshots weights and optimizer state; False (and an event) if a weight is not finite."""
