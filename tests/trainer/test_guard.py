@@ -254,3 +254,14 @@ def test_data_of_unknown_size_runs_one_step_per_call():
         verbose=0,
     )
     assert report["steps_per_call"] == 3 and report["steps"] == 10
+    # A step budget, but evaluation over the whole unknown-size split: one step per call.
+    whole_eval, config = _shared.model(snapshot_every=3)
+    report = guard.fit_guarded(
+        whole_eval,
+        unknown.repeat(),
+        config,
+        steps_per_epoch=5,
+        validation_data=unknown,
+        verbose=0,
+    )
+    assert report["steps_per_call"] == 1 and report["steps"] == 10
