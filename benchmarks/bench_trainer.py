@@ -3,19 +3,25 @@
 Three variants share the architecture (`build_model` defaults: He init, L2, dropout, Adam with
 global_clipnorm), the in-memory data and the batch size, in one process:
 
-* `guard`: what `fit_guarded` runs in the Trainer: a GuardCallback, `snapshot_every` steps per
-  Keras call, the host checking once per call.
+* `guard`: `fit_guarded`, exactly as the Trainer's run_fn calls it: a GuardCallback,
+  `snapshot_every` steps per Keras call, the host checking once per call.
 * `terminate_on_nan`: a plain Keras model with `TerminateOnNaN`, one step per call (Keras's
   default, and what the stock TFX Trainer examples run). The target is against this one.
 * `terminate_on_nan_batched`: the same with `steps_per_execution=snapshot_every`: what the guard
   itself costs once both batch their steps alike (reported, not the target).
 
-Each round builds fresh models (seeded by the round), traces them with one untimed epoch, then
-times `--slices` one-epoch fits per variant, interleaved in a seeded random order, so slow moments
-of a shared machine fall on every variant. A round's ratio is the variants' total times; the
-result is the median over rounds, with the smallest round beside it.
+Each round builds fresh models (seeded by the round), traces them with one untimed slice, then
+times `--slices` fits per variant, interleaved in a seeded random order, so slow moments of a
+shared machine fall on every variant. A round's ratio is the variants' total times; the result
+is the median over rounds, with the smallest round beside it.
+
+A slice is one epoch over data of known size, or with `--unknown-size` (the data's size hidden,
+as TFX's example files hide it: the default `nanguard run` without `train_steps`) a fit of
+`--epochs` (3) epochs: Keras counts the batches in the first, one step per call, and the
+batched variants run `snapshot_every` steps per call from the second.
 
     .venv/bin/python benchmarks/bench_trainer.py --rows 20000 --batch-size 64 --rounds 7
+    .venv/bin/python benchmarks/bench_trainer.py --unknown-size --rounds 7
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from nanguard.components.trainer.config import TrainerConfig
-from nanguard.components.trainer.guard import GuardCallback, run_steps_per_call
+from nanguard.components.trainer.guard import StepsPerCallFromSecondEpoch, fit_guarded
 from nanguard.components.trainer.model import build_model
 
 TARGET = 0.95
@@ -46,26 +52,31 @@ def _data(rows: int, n_numeric: int, seed: int = 0):
     return x, y
 
 
-def _build(config: TrainerConfig, n_numeric: int, variant: str):
-    """A one-epoch fit function for `variant`, on a freshly built model."""
+def _build(config: TrainerConfig, n_numeric: int, variant: str, sized: bool):
+    """A fit function (`config.epochs` epochs) for `variant`, on a freshly built model."""
     model = build_model([f"x{i}" for i in range(n_numeric)], [("cat", 8)], 2, config)
-    if variant == "guard":
-        # What `fit_guarded` runs, minus its once-per-training setup (the snapshot function's
-        # trace), so that every variant's slices time steady-state steps.
-        run_steps_per_call(model, config.snapshot_every)
-        callbacks = [GuardCallback(config)]
-        return lambda dataset: model.fit(dataset, epochs=1, callbacks=callbacks, verbose=0)
+    if variant == "guard":  # exactly what the Trainer's run_fn runs
+        return lambda dataset: fit_guarded(model, dataset, config, verbose=0)
     plain = keras.Model(model.inputs, model.outputs)
+    batched = variant.endswith("_batched")
     plain.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate=config.learning_rate, global_clipnorm=config.global_clipnorm
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        steps_per_execution=config.snapshot_every if variant.endswith("_batched") else 1,
+        steps_per_execution=config.snapshot_every if batched else 1,
     )
     callbacks = [keras.callbacks.TerminateOnNaN()]
-    return lambda dataset: plain.fit(dataset, epochs=1, callbacks=callbacks, verbose=0)
+    if batched and not sized:  # the same trick as fit_guarded: batch once Keras has counted
+        callbacks.append(StepsPerCallFromSecondEpoch(config.snapshot_every))
+
+    def fit(dataset):
+        if batched and not sized:
+            plain.steps_per_execution = 1
+        plain.fit(dataset, epochs=config.epochs, callbacks=callbacks, verbose=0)
+
+    return fit
 
 
 def _round(config, args, dataset, round_index: int) -> dict:
@@ -77,7 +88,7 @@ def _round(config, args, dataset, round_index: int) -> dict:
     fits = {}
     for variant in VARIANTS:
         keras.utils.set_random_seed(round_index)
-        fits[variant] = _build(config, args.features, variant)
+        fits[variant] = _build(config, args.features, variant, not args.unknown_size)
         fits[variant](dataset)  # trace + warm-up, not timed
     seconds = dict.fromkeys(VARIANTS, 0.0)
     # A seeded shuffle per slice, not a rotation: a rotation keeps the cyclic order, so one
@@ -99,13 +110,22 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=4, help="timed epochs per variant/round")
     parser.add_argument("--features", type=int, default=8)
     parser.add_argument("--snapshot-every", type=int, default=TrainerConfig().snapshot_every)
+    parser.add_argument(
+        "--unknown-size",
+        action="store_true",
+        help="hide the data's size, as TFX's example files do; each slice fits --epochs",
+    )
+    parser.add_argument("--epochs", type=int, help="epochs per slice (default 1; 3 if unknown)")
     args = parser.parse_args()
+    epochs = args.epochs or (3 if args.unknown_size else 1)
 
     x, y = _data(args.rows, args.features)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size).cache()
-    steps = int(np.ceil(args.rows / args.batch_size)) * args.slices
+    if args.unknown_size:
+        dataset = dataset.filter(lambda *_: True)  # cardinality unknown, like a file dataset
+    steps = int(np.ceil(args.rows / args.batch_size)) * args.slices * epochs
     config = TrainerConfig.from_dict(
-        {"epochs": 1, "snapshot_every": args.snapshot_every, "check_numerics": False}
+        {"epochs": epochs, "snapshot_every": args.snapshot_every, "check_numerics": False}
     )
     ratios = {"terminate_on_nan": [], "terminate_on_nan_batched": []}
     for round_index in range(args.rounds):
@@ -123,6 +143,7 @@ def main() -> None:
         )
     print(
         f"rows={args.rows} batch={args.batch_size} snapshot_every={args.snapshot_every} "
+        f"epochs per slice={epochs} size known={not args.unknown_size} "
         f"rounds={args.rounds} timed steps per variant and round={steps}"
     )
     main_ratio = statistics.median(ratios["terminate_on_nan"])

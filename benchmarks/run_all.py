@@ -48,6 +48,12 @@ BENCHMARKS = [
         ["--rows", "5000", "--rounds", "1"],
         "guarded steps/s >= 0.95x TerminateOnNaN only",
     ),
+    (
+        "bench_trainer.py",
+        ["--unknown-size"],
+        ["--unknown-size", "--rows", "5000", "--rounds", "1"],
+        "the same over data of unknown size (whole epochs over TFX files)",
+    ),
     ("bench_gate.py", ["--rows", "100000"], ["--rows", "5000"], "gate <= 0.5x stock Evaluator"),
     (
         "bench_check_model.py",

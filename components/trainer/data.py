@@ -1,8 +1,9 @@
 """Training and evaluation input: transformed examples as `(features, label)` batches.
 
-NaN and Inf: rows whose label is missing (int label -1, float label NaN or +-Inf) are dropped,
-and batches left empty are skipped. NaN and Inf in the features are left alone (the transform
-repairs them; a step they make non-finite is refused by the guard).
+NaN and Inf: rows whose label is missing (int label -1, float label NaN or +-Inf) are dropped.
+A batch left empty is kept (the guarded step trains nothing on it), so that every pass over a
+split yields the same number of batches, ceil(rows / batch_size). NaN and Inf in the features
+are left alone (the transform repairs them; a step they make non-finite is refused by the guard).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def labelled_dataset(
     num_epochs: int | None,
 ) -> tf.data.Dataset:
     """`serving.input_fn` batches of `config.batch_size`, shuffled with `config.seed`, with
-    missing-label rows dropped and empty batches skipped; `num_epochs` None repeats forever."""
+    missing-label rows dropped (a batch may be left empty); `num_epochs` None repeats forever."""
     dataset = serving.input_fn(
         files,
         data_accessor,
@@ -50,4 +51,4 @@ def labelled_dataset(
         seed=config.seed,
     )
     dataset = dataset.map(drop_missing_labels, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.filter(lambda _, label: tf.size(label) > 0).prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -5,8 +5,9 @@
 optimizer state (`GuardedModel.take_snapshot`); after a bad step it diagnoses the captured
 batch (`diagnosis.diagnose_batch`), restores the last snapshot and applies `nonfinite_policy`
 (`recover`, `stop` or `raise`).
-`fit_guarded` trains a model with it, `snapshot_every` steps per Keras call when the number of
-batches is known, and returns the training health report.
+`fit_guarded` trains a model with it, `snapshot_every` steps per Keras call (from the second
+epoch when the data's number of batches is unknown until Keras has counted it), and returns the
+training health report.
 
 NaN and Inf: a snapshot is only taken when every weight is finite, so a restore always brings
 back finite weights; an update that overflowed the weights is caught at the next check and
@@ -207,6 +208,24 @@ class GuardCallback(keras.callbacks.Callback):
         logging.warning("nanguard: training stopped with the last finite weights restored")
 
 
+class StepsPerCallFromSecondEpoch(keras.callbacks.Callback):
+    """Sets `steps_per_execution` once the first epoch (and its validation) has ended.
+
+    By then Keras has counted the batches of the training and validation data, which it needs
+    before it runs several steps per call; every later epoch yields as many batches, because
+    `data.labelled_dataset` keeps empty batches. `steps_per_execution` is Keras's settable
+    property: its data handler reads it before every call.
+    """
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = steps
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            self.model.steps_per_execution = self.steps
+
+
 def run_steps_per_call(model: GuardedModel, steps: int) -> None:
     """Makes Keras run `steps` train (and test) steps per call of its compiled function.
 
@@ -259,15 +278,20 @@ def fit_guarded(
             monitor="val_loss", patience=patience, restore_best_weights=True
         )
         callbacks.append(stopper)
-    # Keras can run several steps per call only over data whose number of batches it knows
-    # (a step budget, or a dataset of known size); TFX's file datasets have no known size, so
-    # whole epochs over them run one step per call.
-    known = steps_per_epoch is not None or int(train.cardinality()) >= 0
+    # Keras runs several steps per call only over data whose number of batches it knows: a
+    # step budget or a dataset of known size, from the first epoch. TFX's file datasets have
+    # no known size; Keras counts their batches in the first epoch (one step per call), so
+    # whole epochs over them run several steps per call from the second epoch on.
+    sized = steps_per_epoch is not None or int(train.cardinality()) >= 0
     if validation_data is not None and validation_steps is None:
-        known = known and int(validation_data.cardinality()) >= 0
-    steps_per_call = config.snapshot_every if known else 1
+        sized = sized and int(validation_data.cardinality()) >= 0
+    steps_per_call = config.snapshot_every
+    from_epoch = 0 if sized or steps_per_call == 1 else 1
     if steps_per_call > 1:
         run_steps_per_call(model, steps_per_call)
+    if from_epoch:
+        model.steps_per_execution = 1
+        callbacks.append(StepsPerCallFromSecondEpoch(steps_per_call))
     try:
         model.fit(
             train,
@@ -285,6 +309,7 @@ def fit_guarded(
         model.steps_per_execution = 1  # a later train_on_batch or evaluate: one step per call
     report["validation_steps_per_epoch"] = validation_steps
     report["steps_per_call"] = steps_per_call
+    report["steps_per_call_from_epoch"] = from_epoch
     if stopper is not None:
         report["early_stopping"] = {
             "patience": patience,

@@ -15,7 +15,8 @@ it once per check: a snapshot inside the step would cost a `tf.cond` over every 
 on every step, more than one call per `snapshot_every` steps.
 
 NaN and Inf: a step whose loss or global gradient norm is NaN or Inf never updates the weights,
-the optimizer slots or the iteration count, and is not averaged into the `loss` metric. With
+the optimizer slots or the iteration count, and is not averaged into the `loss` metric. An
+empty batch (every label missing) updates and counts nothing, in training and in evaluation. With
 mixed precision the `LossScaleOptimizer` already skips steps whose *gradients* overflow (and
 lowers the loss scale); the guard then checks only the loss, so loss-scale overflows are not
 counted as divergence.
@@ -93,6 +94,10 @@ class _GuardState:
     def _restore(self) -> None:
         for src, dst in zip(self._copies, self._targets, strict=True):
             dst.assign(src)
+
+
+def _nonempty(y: tf.Tensor) -> tf.Tensor:
+    return tf.shape(y)[0] > 0
 
 
 def _is_lso(optimizer) -> bool:
@@ -207,7 +212,11 @@ class GuardedModel(keras.Model):
         # every weight before it takes a snapshot.
         probe = loss if lso else loss + grad_norm
         finite = tf.math.is_finite(probe)
-        apply = tf.logical_and(finite, tf.equal(guard.bad_steps, 0))
+        # A batch whose rows all lost their label (`data.drop_missing_labels`) trains nothing
+        # and is not an event: batches are kept, not filtered, so every epoch has the same
+        # number of them and Keras can run several steps per call from the second epoch on.
+        filled = _nonempty(y)
+        apply = tf.logical_and(tf.logical_and(finite, filled), tf.equal(guard.bad_steps, 0))
 
         # Everything a finite step records lives in the applied branch, so the common step
         # pays no masking: the loss metric, the compiled metrics, the largest gradient norm
@@ -227,7 +236,7 @@ class GuardedModel(keras.Model):
             return tf.constant(True)
 
         def _skip():
-            bad = tf.logical_not(finite)
+            bad = tf.logical_and(tf.logical_not(finite), filled)
             guard.bad_steps.assign_add(tf.cast(bad, tf.int64))
 
             def _capture():
@@ -248,6 +257,9 @@ class GuardedModel(keras.Model):
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
-        self._guard.loss_tracker.update_state(self.guarded_loss(y, y_pred, sample_weight))
+        # An empty batch adds nothing (its loss would be the regularization alone).
+        filled = _nonempty(y)
+        loss = tf.where(filled, self.guarded_loss(y, y_pred, sample_weight), 0.0)
+        self._guard.loss_tracker.update_state(loss, sample_weight=tf.cast(filled, tf.float32))
         self.compiled_metrics.update_state(y, y_pred, sample_weight)
         return {m.name: m.result() for m in self.metrics}

@@ -51,3 +51,37 @@ def test_labelled_dataset_drops_missing_labels_from_tfrecords():
     frame = transformed["frame"]
     assert len(labels) == frame[_shared.LABEL].notna().sum() == len(frame)  # penguins: no gap
     assert labels.min() >= 0 and len(np.unique(labels)) == frame[_shared.LABEL].nunique()
+
+
+def test_labelled_dataset_keeps_the_batch_count_when_labels_are_missing(tmp_path):
+    """Missing-label rows go, but a batch left empty stays: every pass over a split yields
+    ceil(rows / batch_size) batches, the count Keras learns in the first epoch."""
+    import tensorflow as tf
+
+    from nanguard.components.trainer.config import TrainerConfig
+    from tests.trainer import _shared
+
+    transformed = _shared.transformed()
+    records = tf.data.TFRecordDataset(
+        [str(p) for p in (transformed["root"] / "eval").glob("*.gz")], compression_type="GZIP"
+    )
+    examples = [tf.train.Example.FromString(r.numpy()) for r in records]
+    args = _shared.fn_args(transformed, transformed["root"], {})
+    output = _shared.transform_output(transformed)
+    config = TrainerConfig.from_dict({"batch_size": 50})
+    for every in (1, 3):  # every label missing (all 7 batches empty), or every third
+        folder = tmp_path / f"every_{every}"
+        folder.mkdir()
+        with tf.io.TFRecordWriter(str(folder / "data.gz"), "GZIP") as out:
+            for i, example in enumerate(examples):
+                copy = tf.train.Example()
+                copy.CopyFrom(example)
+                if i % every == 0:
+                    copy.features.feature[_shared.LABEL].int64_list.value[:] = [-1]
+                out.write(copy.SerializeToString())
+        dataset = data.labelled_dataset(
+            [str(folder / "*")], args.data_accessor, output, _shared.LABEL, config, num_epochs=1
+        )
+        sizes = [int(tf.size(label)) for _, label in dataset]
+        assert len(sizes) == -(-len(examples) // 50) == 7
+        assert sum(sizes) == sum(1 for i in range(len(examples)) if i % every != 0)

@@ -234,15 +234,37 @@ def test_fit_guarded_runs_snapshot_every_steps_per_call_with_the_same_result(mon
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
-def test_data_of_unknown_size_runs_one_step_per_call():
-    """Keras refuses several steps per call over data of unknown size (TFX's file datasets):
-    whole epochs over such data run one step per call and train all of it."""
+def test_data_of_unknown_size_runs_several_steps_per_call_from_the_second_epoch(monkeypatch):
+    """Keras refuses several steps per call over data of unknown size (TFX's file datasets)
+    until it has counted the batches: the first epoch runs one step per call, the later ones
+    `snapshot_every`, with the weights of one step per call throughout."""
     x, y = _shared.data()
     unknown = _shared.batches(x, y).filter(lambda *_: True)  # a filter hides the size
     assert int(unknown.cardinality()) < 0
-    model, config = _shared.model(snapshot_every=3)
+    model, config = _shared.model(dropout=0.0, snapshot_every=3, epochs=3)
+    ends, val_ends = [], []
+    original = guard.GuardCallback.on_train_batch_end
+
+    def record(self, batch, logs=None):
+        ends.append(batch)
+        original(self, batch, logs)
+
+    monkeypatch.setattr(guard.GuardCallback, "on_train_batch_end", record)
+    monkeypatch.setattr(
+        guard.GuardCallback, "on_test_batch_end", lambda s, b, logs=None: val_ends.append(b)
+    )
     report = guard.fit_guarded(model, unknown, config, validation_data=unknown, verbose=0)
-    assert report["steps_per_call"] == 1 and report["steps"] == 16
+    monkeypatch.undo()
+    # 8 batches an epoch: 8 calls, then calls of 3, 3 and 2 steps; validation alike.
+    assert ends == list(range(8)) + [2, 5, 7] * 2
+    assert val_ends == list(range(8)) + [2, 5, 7] * 2
+    assert (report["steps_per_call"], report["steps_per_call_from_epoch"]) == (3, 1)
+    assert report["steps"] == 24 and report["examples"] == 3 * 256
+    assert int(model.steps_per_execution.numpy()) == 1
+    single, _ = _shared.model(dropout=0.0, snapshot_every=3, epochs=3)
+    single.fit(unknown, epochs=3, callbacks=[guard.GuardCallback(config)], verbose=0)
+    for a, b in zip(model.get_weights(), single.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     budget, config = _shared.model(snapshot_every=3)
     report = guard.fit_guarded(
         budget,
@@ -253,8 +275,9 @@ def test_data_of_unknown_size_runs_one_step_per_call():
         validation_steps=2,
         verbose=0,
     )
-    assert report["steps_per_call"] == 3 and report["steps"] == 10
-    # A step budget, but evaluation over the whole unknown-size split: one step per call.
+    assert (report["steps_per_call"], report["steps_per_call_from_epoch"]) == (3, 0)
+    assert report["steps"] == 10
+    # A step budget, but evaluation over the whole unknown-size split: from the second epoch.
     whole_eval, config = _shared.model(snapshot_every=3)
     report = guard.fit_guarded(
         whole_eval,
@@ -264,4 +287,5 @@ def test_data_of_unknown_size_runs_one_step_per_call():
         validation_data=unknown,
         verbose=0,
     )
-    assert report["steps_per_call"] == 1 and report["steps"] == 10
+    assert (report["steps_per_call"], report["steps_per_call_from_epoch"]) == (3, 1)
+    assert report["steps"] == 10

@@ -39,6 +39,27 @@ def test_nonfinite_step_updates_nothing():
     assert float(state.max_grad_norm.numpy()) > 0
 
 
+def test_an_empty_batch_trains_and_counts_nothing():
+    """Every label of a batch missing leaves it empty (kept, so epochs keep their batch count):
+    no update, no event, no examples, and nothing averaged into the loss or val_loss."""
+    model, _ = _shared.model()
+    x, y = _shared.data(32)
+    model.train_on_batch(x, y)
+    state = model.guard_state
+    weights = [v.numpy().copy() for v in model.variables]
+    loss = float(model.guard_state.loss_tracker.result())
+    empty = {k: v[:0] for k, v in x.items()}
+    logs = model.train_on_batch(empty, y[:0], return_dict=True, reset_metrics=False)
+    assert int(state.bad_steps.numpy()) == 0 and int(state.step.numpy()) == 2
+    assert int(model.optimizer.iterations.numpy()) == 1 and int(state.examples.numpy()) == 32
+    for old, var in zip(weights, model.variables, strict=True):
+        np.testing.assert_array_equal(old, var.numpy())  # Adam's slots and momentum too
+    assert logs["loss"] == pytest.approx(loss, rel=1e-6)
+    full = model.test_on_batch(x, y, return_dict=True)
+    both = model.test_on_batch(empty, y[:0], return_dict=True, reset_metrics=False)
+    assert both["loss"] == pytest.approx(full["loss"], rel=1e-6) and full["loss"] > 0
+
+
 def test_finite_step_loss_matches_keras_loss():
     model, _ = _shared.model(dropout=0.0)
     x, y = _shared.data(32)
