@@ -189,6 +189,10 @@ class GuardedModel(keras.Model):
             loss += tf.add_n([tf.cast(r, tf.float32) for r in self.losses])
         return loss
 
+    # Not converted by AutoGraph: the steps hold no Python control flow over tensors (their
+    # conditionals are explicit `tf.cond`s), and AutoGraph, which converts `tf_keras` code
+    # (unlike `keras`), spent ~15 s of the first call rewriting the optimizer and the layers.
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         self._guard_label_dtype = y.dtype  # trace time only: how to cast the captured label back
@@ -254,6 +258,7 @@ class GuardedModel(keras.Model):
             guard.step.assign_add(1)
         return {m.name: m.result() for m in self.metrics}
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)

@@ -130,3 +130,8 @@ def test_spreadsheet_headers_build_train_export_and_serve(tmp_path):
     np.testing.assert_allclose(outputs, model(direct).numpy(), rtol=1e-5, atol=1e-6)
     features = loaded.signatures[serving.TRANSFORM_SIGNATURE](examples=tf.constant(examples))
     assert set(features) == expected_inputs | {HEADER_LABEL}
+    # Saved without layer traces: Keras rebuilds the model from its layers' configs.
+    import tf_keras as keras
+
+    rebuilt = keras.models.load_model(target)
+    np.testing.assert_allclose(rebuilt(direct).numpy(), outputs, rtol=1e-5, atol=1e-6)
