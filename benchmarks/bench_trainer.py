@@ -68,11 +68,12 @@ def _build(config: TrainerConfig, n_numeric: int, variant: str, sized: bool):
         steps_per_execution=config.snapshot_every if batched else 1,
     )
     callbacks = [keras.callbacks.TerminateOnNaN()]
-    if batched and not sized:  # the same trick as fit_guarded: batch once Keras has counted
+    count_first = batched and not sized  # fit_guarded's rule: batch once Keras has counted
+    if count_first:
         callbacks.append(StepsPerCallFromSecondEpoch(config.snapshot_every))
 
     def fit(dataset):
-        if batched and not sized:
+        if count_first:
             plain.steps_per_execution = 1
         plain.fit(dataset, epochs=config.epochs, callbacks=callbacks, verbose=0)
 
@@ -80,7 +81,7 @@ def _build(config: TrainerConfig, n_numeric: int, variant: str, sized: bool):
 
 
 def _round(config, args, dataset, round_index: int) -> dict:
-    """Total seconds per variant over `args.slices` interleaved one-epoch fits."""
+    """Total seconds per variant over `args.slices` interleaved slices (fits)."""
     # The last round's models go first: a heap that grows round by round makes Python's
     # collector slower for whichever variant allocates more per call.
     keras.backend.clear_session()
@@ -107,7 +108,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--slices", type=int, default=4, help="timed epochs per variant/round")
+    parser.add_argument("--slices", type=int, default=4, help="timed slices per variant/round")
     parser.add_argument("--features", type=int, default=8)
     parser.add_argument("--snapshot-every", type=int, default=TrainerConfig().snapshot_every)
     parser.add_argument(

@@ -265,27 +265,18 @@ def test_data_of_unknown_size_runs_several_steps_per_call_from_the_second_epoch(
     single.fit(unknown, epochs=3, callbacks=[guard.GuardCallback(config)], verbose=0)
     for a, b in zip(model.get_weights(), single.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
-    budget, config = _shared.model(snapshot_every=3)
-    report = guard.fit_guarded(
-        budget,
-        unknown.repeat(),
-        config,
-        steps_per_epoch=5,
-        validation_data=unknown.repeat(),
-        validation_steps=2,
-        verbose=0,
-    )
-    assert (report["steps_per_call"], report["steps_per_call_from_epoch"]) == (3, 0)
-    assert report["steps"] == 10
-    # A step budget, but evaluation over the whole unknown-size split: from the second epoch.
-    whole_eval, config = _shared.model(snapshot_every=3)
-    report = guard.fit_guarded(
-        whole_eval,
-        unknown.repeat(),
-        config,
-        steps_per_epoch=5,
-        validation_data=unknown,
-        verbose=0,
-    )
-    assert (report["steps_per_call"], report["steps_per_call_from_epoch"]) == (3, 1)
-    assert report["steps"] == 10
+    # A step budget: from the first epoch; with evaluation over the whole unknown-size split
+    # (no validation_steps): from the second.
+    for validation, validation_steps, from_epoch in ((unknown.repeat(), 2, 0), (unknown, None, 1)):
+        budget, config = _shared.model(snapshot_every=3)
+        report = guard.fit_guarded(
+            budget,
+            unknown.repeat(),
+            config,
+            steps_per_epoch=5,
+            validation_data=validation,
+            validation_steps=validation_steps,
+            verbose=0,
+        )
+        assert (report["steps_per_call"], report["steps_per_call_from_epoch"]) == (3, from_epoch)
+        assert report["steps"] == 10
