@@ -7,7 +7,14 @@ class GuardBlockedError(RuntimeError):
     Raised by a component executor when its policy says the data or the model is not fit to
     continue (non-finite values beyond what can be repaired, a model that predicts NaN or Inf,
     a model holding a non-finite weight). The `nanguard` command maps it to exit code 3.
+
+    `violations` holds the findings as `violations.Violation` records (empty where a guard has
+    not been moved to them yet); the message is their lines, for logs and tracebacks.
     """
+
+    def __init__(self, message: str = "", violations=()):
+        super().__init__(message)
+        self.violations = list(violations)
 
 
 class InputError(ValueError):
