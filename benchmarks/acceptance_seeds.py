@@ -37,11 +37,11 @@ def _run_pipeline(root: str) -> None:
 
 def _transform_outputs(root: str) -> tuple[str, str]:
     """URIs of the run's transformed examples and transform graph, through ML Metadata."""
-    from nanguard.pipelines import local_runner, report_data
+    from nanguard.pipelines import mlmd, run_record
 
     metadata = os.path.join(root, "metadata.sqlite")
-    outputs = local_runner.run_outputs(metadata, report_data.latest_run(metadata))
-    transform = next(v for k, v in outputs.items() if k.startswith("Transform"))
+    record = run_record.read_run(metadata, mlmd.latest_run(metadata), read=())
+    transform = next(v for k, v in record.outputs.items() if k.startswith("Transform"))
     return transform["transformed_examples"][0].uri, transform["transform_graph"][0].uri
 
 

@@ -118,12 +118,12 @@ def _run_command(args) -> int:
     layout.claim()
     with layout.lock():
         layout.check_serving_dir()
-        from nanguard.pipelines import report_data
+        from nanguard.pipelines import report_data, run_record
 
-        earlier = set(report_data.run_ids(layout.metadata_path))
+        earlier = set(run_record.run_ids(layout.metadata_path))
         code = _run_locked(args, config, layout, table, schema)
         # The report of this run, pushed or blocked; it never changes the exit code.
-        new = [r for r in report_data.run_ids(layout.metadata_path) if r not in earlier]
+        new = [r for r in run_record.run_ids(layout.metadata_path) if r not in earlier]
         try:
             if not new:
                 raise InputError("ML Metadata records no new run")
@@ -137,11 +137,11 @@ def _run_command(args) -> int:
 def _run_locked(args, config, layout, table, schema: str | None) -> int:
     """The run itself, with `layout`'s root claimed and locked."""
     from nanguard.pipelines import data as data_lib
-    from nanguard.pipelines import local_runner
+    from nanguard.pipelines import local_runner, run_record
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     data_root = data_lib.write_staged(table, layout.new_staging_dir(stamp))
-    drift = None if args.baseline else local_runner.last_pushed_guard_output(layout.metadata_path)
+    drift = None if args.baseline else run_record.last_pushed_guard_output(layout.metadata_path)
     log_path = os.path.join(layout.log_dir, f"run-{stamp}.log")
     variant = "baseline (stock TFX)" if args.baseline else "guarded"
     print(
@@ -168,54 +168,32 @@ def _run_locked(args, config, layout, table, schema: str | None) -> int:
             drift_baseline_uri=drift[1] if drift else None,
         )
         try:
-            run_id, _ = local_runner.run(pipeline, console)
+            run_id = local_runner.run(pipeline, console)
         except Exception as e:  # noqa: BLE001 - reported below with the log's path
             logging.exception("The pipeline failed")
             run_id, error = getattr(e, "nanguard_run_id", ""), e
     return _report(layout, run_id, error, log_path)
 
 
-def _blocked_by(error: BaseException | None):
-    from nanguard.components.errors import GuardBlockedError
-
-    while error is not None:
-        if isinstance(error, GuardBlockedError):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
 def _report(layout, run_id: str, error: BaseException | None, log_path: str) -> int:
-    """Prints the summary and the outcome of a run; returns its exit code."""
-    from nanguard.pipelines import local_runner
+    """Prints the summary and the outcome of a run (its `RunRecord`); returns its exit code."""
+    from nanguard.pipelines import run_record
     from nanguard.pipelines import summary as summary_lib
 
-    outputs = local_runner.run_outputs(layout.metadata_path, run_id)
     try:
-        lines = summary_lib.summary_lines(summary_lib.summarize_run(outputs))
-    except Exception:  # noqa: BLE001 - a summary must never hide the outcome
-        logging.exception("The run summary could not be read")
-        lines = ["  (the summary could not be read; see the log)"]
+        record = run_record.read_run(
+            layout.metadata_path, run_id, layout.pipeline_root, layout.log_dir, error
+        )
+    except Exception:  # noqa: BLE001 - the outcome stands on the error alone
+        logging.exception("The run could not be read back from ML Metadata")
+        record = run_record.read_run("", "", error=error)
+    lines = summary_lib.summary_lines(record)
     if lines:
         print("Summary", *lines, sep="\n")
-    blocked = _blocked_by(error)
-    if blocked is not None:
-        print(f"BLOCKED: {blocked}\nNothing was pushed. Log: {log_path}")
-        return EXIT_BLOCKED
-    if error is not None:
-        print(f"FAILED: {type(error).__name__}: {error}\nLog: {log_path}", file=sys.stderr)
-        return EXIT_ERROR
-    pushed = (outputs.get("Pusher", {}).get("pushed_model") or [None])[0]
-    if local_runner.custom_property(pushed, "pushed") == 1:
-        print(f"Pushed model: {local_runner.custom_property(pushed, 'pushed_destination')}")
-        return EXIT_OK
-    blessing = (outputs.get("FinitePredictionGate", {}).get("blessing") or [None])[0]
-    blessing = blessing or (outputs.get("Evaluator", {}).get("blessing") or [None])[0]
-    reason = local_runner.custom_property(blessing, "blessing_message") or (
-        "the model was not blessed" if blessing is not None else "no Pusher output found"
-    )
-    print(f"BLOCKED: {reason}; nothing was pushed. Log: {log_path}")
-    return EXIT_BLOCKED
+    outcome = record.outcome
+    stream = sys.stderr if outcome.status == "failed" else sys.stdout
+    print(*summary_lib.outcome_lines(outcome, log_path), sep="\n", file=stream)
+    return outcome.exit_code
 
 
 def _add_report_parser(subparsers) -> None:

@@ -1,9 +1,9 @@
 """`nanguard history ROOT`: each feature's missing, NaN and Inf rates across the recorded runs.
 
-Reads ML Metadata under ROOT (every pipeline_run context, oldest first) and, for each run, the
-data guard's profile the report reads too (`report_data.collect`: the published artifact, or the
-copy a blocking guard kept). Rates: missing / rows, NaN and +-Inf / values present, per split.
-A run whose guard never ran or whose profile cannot be read is listed with its outcome only.
+Reads each run's record (`run_record.read_run`, oldest first) with only the data guard's files:
+its profile (the published artifact, or the copy a blocking guard kept) and the run's outcome.
+Rates: missing / rows, NaN and +-Inf / values present, per split. A run whose guard never ran
+or whose profile cannot be read is listed with its outcome only.
 """
 
 from __future__ import annotations
@@ -23,40 +23,41 @@ def collect_history(
     """`[{run, outcome, stage, splits: {split: {feature: {rate: value}}}}]`, oldest run first.
 
     `until`: stop at that run id (included); `last`: only that many runs (ending at `until`).
-    Only those runs are read."""
-    from nanguard.pipelines import report_data
+    Only those runs are read, and of each only ML Metadata and the data guard's profile."""
+    from nanguard.pipelines import mlmd, run_record
 
     metadata = os.path.join(root, "metadata.sqlite")
     if not os.path.exists(metadata):
         raise InputError(
             f"ROOT {root}: no metadata.sqlite; pass the --root of an earlier `nanguard run`."
         )
-    history = []
-    with report_data._quiet("absl", "tensorflow"):
-        ids = report_data.run_ids(metadata)
-        if until in ids:
-            ids = ids[: ids.index(until) + 1]
-        for run_id in ids[-last:] if last else ids:
-            facts = report_data.collect(metadata, run_id, log_dir=os.path.join(root, "logs"))
-            guard = facts["guards"].get("DataGuard") or {}
-            splits = {}
-            for split, profile in sorted((guard.get("profile") or {}).items()):
-                splits[split] = {
-                    name: {
-                        rate: (k / n if n else None)
-                        for rate, (k, n) in feature_rates(feature, profile.get("rows", 0)).items()
-                    }
-                    for name, feature in sorted(profile.get("features", {}).items())
-                }
-            history.append(
-                {
-                    "run": run_id,
-                    "outcome": facts["outcome"].get("status"),
-                    "stage": facts["outcome"].get("stage"),
-                    "splits": splits,
-                }
-            )
-    return history
+    with mlmd.quiet("absl", "tensorflow"):
+        records = run_record.read_runs(
+            metadata, until, last, log_dir=os.path.join(root, "logs"), read=("DataGuard",)
+        )
+    return [
+        {
+            "run": record.run_id,
+            "outcome": record.outcome.status,
+            "stage": record.outcome.stage,
+            "splits": rates(record.data_profile),
+        }
+        for record in records
+    ]
+
+
+def rates(profile: dict[str, Any]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """`{split: {feature: {rate: value}}}` of a data guard profile (`RunRecord.data_profile`)."""
+    return {
+        split: {
+            name: {
+                rate: (k / n if n else None)
+                for rate, (k, n) in feature_rates(feature, counts.get("rows", 0)).items()
+            }
+            for name, feature in sorted(counts.get("features", {}).items())
+        }
+        for split, counts in sorted(profile.items())
+    }
 
 
 def rate_texts(rates: dict[str, float | None] | None) -> list[str]:

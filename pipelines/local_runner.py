@@ -1,5 +1,6 @@
-"""Local runs: where a run keeps its files, the runner that reports each stage, the console,
-and reading a run back from ML Metadata."""
+"""Local runs: where a run keeps its files, the runner that reports each stage, the console.
+
+Reading a run back from ML Metadata is `run_record.py`'s."""
 
 from __future__ import annotations
 
@@ -11,14 +12,8 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-from ml_metadata import metadata_store
-from ml_metadata.proto import metadata_store_pb2
-
 from nanguard.components.errors import InputError
 
-# ML Metadata context types TFX's IR-based runners record (tfx/dsl/compiler/constants.py).
-PIPELINE_RUN_CONTEXT = "pipeline_run"
-NODE_CONTEXT = "node"
 # Written into every root nanguard creates; a root without it (and without ML Metadata from an
 # earlier run) that already holds files belongs to someone else and is refused.
 ROOT_MARKER = ".nanguard-root"
@@ -149,31 +144,19 @@ def build(layout: Layout, **pipeline_kwargs):
     )
 
 
-@dataclasses.dataclass
-class Stage:
-    """One component of a finished or failed run: its node id and wall seconds."""
-
-    node_id: str
-    seconds: float
-    ok: bool
-
-
-def run(pipeline, console: TextIO | None = None) -> tuple[str, list[Stage]]:
+def run(pipeline, console: TextIO | None = None) -> str:
     """Runs a built pipeline locally, printing one line per component to `console`.
 
-    Returns `(run_id, stages)`. Exceptions from a component propagate unchanged; the stages
-    that ran before it are on the exception as `.nanguard_stages`.
+    Returns the run id. Exceptions from a component propagate unchanged, with the run id as
+    `.nanguard_run_id` (ML Metadata holds the rest: `run_record.read_run`).
     """
     from nanguard.pipelines.observed_runner import ObservedLocalDagRunner
-
-    stages: list[Stage] = []
 
     def started(node_id: str) -> None:
         if console:
             console.write(f"  {node_id:<22} started\n")
 
     def finished(node_id: str, seconds: float, error: BaseException | None) -> None:
-        stages.append(Stage(node_id, seconds, error is None))
         if console:
             verdict = "finished in" if error is None else "FAILED after"
             console.write(f"  {node_id:<22} {verdict} {seconds:6.1f} s\n")
@@ -182,10 +165,9 @@ def run(pipeline, console: TextIO | None = None) -> tuple[str, list[Stage]]:
     try:
         runner.run(pipeline)
     except BaseException as e:
-        e.nanguard_stages = stages  # type: ignore[attr-defined]
         e.nanguard_run_id = runner.run_id  # type: ignore[attr-defined]
         raise
-    return runner.run_id, stages
+    return runner.run_id
 
 
 @contextlib.contextmanager
@@ -232,89 +214,3 @@ def quiet_console(log_path: str, verbose: bool) -> Iterator[TextIO]:
         for h, level in quiet:
             h.setLevel(level)
         root.removeHandler(file_handler)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading a run back from ML Metadata.
-# ---------------------------------------------------------------------------------------------
-
-
-def _store(metadata_path: str) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
-
-
-def run_outputs(
-    metadata_path: str, run_id: str
-) -> dict[str, dict[str, list[metadata_store_pb2.Artifact]]]:
-    """`{node_id: {output_key: [artifact, ...]}}` of every component that ran in `run_id`.
-
-    Read through ML Metadata's lineage (run context -> executions -> output events), so it finds
-    each component's outputs by the component that produced them, whatever their type.
-    """
-    if not os.path.exists(metadata_path) or not run_id:
-        return {}
-    store = _store(metadata_path)
-    run_contexts = [c for c in store.get_contexts_by_type(PIPELINE_RUN_CONTEXT) if c.name == run_id]
-    outputs: dict[str, dict[str, list]] = {}
-    for context in run_contexts:
-        for execution in store.get_executions_by_context(context.id):
-            node_ids = [
-                c.name.split(".", 1)[-1]
-                for c in store.get_contexts_by_execution(execution.id)
-                if c.type_id == store.get_context_type(NODE_CONTEXT).id
-            ]
-            events = [
-                e
-                for e in store.get_events_by_execution_ids([execution.id])
-                if e.type == metadata_store_pb2.Event.OUTPUT
-            ]
-            artifacts = {
-                a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])
-            }
-            node = outputs.setdefault(node_ids[0] if node_ids else str(execution.id), {})
-            for event in events:
-                key = event.path.steps[0].key if event.path.steps else ""
-                node.setdefault(key, []).append(artifacts[event.artifact_id])
-    return outputs
-
-
-def last_pushed_guard_output(metadata_path: str) -> tuple[str, str] | None:
-    """`(run_id, uri)` of the DataGuard output of the newest run that pushed a model, or None.
-
-    Read through ML Metadata: runs newest first, the first whose Pusher output has `pushed` 1.
-    """
-    if not os.path.exists(metadata_path):
-        return None
-    store = _store(metadata_path)
-    contexts = store.get_contexts_by_type(PIPELINE_RUN_CONTEXT)
-    for context in sorted(contexts, key=lambda c: (-c.create_time_since_epoch, -c.id)):
-        outputs = run_outputs(metadata_path, context.name)
-        pushed = (outputs.get("Pusher") or {}).get("pushed_model") or []
-        guard = (outputs.get("DataGuard") or {}).get("anomalies") or []
-        if pushed and guard and custom_property(pushed[0], "pushed") == 1:
-            return context.name, guard[0].uri
-    return None
-
-
-def artifacts(metadata_path: str, type_name: str) -> list[metadata_store_pb2.Artifact]:
-    """Every artifact of `type_name` in the store, newest first (any run, any runner)."""
-    if not os.path.exists(metadata_path):
-        return []
-    found = _store(metadata_path).get_artifacts_by_type(type_name)
-    return sorted(found, key=lambda a: -a.id)
-
-
-def latest_artifact(metadata_path: str, type_name: str) -> metadata_store_pb2.Artifact | None:
-    """The newest artifact of `type_name`, or None."""
-    return next(iter(artifacts(metadata_path, type_name)), None)
-
-
-def custom_property(artifact: metadata_store_pb2.Artifact | None, name: str):
-    """A custom property's value (int, string or float), or None."""
-    if artifact is None or name not in artifact.custom_properties:
-        return None
-    value = artifact.custom_properties[name]
-    return getattr(value, value.WhichOneof("value"))

@@ -11,8 +11,11 @@ names, split names, messages, values) goes through `html.escape`, so a CSV heade
 
 The facts (every key optional except `run_id`):
   run_id, generated; stages [{node, state, seconds, error}];
-  outcome {status pushed|blocked|failed|unfinished, stage, reason, destination, version, advice};
-  guards {DataGuard: data_guard summary + profile {split: {rows, features, violations}} +
+  outcome {status pushed|blocked|failed|unfinished, stage, blocked_by, reason, destination,
+           version, violations [Violation.to_dict()], lines [Violation.line()], advice};
+  violations {guard: [Violation.to_dict()]}; label_rows_left_out {split: rows};
+  missing_spellings {column: {spelling: count}};
+  guards {DataGuard: data_guard summary + profile {split: {rows, features}} +
           anomalies {split: [{feature, severity, short, description}]}, Transform: transform
           summary, Trainer: trainer summary + health (the health report), FinitePredictionGate:
           gate summary + report (gate_report.json)}, each with uri and from_failed_execution;
@@ -22,13 +25,13 @@ The facts (every key optional except `run_id`):
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from html import escape
 from typing import Any
 
-from nanguard.pipelines.report_svg import fmt, line_chart, stacked_bars, threshold_bar
+from nanguard.pipelines.report_html import _compact, _e, _kv, _missing, _section, _table
+from nanguard.pipelines.report_model import _evaluation, _training
+from nanguard.pipelines.report_svg import fmt, stacked_bars
 
 SECTIONS = ("outcome", "data", "transform", "training", "evaluation")
 RATE_SERIES = (
@@ -37,11 +40,6 @@ RATE_SERIES = (
     ("pos_inf", "+Inf", "#e67e22"),
     ("neg_inf", "-Inf", "#8e44ad"),
     ("huge", "huge", "#2980b9"),
-)
-COUNT_SERIES = (
-    ("nan", "NaN", "#c0392b"),
-    ("pos_inf", "+Inf", "#e67e22"),
-    ("neg_inf", "-Inf", "#8e44ad"),
 )
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif;
@@ -64,42 +62,6 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
-def _e(value: Any) -> str:
-    """Any value as escaped HTML text (the only way data reaches the page)."""
-    return escape(value if isinstance(value, str) else str(value), quote=True)
-
-
-def _table(header: list[str], rows: list[list[Any]], numeric: set[int] = frozenset()) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
-            for i, c in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _kv(pairs: list[tuple[str, Any]]) -> str:
-    """A two-column table; pairs without a value are left out."""
-    rows = "".join(
-        f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in pairs if v not in (None, "")
-    )
-    return f'<table class="kv">{rows}</table>'
-
-
-def _compact(value: Any) -> str:
-    """A string as itself, anything else as compact JSON (vocab's spelling of NaN/Inf kept)."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-
-
-def _section(key: str, title: str, body: str) -> str:
-    return f'<section id="{key}"><h2>{_e(title)}</h2>{body}</section>'
-
-
 def _outcome(facts: Mapping[str, Any]) -> str:
     o = facts.get("outcome") or {"status": "unfinished", "reason": "no outcome recorded"}
     status = o.get("status", "unfinished")
@@ -109,14 +71,19 @@ def _outcome(facts: Mapping[str, Any]) -> str:
             f"<code>{_e(o.get('destination', ''))}</code>"
         )
     elif status in ("blocked", "failed"):
-        head = f"<b>{_e(status.upper())}</b> by {_e(o.get('stage') or '?')}: nothing was pushed"
+        by = o.get("blocked_by") or o.get("stage") or "?"
+        head = f"<b>{_e(status.upper())}</b> by {_e(by)}: nothing was pushed"
     else:
         head = f"<b>{_e(status.upper())}</b>"
     parts = [f'<div class="banner {_e(status)}">{head}</div>']
-    if o.get("reason"):
+    if o.get("lines"):  # one violation per line, each naming its key and a passing value
+        items = "".join(f"<li>{_e(line)}</li>" for line in o["lines"] if str(line).strip())
+        parts.append(f"<h3>Why</h3><ul>{items}</ul>")
+    elif o.get("reason"):
         parts.append(f"<h3>Why</h3><pre>{_e(o['reason'])}</pre>")
-    if o.get("advice"):
-        items = "".join(f"<li>{_e(a)}</li>" for a in o["advice"])
+    advice = [a for a in o.get("advice") or [] if str(a).strip()]
+    if advice:
+        items = "".join(f"<li>{_e(a)}</li>" for a in advice)
         parts.append(f"<h3>What to change</h3><ul>{items}</ul>")
     stages = "".join(
         f'<span class="{_e(s.get("state", ""))}" title="{_e(s.get("state", ""))}">'
@@ -128,12 +95,6 @@ def _outcome(facts: Mapping[str, Any]) -> str:
     if stages:
         parts.append(f'<div class="stages">Stages: {stages}</div>')
     return _section("outcome", "Outcome", "".join(parts))
-
-
-def _missing(facts: Mapping[str, Any], node: str, what: str) -> str:
-    error = (facts.get("errors") or {}).get(node)
-    text = f"Not available: {error}" if error else f"{what} did not run in this run."
-    return f'<p class="note">{_e(text)}</p>'
 
 
 def _data(facts: Mapping[str, Any]) -> str:
@@ -174,18 +135,21 @@ def _data(facts: Mapping[str, Any]) -> str:
         parts.append(
             _table(["feature", *[n for _, n, _ in RATE_SERIES], "type"], table, set(range(1, 6)))
         )
-    violations = [v for p in (g.get("profile") or {}).values() for v in p.get("violations", [])]
+    parts.append(_left_out(facts))
+    violations = (facts.get("violations") or {}).get("DataGuard") or []
     if violations:
         parts.append("<h3>Violations</h3>")
         parts.append(
             _table(
-                ["split", "feature", "kind", "count", "message"],
-                [
-                    [v.get(k, "") for k in ("split", "feature", "kind", "count", "message")]
-                    for v in violations
-                ],
+                ["split", "feature", "kind", "severity", "observed", "limit", "message", "key",
+                 "would pass"],
+                [[v.get("split", ""), v.get("feature", ""), v.get("kind", ""),
+                  (v.get("details") or {}).get("severity", "block"), _compact(v.get("observed")),
+                  _compact(v.get("limit")), v.get("message", ""), v.get("key", ""),
+                  "" if v.get("passing_value") is None else _compact(v.get("passing_value"))]
+                 for v in violations],
             )
-        )
+        )  # fmt: skip
     parts.append(_history(facts.get("history") or []))
     anomalies = [(s, a) for s, items in sorted((g.get("anomalies") or {}).items()) for a in items]
     if anomalies:
@@ -200,6 +164,25 @@ def _data(facts: Mapping[str, Any]) -> str:
             )
         )
     return _section("data", title, "".join(parts))
+
+
+def _left_out(facts: Mapping[str, Any]) -> str:
+    """Rows left out for a missing label per split, and the spellings read as missing."""
+    parts = []
+    left_out = facts.get("label_rows_left_out") or {}
+    if any(left_out.values()):
+        parts.append("<h3>Rows without a label, left out</h3>")
+        parts.append(_table(["split", "rows"], sorted(left_out.items()), {1}))
+    spellings = facts.get("missing_spellings") or {}
+    rows = [
+        [column, spelling or "(empty cell)", count]
+        for column, found in sorted(spellings.items())
+        for spelling, count in sorted(found.items())
+    ]
+    if rows:
+        parts.append("<h3>Cells read as missing, per column and spelling</h3>")
+        parts.append(_table(["column", "spelling", "cells"], rows, {2}))
+    return "".join(parts)
 
 
 def _history(history: list[Mapping[str, Any]], split: str = "train") -> str:
@@ -278,189 +261,6 @@ def _transform(facts: Mapping[str, Any]) -> str:
         "warning",
     ]
     return _section("transform", title, _table(header, rows))
-
-
-def _early(early: Mapping[str, Any] | None) -> str | None:
-    if not early:
-        return None
-    epoch = int(early.get("best_epoch", 0)) + 1
-    best = f"best epoch {epoch}, val_loss {fmt(early.get('best_val_loss'))}"
-    return f"{'stopped' if early.get('stopped') else 'not needed'} ({best})"
-
-
-def _training(facts: Mapping[str, Any]) -> str:
-    t = (facts.get("guards") or {}).get("Trainer")
-    title = "Training health (Trainer)"
-    if not t:
-        return _section("training", title, _missing(facts, "Trainer", "The trainer"))
-    health = t.get("health") or {}
-    status = t.get("status", "?")
-    css = "ok" if status in ("ok", "recovered") else "bad"
-    parts = [
-        f'<p>Status: <span class="{css}">{_e(status)}</span>; '
-        f"{_e(t.get('epochs', 0))} epoch(s), {_e(t.get('steps', 0))} step(s), final loss "
-        f"{_e(fmt(t.get('final_loss')))}, {_e(t.get('nonfinite_events', 0))} non-finite "
-        f"event(s), {_e(t.get('recoveries', 0))} recovery(ies); exported: "
-        f"{_e(t.get('exported'))}</p>"
-    ]
-    epochs = health.get("epochs") or []
-    lines = [("loss", "#2c3e50", [e.get("loss") for e in epochs])]
-    if any("val_loss" in e for e in epochs):
-        lines.append(("validation loss", "#e67e22", [e.get("val_loss") for e in epochs]))
-    if epochs:
-        parts.append("<h3>Loss per epoch</h3>" + line_chart(lines, "Loss per epoch"))
-    norm_key = next((k for e in epochs for k in e if "grad_norm" in k), None)
-    if norm_key:
-        norms = [e.get(norm_key) for e in epochs]
-        parts.append(
-            "<h3>Largest gradient norm per epoch</h3>"
-            + line_chart([("gradient norm", "#8e44ad", norms)], "Largest gradient norm per epoch")
-        )
-    parts.append(
-        _kv(
-            [
-                ("largest gradient norm (whole run)", fmt(health.get("max_grad_norm"))),
-                ("policy", health.get("policy", "")),
-                ("learning rate", f"{fmt(health.get('initial_learning_rate'))} -> "
-                 f"{fmt(health.get('final_learning_rate'))}"
-                 if "initial_learning_rate" in health else None),
-                ("snapshots", health.get("snapshots", "")),
-                ("examples trained (all epochs)", health.get("examples")),
-                ("early stopping on the evaluation loss", _early(health.get("early_stopping"))),
-                ("stopped by the guard", health.get("stopped_early", "")),
-            ]
-        )
-    )  # fmt: skip
-    events = health.get("nonfinite_events") or []
-    if events:
-        rows = []
-        for ev in events:
-            d = ev.get("diagnosis") or {}
-            inputs = ", ".join(str(x.get("feature")) for x in d.get("extreme_inputs") or [])
-            where = f"{d.get('stage', '')} / layer {d.get('layer', '')} / op {d.get('op', '')}"
-            rows.append(
-                [ev.get("step"), ev.get("epoch"), ev.get("nonfinite_steps"),
-                 ev.get("action", ""), fmt(ev.get("learning_rate")), where, inputs or "none"]
-            )  # fmt: skip
-        parts.append("<h3>Non-finite events and diagnosis</h3>")
-        parts.append(
-            _table(
-                ["step", "epoch", "bad steps", "action", "learning rate", "first NaN/Inf at",
-                 "extreme inputs"],
-                rows, {0, 1, 2},
-            )
-        )  # fmt: skip
-    changes = health.get("lr_changes") or []
-    if changes:
-        parts.append("<h3>Recoveries</h3>")
-        parts.append(
-            _table(
-                ["step", "epoch", "learning rate from", "to"],
-                [
-                    [c.get("step"), c.get("epoch"), fmt(c.get("from")), fmt(c.get("to"))]
-                    for c in changes
-                ],
-            )
-        )
-    if health.get("nonfinite_weights_at_export"):
-        parts.append("<h3>Non-finite weights at export</h3>")
-        parts.append(
-            _table(
-                ["layer", "variable", "NaN", "Inf"],
-                [[w.get("layer"), w.get("variable"), w.get("nan"), w.get("inf")]
-                 for w in health["nonfinite_weights_at_export"]],
-            )
-        )  # fmt: skip
-    return _section("training", title, "".join(parts))
-
-
-def _evaluation(facts: Mapping[str, Any]) -> str:
-    parts = ["<h3>Evaluator (TFMA)</h3>"]
-    ev = facts.get("evaluation")
-    if ev:
-        verdict = "ok>passed" if ev.get("validation_ok") else "bad>failed"
-        parts.append(f"<p>Validation: <span class={verdict}</span></p>")
-        rows = []
-        for m in ev.get("metrics") or []:
-            bounds = " ".join(
-                f"{label} {fmt(m[k])}"
-                for k, label in (("lower", ">="), ("upper", "<="))
-                if m.get(k) is not None
-            )
-            rows.append(
-                f"<tr><td>{_e(m.get('name'))}</td><td class=num>{_e(fmt(m.get('value')))}</td>"
-                f"<td>{_e(bounds)}</td><td>{_bar(m)}</td></tr>"
-            )
-        parts.append(
-            "<table><tr><th>metric</th><th>value</th><th>threshold</th><th></th></tr>"
-            + "".join(rows) + "</table>"
-        )  # fmt: skip
-        if ev.get("failures"):
-            parts.append("<ul>" + "".join(f"<li>{_e(f)}</li>" for f in ev["failures"]) + "</ul>")
-    else:
-        parts.append(_missing(facts, "Evaluator", "The Evaluator"))
-    parts.append("<h3>Finite-prediction gate</h3>")
-    g = (facts.get("guards") or {}).get("FinitePredictionGate")
-    if not g:
-        parts.append(_missing(facts, "FinitePredictionGate", "The gate"))
-        return _section("evaluation", "Evaluation", "".join(parts))
-    verdict = (
-        '<span class="ok">blessed</span>'
-        if g.get("blessed")
-        else f'<span class="bad">NOT blessed</span>: {_e("; ".join(g.get("reasons") or []))}'
-    )
-    parts.append(f"<p>Verdict: {verdict}</p>")
-    parts.append(
-        _table(
-            ["examples", "non-finite", "NaN", "+Inf", "-Inf", "probes run", "probes failed"],
-            [[g.get("examples"), g.get("non_finite"), g.get("nan"), g.get("pos_inf"),
-              g.get("neg_inf"), g.get("probes_run"), len(g.get("probes_failed") or [])]],
-            set(range(7)),
-        )
-    )  # fmt: skip
-    outputs = g.get("outputs") or {}
-    if g.get("non_finite") and outputs:
-        groups = [(name, counts) for name, counts in sorted(outputs.items())]
-        parts.append(
-            stacked_bars(groups, COUNT_SERIES, "Non-finite predictions per output", percent=False)
-        )
-    report = g.get("report") or {}
-    failures = report.get("probe_failures") or []
-    if failures:
-        parts.append("<h3>Failed probes</h3>")
-        parts.append(
-            _table(
-                ["probe", "family", "feature", "status", "request", "outputs / error"],
-                [[p.get("probe"), p.get("family"), p.get("feature"), p.get("status"),
-                  _compact(p.get("request")), p.get("error") or _compact(p.get("outputs"))]
-                 for p in failures],
-            )
-        )  # fmt: skip
-    offending = report.get("offending_examples") or []
-    if offending:
-        parts.append("<h3>First offending examples</h3>")
-        parts.append(
-            _table(
-                ["split", "non-finite outputs", "features", "outputs"],
-                [[o.get("split"), ", ".join(map(str, o.get("non_finite_outputs") or [])),
-                  _compact(o.get("features")), _compact(o.get("outputs"))] for o in offending],
-            )
-        )  # fmt: skip
-    return _section("evaluation", "Evaluation", "".join(parts))
-
-
-def _bar(metric: Mapping[str, Any]) -> str:
-    """A threshold bar for a metric in [0, 1] with a bound (e.g. accuracy); else nothing."""
-    value = metric.get("value")
-    if (
-        not isinstance(value, int | float)
-        or not 0 <= value <= 1
-        or "count" in metric.get("name", "")
-    ):
-        return ""
-    return threshold_bar(
-        value, metric.get("lower"), metric.get("upper"), metric.get("name", ""), 240
-    )
 
 
 def render(facts: Mapping[str, Any]) -> str:

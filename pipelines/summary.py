@@ -1,40 +1,122 @@
-"""The run summary: one line per guard, each written by the guard's own `summarize`.
+"""A run record in words: the console's summary and outcome lines, the advice per violation.
 
-The components that produced each output are found through ML Metadata's lineage
-(`local_runner.run_outputs`); what each output says is read by the component's `summary`
-module from the files it wrote, so the same functions serve the console and the report.
+    lines = summary_lines(record)           # one line per guard, written by its own summary
+    lines = outcome_lines(record, log_path) # "Pushed model: ..." or the BLOCKED block
+    items = advice(record.outcome)          # what to change, following each violation's reason
+
+Reads only the record (`run_record.RunRecord`) and its `Violation`s (`Violation.line()`); no
+message text is parsed. Light: imports no TensorFlow, Beam, TFDV or TFMA.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-# node id -> (console label, output key, module with summarize(uri) and summary_line(summary))
-GUARDS = {
-    "DataGuard": ("data guard", "anomalies", "nanguard.components.data_guard.summary"),
-    "Transform": ("transform", "transform_graph", "nanguard.components.transform.summary"),
-    "Trainer": ("trainer", "model_run", "nanguard.components.trainer.summary"),
-    "FinitePredictionGate": ("gate", "blessing", "nanguard.components.gate.summary"),
+from nanguard.components.violations import Violation
+from nanguard.pipelines.run_record import GUARDS, Outcome, RunRecord
+
+# What to try, per violation reason, after the violations' own keys. Only `non_finite` speaks
+# of NaN/Inf in predictions or weights.
+REASON_ADVICE = {
+    "data": "The data guard's limits are keys of the data_guard section of --config "
+    "(`nanguard config` lists them); `nanguard scan` shows every finding on the CSV at once.",
+    "training": "Training did not converge to a usable model: lower trainer.learning_rate, "
+    "clip or impute extreme inputs (transform section), or set trainer.nonfinite_policy to "
+    "'recover'; the training section below names the steps and layers.",
+    "quality": "The model misses the Evaluator's threshold: train longer (trainer.epochs, "
+    "trainer.early_stopping_patience), try another trainer.learning_rate, add or clean "
+    "features, or change the threshold's key named above; the metrics are below.",
+    "non_finite": "The model predicts NaN/Inf on the data or on a probe: see the offending "
+    "examples and probes below; impute or clip the features named there (transform section), "
+    "or retrain with a lower trainer.learning_rate.",
 }
 
 
-def summarize_run(outputs: Mapping[str, Mapping[str, list]]) -> dict[str, dict[str, Any]]:
-    """`{node_id: summary}` for every guard that wrote its output in this run."""
-    summaries = {}
-    for node_id, (_, key, module) in GUARDS.items():
-        artifacts = outputs.get(node_id, {}).get(key)
-        if artifacts:
-            summaries[node_id] = importlib.import_module(module).summarize(artifacts[0].uri)
-    return summaries
-
-
-def summary_lines(summaries: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """One console line per guard, in pipeline order."""
+def summary_lines(record: RunRecord) -> list[str]:
+    """One console line per guard that was read, in pipeline order, each from the guard's own
+    `summary_line`; then the rows left out for a missing label and the missing spellings."""
     lines = []
-    for node_id, (label, _, module) in GUARDS.items():
-        if node_id in summaries:
-            line = importlib.import_module(module).summary_line(summaries[node_id])
-            lines.append(f"  {label:<12} {line}")
+    for node, (label, _, module, _) in GUARDS.items():
+        if node in record.summaries:
+            try:
+                line = importlib.import_module(module).summary_line(record.summaries[node])
+            except Exception:  # noqa: BLE001 - a summary must never hide the outcome
+                line = "(not readable; see the log)"
+        elif node in record.errors and record.output(node, GUARDS[node][1]) is not None:
+            line = "(not readable; see the log)"
+        else:
+            continue
+        lines.append(f"  {label:<12} {line}")
+    left_out = label_rows_text(record.label_rows_left_out)
+    if left_out:
+        lines.append(f"  {'labels':<12} {left_out}")
+    spellings = missing_spellings(record.staging)
+    if spellings:
+        text = "; ".join(f"{col}: {_counts(found)}" for col, found in sorted(spellings.items()))
+        lines.append(f"  {'missing':<12} read as missing: {text}")
     return lines
+
+
+def label_rows_text(left_out: Mapping[str, int]) -> str:
+    """ "rows without a label left out: train 3, eval 1" ("" when none was left out)."""
+    if not any(left_out.values()):
+        return ""
+    return "rows without a label left out: " + ", ".join(
+        f"{split} {rows:,}" for split, rows in sorted(left_out.items())
+    )
+
+
+def missing_spellings(staging: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """`{column: {spelling: count}}` from the staging record (`staging.json`), {} if absent.
+
+    The record's `missing_spellings` is that mapping (a spelling `""` is an empty cell).
+    """
+    found = staging.get("missing_spellings") if isinstance(staging, Mapping) else None
+    if not isinstance(found, Mapping):
+        return {}
+    return {
+        str(column): {str(k): int(v) for k, v in counts.items() if isinstance(v, int) and v}
+        for column, counts in found.items()
+        if isinstance(counts, Mapping) and any(isinstance(v, int) and v for v in counts.values())
+    }
+
+
+def _counts(found: Mapping[str, int]) -> str:
+    return ", ".join(f"{spelling or '(empty)'!s} x{n:,}" for spelling, n in sorted(found.items()))
+
+
+def outcome_lines(outcome: Outcome, log_path: str) -> list[str]:
+    """What the console prints after the summary: the pushed model, or the BLOCKED block (one
+    violation per line, each naming its key and the value that would pass), or FAILED."""
+    if outcome.status == "pushed":
+        return [f"Pushed model: {outcome.destination}"]
+    if outcome.status == "failed":
+        return [f"FAILED: {outcome.reason}", f"Log: {log_path}"]
+    if not outcome.violations:
+        return [f"BLOCKED: {outcome.reason}; nothing was pushed. Log: {log_path}"]
+    count = len(outcome.violations)
+    head = f"BLOCKED by {outcome.blocked_by or 'a guard'}: {count} violation{'s' * (count > 1)}"
+    return [
+        f"{head}:" if count > 1 else f"{head}: {outcome.violations[0].line()}",
+        *([f"  - {v.line()}" for v in outcome.violations] if count > 1 else []),
+        f"Nothing was pushed. Log: {log_path}",
+    ]
+
+
+def advice(outcome: Outcome) -> list[str]:
+    """What to change: each violation's fix (its key and passing value, its advice), then one
+    item per reason among them (`REASON_ADVICE`); never an empty item."""
+    if outcome.status not in ("blocked", "failed"):
+        return []
+    items = [f"{v.message}: {v.fix()}" for v in outcome.violations if v.fix()]
+    items += [REASON_ADVICE[r] for r in reasons(outcome.violations)]
+    if not outcome.violations and outcome.status == "failed" and outcome.reason:
+        items.append(f"The stage {outcome.stage or '?'} failed; its log has the traceback.")
+    return [i for i in dict.fromkeys(items) if i.strip()]
+
+
+def reasons(violations: Iterable[Violation]) -> list[str]:
+    """The distinct reasons of `violations`, in the order they first appear."""
+    return list(dict.fromkeys(v.reason for v in violations))

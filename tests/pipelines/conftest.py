@@ -105,3 +105,12 @@ def pushed(tmp_path_factory) -> Pushed:
     result.snapshot = faults_data.serving_snapshot(serving)
     result.examples = faults_data.raw_examples(6)
     return result
+
+
+def blocked_text(stdout: str) -> str:
+    """The BLOCKED block of a run's console: its first line and one line per violation."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("BLOCKED"))
+    block = [lines[start]]
+    block += [line for line in lines[start + 1 :] if line.startswith("  - ")]
+    return "\n".join(block)

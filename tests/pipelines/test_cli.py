@@ -266,34 +266,36 @@ def test_compile_decides_the_task_from_readable_data(tmp_path, capsys):
     assert "Evaluator" in tasks and "FinitePredictionGate" in tasks
 
 
-def _mlmd_artifact(**properties):
-    from ml_metadata.proto import metadata_store_pb2
-
-    artifact = metadata_store_pb2.Artifact()
-    for name, value in properties.items():
-        field = "int_value" if isinstance(value, int) else "string_value"
-        setattr(artifact.custom_properties[name], field, value)
-    return artifact
-
-
-def test_blocked_line_names_the_evaluators_failed_threshold(tmp_path, capsys, monkeypatch):
+def test_blocked_lines_and_exit_code_come_from_the_run_record(tmp_path, capsys):
+    """`_report` prints the record's BLOCKED block (one violation per line, each naming its key
+    and the value that would pass) and returns the record's exit code."""
+    from nanguard.components.violations import Violation, to_json
     from nanguard.pipelines import local_runner
-    from nanguard.pipelines import summary as summary_lib
+    from tests.pipelines.mlmd_fake import FakeStore, gate_report, write_json
 
     reason = (
         "the Evaluator did not bless the model: sparse_categorical_accuracy = 0.4167 is below "
         "the threshold 0.9"
     )
-    outputs = {
-        "Pusher": {"pushed_model": [_mlmd_artifact(pushed=0)]},
-        "FinitePredictionGate": {"blessing": [_mlmd_artifact(blessed=0, blessing_message=reason)]},
-    }
-    monkeypatch.setattr(local_runner, "run_outputs", lambda path, run_id: outputs)
-    monkeypatch.setattr(summary_lib, "summarize_run", lambda outputs: {})
-    layout = local_runner.Layout(root=str(tmp_path / "root"), serving_dir=str(tmp_path / "s"))
+    quality = Violation(
+        guard="Evaluator", kind="threshold", reason="quality", message=reason,
+        key="evaluator.min_accuracy", passing_value=0.41,
+    )  # fmt: skip
+    fake = FakeStore(tmp_path / "root")
+    run = fake.run("run-1")
+    uri = write_json(tmp_path / "gate", "gate_report.json", gate_report(False, reasons=[reason]))
+    props = {"blessed": 0, "blessing_message": reason, "violations": to_json([quality])}
+    run.execution("FinitePredictionGate", outputs={"blessing": (uri, props)})
+    run.execution("Pusher", outputs={"pushed_model": ("/p", {"pushed": 0})})
+    layout = local_runner.Layout(root=fake.root, serving_dir=str(tmp_path / "s"))
     code = cli._report(layout, "run-1", None, "LOG")
     assert code == vocab.EXIT_BLOCKED
-    assert capsys.readouterr().out == f"BLOCKED: {reason}; nothing was pushed. Log: LOG\n"
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == [
+        f"BLOCKED by Evaluator: 1 violation: {reason}; set evaluator.min_accuracy: 0.41",
+        "Nothing was pushed. Log: LOG",
+    ]
+    assert out[0] == "Summary" and out[1].startswith("  gate         ")
 
 
 def test_an_artifact_root_moves_only_the_artifacts(tmp_path):

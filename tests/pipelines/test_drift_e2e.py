@@ -10,8 +10,8 @@ import pytest
 
 from nanguard.components import vocab
 from nanguard.pipelines import data as data_lib
-from nanguard.pipelines import local_runner
-from tests.pipelines.conftest import NANGUARD
+from nanguard.pipelines import run_record
+from tests.pipelines.conftest import NANGUARD, blocked_text
 
 pytestmark = pytest.mark.e2e
 
@@ -43,12 +43,12 @@ def test_a_nan_jump_in_one_slice_blocks_the_next_run_naming_feature_slice_and_ra
     jumped.loc[dream, "flipper_length_mm"] = "nan"  # NaN cells, not gaps
     second = tmp_path / "second.csv"
     jumped.to_csv(second, index=False)
-    pushed_run, guard_uri = local_runner.last_pushed_guard_output(str(root / "metadata.sqlite"))
+    pushed_run, guard_uri = run_record.last_pushed_guard_output(str(root / "metadata.sqlite"))
     result = _run(root, second, config, tmp_path)
     assert result.returncode == vocab.EXIT_BLOCKED
     out = result.stdout
     assert f"compared with the last pushed run {pushed_run}" in out
-    blocked = next(line for line in out.splitlines() if line.startswith("BLOCKED:"))
+    blocked = blocked_text(out)
     # Feature, slice, both rates and where the old one comes from.
     assert "drift: flipper_length_mm: NaN rate 0.00% in baseline (" in blocked, blocked
     assert guard_uri in blocked and "train[island=Dream] (0 of" in blocked, blocked

@@ -15,7 +15,7 @@ import textwrap
 import pytest
 from tfx import v1 as tfx
 
-from nanguard.pipelines import data, local_runner
+from nanguard.pipelines import data, mlmd
 
 pytestmark = pytest.mark.e2e
 
@@ -109,15 +109,15 @@ def test_stock_penguin_pipeline_with_guards_runs_and_the_gate_stops_its_nan_mode
     )
     (guard,) = [  # Transform writes ExampleAnomalies too; the guard's carries the profile
         a
-        for a in local_runner.artifacts(metadata_path, "ExampleAnomalies")
+        for a in mlmd.artifacts(metadata_path, "ExampleAnomalies")
         if "num_rows" in a.custom_properties
     ]
-    assert local_runner.custom_property(guard, "blessed") == 1
-    assert local_runner.custom_property(guard, "num_rows") == 344
-    assert local_runner.custom_property(guard, "num_missing") == 19
+    assert mlmd.custom_property(guard, "blessed") == 1
+    assert mlmd.custom_property(guard, "num_rows") == 344
+    assert mlmd.custom_property(guard, "num_missing") == 19
 
-    blessing = local_runner.latest_artifact(metadata_path, "ModelBlessing")
-    assert local_runner.custom_property(blessing, "blessed") == 0
+    blessing = mlmd.artifacts(metadata_path, "ModelBlessing")[0]
+    assert mlmd.custom_property(blessing, "blessed") == 0
     assert os.path.exists(os.path.join(blessing.uri, "NOT_BLESSED"))
     with open(os.path.join(blessing.uri, "gate_report.json")) as f:
         report = json.load(f)
@@ -130,6 +130,6 @@ def test_stock_penguin_pipeline_with_guards_runs_and_the_gate_stops_its_nan_mode
     assert report["probes_failed"]
     assert set(report["probes_failed"]) <= non_finite_probes, report["probes_failed"]
 
-    pushed = local_runner.latest_artifact(metadata_path, "PushedModel")
-    assert local_runner.custom_property(pushed, "pushed") == 0
+    pushed = mlmd.artifacts(metadata_path, "PushedModel")[0]
+    assert mlmd.custom_property(pushed, "pushed") == 0
     assert not serving_dir.exists() or os.listdir(serving_dir) == []

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from nanguard.pipelines import report, report_data, report_svg
+from nanguard.components.violations import Violation
+from nanguard.pipelines import mlmd, report, report_data, report_svg, run_record
 from tests.pipelines.browser import parse
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -101,25 +102,23 @@ def pushed_facts():
 
 
 def blocked_facts():
-    violation = {
-        "split": "train", "feature": EVIL, "kind": "inf", "count": 25,
-        "message": f"feature {EVIL!r} in split 'train': 25 Inf values; fix the data",
-    }  # fmt: skip
+    violation = Violation(
+        guard="DataGuard", kind="inf", reason="data", feature=EVIL, split="train",
+        message=f"feature {EVIL!r} in split 'train': 25 Inf values", observed=25, limit=0,
+        key="data_guard.inf", passing_value="treat_as_missing", advice="fix the data",
+    )  # fmt: skip
+    outcome = run_record.Outcome("blocked", "DataGuard", "GuardBlockedError: x", (violation,))
     return {
         "run_id": "run-<b>2</b>",
         "stages": [{"node": "DataGuard", "state": "FAILED", "seconds": 3.0, "error": "x"}],
-        "outcome": {
-            "status": "blocked",
-            "stage": "DataGuard",
-            "reason": f"GuardBlockedError: DataGuard blocked the run: {violation['message']}",
-            "advice": [violation["message"]],
-        },
+        "outcome": report_data.outcome_facts(outcome),
+        "violations": {"DataGuard": [violation.to_dict()]},
+        "label_rows_left_out": {"train": 4, "eval": 0},
+        "missing_spellings": {EVIL: {"NA": 3}},
         "guards": {
             "DataGuard": {
                 "blessed": False, "rows": 100, "violations": 1, "label_key": "species",
-                "policy": {}, "messages": [violation["message"]],
-                "profile": {"train": {"rows": 100, "features": _features(100),
-                                      "violations": [violation]}},
+                "policy": {}, "profile": {"train": {"rows": 100, "features": _features(100)}},
                 "anomalies": {"train": [{"feature": EVIL, "severity": "ERROR",
                                          "short": "Inf", "description": f"Inf in {EVIL}"}]},
                 "uri": "/root/pipeline/DataGuard/anomalies/7",
@@ -177,6 +176,11 @@ def test_blocked_page_says_who_blocked_why_and_shows_the_evidence():
     page = report.render(blocked_facts())
     assert "BLOCKED</b> by DataGuard" in page
     assert "What to change" in page and "fix the data" in page
+    # One violation per line, naming its key and the value that would pass; no empty item.
+    assert "set data_guard.inf: treat_as_missing; fix the data</li>" in page
+    assert "<li></li>" not in page and "NaN/Inf" not in page
+    assert "Rows without a label, left out" in page and '<td>train</td><td class="num">4' in page
+    assert "Cells read as missing, per column and spelling" in page
     assert "Read from the files the guard wrote before it stopped the run" in page
     assert "/root/pipeline/DataGuard/anomalies/7" in page
     assert "run-&lt;b&gt;2&lt;/b&gt;" in page and "<b>2</b>" not in page
@@ -240,41 +244,22 @@ def test_threshold_bar_colour_follows_the_bound():
     assert report_svg.NONFINITE_COLOR in report_svg.threshold_bar("NaN", lower=0.5)
 
 
-def _execution(node, state, error=""):
-    return {"node": node, "state": state, "error": error, "id": 1, "seconds": 1.0}
-
-
-class _Artifact:
-    """Stands in for an MLMD artifact: `local_runner.custom_property` reads custom_properties."""
-
-    def __init__(self, **props):
-        from ml_metadata.proto import metadata_store_pb2
-
-        self.proto = metadata_store_pb2.Artifact(uri="/x")
-        for k, v in props.items():
-            field = "int_value" if isinstance(v, int) else "string_value"
-            setattr(self.proto.custom_properties[k], field, v)
-
-
-def test_outcome_pushed_blocked_and_failed():
-    pushed = _Artifact(pushed=1, pushed_destination="/s/17", pushed_version="17").proto
-    o = report_data.outcome([], {"Pusher": {"pushed_model": [pushed]}}, {})
-    assert (o["status"], o["destination"], o["version"]) == ("pushed", "/s/17", "17")
-    err = "GuardBlockedError: DataGuard blocked the run: 1 policy violation(s): m"
-    guards = {"DataGuard": {"messages": ["feature 'x' ...; fix the data"]}}
-    o = report_data.outcome([_execution("DataGuard", "FAILED", err)], {}, guards)
-    assert (o["status"], o["stage"], o["reason"]) == ("blocked", "DataGuard", err)
-    assert o["advice"][0] == "feature 'x' ...; fix the data"
-    o = report_data.outcome([_execution("Transform", "FAILED", "ValueError: boom")], {}, {})
-    assert (o["status"], o["stage"]) == ("failed", "Transform")
-    not_pushed = _Artifact(pushed=0).proto
-    gate = {"FinitePredictionGate": {"blessed": False, "reasons": ["3 NaN predictions"]}}
-    o = report_data.outcome([], {"Pusher": {"pushed_model": [not_pushed]}}, gate)
-    assert (o["status"], o["stage"], o["reason"]) == (
-        "blocked",
-        "FinitePredictionGate",
-        "3 NaN predictions",
-    )
+def test_a_quality_block_names_the_evaluator_and_gives_no_nan_advice():
+    """The report of a quality block: the Evaluator's threshold, quality advice only, no empty
+    item (it said "BLOCKED by FinitePredictionGate", NaN/Inf and a lower learning rate)."""
+    quality = Violation(
+        guard="Evaluator", kind="threshold", reason="quality", message="accuracy 0.41 < 0.9",
+        key="evaluator.min_accuracy", passing_value=0.41,
+    )  # fmt: skip
+    facts = pushed_facts()
+    outcome = run_record.Outcome("blocked", "FinitePredictionGate", "x", (quality,))
+    facts["outcome"] = report_data.outcome_facts(outcome)
+    page = report.render(facts)
+    page = page[page.index('<section id="outcome">') : page.index('<section id="data">')]
+    assert "BLOCKED</b> by Evaluator: nothing was pushed" in page
+    assert "<li>accuracy 0.41 &lt; 0.9; set evaluator.min_accuracy: 0.41</li>" in page
+    assert "NaN/Inf" not in page and "lower learning rate" not in page
+    assert "<li></li>" not in page and "<li> </li>" not in page
 
 
 def test_error_line_keeps_the_final_exception_of_the_traceback():
@@ -283,7 +268,7 @@ def test_error_line_keeps_the_final_exception_of_the_traceback():
         "During handling of the above exception, another exception occurred:\n\n"
         "nanguard.components.errors.GuardBlockedError: DataGuard blocked the run: two\nlines"
     )
-    line = report_data._error_line(json.dumps({"resultMessage": trace}))
+    line = mlmd.error_line(json.dumps({"resultMessage": trace}))
     assert (
         line
         == "nanguard.components.errors.GuardBlockedError: DataGuard blocked the run: two\nlines"
@@ -386,7 +371,7 @@ def test_report_of_the_pushed_run(runs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"Report: {output}"
     facts = report_data.collect(
-        str(root / "metadata.sqlite"), report_data.latest_run(str(root / "metadata.sqlite"))
+        str(root / "metadata.sqlite"), mlmd.latest_run(str(root / "metadata.sqlite"))
     )
     versions = sorted((root / "serving").iterdir())
     assert facts["outcome"]["status"] == "pushed"
@@ -410,14 +395,15 @@ def test_report_of_the_pushed_run(runs, tmp_path):
 def test_report_of_the_blocked_run_says_who_why_and_what_to_change(runs, tmp_path):
     root = runs["blocked"]["root"]
     metadata = str(root / "metadata.sqlite")
-    run_id = report_data.latest_run(metadata)
+    run_id = mlmd.latest_run(metadata)
     facts = report_data.collect(metadata, run_id, str(root / "pipeline"), str(root / "logs"))
     outcome = facts["outcome"]
     assert (outcome["status"], outcome["stage"]) == ("blocked", "DataGuard")
     # The reason comes from the run's log (TFX stores none for an executor that raised).
     assert outcome["reason"].startswith("nanguard.components.errors.GuardBlockedError: ")
     assert f"feature {EVIL!r} in split 'train'" in outcome["reason"]
-    assert [a for a in outcome["advice"] if EVIL in a and "inf" in a]
+    assert [line for line in outcome["lines"] if EVIL in line]
+    assert outcome["advice"] and all(a.strip() for a in outcome["advice"])
     page = report.render(facts)
     assert "BLOCKED</b> by DataGuard" in page and ESCAPED in page and EVIL not in page
     # TFX deleted the guard's output folder when it raised; the guard kept a copy beside it.
@@ -461,7 +447,7 @@ def test_history_prints_each_runs_rates_from_ml_metadata(runs, tmp_path):
     result = _nanguard("history", str(pushed), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     facts = report_data.collect(
-        str(pushed / "metadata.sqlite"), report_data.latest_run(str(pushed / "metadata.sqlite"))
+        str(pushed / "metadata.sqlite"), mlmd.latest_run(str(pushed / "metadata.sqlite"))
     )
     train = facts["guards"]["DataGuard"]["profile"]["train"]
     lines = result.stdout.splitlines()
@@ -495,20 +481,22 @@ def test_rates_across_runs_are_tabled_oldest_first():
 
 
 def test_history_reads_only_the_runs_asked_for(tmp_path, monkeypatch):
-    """The report of one run reads the last runs up to it, not every run under the root."""
+    """The report of one run reads the last runs up to it, not every run under the root, and
+    of each only the data guard's files."""
     from nanguard.pipelines import history
 
     (tmp_path / "metadata.sqlite").write_text("")
     ids = [f"run-{i}" for i in range(12)]
     read = []
 
-    def collect(metadata, run_id, log_dir=None):
-        read.append(run_id)
-        return {"guards": {}, "outcome": {"status": "pushed"}}
+    def read_run(metadata, run_id, **kwargs):
+        read.append((run_id, tuple(kwargs["read"])))
+        return run_record.RunRecord(run_id)
 
-    monkeypatch.setattr(report_data, "run_ids", lambda metadata: ids)
-    monkeypatch.setattr(report_data, "collect", collect)
+    monkeypatch.setattr(run_record, "run_ids", lambda metadata: ids)
+    monkeypatch.setattr(run_record, "read_run", read_run)
     found = history.collect_history(str(tmp_path), until="run-9", last=8)
-    assert [h["run"] for h in found] == read == ids[2:10]
+    assert [h["run"] for h in found] == [r for r, _ in read] == ids[2:10]
+    assert {r for _, r in read} == {("DataGuard",)}
     read.clear()
-    assert len(history.collect_history(str(tmp_path))) == 12 and read == ids
+    assert len(history.collect_history(str(tmp_path))) == 12 and [r for r, _ in read] == ids
