@@ -309,16 +309,21 @@ class FunctionSection(Section):
             return dataclasses.replace(own, own_config=rest)
         return super().from_dict(values, where)
 
-    def custom_config(self, label_key: str) -> dict[str, Any]:
-        """The component's `custom_config`: the label, and this section or the team's keys."""
+    def custom_config(self, label_key: str, task: str = "") -> dict[str, Any]:
+        """The component's `custom_config`: the label and the task (`vocab.LABEL_KEY`,
+        `vocab.TASK_KEY`, as every nanguard component is told them), and this section or the
+        team's keys."""
         own = getattr(self, self.function_key)
-        return {"label_key": label_key, **(self.own_config if own else self.to_dict())}
+        told = {vocab.LABEL_KEY: label_key, **({vocab.TASK_KEY: task} if task else {})}
+        return {**told, **(self.own_config if own else self.to_dict())}
 
     @classmethod
     def from_custom_config(cls, custom_config: Mapping[str, Any] | None):
-        """`(label_key, section)` back from `custom_config` (label `vocab.NO_LABEL` if none)."""
+        """`(label_key, section)` back from `custom_config` (label `vocab.NO_LABEL` if none;
+        the task, read where it is used, is not a key of the section)."""
         values = dict(custom_config or {})
-        label = values.pop("label_key", None) or vocab.NO_LABEL
+        label = values.pop(vocab.LABEL_KEY, None) or vocab.NO_LABEL
+        values.pop(vocab.TASK_KEY, None)
         return label, cls.from_dict(values)
 
 

@@ -18,6 +18,10 @@ EXIT_BLOCKED = 3  # a guard blocked: nothing was pushed (or `--check` failed); t
 
 # The one "no label" value, for every component parameter that names the label feature.
 NO_LABEL = ""
+# How every nanguard component is told the label and the task: exec properties (DataGuard,
+# HardenSchema, FinitePredictionGate) and custom_config keys (Transform, Trainer) of these names.
+LABEL_KEY = "label_key"
+TASK_KEY = "task"
 
 # What +/-Inf in a feature means to the data guard; the transform repairs what the guard let
 # through (`treat_as_missing` -> imputed, `clip` -> clipped to the finite training range).

@@ -43,7 +43,6 @@ STOCK_RUN_FN = "nanguard.pipelines.stock.run_fn"
 GUARDED_RUN_FN = "nanguard.components.trainer.run_fn.run_fn"
 NON_FINITE_METRIC_MODULE = "nanguard.components.gate.tfma_metric"
 REGRESSION_METRIC_MODULE = "nanguard.components.gate.tfma_regression"
-TASK_KEY = "task"  # in the Transform's custom_config, next to label_key
 
 
 def _threshold(lower: float | None = None, upper: float | None = None) -> tfma.MetricThreshold:
@@ -155,9 +154,9 @@ def create_pipeline(
     if config.task == task_lib.AUTO:
         config = config.with_task(schema_path=schema_path, data=data_root)
     label, task = config.label, config.task
-    # The task rides with the label: the transform's label encoding follows it (a numeric
-    # label under classification becomes a class index).
-    transform_config = {**config.transform.custom_config(label), TASK_KEY: task}
+    # The task rides with the label, the same way to every component: the transform's label
+    # encoding follows it (a numeric label under classification becomes a class index).
+    transform_config = config.transform.custom_config(label, task)
     example_gen = tfx.components.CsvExampleGen(input_base=data_root)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if schema_path:
@@ -220,7 +219,7 @@ def create_pipeline(
         schema=schema,
         train_args=tfx.proto.TrainArgs(num_steps=config.trainer.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=config.trainer.eval_steps),
-        custom_config=config.trainer.custom_config(label),
+        custom_config=config.trainer.custom_config(label, task),
     )
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],

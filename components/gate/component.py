@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Any
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -33,7 +34,7 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
             model_blessing=evaluator.outputs['blessing'],  # optional
             evaluation=evaluator.outputs['evaluation'],    # optional: the reasons
             label_key='species',
-            config=pipeline_config.gate)        # or the settings as keyword arguments
+            config=pipeline_config.gate)        # or GateConfig keys as keyword arguments
         pusher = Pusher(model=trainer.outputs['model'],
                         model_blessing=gate.outputs['blessing'], ...)
     """
@@ -49,22 +50,17 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
         statistics: types.BaseChannel | None = None,
         model_blessing: types.BaseChannel | None = None,
         evaluation: types.BaseChannel | None = None,
-        signature_name: str | None = None,
-        splits: Sequence[str] | None = None,
-        batch_size: int | None = None,
-        probe_families: Sequence[str] | None = None,
-        max_offending: int | None = None,
-        block_on_probe_error: bool | None = None,
-        raise_on_block: bool | None = None,
         label_key: str = vocab.NO_LABEL,
-        config: GateConfig | None = None,
+        config: GateConfig | Mapping[str, Any] | None = None,
         task: str | None = None,
+        **settings: Any,
     ):
         """Constructs a FinitePredictionGate.
 
-        The settings are GateConfig's (components/gate/config.py states their defaults and
-        allowed values); a keyword argument left at None takes its value from `config`, else
-        GateConfig's default. All are validated once, here (InputError naming the key).
+        The settings are GateConfig's (`config.py` declares each one's default, allowed values
+        and meaning; `nanguard config` prints them): pass a GateConfig or a dict as `config`,
+        and override any of them as a keyword argument (`batch_size=64`). All are validated
+        once, here, into the one JSON `config` parameter (InputError naming the key).
 
         Args:
             model: Channel of `Model` (SavedModel under Format-Serving, as the Trainer writes).
@@ -77,34 +73,18 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
             evaluation: Optional `ModelEvaluation` of the Evaluator that wrote
                 `model_blessing`: its failed thresholds become the gate's reasons (metric,
                 value, threshold), and its metrics go into gate_report.json.
-            signature_name: Signature that takes serialized tf.Example.
-            splits: Splits of `examples` to run the model on.
-            batch_size: Examples per signature call.
-            probe_families: Probe families to run; empty disables probes. Allowed:
-                missing, nan, pos_inf, neg_inf, out_of_range, all_missing.
-            max_offending: Offending examples kept in the report, per split.
-            block_on_probe_error: A probe on which the signature raises blocks too.
-            raise_on_block: Raise GuardBlockedError (failing the run) instead of only writing
-                a NOT_BLESSED blessing. Off by default: the Pusher simply does not push.
             label_key: Feature excluded from probes; `vocab.NO_LABEL` ("") for none.
-            config: A GateConfig (e.g. `PipelineConfig.gate`) the keyword arguments override.
+            config: A GateConfig (e.g. `PipelineConfig.gate`) or a dict of its keys.
             task: 'classification' or 'regression' (`components/task.py`), written into
                 the report for the run summary; None: not stated.
+            **settings: GateConfig keys, overriding `config`'s.
 
         Raises:
-            InputError: a setting outside GateConfig's allowed values (names the key).
+            InputError: an unknown key or a value outside GateConfig's allowed ones.
         """
-        given = {
-            "signature_name": signature_name,
-            "splits": splits,
-            "batch_size": batch_size,
-            "probe_families": probe_families,
-            "max_offending": max_offending,
-            "block_on_probe_error": block_on_probe_error,
-            "raise_on_block": raise_on_block,
-        }
-        values = {k: v for k, v in given.items() if v is not None}
-        gate_config = GateConfig.from_dict({**(config.to_dict() if config else {}), **values})
+        base = GateConfig.from_dict(config).to_dict() if config is not None else {}
+        given = {k: v for k, v in settings.items() if v is not None}
+        gate_config = GateConfig.from_dict({**base, **given})
         super().__init__(
             spec=spec.FinitePredictionGateSpec(
                 model=model,
@@ -114,6 +94,6 @@ class FinitePredictionGate(base_beam_component.BaseBeamComponent):
                 model_blessing=model_blessing,
                 evaluation=evaluation,
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
-                **spec.to_parameters(gate_config, label_key or vocab.NO_LABEL, task or ""),
+                **spec.to_parameters(gate_config, label_key, task or ""),
             )
         )

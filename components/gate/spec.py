@@ -1,49 +1,43 @@
-"""ComponentSpec and keys of FinitePredictionGate, and the GateConfig <-> parameters mapping."""
+"""ComponentSpec and keys of FinitePredictionGate, and the GateConfig <-> parameters mapping.
+
+The `gate:` section travels as ONE JSON exec property (`config`), validated by `GateConfig` on
+both sides, as DataGuard's does: a new gate setting is declared once, in `config.py`, and needs
+no edit here. The label and the task travel as `label_key` and `task`, the names every nanguard
+component uses (`vocab.LABEL_KEY`, `vocab.TASK_KEY`). Channel keys are TFX's standard names.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from tfx import types
-from tfx.types import standard_artifacts
+from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from nanguard.components import vocab
 from nanguard.components.gate.config import GateConfig
 
-MODEL_KEY = "model"
-EXAMPLES_KEY = "examples"
-SCHEMA_KEY = "schema"
-STATISTICS_KEY = "statistics"
-MODEL_BLESSING_KEY = "model_blessing"
-EVALUATION_KEY = "evaluation"  # the Evaluator's ModelEvaluation: why its blessing is negative
-BLESSING_KEY = "blessing"
+MODEL_KEY = standard_component_specs.MODEL_KEY  # 'model'
+EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY  # 'examples'
+SCHEMA_KEY = standard_component_specs.SCHEMA_KEY  # 'schema'
+STATISTICS_KEY = standard_component_specs.STATISTICS_KEY  # 'statistics'
+MODEL_BLESSING_KEY = standard_component_specs.MODEL_BLESSING_KEY  # 'model_blessing'
+# The Evaluator's ModelEvaluation: why its blessing is negative.
+EVALUATION_KEY = standard_component_specs.EVALUATION_KEY  # 'evaluation'
+BLESSING_KEY = standard_component_specs.BLESSING_KEY  # 'blessing'
 
-SIGNATURE_NAME_KEY = "signature_name"
-SPLITS_KEY = "splits"
-BATCH_SIZE_KEY = "batch_size"
-PROBE_FAMILIES_KEY = "probe_families"
-MAX_OFFENDING_KEY = "max_offending"
-LABEL_KEY_KEY = "label_key"
-BLOCK_ON_PROBE_ERROR_KEY = "block_on_probe_error"
-RAISE_ON_BLOCK_KEY = "raise_on_block"
-TASK_KEY = "task"  # classification or regression (components/task.py); reported, not checked
+CONFIG_KEY = "config"  # GateConfig.to_json()
+LABEL_KEY = vocab.LABEL_KEY  # 'label_key': the feature left out of the probes
+TASK_KEY = vocab.TASK_KEY  # classification or regression (components/task.py); reported
 
 
 class FinitePredictionGateSpec(types.ComponentSpec):
     """ComponentSpec of FinitePredictionGate."""
 
     PARAMETERS = {
-        SIGNATURE_NAME_KEY: ExecutionParameter(type=str),
-        SPLITS_KEY: ExecutionParameter(type=str),  # JSON list of split names.
-        BATCH_SIZE_KEY: ExecutionParameter(type=int),
-        PROBE_FAMILIES_KEY: ExecutionParameter(type=str),  # JSON list of probe families.
-        MAX_OFFENDING_KEY: ExecutionParameter(type=int),
-        LABEL_KEY_KEY: ExecutionParameter(type=str, optional=True),
-        BLOCK_ON_PROBE_ERROR_KEY: ExecutionParameter(type=int),
-        RAISE_ON_BLOCK_KEY: ExecutionParameter(type=int),
+        CONFIG_KEY: ExecutionParameter(type=str),
+        LABEL_KEY: ExecutionParameter(type=str, optional=True),
         TASK_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
@@ -60,34 +54,21 @@ class FinitePredictionGateSpec(types.ComponentSpec):
 
 
 def to_parameters(config: GateConfig, label_key: str, task: str = "") -> dict[str, Any]:
-    """The spec's PARAMETERS for a (validated) GateConfig, the label feature and the task
+    """The spec's PARAMETERS for a GateConfig, the label feature and the task
     ('classification', 'regression'; "" when not stated)."""
     return {
-        SIGNATURE_NAME_KEY: config.signature_name,
-        SPLITS_KEY: json.dumps(list(config.splits)),
-        BATCH_SIZE_KEY: config.batch_size,
-        PROBE_FAMILIES_KEY: json.dumps(list(config.probe_families)),
-        MAX_OFFENDING_KEY: config.max_offending,
-        LABEL_KEY_KEY: label_key,
-        BLOCK_ON_PROBE_ERROR_KEY: int(config.block_on_probe_error),
-        RAISE_ON_BLOCK_KEY: int(config.raise_on_block),
-        TASK_KEY: task,
+        CONFIG_KEY: GateConfig.from_dict(config).to_json(),
+        LABEL_KEY: label_key or vocab.NO_LABEL,
+        TASK_KEY: task or "",
     }
 
 
 def from_parameters(exec_properties: Mapping[str, Any]) -> tuple[GateConfig, str]:
     """``(config, label_key)`` back from the executor's exec_properties.
 
-    Parses, does not re-validate: the component validated the values (``GateConfig.from_dict``)
-    before they were written into the spec. A missing label is ``vocab.NO_LABEL``.
+    The JSON is validated again by ``GateConfig`` (InputError naming the key), so a hand-edited
+    compiled pipeline cannot slip a bad value past the component. A missing label is
+    ``vocab.NO_LABEL``.
     """
-    config = GateConfig(
-        signature_name=exec_properties[SIGNATURE_NAME_KEY],
-        splits=tuple(json.loads(exec_properties[SPLITS_KEY])),
-        batch_size=int(exec_properties[BATCH_SIZE_KEY]),
-        probe_families=tuple(json.loads(exec_properties[PROBE_FAMILIES_KEY])),
-        max_offending=int(exec_properties[MAX_OFFENDING_KEY]),
-        block_on_probe_error=bool(exec_properties[BLOCK_ON_PROBE_ERROR_KEY]),
-        raise_on_block=bool(exec_properties[RAISE_ON_BLOCK_KEY]),
-    )
-    return config, exec_properties.get(LABEL_KEY_KEY) or vocab.NO_LABEL
+    config = GateConfig.from_json(exec_properties.get(CONFIG_KEY))
+    return config, exec_properties.get(LABEL_KEY) or vocab.NO_LABEL

@@ -39,6 +39,7 @@ import tensorflow_transform as tft
 from absl import logging
 
 from nanguard.components import task as task_lib
+from nanguard.components import vocab
 from nanguard.components.errors import InputError
 from nanguard.components.names import tf_name, tf_names
 from nanguard.components.transform import _stats, _tensors, em, knn, record
@@ -47,7 +48,7 @@ from nanguard.components.transform import scaling as scale
 from nanguard.components.transform.config import FeatureConfig, TransformConfig
 
 INDICATOR_SUFFIX = "_missing"
-TASK_KEY = "task"  # custom_config key of the task (pipelines/pipeline.py writes it)
+TASK_KEY = vocab.TASK_KEY  # custom_config key of the task (`custom_config(label, task)`)
 
 
 def _label(x: Any, label_key: str, task: str | None = None) -> tf.Tensor:

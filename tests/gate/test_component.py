@@ -25,8 +25,8 @@ def test_component_builds_spec():
         **_channels(), label_key="species", probe_families=["nan", "all_missing"]
     )
     assert gate.outputs["blessing"].type == standard_artifacts.ModelBlessing
-    assert json.loads(gate.exec_properties["probe_families"]) == ["nan", "all_missing"]
-    assert json.loads(gate.exec_properties["splits"]) == ["eval"]
+    sent = json.loads(gate.exec_properties["config"])  # the one JSON parameter
+    assert sent["probe_families"] == ["nan", "all_missing"] and sent["splits"] == ["eval"]
     assert gate.exec_properties["label_key"] == "species"
     config, label = spec.from_parameters(gate.exec_properties)
     assert config == GateConfig().replace(probe_families=["nan", "all_missing"])
@@ -51,6 +51,7 @@ def test_config_section_and_keyword_overrides():
         ({"probe_families": ["bogus"]}, r"gate\.probe_families\[0\]: 'bogus'"),
         ({"batch_size": 0}, r"gate\.batch_size: 0"),
         ({"splits": []}, r"gate\.splits: \[\]"),
+        ({"bogus_key": 1}, r"gate: unknown key\(s\) \['bogus_key'\]"),
     ],
 )
 def test_bad_settings_raise_input_error(kwargs, needle):

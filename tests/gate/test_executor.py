@@ -21,7 +21,7 @@ from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.gate import executor as gate_executor
 from nanguard.components.gate import spec as keys
 from nanguard.components.gate import testing
-from nanguard.components.gate.config import PROBE_FAMILIES
+from nanguard.components.gate.config import PROBE_FAMILIES, GateConfig
 
 N = 600
 MULTI_PROCESS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
@@ -99,17 +99,9 @@ def _run_gate(
         evaluated = standard_artifacts.ModelEvaluation()
         evaluated.uri = evaluation_uri
         inputs[keys.EVALUATION_KEY] = [evaluated]
-    props = {
-        keys.SIGNATURE_NAME_KEY: "serving_default",
-        keys.SPLITS_KEY: json.dumps(["eval"]),
-        keys.BATCH_SIZE_KEY: 128,
-        keys.PROBE_FAMILIES_KEY: json.dumps(list(PROBE_FAMILIES)),
-        keys.MAX_OFFENDING_KEY: 5,
-        keys.LABEL_KEY_KEY: "label",
-        keys.BLOCK_ON_PROBE_ERROR_KEY: 1,
-        keys.RAISE_ON_BLOCK_KEY: 0,
-    }
-    props.update(params)
+    settings = {"splits": ["eval"], "batch_size": 128, "probe_families": list(PROBE_FAMILIES),
+                "max_offending": 5, **params}  # fmt: skip
+    props = keys.to_parameters(GateConfig.from_dict(settings), "label")
     launcher_tmp = tmp_path / "launcher_tmp"
     launcher_tmp.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
@@ -233,14 +225,14 @@ def test_upstream_blessing_and_raise_on_block(tmp_path, models, examples_artifac
 
     bad = _model_artifact(models["log"], 4)
     with pytest.raises(GuardBlockedError, match=r"outputs.*scale|scale.*outputs"):
-        _run_gate(tmp_path / "c", bad, examples_artifact, **{keys.RAISE_ON_BLOCK_KEY: 1})
+        _run_gate(tmp_path / "c", bad, examples_artifact, raise_on_block=True)
     assert sorted(os.listdir(tmp_path / "c" / "blessing")) == ["NOT_BLESSED", "gate_report.json"]
 
 
 def test_bad_split_is_named(tmp_path, models, examples_artifact):
     model = _model_artifact(models["healthy"], 5)
     with pytest.raises(InputError, match=r"Split 'test' not found .*\['train', 'eval'\]"):
-        _run_gate(tmp_path, model, examples_artifact, **{keys.SPLITS_KEY: '["test"]'})
+        _run_gate(tmp_path, model, examples_artifact, splits=["test"])
 
 
 @contextlib.contextmanager
@@ -284,7 +276,7 @@ def test_multi_process_beam_with_unusable_local_tmp(
         examples_artifact,
         beam_args=MULTI_PROCESS,
         during=unusable_local_tmp(tmp_path),
-        **{keys.PROBE_FAMILIES_KEY: "[]"},
+        probe_families=[],
     )
     report = _strict_json(os.path.join(blessing.uri, "gate_report.json"))
     assert report["examples"] == N

@@ -110,13 +110,14 @@ def test_config_reaches_the_components(tmp_path):
     assert trainer["learning_rate"] == 0.001 and trainer["label_key"] == "y"
     assert json.loads(c["Trainer"].exec_properties["train_args"]) == {"num_steps": 7}
     assert json.loads(c["Trainer"].exec_properties["eval_args"]) == {"num_steps": 3}
+    assert trainer["task"] == "regression"  # the label and the task travel the same way
     gate = c["FinitePredictionGate"].exec_properties
-    assert gate["max_offending"] == 3 and gate["label_key"] == "y"
+    assert json.loads(gate["config"])["max_offending"] == 3 and gate["label_key"] == "y"
     assert gate["task"] == "regression"
     assert _producer(c["FinitePredictionGate"].inputs["evaluation"]) == "Evaluator"
     metrics = _metrics(c["Evaluator"])
     assert metrics["MseRatioToMean"] == {"upper_bound": 0.8}
-    assert json.loads(gate["probe_families"]) == ["nan"]
+    assert json.loads(gate["config"])["probe_families"] == ["nan"]
 
 
 def test_a_team_function_gets_its_own_keys(tmp_path):
@@ -134,6 +135,7 @@ def test_a_team_function_gets_its_own_keys(tmp_path):
     assert c["Trainer"].exec_properties["run_fn"] == "my.pkg.run_fn"
     assert json.loads(c["Trainer"].exec_properties["custom_config"]) == {
         "label_key": "species",
+        "task": "classification",  # the label and the task reach every component alike
         "epochs_of_mine": 3,
     }
 
