@@ -241,7 +241,7 @@ def run_harden_schema(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.input) and "://" not in args.input:
         print(f"nanguard harden-schema: {args.input}: no such file.", file=sys.stderr)
         return vocab.EXIT_USAGE
-    from nanguard.components.data_guard import schema
+    from nanguard.components import schema
 
     try:
         _check_writable(args.output, "output")

@@ -20,7 +20,7 @@ from tfx import v1 as tfx
 from tfx.utils import io_utils
 
 from nanguard.components import vocab
-from nanguard.components.data_guard.schema import harden_inferred_schema, make_features_optional
+from nanguard.components.schema import harden_inferred_schema, make_features_optional
 
 SCHEMA_FILE = "schema.pbtxt"  # the file name SchemaGen and ImportSchemaGen write
 

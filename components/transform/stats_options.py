@@ -2,7 +2,7 @@
 
 Pass `stats_options_updater_fn='nanguard.components.transform.stats_options.'
 'stats_options_updater_fn'` to the stock Transform component. For the post-transform statistics
-it hardens the schema with the data guard's `harden_schema` (the one implementation:
+it hardens the schema with `components/schema.py`'s `harden_schema` (the one implementation:
 `float_domain.disallow_nan` and `disallow_inf` on every FLOAT output, struct members and named
 global float domains included), except a numeric label, which may legitimately be NaN (the
 trainer drops those rows), so the `post_transform_anomalies` that Transform writes report
@@ -16,7 +16,7 @@ from typing import Any
 import tensorflow_data_validation as tfdv
 from tfx.components.transform import stats_options_util
 
-from nanguard.components.data_guard.schema import harden_schema
+from nanguard.components.schema import harden_schema
 
 
 def stats_options_updater_fn(
