@@ -12,7 +12,6 @@ from nanguard.components import _lazy
 
 _EXPORTS = {
     "DataGuard": "nanguard.components.data_guard",
-    "DataGuardPolicy": "nanguard.components.data_guard",
     "harden_schema": "nanguard.components.schema",
     "HardenSchema": "nanguard.components.data_guard.harden_component",
     "harden_schema_file": "nanguard.components.schema",

@@ -4,6 +4,8 @@ TFX's LocalDagRunner offers no hook for this, so this runner implements the same
 `IrBasedRunner` interface with the same loop (components in topological order, one
 `Launcher` each) and calls `on_start(node_id)` / `on_finish(node_id, seconds, error)` around
 each launch. Partial runs (`run_options`) are not supported: nanguard always runs whole.
+`tests/pipelines/test_observed_runner.py` runs one pipeline with both runners and compares what
+ML Metadata records.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class ObservedLocalDagRunner(tfx_runner.IrBasedRunner):
         for node in pipeline.nodes:  # topological order
             pipeline_node = node.pipeline_node
             node_id = pipeline_node.node_info.id
+            if pipeline_node.execution_options.HasField("skip"):  # as LocalDagRunner does
+                logging.info("Skipping component %s.", node_id)
+                continue
             component_launcher = launcher.Launcher(
                 pipeline_node=pipeline_node,
                 mlmd_connection=metadata.Metadata(connection_config),

@@ -5,7 +5,6 @@ from nanguard.components import _lazy
 _EXPORTS = {
     "DataGuard": "nanguard.components.data_guard.component",
     "DataGuardConfig": "nanguard.components.data_guard.config",
-    "DataGuardPolicy": "nanguard.components.data_guard.config",
     "DataGuardSpec": "nanguard.components.data_guard.spec",
     "HUGE_THRESHOLD": "nanguard.components.data_guard.counts",
     "HardenSchema": "nanguard.components.data_guard.harden_component",

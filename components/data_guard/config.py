@@ -134,7 +134,3 @@ class DataGuardConfig(Section):
     def missing_limit(self, feature: str) -> float:
         """The unusable fraction allowed for `feature`."""
         return self.max_missing_fraction_by_feature.get(feature, self.max_missing_fraction)
-
-
-# The name before the one config machinery; kept so existing imports keep working.
-DataGuardPolicy = DataGuardConfig

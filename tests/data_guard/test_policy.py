@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from nanguard.components.data_guard import counts, policy
-from nanguard.components.data_guard.config import DataGuardConfig, DataGuardPolicy
+from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.errors import InputError
 
 
 def test_config_validation_names_key_and_allowed_values():
-    assert DataGuardPolicy is DataGuardConfig  # the old name still imports
     with pytest.raises(InputError, match=r"inf: 'drop'.*'fail', 'treat_as_missing', 'clip'"):
         DataGuardConfig.from_dict({"inf": "drop"})
     with pytest.raises(InputError, match=r"mode: 'stop'.*\['fail', 'warn'\]"):
