@@ -308,7 +308,7 @@ def _blocked_by(error: BaseException | None) -> GuardBlockedError | None:
 def _outcome(record: RunRecord, error: BaseException | None) -> Outcome:
     """The one decision of how a run ended (see `Outcome`)."""
     pushed = record.output("Pusher", "pushed_model")
-    if pushed is not None and pushed.properties.get("pushed") == 1:
+    if error is None and pushed is not None and pushed.properties.get("pushed") == 1:
         return Outcome(
             "pushed",
             stage="Pusher",

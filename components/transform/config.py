@@ -21,7 +21,15 @@ from nanguard.components.config import (
 )
 from nanguard.components.errors import InputError
 
-STRATEGIES = ("mean", "median", "most_frequent", "constant", "auto", "knn", "em")
+# Strategies that impute all their features together, registered here: name -> the dotted path
+# of `fn(prepared, stats, *, inf, **section)` (see `knn.knn_impute_prepared`), where `section` is
+# the TransformConfig key of the same name. A new joint strategy is its module plus one entry
+# here and its section below; `preprocessing_fn` names none of them.
+JOINT_STRATEGIES = {
+    "knn": "nanguard.components.transform.knn.knn_impute_prepared",
+    "em": "nanguard.components.transform.em.em_impute_prepared",
+}
+STRATEGIES = ("mean", "median", "most_frequent", "constant", "auto", *JOINT_STRATEGIES)
 STRING_STRATEGIES = ("most_frequent", "constant", "auto")  # `auto` is most_frequent for strings
 SCALERS = ("z_score", "min_max", "robust", "none")
 PROBABILITY = Number(0.0, 1.0)

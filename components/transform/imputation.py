@@ -27,6 +27,7 @@ from nanguard.components import vocab
 from nanguard.components.config import OneOf
 from nanguard.components.transform import _mode, _stats, _tensors, em, knn
 from nanguard.components.transform.config import (
+    JOINT_STRATEGIES,
     STRATEGIES,
     STRING_STRATEGIES,
     FeatureConfig,
@@ -41,7 +42,7 @@ def numeric_needs(strategy: str, inf: str) -> dict[str, Any]:
     """Analyzers that `impute` needs for a numeric feature (NumericStats.compute kwargs)."""
     probs = (0.5,) if strategy in ("median", "auto") else ()
     return {
-        "moments": strategy in ("mean", "auto", "knn", "em"),
+        "moments": strategy in ("mean", "auto", *JOINT_STRATEGIES),
         "quantile_probs": probs,
         "min_max": inf == "clip",
     }

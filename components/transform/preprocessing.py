@@ -31,6 +31,7 @@ Every feature's learned values and choices are recorded in the transform graph (
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any
 
@@ -42,10 +43,10 @@ from nanguard.components import task as task_lib
 from nanguard.components import vocab
 from nanguard.components.errors import InputError
 from nanguard.components.names import tf_name, tf_names
-from nanguard.components.transform import _stats, _tensors, em, knn, record
+from nanguard.components.transform import _stats, _tensors, record
 from nanguard.components.transform import imputation as impute_lib
 from nanguard.components.transform import scaling as scale
-from nanguard.components.transform.config import FeatureConfig, TransformConfig
+from nanguard.components.transform.config import JOINT_STRATEGIES, FeatureConfig, TransformConfig
 
 INDICATOR_SUFFIX = "_missing"
 TASK_KEY = vocab.TASK_KEY  # custom_config key of the task (`custom_config(label, task)`)
@@ -144,7 +145,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     # All numeric statistics in one stacked analyzer per kind (not one per feature).
     with tf.name_scope("nanguard_stats"):
         all_stats = _stats.compute_many(specs)
-    joint: dict[str, dict[str, tuple[Any, ...]]] = {"knn": {}, "em": {}}
+    joint: dict[str, dict[str, tuple[Any, ...]]] = {s: {} for s in JOINT_STRATEGIES}
     margin = config.range_margin
     for name, (values, finite, missing, cfg) in numeric.items():
         with tf.name_scope(scope[name]):
@@ -158,30 +159,20 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
                 values, finite, missing, stats, cfg.strategy, cfg.fill_value, inf
             )
             outputs[name] = _finish_numeric(name, imputed, stats, cfg, info, margin)
-    if joint["knn"]:
-        with tf.name_scope("nanguard_knn"):
-            filled, infos = knn.knn_impute_prepared(
-                joint["knn"],
-                {n: all_stats[n] for n in joint["knn"]},
-                n_neighbors=config.knn.n_neighbors,
-                sample_size=config.knn.sample_size,
-                seed=config.knn.seed,
-                inf=inf,
-            )
-    else:
-        filled, infos = {}, {}
-    if joint["em"]:
-        with tf.name_scope("nanguard_em"):
-            em_filled, em_infos = em.em_impute_prepared(
-                joint["em"],
-                {n: all_stats[n] for n in joint["em"]},
-                iterations=config.em.iterations,
-                tolerance=config.em.tolerance,
-                ridge=config.em.ridge,
-                inf=inf,
-            )
-        filled.update(em_filled)
-        infos.update(em_infos)
+    filled, infos = {}, {}
+    for strategy, prepared in joint.items():  # registered in config.JOINT_STRATEGIES
+        if prepared:
+            module, function = JOINT_STRATEGIES[strategy].rsplit(".", 1)
+            impute_joint = getattr(importlib.import_module(module), function)
+            with tf.name_scope(f"nanguard_{strategy}"):
+                found, found_infos = impute_joint(
+                    prepared,
+                    {n: all_stats[n] for n in prepared},
+                    inf=inf,
+                    **getattr(config, strategy).to_dict(),
+                )
+            filled.update(found)
+            infos.update(found_infos)
     for name in sorted(filled):
         cfg = numeric[name][3]
         with tf.name_scope(scope[name]):
