@@ -242,6 +242,10 @@ def test_a_failed_stage_or_a_failure_before_any_stage_exits_1(tmp_path):
         "FAILED: ValueError: boom",
         "Log: LOG",
     ]
+    # An error the runner saw wins over a Pusher output, as the console always had it.
+    run.execution("Pusher", outputs={"pushed_model": ("/p", {"pushed": 1})})
+    record = run_record.read_run(fake.path, "r1", error=RuntimeError("after the push"))
+    assert (record.outcome.status, record.outcome.exit_code) == ("failed", 1)
     record = run_record.read_run(fake.path, "", error=OSError("no disk"))
     assert (record.outcome.status, record.outcome.exit_code, record.stages) == ("failed", 1, ())
     # A store that does not exist: a record with no stage, nothing pushed.
