@@ -96,8 +96,7 @@ class DataGuardConfig(Section):
     max_missing_fraction: float | None = setting(
         None,
         Number(0.0, 1.0, none=True),
-        "an absolute limit on the unusable fraction (missing + NaN [+ Inf]) per feature: "
-        "above it the run stops; null: no limit (gaps are imputed; a moved rate blocks)",
+        "absolute limit on a feature's unusable fraction (missing + NaN [+ Inf]); null: none",
     )
     max_missing_fraction_by_feature: dict = setting(
         {}, MappingOf(FRACTION), "per-feature absolute limits, e.g. {sex: 0.1} (even when null)"
@@ -105,8 +104,7 @@ class DataGuardConfig(Section):
     warn_missing_fraction: float = setting(
         0.3,
         FRACTION,
-        "a feature with a larger unusable fraction is reported as a warning (it is imputed, "
-        "with its missing indicator)",
+        "a larger unusable fraction in training is a warning (imputed, with an indicator)",
     )
     all_missing: str = setting(
         "block",
@@ -122,8 +120,8 @@ class DataGuardConfig(Section):
     unlabelled_rows: str = setting(
         "drop",
         OneOf(vocab.UNLABELLED_ROWS_POLICIES),
-        "rows with a missing/NaN/Inf label: drop: left out of training and evaluation, "
-        "counted; block: any such row stops the run",
+        "rows without a usable label: drop: left out of training and evaluation, counted; "
+        "block: any stops the run",
     )
     max_unlabelled_fraction: float = setting(
         0.5,
@@ -133,8 +131,7 @@ class DataGuardConfig(Section):
     exclude: tuple = setting(
         (),
         ListOf(Text()),
-        "features left out of the verdict (the pipeline adds transform.exclude: features the "
-        "model does not see)",
+        "features not judged (the pipeline adds transform.exclude)",
     )
 
     missing_tokens: tuple = setting(

@@ -68,6 +68,8 @@ def judge_splits(
         violations = policy.type_violations(profile, kinds, split, config)
         training = everywhere or split == TRAIN_SPLIT
         more, label_missing = policy.evaluate(profile, config, label_key, split, training)
+        if label_missing and schema.requires_value(schema_proto, label_key):
+            more.append(_required_label(label_key, split, label_missing, profile["rows"]))
         violations += more + moved.get(split, [])
         found_all += violations
         proto = anomalies.build_anomalies(profile, violations, config, schema_proto)
@@ -97,6 +99,22 @@ def judge_splits(
     result["violations"] = found_all
     result["blessed"] = totals["num_violations"] == 0
     return result
+
+
+def _required_label(label_key: str, split: str, count: int, rows: int) -> Violation:
+    """Rows without a label where the schema says every row has one: parsing them would fail."""
+    return policy.violation(
+        "label",
+        f"label {label_key!r} in split {split!r}: {count} of {rows} rows have no usable label, "
+        "and the schema requires it in every row (a fixed shape or presence.min_fraction 1)",
+        feature=label_key,
+        split=split,
+        observed=count,
+        limit=0,
+        advice="remove shape and presence.min_fraction from the label's entry in the schema "
+        "(the rows are then left out of training), or fill the labels",
+        details={"count": count, "rows": rows},
+    )
 
 
 def _pairs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:

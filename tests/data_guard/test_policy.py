@@ -418,3 +418,22 @@ def test_stray_tokens_and_counts_missing_spellings_left_out_of_the_share():
     reasons = proto.anomaly_info["w"].reason
     assert {r.type for r in reasons} == {anomalies._Type.UNEXPECTED_DATA_TYPE}
     assert reasons[0].description == "20 values are not numbers: 'n.d.' x20."
+
+
+def test_label_gaps_block_where_the_schema_requires_the_label_in_every_row():
+    """tfx_bsl's TensorAdapter fails on a missing value of a fixed-shape feature (checked by
+    hand: `ValueError: Error raised when handling tensor 'y'`): the guard says so first."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    required = (
+        'feature { name: "y" type: BYTES presence { min_fraction: 1.0 } shape { dim { size: 1 } } }'
+    )
+    schema = text_format.Parse(required, schema_pb2.Schema())
+    splits = {"train": _table(40, label_missing=2)}
+    result = core.judge_splits(splits, schema, DataGuardConfig(), "y")
+    (v,) = _stopping(result)
+    assert (v.kind, v.feature, v.observed, v.details) == ("label", "y", 2, {"count": 2, "rows": 40})
+    assert "the schema requires it in every row" in v.message and "remove shape" in v.advice
+    optional = text_format.Parse('feature { name: "y" type: BYTES }', schema_pb2.Schema())
+    assert core.judge_splits(splits, optional, DataGuardConfig(), "y")["blessed"]

@@ -48,7 +48,7 @@ def test_a_nan_jump_in_one_slice_blocks_the_next_run_naming_feature_slice_and_ra
     assert result.returncode == vocab.EXIT_BLOCKED
     out = result.stdout
     assert f"compared with the last pushed run {pushed_run}" in out
-    blocked = next(line for line in out.splitlines() if line.startswith("BLOCKED:"))
+    blocked = out.split("BLOCKED:", 1)[1]  # one line per violation from here on
     # Feature, slice, both rates and where the old one comes from.
     assert "drift: flipper_length_mm: NaN rate 0.00% in baseline (" in blocked, blocked
     assert guard_uri in blocked and "train[island=Dream] (0 of" in blocked, blocked
