@@ -68,7 +68,8 @@ def judge_splits(
         violations = policy.type_violations(profile, kinds, split, config)
         training = everywhere or split == TRAIN_SPLIT
         more, label_missing = policy.evaluate(profile, config, label_key, split, training)
-        if label_missing and schema.requires_value(schema_proto, label_key):
+        # (No usable label at all is already a violation of its own.)
+        if 0 < label_missing < profile["rows"] and schema.requires_value(schema_proto, label_key):
             more.append(_required_label(label_key, split, label_missing, profile["rows"]))
         violations += more + moved.get(split, [])
         found_all += violations
