@@ -500,10 +500,11 @@ def _penguins(tmp, name: str, edit) -> str:
 
 
 @pytest.mark.e2e
-def test_guard_blocks_all_missing_and_overflow_at_once_and_leaves_out_label_gaps(pushed, tmp_path):
+def test_guard_blocks_all_missing_overflow_and_missing_labels_at_once(pushed, tmp_path):
     """One run, four faults: bill_depth_mm all missing, bill_length_mm 1e300 (float32: +Inf)
-    in every 25th row, `year` constant (allowed: no violation) and 5 missing labels (left out
-    of training by default, not a violation: 5 of 344 rows)."""
+    in every 25th row, `year` constant (allowed: no violation) and 5 missing labels. Label gaps
+    are left out by default, but this curated schema (`schemas/penguins.pbtxt`) fixes the
+    label's shape, so parsing those rows would fail: the guard names that, with the fix."""
 
     def edit(frame):
         frame["bill_depth_mm"] = ""
@@ -517,7 +518,8 @@ def test_guard_blocks_all_missing_and_overflow_at_once_and_leaves_out_label_gaps
     # Everything from BLOCKED: on (one line per violation, all of the stage at once).
     blocked = result.stdout.split("BLOCKED:", 1)[1]
     assert "feature 'bill_depth_mm'" in blocked and "feature 'bill_length_mm'" in blocked
-    assert "Inf value(s)" in blocked and "label 'species'" not in blocked
+    assert "Inf value(s)" in blocked and "label 'species'" in blocked
+    assert "5 of 344 rows have no usable label, and the schema requires it" in blocked
     assert "set data_guard.all_missing: exclude" in blocked
     assert "set data_guard.inf: treat_as_missing" in blocked
     assert "'year'" not in blocked
