@@ -27,7 +27,12 @@ TASK_KEY = "task"
 # through (`treat_as_missing` -> imputed, `clip` -> clipped to the finite training range).
 INF_POLICIES = ("fail", "treat_as_missing", "clip")
 TRANSFORM_INF_POLICIES = ("treat_as_missing", "clip")
-LABEL_POLICIES = ("block", "drop")
+# Rows whose label is missing, NaN or Inf (`data_guard.unlabelled_rows`): left out of training
+# and evaluation (`drop`, counted per split), or a violation (`block`).
+UNLABELLED_ROWS_POLICIES = ("drop", "block")
+# A feature with no value in any training row (`data_guard.all_missing`): a violation (`block`),
+# or left out of the model (`exclude`: the pipeline adds it to `transform.exclude`).
+ALL_MISSING_POLICIES = ("block", "exclude")
 GUARD_MODES = ("fail", "warn")
 
 # Non-finite floats in nanguard's JSON files: strict JSON has no NaN or Infinity number, so they

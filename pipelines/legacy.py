@@ -130,7 +130,9 @@ def label_rows_left_out(document: Mapping[str, Any]) -> dict[str, int]:
     """`{split: rows}` left out for a missing label, from the data guard's profile document."""
     out = {}
     for split, profile in sorted((document.get("splits") or {}).items()):
-        rows = profile.get("label_rows_left_out", profile.get("label_rows_to_drop"))
+        rows = profile.get(
+            "label_missing", profile.get("label_rows_left_out", profile.get("label_rows_to_drop"))
+        )
         if isinstance(rows, int):
             out[split] = rows
     return out

@@ -32,6 +32,7 @@ from tfx import v1 as tfx
 
 from nanguard.components import task as task_lib
 from nanguard.components.data_guard import DataGuard
+from nanguard.components.data_guard import exclusion as guard_exclusion
 from nanguard.components.data_guard.harden_component import HardenSchema
 from nanguard.components.errors import InputError
 from nanguard.components.gate import FinitePredictionGate
@@ -193,11 +194,18 @@ def create_pipeline(
             ).with_id("DriftBaselineImporter")
             components.append(importer)
             drift_baseline = importer.outputs["result"]
+        # Features the model leaves out are left out of the guard's verdict (and, under
+        # data_guard.all_missing: exclude, columns with no value at all out of the model).
+        guard_config, left_out = guard_exclusion.for_pipeline(
+            config.data_guard, config.transform.exclude, data_root, label
+        )
+        if left_out and not preprocessing_fn:
+            transform_config["exclude"] = left_out
         data_guard = DataGuard(
             examples=example_gen.outputs["examples"],
             schema=schema,
             label_key=label,
-            config=config.data_guard,
+            config=guard_config,
             baseline=drift_baseline,
         )
         transform = NanguardTransform(

@@ -18,6 +18,7 @@ from typing import Any
 
 from nanguard.components import vocab
 from nanguard.components.errors import InputError
+from nanguard.components.violations import Violation
 
 _COLUMNS = ("present", "missing", "nan", "pos_inf", "neg_inf", "huge")
 
@@ -138,10 +139,12 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(line)
     for note in result.get("notes", []):
         lines.append(f"NOTE: {note}")
-    for v in result.get("violations", []):
-        lines.append(f"VIOLATION: {v['message']}")
-    if result.get("label_rows_to_drop"):
-        lines.append(f"label rows to drop: {result['label_rows_to_drop']}")
+    if result.get("label_missing"):
+        lines.append(f"rows without a label (left out of training): {result['label_missing']}")
+    for record in result.get("violations", []):
+        v = Violation.from_dict(record)
+        warning = v.details.get("severity") == "warning"
+        lines.append(f"{'WARNING' if warning else 'VIOLATION'}: {v.line()}")
     return "\n".join(lines)
 
 
@@ -172,15 +175,16 @@ def _scan(args: argparse.Namespace) -> int:
 
     from nanguard.components.data_guard import scan
 
+    baseline = _read_baseline(args.baseline) if args.baseline else None
     result = scan.scan_path(
         args.path,
         schema=schema,
         label_key=args.label,
         config=config,
         beam_pipeline_args=args.beam_args,
+        baseline=baseline,
+        baseline_name=args.baseline or "baseline",
     )
-    if args.baseline:
-        _compare_with_baseline(result, args.baseline, args.path, config)
     print(format_table(result))
     if args.json_out:
         try:
@@ -188,43 +192,27 @@ def _scan(args: argparse.Namespace) -> int:
         except Exception as e:  # noqa: BLE001 (OSError or tf.errors.OpError: cannot write there)
             raise InputError(f"--json {args.json_out}: cannot be written ({e})") from e
     if args.check and not result["blessed"]:
-        print(
-            f"nanguard scan: policy violated ({len(result['violations'])} violation(s)).",
-            file=sys.stderr,
-        )
+        stopping = [v for v in result["violations"] if v["details"].get("severity") != "warning"]
+        print(f"nanguard scan: policy violated ({len(stopping)} violation(s)).", file=sys.stderr)
         return vocab.EXIT_BLOCKED
     return vocab.EXIT_OK
 
 
-def _compare_with_baseline(result: dict[str, Any], baseline: str, path: str, config) -> None:
-    """Adds a `drift` violation per rate of `result` that moved from `baseline`'s (in place)."""
-    from nanguard.components.data_guard import drift
-
+def _read_baseline(baseline: str) -> dict[str, Any]:
+    """The `--baseline` file as a profile document of the scan's one split (`scan.SPLIT`)."""
     try:
         with open(baseline, encoding="utf-8") as f:
             old = json.load(f)
     except (OSError, ValueError) as e:
         raise InputError(f"--baseline {baseline}: cannot be read as a JSON profile ({e})") from e
-    if "splits" in old:  # a data guard's profile document: its training split
+    if isinstance(old, dict) and "splits" in old:  # a data guard's profile: its training split
         old = old["splits"].get("train") or next(iter(old["splits"].values()), {})
     if not isinstance(old, dict) or "features" not in old or "rows" not in old:
         raise InputError(
             f"--baseline {baseline}: not a profile (no rows/features); pass a `scan --json` "
             "output or a data_guard_profile.json"
         )
-    for finding in drift.compare_splits(
-        old, result, config.skew.tolerance(), old_name=baseline, new_name=path
-    ):
-        result["violations"].append(
-            {
-                "split": "all",
-                "feature": finding["feature"],
-                "kind": "drift",
-                "finding": finding,
-                "message": f"drift: {drift.describe(finding)}",
-            }
-        )
-        result["blessed"] = False
+    return {"splits": {"all": old}}
 
 
 def run_scan(args: argparse.Namespace) -> int:

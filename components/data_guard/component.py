@@ -25,7 +25,9 @@ class DataGuard(base_beam_component.BaseBeamComponent):
     ``data_guard_profile.json``, and the custom properties ``blessed`` (int 1/0, gate with
     ``tfx.dsl.Cond``), ``profile_<split>`` (JSON), ``violations`` (JSON), ``policy`` (JSON of the
     config) and int totals ``num_rows``, ``num_missing``, ``num_nan``, ``num_pos_inf``,
-    ``num_neg_inf``, ``num_huge``, ``num_violations``, ``num_label_rows_to_drop``.
+    ``num_neg_inf``, ``num_huge``, ``num_violations`` (blocking), ``num_warnings``,
+    ``num_label_missing`` (rows without a usable label, left out under
+    ``unlabelled_rows: drop``).
 
     Example:
       ```python
@@ -57,11 +59,11 @@ class DataGuard(base_beam_component.BaseBeamComponent):
           examples: Examples channel (tf.Example records, e.g. from CsvExampleGen).
           schema: Optional Schema channel: its features absent from the data are 100% missing,
             and a FLOAT/INT feature holding strings is a violation.
-          label_key: The label feature (``vocab.NO_LABEL`` for none); missing/NaN/Inf labels
-            follow ``config.label``.
+          label_key: The label feature (``vocab.NO_LABEL`` for none); rows with a missing/NaN/Inf
+            label follow ``config.unlabelled_rows`` and ``config.max_unlabelled_fraction``.
           config: A DataGuardConfig or a dict of its keys (``mode``, ``max_missing_fraction``,
-            ``max_missing_fraction_by_feature``, ``inf``, ``label``); validated here, at
-            pipeline build time (InputError naming the key).
+            ``max_missing_fraction_by_feature``, ``inf``, ``unlabelled_rows``, ...); validated
+            here, at pipeline build time (InputError naming the key).
           exclude_splits: Split names not to guard.
           policy: Deprecated name of ``config``.
           baseline: Optional ExampleAnomalies channel of an earlier DataGuard run (e.g. the

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
+
+from absl import logging
 
 from nanguard.components import cells, vocab
 from nanguard.components.config import (
@@ -19,6 +22,8 @@ from nanguard.components.config import (
 )
 
 FRACTION = Number(0.0, 1.0)
+# The old name of `unlabelled_rows`, read (with a warning) for one release.
+DEPRECATED_LABEL_KEY = "label"
 # What the guard does with a numeric column holding stray strings (`cells.stray_tokens`).
 STRAY_STRING_POLICIES = ("block", "treat_as_missing")
 # A missing token may be any cell text but a NaN/Inf spelling (those are float values).
@@ -55,6 +60,17 @@ class SkewConfig(Section):
 class DataGuardConfig(Section):
     """What the data guard lets through, and what it does about the rest.
 
+    The defaults fit real tables and still catch broken data. A gap is data, not a fault: a
+    feature's missing values are imputed with a missing indicator (the transform), and a feature
+    with more than `warn_missing_fraction` of its rows unusable is a warning. What blocks is
+    what cannot be repaired or what signals a broken source: a feature with no value in any
+    training row (`all_missing`), any Inf under `inf: fail` (an overflow or a division by zero
+    upstream; `treat_as_missing` or `clip` repair it on request), a split mostly unlabelled
+    (`max_unlabelled_fraction`), and, once there is an earlier pushed run, a missing/NaN/Inf
+    rate that moved from it (`skew`). Rows without a label are left out of training and
+    evaluation and counted (`unlabelled_rows: drop`). Absolute limits
+    (`max_missing_fraction`, `max_missing_fraction_by_feature`) are off unless set.
+
     A row is unusable for a feature when the value is missing or NaN (NaN counts as missing: it
     will be imputed), or +/-Inf under `inf: treat_as_missing`. A cell is missing when it is
     empty or spelled as a missing token (`cells.MISSING_TOKENS` plus `missing_tokens`); `nan`,
@@ -77,21 +93,45 @@ class DataGuardConfig(Section):
     mode: str = setting(
         "fail", OneOf(vocab.GUARD_MODES), "fail: stop the run on a violation (exit 3); warn: go on"
     )
-    max_missing_fraction: float = setting(
-        0.3, FRACTION, "largest unusable fraction (missing + NaN [+ Inf]) per feature"
+    max_missing_fraction: float | None = setting(
+        None,
+        Number(0.0, 1.0, none=True),
+        "absolute limit on a feature's unusable fraction (missing + NaN [+ Inf]); null: none",
     )
     max_missing_fraction_by_feature: dict = setting(
-        {}, MappingOf(FRACTION), "per-feature overrides, e.g. {sex: 0.1}"
+        {}, MappingOf(FRACTION), "per-feature absolute limits, e.g. {sex: 0.1} (even when null)"
+    )
+    warn_missing_fraction: float = setting(
+        0.3,
+        FRACTION,
+        "a larger unusable fraction in training is a warning (imputed, with an indicator)",
+    )
+    all_missing: str = setting(
+        "block",
+        OneOf(vocab.ALL_MISSING_POLICIES),
+        "a feature with no value in any training row: block: a violation; exclude: left out "
+        "of the model",
     )
     inf: str = setting(
         "fail",
         OneOf(vocab.INF_POLICIES),
         "fail: any Inf is a violation; treat_as_missing: imputed; clip: to the training range",
     )
-    label: str = setting(
-        "block",
-        OneOf(vocab.LABEL_POLICIES),
-        "block: a missing/NaN/Inf label stops the run; drop: such rows are dropped",
+    unlabelled_rows: str = setting(
+        "drop",
+        OneOf(vocab.UNLABELLED_ROWS_POLICIES),
+        "rows without a usable label: drop: left out of training and evaluation, counted; "
+        "block: any stops the run",
+    )
+    max_unlabelled_fraction: float = setting(
+        0.5,
+        FRACTION,
+        "a split with a larger fraction of its rows unlabelled stops the run",
+    )
+    exclude: tuple = setting(
+        (),
+        ListOf(Text()),
+        "features not judged (the pipeline adds transform.exclude)",
     )
 
     missing_tokens: tuple = setting(
@@ -127,10 +167,39 @@ class DataGuardConfig(Section):
         20, Number(1, integer=True), "values per slicing feature kept (the rest: __other__)"
     )
 
+    @classmethod
+    def from_dict(cls, values, where=None):
+        """`Section.from_dict`, reading the old key `label` as `unlabelled_rows` (a warning).
+
+        `label` (`block`/`drop`) named the label's gap policy like the label column itself;
+        it is read for one more release.
+        """
+        if isinstance(values, Mapping) and DEPRECATED_LABEL_KEY in values:
+            values = dict(values)
+            old = values.pop(DEPRECATED_LABEL_KEY)
+            where_ = cls.name if where is None else where
+            logging.warning(
+                "%s.%s is deprecated; it is read as %s.unlabelled_rows (set that instead).",
+                where_,
+                DEPRECATED_LABEL_KEY,
+                where_,
+            )
+            values.setdefault("unlabelled_rows", old)
+        return super().from_dict(values, where)
+
     def missing_values(self) -> tuple[str, ...]:
         """Every cell spelling read as missing: the default set, then `missing_tokens`."""
         return cells.missing_tokens(self.missing_tokens)
 
-    def missing_limit(self, feature: str) -> float:
-        """The unusable fraction allowed for `feature`."""
-        return self.max_missing_fraction_by_feature.get(feature, self.max_missing_fraction)
+    def missing_limit(self, feature: str) -> tuple[float | None, str]:
+        """`(limit, key)`: the absolute unusable fraction allowed for `feature` (None: no
+        limit) and the dotted config key that sets it."""
+        if feature in self.max_missing_fraction_by_feature:
+            key = f"{self.name}.max_missing_fraction_by_feature.{feature}"
+            return self.max_missing_fraction_by_feature[feature], key
+        return self.max_missing_fraction, f"{self.name}.max_missing_fraction"
+
+    def with_excluded(self, names: Iterable[str]) -> DataGuardConfig:
+        """A copy whose `exclude` also holds `names` (e.g. `transform.exclude`)."""
+        merged = tuple(dict.fromkeys((*self.exclude, *names)))
+        return dataclasses.replace(self, exclude=merged)

@@ -13,9 +13,10 @@ from absl import logging
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from nanguard.components import vocab
-from nanguard.components.data_guard import counts, drift, policy, schema
+from nanguard.components.data_guard import anomalies, counts, drift, policy, schema
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.data_guard.outputs import INT_TOTAL_PROPERTIES
+from nanguard.components.violations import Violation
 
 TRAIN_SPLIT = "train"  # the split every other split's rates are compared with
 
@@ -35,13 +36,19 @@ def judge_splits(
     with the same split of it (`drift_violations`).
 
     Schema features absent from a split are added as 100% missing; NaN counts as missing, Inf
-    as ``config.inf`` says, the label as ``config.label`` says; a split with 0 rows and a numeric
-    feature holding strings (per the schema) are violations naming the split (and the feature
-    and offending value).
+    as ``config.inf`` says, unlabelled rows as ``config.unlabelled_rows`` says (``policy``); a
+    split with 0 rows and a numeric feature holding strings (per the schema) are violations
+    naming the split (and the feature and offending value). Features in ``config.exclude`` are
+    counted but not judged. A feature with no value at all is judged on the ``train`` split
+    (every split when there is none, as in ``scan``); elsewhere its moved rate is ``skew``.
+
+    This is the guard's one judgement: the executor and ``nanguard scan`` (with
+    ``--baseline``) both call it.
 
     Returns:
-      ``{"blessed": bool, "splits": {split: {"rows", "features", "violations",
-      "label_rows_to_drop", "anomalies": Anomalies proto}}, "totals": {...}}``.
+      ``{"blessed": bool (no blocking violation), "violations": [Violation] (all splits),
+      "splits": {split: {"rows", "features", "violations": [Violation], "label_missing",
+      "excluded", "anomalies": Anomalies proto}}, "totals": {...}}``.
     """
     kinds = schema.feature_kinds(schema_proto)
     result: dict[str, Any] = {"splits": {}}
@@ -52,14 +59,21 @@ def judge_splits(
     moved = skew_violations(split_profiles, config)
     if baseline:
         for split, found in drift_violations(
-            split_profiles, baseline, config, baseline_name
+            split_profiles, baseline, config, baseline_name, source
         ).items():
             moved.setdefault(split, []).extend(found)
+    everywhere = TRAIN_SPLIT not in split_profiles
+    found_all: list[Violation] = []
     for split, profile in split_profiles.items():
         violations = policy.type_violations(profile, kinds, split, config)
-        more, to_drop = policy.evaluate(profile, config, label_key, split)
+        training = everywhere or split == TRAIN_SPLIT
+        more, label_missing = policy.evaluate(profile, config, label_key, split, training)
+        # (No usable label at all is already a violation of its own.)
+        if 0 < label_missing < profile["rows"] and schema.requires_value(schema_proto, label_key):
+            more.append(_required_label(label_key, split, label_missing, profile["rows"]))
         violations += more + moved.get(split, [])
-        anomalies = policy.build_anomalies(profile, violations, config, schema_proto)
+        found_all += violations
+        proto = anomalies.build_anomalies(profile, violations, config, schema_proto)
         if profile["rows"] == 0:
             logging.warning("DataGuard: split %s of %s is empty (0 rows).", split, source)
         result["splits"][split] = {
@@ -67,8 +81,9 @@ def judge_splits(
             "features": profile["features"],
             **({"slices": profile["slices"]} if profile.get("slices") else {}),
             "violations": violations,
-            "label_rows_to_drop": to_drop,
-            "anomalies": anomalies,
+            "label_missing": label_missing,
+            "excluded": sorted(set(config.exclude) & set(profile["features"])),
+            "anomalies": proto,
         }
         totals["num_rows"] += profile["rows"]
         for feat in profile["features"].values():
@@ -77,11 +92,30 @@ def judge_splits(
             totals["num_pos_inf"] += feat["pos_inf"]
             totals["num_neg_inf"] += feat["neg_inf"]
             totals["num_huge"] += feat["huge"]
-        totals["num_violations"] += len(violations)
-        totals["num_label_rows_to_drop"] += to_drop
+        stopping = len(policy.blocking(violations))
+        totals["num_violations"] += stopping
+        totals["num_warnings"] += len(violations) - stopping
+        totals["num_label_missing"] += label_missing
     result["totals"] = totals
+    result["violations"] = found_all
     result["blessed"] = totals["num_violations"] == 0
     return result
+
+
+def _required_label(label_key: str, split: str, count: int, rows: int) -> Violation:
+    """Rows without a label where the schema says every row has one: parsing them would fail."""
+    return policy.violation(
+        "label",
+        f"label {label_key!r} in split {split!r}: {count} of {rows} rows have no usable label, "
+        "and the schema requires it in every row (a fixed shape or presence.min_fraction 1)",
+        feature=label_key,
+        split=split,
+        observed=count,
+        limit=0,
+        advice="remove shape and presence.min_fraction from the label's entry in the schema "
+        "(the rows are then left out of training), or fill the labels",
+        details={"count": count, "rows": rows},
+    )
 
 
 def _pairs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -93,22 +127,33 @@ def _pairs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, An
     return pairs
 
 
-def _violations(split, kind, old_name, new_name, old, new, tolerance) -> list[dict[str, Any]]:
+def _violations(split, kind, old_name, new_name, old, new, config) -> list[Violation]:
     found = []
+    tolerance = config.skew.tolerance()
     for where, before, after in _pairs(old, new):
         names = (f"{old_name}[{where}]", f"{new_name}[{where}]") if where else (old_name, new_name)
         for finding in drift.compare_splits(
             before, after, tolerance, old_name=names[0], new_name=names[1]
         ):
+            if finding["feature"] in config.exclude:
+                continue
+            change = abs(finding["new_rate"] - finding["old_rate"])
             found.append(
-                {
-                    "split": split,
-                    "feature": finding["feature"],
-                    "kind": kind,
-                    "slice": where or None,
-                    "finding": finding,
-                    "message": f"{kind}: {drift.describe(finding)}",
-                }
+                policy.violation(
+                    kind,
+                    f"{kind}: {drift.describe(finding)}",
+                    feature=finding["feature"],
+                    split=f"{split}[{where}]" if where else split,
+                    observed=finding["new_rate"],
+                    limit=config.skew.absolute,
+                    key=f"{config.skew.name}.absolute",
+                    passing_value=policy.passing_fraction(change),
+                    advice=(
+                        "a moved rate usually means the data source changed: check it; "
+                        f"{config.skew.name}.check: false turns the comparison off"
+                    ),
+                    details={"slice": where or None, "finding": finding},
+                )
             )
     return found
 
@@ -118,21 +163,24 @@ def drift_violations(
     baseline: Mapping[str, Any],
     config: DataGuardConfig,
     baseline_name: str = "baseline",
-) -> dict[str, list[dict[str, Any]]]:
+    source: str = "",
+) -> dict[str, list[Violation]]:
     """`{split: [violation]}`: rates of each split (and slice) that moved from the same split of
     `baseline` (a data guard profile document, e.g. of the last pushed run), under
     `config.skew`'s tolerance; kind `drift`. A split the baseline lacks is not compared."""
     if not config.skew.check:
         return {}
-    tolerance = config.skew.tolerance()
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[Violation]] = {}
     for split, profile in split_profiles.items():
         old = (baseline.get("splits") or {}).get(split)
         if not old or not old.get("rows") or not profile.get("rows"):
             continue
-        found = _violations(
-            split, "drift", f"{baseline_name} {split}", split, old, profile, tolerance
-        )
+        # One split with a source (`scan` of a file): name the two files; else the splits.
+        if len(split_profiles) == 1 and source:
+            names = (baseline_name, source)
+        else:
+            names = (f"{baseline_name} {split}", split)
+        found = _violations(split, "drift", *names, old, profile, config)
         if found:
             out[split] = found
     return out
@@ -140,7 +188,7 @@ def drift_violations(
 
 def skew_violations(
     split_profiles: Mapping[str, dict[str, Any]], config: DataGuardConfig
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[Violation]]:
     """`{split: [violation]}`: rates of each split (and each slice) that moved from `train`'s.
 
     Compared with `drift.compare_splits` under `config.skew`; nothing when `skew.check` is off
@@ -149,24 +197,19 @@ def skew_violations(
     """
     if not config.skew.check or TRAIN_SPLIT not in split_profiles:
         return {}
-    tolerance = config.skew.tolerance()
     train = split_profiles[TRAIN_SPLIT]
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[Violation]] = {}
     for split, profile in split_profiles.items():
         if split == TRAIN_SPLIT or not profile.get("rows") or not train.get("rows"):
             continue
-        found = _violations(split, "skew", TRAIN_SPLIT, split, train, profile, tolerance)
+        found = _violations(split, "skew", TRAIN_SPLIT, split, train, profile, config)
         if found:
             out[split] = found
     return out
 
 
-def blocked_message(result: Mapping[str, Any], limit: int = 20) -> str:
-    """One readable message listing the violations (feature, split, counts)."""
-    messages = [v["message"] for s in result["splits"].values() for v in s["violations"]]
-    more = f" (and {len(messages) - limit} more)" if len(messages) > limit else ""
-    return (
-        f"DataGuard blocked the run: {len(messages)} policy violation(s): "
-        + "; ".join(messages[:limit])
-        + more
-    )
+def blocked_message(result: Mapping[str, Any], evidence: str = "") -> str:
+    """The blocking violations, one line each (`Violation.line()`), under one header line."""
+    lines = [v.line() for v in policy.blocking(result["violations"])]
+    where = f"; evidence: {evidence}" if evidence else ""
+    return "\n".join([f"DataGuard blocked the run: {len(lines)} violation(s){where}", *lines])

@@ -15,7 +15,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, json_utils
 
 from nanguard.components import vocab
-from nanguard.components.data_guard import beam_io, core, outputs, stats_format
+from nanguard.components.data_guard import beam_io, core, outputs, policy, stats_format
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.data_guard.spec import (
     ANOMALIES_KEY,
@@ -68,9 +68,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             DataGuardConfig), ``exclude_splits`` (JSON list).
 
         Raises:
-          GuardBlockedError: mode 'fail' and a violation (an empty split, a string in a numeric
-            feature, too many missing/NaN values, Inf, a bad label); raised after the
-            artifact's files and properties are written.
+          GuardBlockedError: mode 'fail' and a blocking violation (an empty split, a string in a
+            numeric feature, a feature with no value, Inf under inf: fail, a mostly unlabelled
+            split, a moved rate, an absolute limit set and exceeded); raised after the
+            artifact's files and properties are written, carrying every finding as
+            `Violation`s in `.violations` (warnings included) and one line per blocking one.
           InputError: a bad ``exclude_splits`` or no split left to guard.
         """
         self._log_startup(input_dict, output_dict, exec_properties)
@@ -128,15 +130,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         stats = stats_format.to_statistics(result["splits"])
         stats_path = os.path.join(anomalies_artifact.uri, stats_format.STATS_FILE_NAME)
         io_utils.write_bytes_file(stats_path, stats.SerializeToString())
+        for warning in result["violations"]:
+            if policy.is_warning(warning):
+                logging.warning("DataGuard warning: %s", warning.line())
         if not result["blessed"]:
-            message = core.blocked_message(result)
+            kept = anomalies_artifact.uri + outputs.KEPT_SUFFIX
             if config.mode == "fail":
                 # TFX removes a failed execution's output folders; the evidence is kept beside
                 # them, where `nanguard report` reads it for the blocked run.
-                io_utils.copy_dir(
-                    anomalies_artifact.uri, anomalies_artifact.uri + outputs.KEPT_SUFFIX
-                )
+                io_utils.copy_dir(anomalies_artifact.uri, kept)
                 raise GuardBlockedError(
-                    f"{message} Evidence: {anomalies_artifact.uri}{outputs.KEPT_SUFFIX}"
+                    core.blocked_message(result, kept), violations=result["violations"]
                 )
-            logging.warning("%s (mode warn: continuing, blessed=0)", message)
+            logging.warning("%s\n(mode warn: continuing, blessed=0)", core.blocked_message(result))

@@ -2,7 +2,9 @@
 
 Layout: ``<uri>/Split-<split>/SchemaDiff.pb`` (one TFDV Anomalies proto per split, as
 ExampleValidator writes it) and ``<uri>/data_guard_profile.json`` (the whole profile and the
-verdict), plus custom properties on the artifact. Every JSON file is strict JSON written with
+verdict; its ``"violations"``: every finding as ``Violation.to_dict()``, warnings included),
+plus custom properties on the artifact (``violations``: the same list, ``violations.to_json``).
+Every JSON file is strict JSON written with
 ``vocab.dumps`` (a non-finite float would be "NaN"/"Infinity"/"-Infinity"; the profile's own
 statistics are finite or null).
 
@@ -31,7 +33,7 @@ TMP_DIR_NAME = ".data_guard_tmp"
 # Custom properties of the ExampleAnomalies artifact.
 BLESSED_PROPERTY = "blessed"  # int 1/0, for tfx.dsl.Cond
 PROFILE_PROPERTY_PREFIX = "profile_"  # string JSON per split: profile_<split>
-VIOLATIONS_PROPERTY = "violations"  # string JSON list
+VIOLATIONS_PROPERTY = "violations"  # `violations.to_json`: every finding, warnings included
 CONFIG_PROPERTY = "policy"  # string JSON of DataGuardConfig (the property keeps its name)
 INT_TOTAL_PROPERTIES = (
     "num_rows",
@@ -40,8 +42,9 @@ INT_TOTAL_PROPERTIES = (
     "num_pos_inf",
     "num_neg_inf",
     "num_huge",
-    "num_violations",
-    "num_label_rows_to_drop",
+    "num_violations",  # blocking ones
+    "num_warnings",
+    "num_label_missing",  # rows without a usable label (left out under unlabelled_rows: drop)
 )
 
 
@@ -90,11 +93,14 @@ def write_outputs(
     from tfx.types import artifact_utils
     from tfx.utils import writer_utils
 
+    from nanguard.components import violations as violations_lib
+
     document = {
         "blessed": result["blessed"],
         "label_key": label_key,
         "policy": json.loads(config_json),
         "totals": result["totals"],
+        "violations": [v.to_dict() for v in result["violations"]],
         "splits": {},
     }
     for split, split_result in result["splits"].items():
@@ -103,14 +109,16 @@ def write_outputs(
             os.path.join(split_uri, ANOMALIES_FILE_NAME), split_result["anomalies"]
         )
         public = {k: v for k, v in split_result.items() if k != "anomalies"}
+        public["violations"] = [v.to_dict() for v in split_result["violations"]]
         document["splits"][split] = public
         anomalies_artifact.set_string_custom_property(
             PROFILE_PROPERTY_PREFIX + split, vocab.dumps(public, sort_keys=True)
         )
     write_json(document, os.path.join(anomalies_artifact.uri, PROFILE_FILE_NAME))
-    violations = [v for s in result["splits"].values() for v in s["violations"]]
     anomalies_artifact.set_int_custom_property(BLESSED_PROPERTY, int(result["blessed"]))
-    anomalies_artifact.set_string_custom_property(VIOLATIONS_PROPERTY, vocab.dumps(violations))
+    anomalies_artifact.set_string_custom_property(
+        VIOLATIONS_PROPERTY, violations_lib.to_json(result["violations"])
+    )
     anomalies_artifact.set_string_custom_property(CONFIG_PROPERTY, config_json)
     for key, value in result["totals"].items():
         anomalies_artifact.set_int_custom_property(key, int(value))

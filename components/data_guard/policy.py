@@ -1,28 +1,57 @@
-"""The data guard's verdict over a profile, and the Anomalies proto it writes.
+"""The data guard's verdict over a profile, as `Violation` records.
 
 Artifact-free: plain functions on the profile dicts of ``counts`` and a ``DataGuardConfig``.
+Every finding is a ``nanguard.components.violations.Violation`` (guard ``DataGuard``, reason
+``data``) naming the dotted config key that governs it and, where one exists, a value of that
+key that would let it through (re-judging with it gives no such violation: the tests check).
+A finding that does not stop the run carries ``details["severity"] == "warning"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any
-
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
 from nanguard.components import cells, vocab
 from nanguard.components.data_guard import counts
 from nanguard.components.data_guard.config import DataGuardConfig
+from nanguard.components.violations import Violation
 
+GUARD = "DataGuard"
+WARNING = "warning"  # details["severity"] of a finding that does not block
 # The mostly-numeric rule's share, spelled once in `cells`; kept here for existing imports.
 MOSTLY_NUMERIC_FRACTION = cells.MOSTLY_NUMERIC_FRACTION
+_SECTION = DataGuardConfig.name
 
-_Type = anomalies_pb2.AnomalyInfo.Type
-_Severity = anomalies_pb2.AnomalyInfo.Severity
+
+def violation(
+    kind: str, message: str, *, warning: bool = False, details: Mapping[str, Any] = (), **fields
+) -> Violation:
+    """A data guard `Violation` (reason `data`); `warning` marks it as not blocking."""
+    details = dict(details)
+    if warning:
+        details["severity"] = WARNING
+    return Violation(GUARD, kind, "data", message, details=details, **fields)
+
+
+def is_warning(finding: Violation) -> bool:
+    return finding.details.get("severity") == WARNING
+
+
+def blocking(findings: Iterable[Violation]) -> list[Violation]:
+    """The findings that stop the run (the rest are warnings)."""
+    return [v for v in findings if not is_warning(v)]
+
+
+def passing_fraction(observed: float) -> float:
+    """The smallest 4-decimal fraction >= `observed` (a limit `fraction > limit` lets pass)."""
+    value = math.ceil(observed * 10_000) / 10_000
+    return min(1.0, value if value >= observed else value + 1e-4)
 
 
 def unusable_count(feature: Mapping[str, Any], config: DataGuardConfig) -> int:
-    """Rows counted against ``max_missing_fraction``: missing + NaN (+ Inf if treated so)."""
+    """Rows counted as gaps: missing + NaN (+ Inf if ``inf: treat_as_missing``)."""
     count = feature["missing"] + feature["nan"]
     if config.inf == "treat_as_missing":
         count += feature["pos_inf"] + feature["neg_inf"]
@@ -34,112 +63,208 @@ def evaluate(
     config: DataGuardConfig,
     label_key: str = vocab.NO_LABEL,
     split: str = "",
-) -> tuple[list[dict[str, Any]], int]:
+    training: bool = True,
+) -> tuple[list[Violation], int]:
     """Applies the policy to one split's profile.
 
-    NaN counts as missing; Inf is handled as ``config.inf`` says; the label as ``config.label``.
-    An empty split (0 rows: a header-only CSV, an empty shard) is one violation of kind
-    ``'empty'`` naming the split: nothing can be trained or evaluated on it.
+    NaN counts as missing; Inf is handled as ``config.inf`` says. Features in ``config.exclude``
+    (left out of the model) are not judged. Per feature: no value in any row of a ``training``
+    split -> ``all_missing`` (blocks under ``all_missing: block``, a warning under ``exclude``);
+    an unusable fraction above an absolute limit (``max_missing_fraction[_by_feature]``, off by
+    default) -> ``missing``; above ``warn_missing_fraction`` in a ``training`` split -> a
+    ``missing`` warning (imputed);
+    any Inf under ``inf: fail`` -> ``inf``. The label: rows with a missing/NaN/Inf label are
+    counted and left out (``unlabelled_rows: drop``); a split with more than
+    ``max_unlabelled_fraction`` of them, or with no usable label at all, or any of them under
+    ``block``, is a ``label`` violation naming the split and counts. An empty split (0 rows) is
+    one violation of kind ``empty``.
 
     Returns:
-      ``(violations, label_rows_to_drop)``; each violation is a dict with ``split``,
-      ``feature``, ``kind`` (``'empty'``, ``'missing'``, ``'inf'`` or ``'label'``), counts and a
-      ``message``.
+      ``(violations, label_missing)``: the findings (warnings included) and the number of rows
+      of the split without a usable label.
     """
     rows = split_profile["rows"]
-    violations: list[dict[str, Any]] = []
-    label_rows_to_drop = 0
     if rows == 0:
-        violations.append(
-            {
-                "split": split,
-                "feature": "",
-                "kind": "empty",
-                "count": 0,
-                "rows": 0,
-                "message": (
-                    f"split {split!r} holds no rows (a header-only CSV or an empty split); "
-                    "give it data rows or exclude the split."
-                ),
-            }
+        found = violation(
+            "empty",
+            f"split {split!r} holds no rows (a header-only CSV or an empty split)",
+            split=split,
+            observed=0,
+            advice="give it data rows or exclude the split",
+            details={"count": 0, "rows": 0},
         )
-        return violations, 0
-    for name, feat in split_profile["features"].items():
-        inf = feat["pos_inf"] + feat["neg_inf"]
-        if label_key and name == label_key:
-            bad = min(rows, feat["missing"] + feat["nan"] + inf)
-            # With no usable label at all there is nothing to train on, whatever the policy.
-            if bad and (config.label == "block" or bad == rows):
-                violations.append(
-                    {
-                        "split": split,
-                        "feature": name,
-                        "kind": "label",
-                        "count": bad,
-                        "rows": rows,
-                        "message": (
-                            f"label {name!r} in split {split!r}: {bad} of {rows} rows "
-                            f"have no usable label (missing={feat['missing']}, nan={feat['nan']}, "
-                            f"inf={inf}); clean the "
-                            "labels or set the label policy to 'drop'."
-                        ),
-                    }
-                )
-            elif bad:
-                label_rows_to_drop = bad
+        return [found], 0
+    features = split_profile["features"]
+    findings: list[Violation] = []
+    label_missing = 0
+    for name, feat in features.items():
+        if name in config.exclude:
             continue
-        unusable = unusable_count(feat, config)
-        fraction = min(1.0, unusable / rows)
-        limit = config.missing_limit(name)
-        if fraction > limit:
-            violations.append(
-                {
-                    "split": split,
-                    "feature": name,
-                    "kind": "missing",
-                    "count": unusable,
-                    "rows": rows,
-                    "fraction": fraction,
-                    "limit": limit,
-                    "message": (
-                        f"feature {name!r} in split {split!r}: {unusable} of {rows} rows unusable "
-                        f"(missing={feat['missing']}, nan={feat['nan']}, "
-                        f"pos_inf={feat['pos_inf']}, neg_inf={feat['neg_inf']}), "
-                        f"fraction {fraction:.4f} > limit {limit}; "
-                        "fix the data or raise max_missing_fraction for this feature."
-                    ),
-                }
-            )
+        if label_key and name == label_key:
+            label_missing = _label_missing(feat, rows)
+            findings += _label(name, feat, rows, label_missing, config, split)
+            continue
+        findings += _gaps(name, feat, rows, config, split, training)
+        inf = feat["pos_inf"] + feat["neg_inf"]
         if inf and config.inf == "fail":
-            violations.append(
-                {
-                    "split": split,
-                    "feature": name,
-                    "kind": "inf",
-                    "count": inf,
-                    "rows": rows,
-                    "message": (
-                        f"feature {name!r} in split {split!r}: {inf} Inf values "
-                        f"(pos_inf={feat['pos_inf']}, neg_inf={feat['neg_inf']}) with inf policy "
-                        "'fail'; fix the data or set inf to 'treat_as_missing' or 'clip'."
-                    ),
-                }
+            findings.append(
+                violation(
+                    "inf",
+                    f"feature {name!r} in split {split!r} holds {inf} Inf value(s) "
+                    f"(+Inf {feat['pos_inf']}, -Inf {feat['neg_inf']}) under inf: fail",
+                    feature=name,
+                    split=split,
+                    observed=inf,
+                    limit=0,
+                    key=f"{_SECTION}.inf",
+                    passing_value="treat_as_missing",
+                    advice="or clip (to the training range); Inf usually means an overflow or "
+                    "a division by zero upstream: fix the source if it should not be there",
+                    details={"count": inf, "rows": rows},
+                )
             )
-    if label_key and label_key not in split_profile["features"]:
-        violations.append(
-            {
-                "split": split,
-                "feature": label_key,
-                "kind": "label",
-                "count": rows,
-                "rows": rows,
-                "message": (
-                    f"label {label_key!r} is absent from split {split!r} ({rows} rows); "
-                    "check label_key."
-                ),
-            }
+    if label_key and label_key not in features and label_key not in config.exclude:
+        findings.append(
+            violation(
+                "label",
+                f"label {label_key!r} is absent from split {split!r} ({rows} rows)",
+                feature=label_key,
+                split=split,
+                observed=rows,
+                key="label",
+                advice="name the column to predict (--label)",
+                details={"count": rows, "rows": rows},
+            )
         )
-    return violations, label_rows_to_drop
+        label_missing = rows
+    return findings, label_missing
+
+
+def _label_missing(feat: Mapping[str, Any], rows: int) -> int:
+    return min(rows, feat["missing"] + feat["nan"] + feat["pos_inf"] + feat["neg_inf"])
+
+
+def _label(name, feat, rows, bad, config, split) -> list[Violation]:
+    """The label's findings: nothing to train on, mostly unlabelled, or `block`."""
+    if not bad:
+        return []
+    fraction = bad / rows
+    what = (
+        f"label {name!r} in split {split!r}: {bad} of {rows} rows have no usable label "
+        f"(missing {feat['missing']}, NaN {feat['nan']}, Inf {feat['pos_inf'] + feat['neg_inf']})"
+    )
+    details = {"count": bad, "rows": rows}
+    common = dict(feature=name, split=split, observed=fraction, details=details)
+    if bad == rows:
+        return [
+            violation(
+                "label",
+                what,
+                limit=config.max_unlabelled_fraction,
+                key=f"{_SECTION}.max_unlabelled_fraction",
+                advice="nothing to train or evaluate on: give the split labelled rows, or "
+                "name the column to predict (--label)",
+                **common,
+            )
+        ]
+    if config.unlabelled_rows == "block":
+        return [
+            violation(
+                "label",
+                what,
+                limit=0,
+                key=f"{_SECTION}.unlabelled_rows",
+                passing_value="drop",
+                advice="those rows are then left out of training and evaluation",
+                **common,
+            )
+        ]
+    if fraction > config.max_unlabelled_fraction:
+        return [
+            violation(
+                "label",
+                f"{what}: {fraction:.1%}, more than {config.max_unlabelled_fraction:g} of the "
+                "split",
+                limit=config.max_unlabelled_fraction,
+                key=f"{_SECTION}.max_unlabelled_fraction",
+                passing_value=passing_fraction(fraction),
+                advice="a mostly unlabelled split usually means a broken join or export: check "
+                "the label column",
+                **common,
+            )
+        ]
+    return []
+
+
+def _gaps(name, feat, rows, config, split, training) -> list[Violation]:
+    """A feature's gap findings: all missing, over an absolute limit, or many (a warning)."""
+    unusable = unusable_count(feat, config)
+    fraction = min(1.0, unusable / rows)
+    counted = (
+        f"{unusable} of {rows} rows unusable (missing {feat['missing']}, NaN {feat['nan']}"
+        + (
+            f", Inf {feat['pos_inf'] + feat['neg_inf']})"
+            if config.inf == "treat_as_missing"
+            else ")"
+        )
+    )
+    details = {"count": unusable, "rows": rows}
+    common = dict(feature=name, split=split, observed=fraction, details=details)
+    if training and unusable >= rows:
+        message = f"feature {name!r} has no value in any row of split {split!r}: {counted}"
+        if config.all_missing == "exclude":
+            return [
+                violation(
+                    "all_missing",
+                    f"{message}; left out of the model (all_missing: exclude)",
+                    warning=True,
+                    key="transform.exclude",
+                    advice="the pipeline lists such a column in transform.exclude when it "
+                    "finds it empty in the whole data; otherwise it is imputed as a constant",
+                    **common,
+                )
+            ]
+        return [
+            violation(
+                "all_missing",
+                message,
+                limit=1.0,
+                key=f"{_SECTION}.all_missing",
+                passing_value="exclude",
+                advice=f"or list {name!r} in transform.exclude; or fix the source of the column",
+                **common,
+            )
+        ]
+    limit, key = config.missing_limit(name)
+    if limit is not None and fraction > limit:
+        return [
+            violation(
+                "missing",
+                f"feature {name!r} in split {split!r}: {counted}, fraction {fraction:.4f} over "
+                f"the limit {limit:g}",
+                limit=limit,
+                key=key,
+                passing_value=passing_fraction(fraction),
+                advice="or fix the data; gaps are imputed with a missing indicator",
+                **common,
+            )
+        ]
+    # The imputation is learned on the training split: its gaps are the ones worth a warning
+    # (another split's moved rate is `skew`).
+    if training and unusable and fraction > config.warn_missing_fraction:
+        return [
+            violation(
+                "missing",
+                f"feature {name!r} in split {split!r}: {counted} ({fraction:.1%}); imputed, "
+                "with its missing indicator",
+                warning=True,
+                limit=config.warn_missing_fraction,
+                key=f"{_SECTION}.max_missing_fraction",
+                advice="set it to block on such a gap",
+                **common,
+            )
+        ]
+    return []
 
 
 def type_violations(
@@ -147,24 +272,27 @@ def type_violations(
     expected_kinds: Mapping[str, str],
     split: str = "",
     config: DataGuardConfig | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Violation]:
     """Violations of kind ``'type'``: a numeric feature holding strings, naming its tokens.
 
     A STRING feature is numeric if the schema says FLOAT/INT (``expected_kinds``), or else
     (no entry, or BYTES: what SchemaGen infers for such a column) if it is mostly numeric
     (``cells.is_mostly_numeric``: at least 90% of its values that are not missing tokens parse
     as numbers; ``nan``, ``inf`` and ``Infinity`` are numbers), unless it is one of
-    ``config.text_features``. Its other values are the offending tokens: values spelled as a
-    missing token (``config.missing_values()``: a pipeline whose ExampleGen read ``?`` as
-    text) and stray strings, each with its count. Each violation carries ``tokens``
-    (``{token: count}``, the most frequent ``counts.TOP_K_BUCKETS``), ``tokens_exact`` and the
-    first one seen as ``value``.
+    ``config.text_features`` or ``config.exclude``. Its other values are the offending tokens:
+    values spelled as a missing token (``config.missing_values()``: a pipeline whose
+    ExampleGen read ``?`` as text) and stray strings, each with its count. Each violation's
+    ``details`` carry ``tokens`` (``{token: count}``, the most frequent
+    ``counts.TOP_K_BUCKETS``), ``tokens_exact``, ``count`` and the first one seen as ``value``.
+    The passing value ``stray_strings: treat_as_missing`` is offered only where it is not
+    already set (a column already typed as text cannot be retyped here).
     """
     missing = set(config.missing_values() if config else cells.MISSING_TOKENS)
     text = set(config.text_features if config else ())
-    violations = []
+    excluded = set(config.exclude if config else ())
+    findings = []
     for name, feat in split_profile["features"].items():
-        if feat["type"] != counts.STRING or not feat["num_values"] or name in text:
+        if feat["type"] != counts.STRING or not feat["num_values"] or name in text | excluded:
             continue
         expected = expected_kinds.get(name)
         others = feat["num_values"] - feat["numeric_like"]
@@ -190,145 +318,33 @@ def type_violations(
         if spelled_missing:
             named += f" (missing tokens among them: {spelled_missing} cell(s))"
         value = feat.get("non_numeric_sample") or next(iter(tokens), None)  # the first seen
-        violations.append(
-            {
-                "split": split,
-                "feature": name,
-                "kind": "type",
-                "count": others,
-                "rows": split_profile["rows"],
-                "value": value,
-                "tokens": dict(tokens),
-                "tokens_exact": exact,
-                "message": (
-                    f"feature {name!r} in split {split!r} holds {others} value(s) that are not "
-                    f"numbers where numbers are expected ({why}): {named}"
-                    f"{'' if exact else ' (counts approximate)'}; fix or blank those cells, "
-                    "add a missing spelling to missing_tokens, or set stray_strings: "
-                    "treat_as_missing (applied where nanguard reads the CSV: run's staging, scan)."
+        already = config is not None and config.stray_strings == "treat_as_missing"
+        findings.append(
+            violation(
+                "type",
+                f"feature {name!r} in split {split!r} holds {others} value(s) that are not "
+                f"numbers where numbers are expected ({why}): {named}"
+                f"{'' if exact else ' (counts approximate)'}",
+                feature=name,
+                split=split,
+                observed=others,
+                limit=0,
+                key=f"{_SECTION}.stray_strings",
+                passing_value=None if already else "treat_as_missing",
+                advice=(
+                    "the column was typed as text before the guard: let nanguard read the CSV "
+                    "(run's staging, scan), or fix or blank those cells"
+                    if already
+                    else "applied where nanguard reads the CSV (run's staging, scan); or fix or "
+                    f"blank those cells, or add a missing spelling to {_SECTION}.missing_tokens"
                 ),
-            }
+                details={
+                    "count": others,
+                    "rows": split_profile["rows"],
+                    "value": value,
+                    "tokens": dict(tokens),
+                    "tokens_exact": exact,
+                },
+            )
         )
-    return violations
-
-
-def build_anomalies(
-    split_profile: Mapping[str, Any],
-    violations: list[dict[str, Any]],
-    config: DataGuardConfig,
-    schema: schema_pb2.Schema | None = None,
-) -> anomalies_pb2.Anomalies:
-    """Builds the TFDV Anomalies proto of one split from its profile and violations.
-
-    Per feature with findings: ``FLOAT_TYPE_HAS_NAN`` (any NaN), ``FLOAT_TYPE_HAS_INF`` (any
-    Inf), ``FLOAT_TYPE_BIG_FLOAT`` (finite values above ``HUGE_THRESHOLD``),
-    ``FEATURE_TYPE_NOT_PRESENT`` (no row has it) or ``FEATURE_TYPE_LOW_FRACTION_PRESENT`` (some
-    rows miss it), ``COMPARATOR_L_INFTY_HIGH`` (a ``skew`` violation: a missing/NaN/Inf rate
-    moved from the training split's, the description names both rates and the tolerance).
-    Severity ERROR when the feature violates the policy, WARNING otherwise, so the ``blessed``
-    property (not the mere presence of anomalies) carries the verdict. An empty
-    split sets ``data_missing``.
-    """
-    anomalies = anomalies_pb2.Anomalies()
-    if schema is not None:
-        anomalies.baseline.CopyFrom(schema)
-    anomalies.anomaly_name_format = anomalies_pb2.Anomalies.SERIALIZED_PATH
-    rows = split_profile["rows"]
-    if rows == 0:
-        anomalies.data_missing = True
-        return anomalies
-    violating, skewed = {}, {}
-    typed = {v["feature"]: v for v in violations if v["kind"] == "type"}
-    for v in violations:
-        if v["kind"] in ("skew", "drift"):  # own reason below, not repeated in the policy one
-            skewed.setdefault(v["feature"], []).append(v["message"])
-        else:
-            violating.setdefault(v["feature"], []).append(v["message"])
-    for name, feat in split_profile["features"].items():
-        reasons = []
-        if feat["present"] == 0:
-            reasons.append(
-                (
-                    _Type.FEATURE_TYPE_NOT_PRESENT,
-                    "Column dropped",
-                    f"The feature is absent from all {rows} rows.",
-                )
-            )
-        elif feat["missing"]:
-            reasons.append(
-                (
-                    _Type.FEATURE_TYPE_LOW_FRACTION_PRESENT,
-                    "Missing values",
-                    f"{feat['missing']} of {rows} rows ({feat['missing'] / rows:.2%}) "
-                    "miss the feature.",
-                )
-            )
-        if feat["nan"]:
-            reasons.append(
-                (
-                    _Type.FLOAT_TYPE_HAS_NAN,
-                    "Invalid values",
-                    f"{feat['nan']} NaN values.",
-                )
-            )
-        if feat["pos_inf"] or feat["neg_inf"]:
-            reasons.append(
-                (
-                    _Type.FLOAT_TYPE_HAS_INF,
-                    "Invalid values",
-                    f"{feat['pos_inf']} +Inf and {feat['neg_inf']} -Inf values (inf policy "
-                    f"{config.inf!r}).",
-                )
-            )
-        if name in typed:
-            reasons.append(
-                (
-                    _Type.UNEXPECTED_DATA_TYPE,
-                    "Strings in a numeric feature",
-                    f"{typed[name]['count']} values are not numbers: "
-                    + (
-                        cells.describe_tokens(typed[name]["tokens"], typed[name]["count"])
-                        if typed[name]["tokens"]
-                        else f"e.g. {typed[name]['value']!r}"
-                    )
-                    + ".",
-                )
-            )
-        if feat["huge"]:
-            reasons.append(
-                (
-                    _Type.FLOAT_TYPE_BIG_FLOAT,
-                    "Huge values",
-                    f"{feat['huge']} finite values with |x| > {counts.HUGE_THRESHOLD:.4g} "
-                    "(their square overflows float32).",
-                )
-            )
-        if name in skewed:
-            # The L-infinity distance of two Bernoulli distributions is |p_train - p_split|.
-            reasons.append(
-                (_Type.COMPARATOR_L_INFTY_HIGH, "Missingness moved", " ".join(skewed[name]))
-            )
-        if not reasons and name not in violating:
-            continue
-        info = anomalies.anomaly_info[name]
-        info.path.step.append(name)
-        info.severity = (
-            _Severity.ERROR if name in violating or name in skewed else _Severity.WARNING
-        )
-        for anomaly_type, short, description in reasons:
-            reason = info.reason.add()
-            reason.type = anomaly_type
-            reason.short_description = short
-            reason.description = description
-        if name in violating:
-            reason = info.reason.add()
-            reason.type = _Type.UNKNOWN_TYPE if not reasons else reasons[0][0]
-            reason.short_description = "Data guard policy violated"
-            reason.description = " ".join(violating[name])
-        if len(info.reason) == 1:
-            info.short_description = info.reason[0].short_description
-            info.description = info.reason[0].description
-        else:
-            info.short_description = "Multiple errors"
-            info.description = " ".join(r.description for r in info.reason)
-    return anomalies
+    return findings

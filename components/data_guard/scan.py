@@ -21,6 +21,7 @@ temporary folder that is always deleted (a standalone scan has no artifact URI t
 from __future__ import annotations
 
 import csv
+import dataclasses
 import glob
 import gzip
 import os
@@ -270,6 +271,8 @@ def scan_path(
     label_key: str = vocab.NO_LABEL,
     config: DataGuardConfig | Mapping[str, Any] | None = None,
     beam_pipeline_args: Iterable[str] | None = None,
+    baseline: Mapping[str, Any] | None = None,
+    baseline_name: str = "baseline",
 ) -> dict[str, Any]:
     """Profiles a CSV file, a folder of CSVs, or TFRecords of tf.Example, and judges it.
 
@@ -290,11 +293,15 @@ def scan_path(
       beam_pipeline_args: Run on Beam with these options, e.g.
         `['--direct_running_mode=multi_processing', '--direct_num_workers=2']`; in-process
         when empty.
+      baseline: An earlier profile document (`{"splits": {"all": profile}}`): rates that
+        moved from it are `drift` violations, judged by the guard's own `core.judge_splits`
+        (under `config.skew`, so `skew.check: false` turns it off).
+      baseline_name: How findings name the baseline (its file).
 
     Returns:
-      `{"rows": N, "features": {NAME: {...}}, "violations": [...], "notes": [str],
-      "label_rows_to_drop": int, "blessed": bool, "source": path, "format": "csv" |
-      "tfrecord"}`.
+      `{"rows": N, "features": {NAME: {...}}, "violations": [Violation.to_dict()] (warnings
+      included: `details.severity`), "notes": [str], "label_missing": int (rows without a
+      usable label), "blessed": bool, "source": path, "format": "csv" | "tfrecord"}`.
 
     Raises:
       InputError: unreadable or unrecognised input, a bad header (names the file and the
@@ -309,21 +316,27 @@ def scan_path(
     if kind == CSV and profile["rows"] == 0:
         raise InputError(f"{path}: no data rows; pass a CSV with a header and rows")
     counts.complete_profile(profile, header)
-    strays: dict[str, dict[str, Any]] = {}
+    strays: dict[str, Any] = {}
     if kind == CSV and config.stray_strings == "treat_as_missing":
         kinds = schema_lib.feature_kinds(schema)
-        strays = {v["feature"]: v for v in policy.type_violations(profile, kinds, SPLIT, config)}
+        strays = {
+            v.feature: v.details for v in policy.type_violations(profile, kinds, SPLIT, config)
+        }
         if strays:  # read again, the stray cells of those columns as missing
             logging.info("scan: reading %s again, stray strings as missing.", sorted(strays))
             profile = _profile(path, kind, files, header, beam_pipeline_args, missing, strays)
             counts.complete_profile(profile, header)
-    result = core.judge_splits({SPLIT: profile}, schema, config, label_key, source=path)
+    result = core.judge_splits(
+        {SPLIT: profile}, schema, config, label_key, path, baseline, baseline_name
+    )
     split = result["splits"][SPLIT]
-    for v in split["violations"]:
-        if v["kind"] == "type":
-            v["message"] = v["message"].replace(f" in split {SPLIT!r}", "", 1)
-            where = _locate_string(files, v["feature"], v["value"]) if kind == CSV else path
-            v["message"] += f" First at {where}."
+    found = []
+    for v in result["violations"]:
+        if v.kind == "type":
+            where = _locate_string(files, v.feature, v.details["value"]) if kind == CSV else path
+            message = v.message.replace(f" in split {SPLIT!r}", "", 1)
+            v = dataclasses.replace(v, message=f"{message}. First at {where}")
+        found.append(v.to_dict())
     notes = []
     for name, v in strays.items():
         split["features"][name]["stray_strings"] = v["tokens"]
@@ -335,9 +348,9 @@ def scan_path(
     return {
         "rows": split["rows"],
         "features": split["features"],
-        "violations": split["violations"],
+        "violations": found,
         "notes": notes,
-        "label_rows_to_drop": split["label_rows_to_drop"],
+        "label_missing": split["label_missing"],
         "blessed": result["blessed"],
         "source": path,
         "format": kind,

@@ -29,3 +29,12 @@ def feature_kinds(schema: schema_pb2.Schema | None) -> Mapping[str, str]:
         schema_pb2.BYTES: counts.STRING,
     }
     return {f.name: names.get(f.type, counts.UNKNOWN) for f in schema.feature}
+
+
+def requires_value(schema: schema_pb2.Schema | None, name: str) -> bool:
+    """True when `schema` says feature `name` is in every row (a fixed `shape`, or
+    `presence.min_fraction` 1): parsing a row without it fails (Transform, Evaluator)."""
+    for feature in schema.feature if schema is not None else ():
+        if feature.name == name:
+            return feature.HasField("shape") or feature.presence.min_fraction >= 1.0
+    return False

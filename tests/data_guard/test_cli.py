@@ -60,26 +60,33 @@ def test_scan_crafted_csv_exact_counts_and_check_exit_3(tmp_path, capsys):
     assert (x["missing"], x["nan"], x["pos_inf"], x["neg_inf"], x["huge"]) == (4, 2, 3, 1, 2)
     ghost = result["features"]["ghost"]
     assert (ghost["present"], ghost["missing"], ghost["missing_fraction"]) == (0, 16, 1.0)
-    kinds = {(v["feature"], v["kind"]) for v in result["violations"]}
-    assert kinds == {
-        ("x", "missing"),
-        ("x", "inf"),
-        ("y", "inf"),
-        ("label", "label"),
-        ("z", "missing"),
-        ("ghost", "missing"),
+    kinds = {
+        (v["feature"], v["kind"], v["details"].get("severity", "error"))
+        for v in result["violations"]
     }
+    # The defaults: 2 of 16 labels missing are left out (counted), x's 37.5% gaps a warning;
+    # Inf and the features with no value at all block.
+    assert kinds == {
+        ("x", "missing", "warning"),
+        ("x", "inf", "error"),
+        ("y", "inf", "error"),
+        ("z", "all_missing", "error"),
+        ("ghost", "all_missing", "error"),
+    }
+    assert result["label_missing"] == 2
+    assert "rows without a label (left out of training): 2" in table
+    assert "WARNING: feature 'x' in split 'all': 6 of 16 rows unusable" in table
+    assert "VIOLATION: feature 'z' has no value in any row of split 'all'" in table
+    assert "set data_guard.all_missing: exclude" in table
     # Without --check the same scan exits 0; with a lenient policy --check exits 0 too.
     assert _run_cli(["scan", CRAFTED]) == 0
-    lenient = json.dumps(
-        {
-            "inf": "clip",
-            "label": "drop",
-            "max_missing_fraction": 0.4,
-            "max_missing_fraction_by_feature": {"z": 1.0},
-        }
-    )
+    lenient = json.dumps({"inf": "clip", "all_missing": "exclude", "unlabelled_rows": "drop"})
     assert _run_cli(["scan", CRAFTED, "--check", "--label", "label", "--policy", lenient]) == 0
+    # Absolute limits, when a team sets them, block as before.
+    strict = json.dumps({"inf": "clip", "all_missing": "exclude", "max_missing_fraction": 0.3})
+    capsys.readouterr()
+    assert _run_cli(["scan", CRAFTED, "--check", "--policy", strict]) == 3
+    assert "set data_guard.max_missing_fraction: 0.375" in capsys.readouterr().out
 
 
 def test_scan_bad_inputs_exit_2_naming_file_or_feature(tmp_path, capsys):
@@ -209,6 +216,11 @@ def test_scan_baseline_flags_a_nan_rate_that_moved_and_not_noise(tmp_path, capsy
     out = capsys.readouterr().out
     assert code == vocab.EXIT_BLOCKED
     assert f"drift: x: NaN rate 1.00% in {tmp_path / 'old.json'} (20 of 2000) vs 20.00% in " in out
+    assert "set data_guard.skew.absolute: 0.19" in out  # |0.20 - 0.01|
+    # The guard's own judgement: skew.check off turns the comparison off, as in a run.
+    off = json.dumps({"skew": {"check": False}})
+    argv = ["scan", jumped, "--baseline", str(tmp_path / "old.json"), "--check"]
+    assert run_cli([*argv, "--policy", off]) == 0
     assert "(200 of 1000)" in out and "y:" not in out.split("drift:", 1)[1]
     same = _nan_csv(tmp_path / "same.csv", 1000, 100)  # 1% NaN again: no alarm
     assert run_cli(["scan", same, "--baseline", str(tmp_path / "old.json"), "--check"]) == 0

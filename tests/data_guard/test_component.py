@@ -27,7 +27,8 @@ def test_config_is_validated_once_and_carried_as_json():
     assert set(DataGuardSpec.PARAMETERS) == {"label_key", "config", "exclude_splits"}
     assert props["label_key"] == "species" and json.loads(props["exclude_splits"]) == []
     config = DataGuardConfig.from_json(props[CONFIG_KEY])
-    assert (config.mode, config.inf, config.max_missing_fraction) == ("warn", "clip", 0.3)
+    # No absolute missing limit by default (gaps are imputed); per-feature limits are kept.
+    assert (config.mode, config.inf, config.max_missing_fraction) == ("warn", "clip", None)
     assert config.max_missing_fraction_by_feature == {"x": 0.5}
     default = DataGuard(examples=_examples().outputs["result"])
     assert DataGuardConfig.from_json(default.exec_properties[CONFIG_KEY]) == DataGuardConfig()
@@ -43,5 +44,6 @@ def test_bad_config_fails_at_build_time_naming_the_key():
 
 def test_policy_is_a_deprecated_alias_of_config():
     with pytest.warns(DeprecationWarning, match="config="):
-        guard = DataGuard(examples=_examples().outputs["result"], policy={"label": "drop"})
-    assert DataGuardConfig.from_json(guard.exec_properties[CONFIG_KEY]).label == "drop"
+        guard = DataGuard(examples=_examples().outputs["result"], policy={"label": "block"})
+    # The old key `label` is read as `unlabelled_rows` (a logged deprecation warning).
+    assert DataGuardConfig.from_json(guard.exec_properties[CONFIG_KEY]).unlabelled_rows == "block"

@@ -15,6 +15,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 import nanguard.components
+from nanguard.components import violations as violations_lib
 from nanguard.components.data_guard import outputs as guard_outputs
 from nanguard.components.errors import GuardBlockedError, InputError
 from tests.data_guard.helpers import (
@@ -49,12 +50,27 @@ def test_executor_warn_multiprocess_writes_standard_anomalies(tmp_path):
     assert artifact.get_int_custom_property("num_pos_inf") == sum(
         r.get("pos_inf", 0) for r in ref.values()
     )
-    # 6 on the train split, and the empty eval split is one more (it used to pass).
-    assert artifact.get_int_custom_property("num_violations") == 7
-    violations = json.loads(artifact.get_string_custom_property("violations"))
-    assert [(v["split"], v["kind"]) for v in violations if v["split"] == "eval"] == [
-        ("eval", "empty")
-    ]
+    # Blocking: Inf in x and y, z and ghost with no value (train), the empty eval split; a
+    # warning: x's 37.5% gaps; 2 rows without a label are left out (counted, not a violation).
+    assert artifact.get_int_custom_property("num_violations") == 5
+    assert artifact.get_int_custom_property("num_warnings") == 1
+    assert artifact.get_int_custom_property("num_label_missing") == 2
+    records = violations_lib.from_json(artifact.get_string_custom_property("violations"))
+    got = [(v.split, v.feature, v.kind, v.key, v.passing_value) for v in records]
+    assert sorted(got, key=str) == sorted(
+        [
+            ("train", "x", "missing", "data_guard.max_missing_fraction", None),
+            ("train", "x", "inf", "data_guard.inf", "treat_as_missing"),
+            ("train", "y", "inf", "data_guard.inf", "treat_as_missing"),
+            ("train", "z", "all_missing", "data_guard.all_missing", "exclude"),
+            ("train", "ghost", "all_missing", "data_guard.all_missing", "exclude"),
+            ("eval", "", "empty", "", None),
+        ],
+        key=str,
+    )
+    assert all(v.guard == "DataGuard" and v.reason == "data" for v in records)
+    (warning,) = [v for v in records if v.details.get("severity") == "warning"]
+    assert (warning.feature, warning.observed, warning.details["count"]) == ("x", 0.375, 6)
     assert not os.path.exists(os.path.join(artifact.uri, guard_outputs.TMP_DIR_NAME))
     train = json.loads(artifact.get_string_custom_property("profile_train"))
     for name, r in ref.items():
@@ -64,6 +80,10 @@ def test_executor_warn_multiprocess_writes_standard_anomalies(tmp_path):
     assert train["features"]["z"]["missing"] == 16
     on_disk = json.load(open(os.path.join(artifact.uri, guard_outputs.PROFILE_FILE_NAME)))
     assert on_disk["splits"]["train"]["features"] == train["features"]
+    # The same records in the profile document, and per split.
+    assert [violations_lib.Violation.from_dict(v) for v in on_disk["violations"]] == records
+    assert on_disk["splits"]["train"]["label_missing"] == 2 == train["label_missing"]
+    assert len(on_disk["splits"]["train"]["violations"]) == 5
     assert on_disk["splits"]["eval"]["rows"] == 0  # the empty split is reported
 
     # Read back with TFX's own path logic and TFDV's reader.
@@ -88,10 +108,16 @@ def test_executor_fail_raises_after_writing_and_passes_on_penguins(tmp_path):
     rows = csv_rows(CRAFTED)
     inputs, outputs = artifacts(tmp_path / "bad", rows, rows[:4], crafted_schema())
     props = {"label_key": "label", "config": json.dumps({"mode": "fail"})}
-    with pytest.raises(GuardBlockedError, match=r"feature 'x' in split 'train': 6 of 16 rows"):
+    with pytest.raises(GuardBlockedError, match=r"feature 'x' in split 'train' holds 4 Inf") as e:
         executor(tmp_path).Do(inputs, outputs, props)
     artifact = outputs["anomalies"][0]
     assert artifact.get_int_custom_property("blessed") == 0
+    # Every finding at once, as records; the message is one line per blocking one.
+    records = violations_lib.from_json(artifact.get_string_custom_property("violations"))
+    assert e.value.violations == records and len(records) == 5  # 4 blocking, 1 warning
+    lines = str(e.value).splitlines()
+    assert lines[0].startswith("DataGuard blocked the run: 4 violation(s); evidence: ")
+    assert lines[1:] == [v.line() for v in records if v.details.get("severity") != "warning"]
     assert os.path.exists(os.path.join(artifact.uri, "Split-eval", "SchemaDiff.pb"))
 
     penguins = csv_rows(PENGUINS)
@@ -157,12 +183,11 @@ def test_executor_with_unwritable_temp_dir_and_multiprocess_beam(tmp_path, monke
     assert artifact.get_int_custom_property("blessed") == 0
     kinds = {(v["split"], v["feature"], v["kind"]) for v in train["violations"]}
     assert kinds == {
-        ("train", "x", "missing"),
+        ("train", "x", "missing"),  # a warning
         ("train", "x", "inf"),
         ("train", "y", "inf"),
-        ("train", "label", "label"),
-        ("train", "z", "missing"),
-        ("train", "ghost", "missing"),
+        ("train", "z", "all_missing"),
+        ("train", "ghost", "all_missing"),
     }
     assert not os.path.exists(os.path.join(artifact.uri, guard_outputs.TMP_DIR_NAME))
 
@@ -182,14 +207,14 @@ def test_string_in_numeric_feature_is_a_violation_naming_feature_split_token(tmp
     assert outputs_["anomalies"][0].get_int_custom_property("blessed") == 0
     # TFX deletes a failed execution's outputs; the guard keeps a copy for the report.
     kept = outputs_["anomalies"][0].uri + guard_outputs.KEPT_SUFFIX
-    assert f"Evidence: {kept}" in message
+    assert f"evidence: {kept}" in message
     with open(os.path.join(kept, guard_outputs.PROFILE_FILE_NAME)) as f:
         assert json.load(f)["splits"]["train"]["features"]["x"]["type"]
     inputs, outputs_ = artifacts(tmp_path / "warn", rows, rows, s)
     executor(tmp_path).Do(inputs, outputs_, {"config": json.dumps({"mode": "warn"})})
     artifact = outputs_["anomalies"][0]
     violations = json.loads(artifact.get_string_custom_property("violations"))
-    assert [(v["split"], v["feature"], v["kind"], v["value"]) for v in violations] == [
+    assert [(v["split"], v["feature"], v["kind"], v["details"]["value"]) for v in violations] == [
         ("train", "x", "type", "oops"),
         ("eval", "x", "type", "oops"),
     ]
@@ -225,9 +250,13 @@ def test_mostly_numeric_bytes_feature_is_flagged_naming_tokens_and_counts(tmp_pa
         artifact = outputs_["anomalies"][0]
         assert artifact.get_int_custom_property("blessed") == 0
         violations = json.loads(artifact.get_string_custom_property("violations"))
-        assert [(v["split"], v["feature"], v["count"], v["tokens"]) for v in violations] == [
-            ("train", "x", 3, {"?": 2, "abc": 1})
+        got = [
+            (v["split"], v["feature"], v["observed"], v["details"]["tokens"]) for v in violations
         ]
+        assert got == [("train", "x", 3, {"?": 2, "abc": 1})]
+        # Already treat_as_missing: no value of the key lets a text-typed column through here.
+        passing = None if policy_name == "treat_as_missing" else "treat_as_missing"
+        assert violations[0]["passing_value"] == passing
         assert (
             "30 of its 31 non-missing values are numbers): '?' x2, 'abc' x1"
             in (violations[0]["message"])
@@ -271,10 +300,11 @@ def test_skew_per_split_and_slice_is_a_named_violation_and_stats_are_written(tmp
     artifact = outputs["anomalies"][0]
     assert artifact.get_int_custom_property("blessed") == 0
     violations = json.loads(artifact.get_string_custom_property("violations"))
-    skew = {(v["feature"], v["slice"]): v for v in violations if v["kind"] == "skew"}
+    skew = {(v["feature"], v["details"]["slice"]): v for v in violations if v["kind"] == "skew"}
+    assert skew[("bill_length_mm", "island=Torgersen")]["split"] == "eval[island=Torgersen]"
     assert ("bill_length_mm", "island=Torgersen") in skew
     assert {f for f, _ in skew} == {"bill_length_mm"}  # nothing else moved
-    finding = skew[("bill_length_mm", "island=Torgersen")]["finding"]
+    finding = skew[("bill_length_mm", "island=Torgersen")]["details"]["finding"]
     n_nan = len(torgersen[::2])
     assert (finding["rate"], finding["old_count"], finding["new_count"]) == ("nan", 0, n_nan)
     assert finding["new_out_of"] == sum(1 for r in torgersen if r["bill_length_mm"] is not None)

@@ -117,7 +117,7 @@ def test_string_in_numeric_column_of_the_schema_names_tokens_file_and_line(tmp_p
     s.feature.add(name="x", type=schema_pb2.FLOAT)
     result = scan.scan_path(str(path), schema=s)
     (v,) = result["violations"]
-    assert (v["feature"], v["kind"], v["count"], v["tokens"]) == (
+    assert (v["feature"], v["kind"], v["details"]["count"], v["details"]["tokens"]) == (
         "x",
         "type",
         2,
@@ -307,7 +307,8 @@ def test_numeric_column_with_two_question_marks_and_one_abc_under_both_policies(
     path = _x_column(tmp_path / "t.csv", [*(f"{i}.5" for i in range(30)), "?", "abc", "?"])
     block = scan.scan_path(path)
     (v,) = block["violations"]
-    assert (v["feature"], v["kind"], v["count"], v["tokens"], v["value"]) == (
+    details = v["details"]
+    assert (v["feature"], v["kind"], details["count"], details["tokens"], details["value"]) == (
         "x",
         "type",
         1,
@@ -316,6 +317,7 @@ def test_numeric_column_with_two_question_marks_and_one_abc_under_both_policies(
     )
     assert "30 of its 31 non-missing values are numbers): 'abc' x1" in v["message"]
     assert f"First at {path} (line 33)" in v["message"] and not block["blessed"]
+    assert (v["key"], v["passing_value"]) == ("data_guard.stray_strings", "treat_as_missing")
     x = block["features"]["x"]
     assert (x["type"], x["missing"], x["numeric_like"], x["non_numeric"]) == (
         "STRING",

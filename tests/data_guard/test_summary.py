@@ -52,8 +52,27 @@ def test_summary_of_a_passing_and_a_failing_guard(tmp_path):
     totals = [sum(r.get(key, 0) for r in ref.values()) for key in ("nan", "pos_inf", "neg_inf")]
     assert [facts["nan"], facts["pos_inf"], facts["neg_inf"]] == totals == [3, 3, 2]
     assert facts["rows"] == 16 and facts["huge"] == 2
-    assert facts["violations"] == 7 and len(facts["messages"]) == 7 and not facts["blessed"]
-    assert summary.summary_line(facts).endswith("; 7 violation(s)")
+    # Blocking: the empty eval split, Inf in x and y, z and ghost with no value; a warning: x's
+    # 37.5% gaps; the 2 rows without a label are left out, counted.
+    assert facts["violations"] == 5 and facts["warnings"] == 1 and not facts["blessed"]
+    got = sorted((r["kind"], r["feature"], r["split"]) for r in facts["records"])
+    assert got == [
+        ("all_missing", "ghost", "train"),
+        ("all_missing", "z", "train"),
+        ("empty", "", "eval"),
+        ("inf", "x", "train"),
+        ("inf", "y", "train"),
+        ("missing", "x", "train"),
+    ]
+    assert len(facts["messages"]) == 6 and all(";" in m for m in facts["messages"])
+    assert facts["label_missing"] == 2 and facts["label_missing_by_split"] == {
+        "train": 2,
+        "eval": 0,
+    }
+    assert summary.summary_line(facts) == (
+        "16 rows (2 without a label, left out): 40 missing, 3 NaN, 3 +Inf, 2 -Inf, 2 huge; "
+        "5 violation(s), 1 warning(s)"
+    )
 
 
 def test_summary_imports_nothing_heavy():

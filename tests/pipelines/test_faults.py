@@ -191,7 +191,7 @@ def test_missing_and_float_tokens_are_counted(pushed, tmp_path, capsys):
     assert (x["type"], x["missing"], x["nan"], x["pos_inf"]) == ("STRING", 5, 0, 0)
     assert x["non_numeric"] == {"abc": 1}
     typed = [v for v in result["violations"] if v["kind"] == "type"]
-    assert [(v["feature"], v["tokens"]) for v in typed] == [("x", {"abc": 1})]
+    assert [(v["feature"], v["details"]["tokens"]) for v in typed] == [("x", {"abc": 1})]
     # y: FLOAT as float32: 1e300 -> +Inf, -1e39 -> -Inf; 1e19 finite (not huge: <= 1.8e19).
     assert (y["type"], y["missing"], y["nan"]) == ("FLOAT", 4, 2)
     assert (y["pos_inf"], y["neg_inf"], y["huge"]) == (3, 3, 0)
@@ -221,7 +221,8 @@ def test_a_string_in_a_numeric_column_of_the_schema_is_named_and_fails_check(
     code, text = run_cli(capsys, "scan", path, "--schema", SCHEMA, "--check")
     assert code == EXIT_BLOCKED
     assert "feature 'bill_length_mm' holds 1 value(s)" in text, text
-    assert "'forty' x1" in text and f"First at {path} (line 9)." in text, text
+    assert "'forty' x1" in text and f"First at {path} (line 9);" in text, text
+    assert "set data_guard.stray_strings: treat_as_missing" in text, text
     faults_data.assert_serving_intact(pushed)
 
 
@@ -423,7 +424,7 @@ def _profile(columns: dict) -> dict:
 def test_a_one_row_split_passes_and_a_split_without_labels_blocks(pushed):
     """Defined from the code: a split with one good row passes (nothing to judge against);
     a split whose every label is missing is a label violation naming the split, whatever the
-    label policy (there is nothing to train on)."""
+    unlabelled-rows policy (there is nothing to train on)."""
     from nanguard.components.data_guard import core
     from nanguard.components.data_guard.config import DataGuardConfig
 
@@ -434,20 +435,24 @@ def test_a_one_row_split_passes_and_a_split_without_labels_blocks(pushed):
     result = core.judge_splits({"train": train, "eval": one_row}, None, config, "species")
     assert result["blessed"], result
     for policy in ("block", "drop"):
-        config = DataGuardConfig(label=policy)
+        config = DataGuardConfig(unlabelled_rows=policy)
         result = core.judge_splits({"train": train, "eval": no_label}, None, config, "species")
         assert not result["blessed"]
         violations = result["splits"]["eval"]["violations"]
-        (violation,) = [v for v in violations if v["kind"] != "skew"]
+        (violation,) = [v for v in violations if v.kind != "skew"]
         # The label's missing rate went from 0% (train) to 100% (eval): skew names it too.
         assert [
-            (v["feature"], v["finding"]["rate"]) for v in violations if v["kind"] == "skew"
+            (v.feature, v.details["finding"]["rate"]) for v in violations if v.kind == "skew"
         ] == [("species", "missing")]
-        assert (
-            "label 'species' in split 'eval': 2 of 2 rows have no usable label"
-            in (violation["message"])
+        assert "label 'species' in split 'eval': 2 of 2 rows have no usable label" in (
+            violation.message
+        )
+        assert (violation.key, violation.passing_value) == (
+            "data_guard.max_unlabelled_fraction",
+            None,  # no value of it gives a split without labels anything to learn from
         )
         assert result["splits"]["train"]["violations"] == []
+        assert result["splits"]["eval"]["label_missing"] == 2
     faults_data.assert_serving_intact(pushed)
 
 
@@ -497,7 +502,9 @@ def _penguins(tmp, name: str, edit) -> str:
 @pytest.mark.e2e
 def test_guard_blocks_all_missing_overflow_and_missing_labels_at_once(pushed, tmp_path):
     """One run, four faults: bill_depth_mm all missing, bill_length_mm 1e300 (float32: +Inf)
-    in every 25th row, `year` constant (allowed: no violation) and 5 missing labels."""
+    in every 25th row, `year` constant (allowed: no violation) and 5 missing labels. Label gaps
+    are left out by default, but this curated schema (`schemas/penguins.pbtxt`) fixes the
+    label's shape, so parsing those rows would fail: the guard names that, with the fix."""
 
     def edit(frame):
         frame["bill_depth_mm"] = ""
@@ -510,7 +517,10 @@ def test_guard_blocks_all_missing_overflow_and_missing_labels_at_once(pushed, tm
     assert result.returncode == EXIT_BLOCKED, result.stdout + result.stderr
     blocked = blocked_text(result.stdout)  # every violation of the stage at once
     assert "feature 'bill_depth_mm'" in blocked and "feature 'bill_length_mm'" in blocked
-    assert "pos_inf=" in blocked and "label 'species'" in blocked
+    assert "Inf value(s)" in blocked and "label 'species'" in blocked
+    assert "rows have no usable label, and the schema requires it" in blocked  # per split
+    assert "set data_guard.all_missing: exclude" in blocked
+    assert "set data_guard.inf: treat_as_missing" in blocked
     assert "'year'" not in blocked
     assert "Transform              started" not in result.stdout
     faults_data.assert_serving_intact(pushed)

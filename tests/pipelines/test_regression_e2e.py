@@ -49,9 +49,9 @@ def test_a_float_label_is_a_regression_that_pushes_with_mse_in_the_summary(tmp_p
     frame = _diabetes_csv(tmp_path / "diabetes.csv")
     serving = tmp_path / "serving"
     config = tmp_path / "nanguard.yaml"
-    # Unlabelled rows are a violation by default; `drop` lets them through to the trainer
-    # (drops them) and the Evaluator's regression metric (scores only labelled rows).
-    config.write_text("data_guard: {label: drop}\n")
+    # Unlabelled rows are left out by default (`unlabelled_rows: drop`, spelled out here): the
+    # trainer drops them and the Evaluator's regression metric scores only labelled rows.
+    config.write_text("data_guard: {unlabelled_rows: drop}\n")
     result = subprocess.run(
         [*NANGUARD, "run", "--data", str(tmp_path / "diabetes.csv"), "--label", LABEL]
         + ["--root", str(tmp_path / "runs"), "--serving-dir", str(serving)]
