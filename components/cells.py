@@ -3,9 +3,10 @@
 The one place these rules are written; the CSV reader (`inputs`), the staging of `nanguard
 run`, `nanguard scan` and the data guard's policy all use them. Imports pyarrow only.
 
-* **Missing**: a cell spelled exactly as one of `MISSING_TOKENS` (case-sensitive, whole cell),
-  plus the data guard's `missing_tokens` config key. The cell becomes a null (CSV staging: an
-  empty cell).
+* **Missing**: a cell spelled exactly as one of `MISSING_TOKENS` (case-sensitive, whole cell;
+  `default_missing_tokens: false` keeps only the empty cell), plus the data guard's
+  `missing_tokens` config key. The cell becomes a null (CSV staging: an empty cell);
+  `read_missing` counts which spellings were read, per column.
 * **Numbers**: a cell matching `NUMBER_REGEX` (what Python's `float()` reads, surrounding
   spaces allowed). `nan`, `NaN`, `inf`, `-inf`, `Infinity` are numbers: float NaN/+Inf/-Inf,
   counted as NaN/Inf by the guard, never as missing.
@@ -14,7 +15,9 @@ run`, `nanguard scan` and the data guard's policy all use them. Imports pyarrow 
   i.e. at least `MOSTLY_NUMERIC_FRACTION` (90%) of its non-missing cells are numbers and at
   least one is not. Such a column (`12,5`, `abc`, `>100` among numbers) is reported with its
   stray tokens and their counts; the data guard's `stray_strings` policy then blocks it or
-  reads those cells as missing. It is never silently made a text (vocabulary) column.
+  reads those cells as missing. It is never silently made a text (vocabulary) column. The
+  rule is `stray_verdict`, the one function staging, `scan`, `check-model` and the data
+  guard's policy call (on a column: `column_strays`; on counts: the policy).
 """
 
 from __future__ import annotations

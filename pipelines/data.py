@@ -4,9 +4,13 @@ CsvExampleGen reads an empty cell as a missing value, but real files spell missi
 (`NA`, `?`, `-`, `n/a`, `#N/A`, `NULL`, ...: `cells.MISSING_TOKENS` plus the data guard's
 `missing_tokens`), and a token it does not know turns a numeric column into a string column.
 Staging reads the user's CSV file(s) (a file, a folder of CSVs sharing one header, `.csv.gz`
-decompressed), rewrites exactly those tokens to empty cells and leaves every other cell byte
-for byte; `nan`, `NaN`, `inf`, `-inf` and `Infinity` stay as they are and arrive as float NaN
-and Inf. A numeric column holding stray strings (`cells.stray_tokens`: the schema says
+decompressed) in their dialect (`components/csv_dialect.py`: `,` `;` tab `|`, decimal commas,
+UTF-8/cp1252/latin-1, detected or forced by the data guard's `csv_*` keys), and writes the
+canonical file CsvExampleGen reads (comma-separated UTF-8, decimal points): missing tokens as
+empty cells, every other cell as written (decimal commas as points), and a record of how it
+was read beside the folder (`record_path`); `nan`, `NaN`, `inf`, `-inf` and `Infinity` stay
+as they are and arrive as float NaN and Inf. A numeric column holding stray strings
+(`cells.stray_verdict`: the schema says
 FLOAT/INT, or at least 90% of its non-missing cells are numbers) is never staged as text
 silently: under `stray_strings: block` the run stops before the pipeline (GuardBlockedError,
 exit 3) naming the feature, the tokens and their counts; under `treat_as_missing` those cells

@@ -29,7 +29,7 @@ READING_KEYS = (
     "stray_strings",
     "text_features",
 )
-# What the guard does with a numeric column holding stray strings (`cells.stray_tokens`).
+# What the guard does with a numeric column holding stray strings (`cells.stray_verdict`).
 STRAY_STRING_POLICIES = ("block", "treat_as_missing")
 # A missing token may be any cell text but a NaN/Inf spelling (those are float values).
 _TOKEN = Text(
