@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["as_numpy", "from_numpy"]
+__all__ = ["as_numpy", "from_numpy", "null_of", "string_array"]
 _NUMPY_DTYPES = {"float": np.float32, "double": np.float64, "halffloat": np.float16}
 
 
@@ -36,3 +36,17 @@ def from_numpy(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(
         pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)]
     )
+
+
+def string_array(values) -> pa.Array:
+    """A sequence of Python strings as an Arrow string array (no nulls), built from buffers."""
+    encoded = [str(v).encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, np.int32)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    data = pa.py_buffer(b"".join(encoded))
+    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), data)
+
+
+def null_of(arrow_type: pa.DataType) -> pa.Scalar:
+    """A null scalar of `arrow_type` (`pa.scalar(None, ...)` imports pandas)."""
+    return pa.nulls(1, arrow_type)[0]

@@ -3,9 +3,10 @@
 The one place these rules are written; the CSV reader (`inputs`), the staging of `nanguard
 run`, `nanguard scan` and the data guard's policy all use them. Imports pyarrow only.
 
-* **Missing**: a cell spelled exactly as one of `MISSING_TOKENS` (case-sensitive, whole cell),
-  plus the data guard's `missing_tokens` config key. The cell becomes a null (CSV staging: an
-  empty cell).
+* **Missing**: a cell spelled exactly as one of `MISSING_TOKENS` (case-sensitive, whole cell;
+  `default_missing_tokens: false` keeps only the empty cell), plus the data guard's
+  `missing_tokens` config key. The cell becomes a null (CSV staging: an empty cell);
+  `read_missing` counts which spellings were read, per column.
 * **Numbers**: a cell matching `NUMBER_REGEX` (what Python's `float()` reads, surrounding
   spaces allowed). `nan`, `NaN`, `inf`, `-inf`, `Infinity` are numbers: float NaN/+Inf/-Inf,
   counted as NaN/Inf by the guard, never as missing.
@@ -14,15 +15,20 @@ run`, `nanguard scan` and the data guard's policy all use them. Imports pyarrow 
   i.e. at least `MOSTLY_NUMERIC_FRACTION` (90%) of its non-missing cells are numbers and at
   least one is not. Such a column (`12,5`, `abc`, `>100` among numbers) is reported with its
   stray tokens and their counts; the data guard's `stray_strings` policy then blocks it or
-  reads those cells as missing. It is never silently made a text (vocabulary) column.
+  reads those cells as missing. It is never silently made a text (vocabulary) column. The
+  rule is `stray_verdict`, the one function staging, `scan`, `check-model` and the data
+  guard's policy call (on a column: `column_strays`; on counts: the policy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from nanguard.components.arrow_numpy import null_of, string_array
 
 # Missing cells, as real files write them; `nan`/`inf` spellings are numbers, not listed here.
 MISSING_TOKENS = ("", "NA", "null", "None", "?", "-", "n/a", "N/A", "#N/A", "NULL", "missing", " ")
@@ -34,9 +40,112 @@ MOSTLY_NUMERIC_FRACTION = 0.9
 MAX_NAMED_TOKENS = 16
 
 
-def missing_tokens(extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """The default `MISSING_TOKENS` followed by `extra` (a config's `missing_tokens`), deduped."""
-    return tuple(dict.fromkeys((*MISSING_TOKENS, *extra)))
+def missing_tokens(extra: Iterable[str] = (), defaults: bool = True) -> tuple[str, ...]:
+    """The cell spellings read as missing: the empty cell, `MISSING_TOKENS` (unless `defaults`
+    is False: a config's `default_missing_tokens: false`), then `extra` (`missing_tokens`)."""
+    return tuple(dict.fromkeys(("", *(MISSING_TOKENS if defaults else ()), *extra)))
+
+
+def read_missing(
+    column: pa.Array | pa.ChunkedArray, missing: Sequence[str]
+) -> tuple[pa.Array | pa.ChunkedArray, dict[str, int]]:
+    """A string column with its cells spelled as one of `missing` made null, and how often each
+    spelling was read: `(column, {spelling: count})`, most frequent first. Vectorised (Arrow's
+    hash lookup and value counts); cells that are already null stay null and are not counted."""
+    hits = pc.is_in(column, value_set=string_array(missing))
+    if not pc.any(hits).as_py():
+        return column, {}
+    found = token_counts(pc.filter(column, hits), limit=None)
+    return pc.if_else(hits, null_of(column.type), column), found
+
+
+def missing_in_table(table, missing: Sequence[str], spellings: dict | None = None):
+    """A string table (or record batch) with its missing spellings null (`read_missing`),
+    their counts added into `spellings` (`{column: {spelling: count}}`) when given."""
+    columns = []
+    for name, column in zip(table.schema.names, table.columns, strict=True):
+        column, found = read_missing(column, missing)
+        if spellings is not None:
+            counts = spellings.setdefault(name, {})
+            for token, count in found.items():
+                counts[token] = counts.get(token, 0) + count
+        columns.append(column)
+    return type(table).from_arrays(columns, names=table.schema.names)
+
+
+@dataclasses.dataclass(frozen=True)
+class StrayVerdict:
+    """A numeric column holding stray strings (`stray_verdict`'s answer).
+
+    Attributes:
+      count: The stray cells (not missing, not numbers), all of them.
+      numbers: The cells that are numbers (NaN/Inf spellings included).
+      non_missing: The cells that are not missing.
+      tokens: `{token: count}`, the most frequent first (perhaps not all: see `exact`).
+      exact: Whether `tokens` holds every stray cell.
+      why: Why the column is numeric: "the schema says FLOAT" or "28 of its 31 ...".
+    """
+
+    count: int
+    numbers: int
+    non_missing: int
+    tokens: dict = dataclasses.field(default_factory=dict)
+    exact: bool = True
+    why: str = ""
+
+    def describe(self) -> str:
+        """`"'abc' x1, '12,5' x2"` (see `describe_tokens`)."""
+        return describe_tokens(self.tokens, self.count if self.exact else None)
+
+
+def stray_verdict(
+    numbers: int,
+    non_missing: int,
+    *,
+    count: int | None = None,
+    tokens: Mapping[str, int] | None = None,
+    schema_kind: str | None = None,
+    text: bool = False,
+    exact: bool = True,
+    unit: str = "cells",
+) -> StrayVerdict | None:
+    """THE stray-string rule (staging, `scan`, `check-model` and the data guard's policy).
+
+    A column is numeric when `schema_kind` is FLOAT/INT, or else when it is mostly numeric
+    (`is_mostly_numeric`: at least 90% of its `non_missing` cells are `numbers`), unless it is
+    a `text` column (`data_guard.text_features`). A numeric column with `count` (default:
+    `non_missing - numbers`) other cells holds stray strings.
+
+    Returns:
+      The verdict, or None: the column is text, or holds no stray string.
+    """
+    if text:
+        return None
+    count = non_missing - numbers if count is None else count
+    by_schema = schema_kind in ("FLOAT", "INT")
+    if count <= 0 or not (by_schema or is_mostly_numeric(numbers, non_missing)):
+        return None
+    why = (
+        f"the schema says {schema_kind}"
+        if by_schema
+        else f"{numbers} of its {non_missing} non-missing {unit} are numbers"
+    )
+    return StrayVerdict(count, numbers, non_missing, dict(tokens or {}), exact, why)
+
+
+def column_strays(
+    column: pa.Array | pa.ChunkedArray, schema_kind: str | None = None, text: bool = False
+) -> StrayVerdict | None:
+    """`stray_verdict` of a string column (missing cells null), its tokens counted in Arrow."""
+    numbers_mask = is_number(column)
+    numbers = pc.sum(numbers_mask).as_py() or 0
+    verdict = stray_verdict(
+        numbers, len(column) - column.null_count, schema_kind=schema_kind, text=text
+    )
+    if verdict is None:
+        return None
+    strays = pc.filter(column, pc.invert(numbers_mask))
+    return dataclasses.replace(verdict, tokens=token_counts(strays))
 
 
 def is_number(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -60,42 +169,30 @@ def token_counts(
     if len(values) == 0:
         return {}
     counted = pc.value_counts(values)
-    table = pa.table({"token": counted.field("values"), "count": counted.field("counts")})
+    tokens, counts = counted.field("values"), counted.field("counts")
+    table = pa.Table.from_arrays([tokens, counts], names=["token", "count"])
     order = pc.sort_indices(table, [("count", "descending"), ("token", "ascending")])
-    top = table.take(order[:limit] if limit is not None else order)
-    tokens, counts = top.column("token").to_pylist(), top.column("count").to_pylist()
+    order = order.slice(0, limit) if limit is not None else order
+    # Array takes, not Table.take: that imports pandas (about a second) on first use.
+    tokens, counts = pc.take(tokens, order).to_pylist(), pc.take(counts, order).to_pylist()
     return dict(zip(tokens, counts, strict=True))
 
 
 def stray_tokens(
     column: pa.Array | pa.ChunkedArray, numeric: bool | None = None
 ) -> tuple[dict[str, int], int]:
-    """The stray strings of a string column (nulls are missing): `({token: count}, total)`.
+    """`({token: count}, total)` of a string column's stray strings (`column_strays`).
 
-    Args:
-      column: Cell texts, missing cells already null.
-      numeric: True when a schema says the column is FLOAT/INT (any non-number is stray);
-        None to decide by the mostly-numeric rule; False: a text column, never stray.
-
-    Returns:
-      The cells that are not numbers, most frequent first (at most `MAX_NAMED_TOKENS` named),
-      and how many there are in all; `({}, 0)` when the column is not numeric (or holds no
-      stray string).
+    `numeric`: True when a schema says FLOAT/INT, None to decide by the mostly-numeric rule,
+    False for a text column (never stray). `({}, 0)` when the column holds no stray string.
     """
-    if numeric is False:
-        return {}, 0
-    numbers = is_number(column)
-    count = pc.sum(numbers).as_py() or 0
-    non_missing = len(column) - column.null_count
-    if count == non_missing or not (numeric or is_mostly_numeric(count, non_missing)):
-        return {}, 0
-    strays = pc.filter(column, pc.invert(numbers))
-    return token_counts(strays), len(strays)
+    verdict = column_strays(column, "FLOAT" if numeric else None, text=numeric is False)
+    return (verdict.tokens, verdict.count) if verdict else ({}, 0)
 
 
 def null_strays(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """The column with every cell that is not a number made null (read as missing)."""
-    return pc.if_else(is_number(column), column, pa.scalar(None, column.type))
+    return pc.if_else(is_number(column), column, null_of(column.type))
 
 
 def describe_tokens(tokens: Mapping[str, int], total: int | None = None) -> str:

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nanguard.components.arrow_numpy import as_numpy, from_numpy
-from nanguard.components.cells import MISSING_TOKENS, null_strays
+from nanguard.components.cells import MISSING_TOKENS, StrayVerdict, column_strays, null_strays
+from nanguard.components.csv_dialect import CsvDialect
 from nanguard.components.inputs import csv_text_batches
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "example_gen_batches",
     "example_gen_kinds",
     "example_gen_types",
+    "find_strays",
     "widest_kinds",
 ]
 
@@ -106,6 +108,27 @@ def example_gen_types(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=table.column_names)
 
 
+def find_strays(
+    table: pa.Table,
+    schema_kinds: Mapping[str, str] | None = None,
+    text_features: Iterable[str] = (),
+) -> dict[str, StrayVerdict]:
+    """The numeric columns of a string table (missing cells null) holding stray strings.
+
+    Each column's verdict is `cells.column_strays` (the one stray-string rule: the schema says
+    FLOAT/INT, or >= 90% of its non-missing cells are numbers; never a `text_features`
+    column), confirmed by CsvExampleGen's own typing (which takes e.g. `1_0` as a number).
+    """
+    schema_kinds = schema_kinds or {}
+    text_features = frozenset(text_features)
+    found = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        verdict = column_strays(column, schema_kinds.get(name), name in text_features)
+        if verdict is not None and _column_kind(column) == "string":
+            found[name] = verdict
+    return found
+
+
 # ---- Streaming: the same types, one record batch at a time (memory flat in the row count) ----
 
 _KIND_RANK = {"null": 0, "int": 1, "float": 2, "string": 3}
@@ -177,6 +200,8 @@ def example_gen_batches(
     block_size: int = 1 << 20,
     missing: Sequence[str] = MISSING_TOKENS,
     as_missing: Iterable[str] = (),
+    dialect: CsvDialect | None = None,
+    spellings: dict | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Streams CSV rows as record batches typed as CsvExampleGen types them (int64, float32, text).
 
@@ -186,10 +211,10 @@ def example_gen_batches(
     string raises `TypesWidened` (earlier batches were typed narrower): read again with the
     kinds of all rows. NaN/Inf tokens become float NaN/Inf; `missing` tokens stay null, and so
     do the cells that are not numbers in the columns named in `as_missing` (the data guard's
-    `stray_strings: treat_as_missing`).
+    `stray_strings: treat_as_missing`). `dialect` and `spellings`: see `inputs.read_csv`.
     """
     current: dict[str, str | None] = dict(kinds) if kinds else dict.fromkeys(names)
-    for batch in csv_text_batches(files, names, block_size, missing):
+    for batch in csv_text_batches(files, names, block_size, missing, dialect, spellings):
         columns = []
         for name, column in zip(names, _strays_nulled(batch, as_missing), strict=True):
             if kinds:
@@ -215,14 +240,16 @@ def example_gen_kinds(
     block_size: int = 1 << 20,
     missing: Sequence[str] = MISSING_TOKENS,
     as_missing: Iterable[str] = (),
+    dialect: CsvDialect | None = None,
+    spellings: dict | None = None,
 ) -> dict[str, str]:
     """The CsvExampleGen type ('int', 'float', 'string', 'null') of each column over all rows.
 
     One streaming pass (the kind of a column is the widest kind of its batches: tfx-bsl's rule
-    holds value by value). `missing` and `as_missing` as in `example_gen_batches`.
+    holds value by value). The other arguments as in `example_gen_batches`.
     """
     kinds: dict[str, str | None] = dict.fromkeys(names)
-    for batch in csv_text_batches(files, names, block_size, missing):
+    for batch in csv_text_batches(files, names, block_size, missing, dialect, spellings):
         for name, column in zip(names, _strays_nulled(batch, as_missing), strict=True):
             if kinds[name] != "string":
                 kinds[name] = _merge_kind(kinds[name], _column_kind(column))

@@ -140,7 +140,8 @@ class PipelineConfig(Section):
         if column is None and data and "://" not in data and os.path.exists(data):
             from nanguard.components.inputs import read_csv
 
-            table = read_csv(data)
+            reading = self.data_guard  # read as `run` reads it: dialect and missing spellings
+            table = read_csv(data, missing=reading.missing_values(), dialect=reading.dialect())
             if self.label not in table.column_names:
                 raise InputError(
                     f"--label {self.label}: not a column of {data} (columns: "

@@ -282,12 +282,15 @@ def _violations(node, output: Output, document, summary) -> tuple[Violation, ...
 
 
 def _staging(input_base: Any) -> dict[str, Any]:
-    """The staging record (`staging.json` in the staged CSV's folder or the one above it, as
-    CsvExampleGen's `input_base` names it), {} if none or unreadable."""
+    """The staging record of the staged folder CsvExampleGen's `input_base` names (beside it,
+    `<folder>.staging.json`: inside it CsvExampleGen would read it as a CSV), {} if none or
+    unreadable."""
+    from nanguard.pipelines.data import STAGING_RECORD
+
     if not isinstance(input_base, str) or not input_base:
         return {}
     base = input_base.rstrip("/")
-    paths = [f"{base}/staging.json", f"{base.rsplit('/', 1)[0]}/staging.json"]
+    paths = [base + STAGING_RECORD]
     path = next((p for p in paths if _exists(p)), "")
     try:
         found = _read_json(path) if path else {}

@@ -24,7 +24,17 @@ from nanguard.components.config import (
 FRACTION = Number(0.0, 1.0)
 # The old name of `unlabelled_rows`, read (with a warning) for one release.
 DEPRECATED_LABEL_KEY = "label"
-# What the guard does with a numeric column holding stray strings (`cells.stray_tokens`).
+# The keys that say how a CSV file is read (recorded by staging, taken by `check-model --run`).
+READING_KEYS = (
+    "csv_delimiter",
+    "csv_decimal",
+    "csv_encoding",
+    "missing_tokens",
+    "default_missing_tokens",
+    "stray_strings",
+    "text_features",
+)
+# What the guard does with a numeric column holding stray strings (`cells.stray_verdict`).
 STRAY_STRING_POLICIES = ("block", "treat_as_missing")
 # A missing token may be any cell text but a NaN/Inf spelling (those are float values).
 _TOKEN = Text(
@@ -86,6 +96,9 @@ class DataGuardConfig(Section):
     pipeline the guard cannot retype a column ExampleGen already typed as text, so there it is
     a violation under either policy (clean the file, or stage it with `pipelines.data`).
     `text_features` names the columns that are text on purpose (codes): never checked.
+
+    Reading (`csv_delimiter`, `csv_decimal`, `csv_encoding`, `default_missing_tokens`): how
+    `run`'s staging, `scan` and `check-model` read a CSV file (`components/csv_dialect.py`).
     """
 
     name: ClassVar[str] = "data_guard"
@@ -140,6 +153,29 @@ class DataGuardConfig(Section):
         "cells read as missing besides the defaults (empty NA null None ? - n/a N/A #N/A NULL "
         "missing ' '), e.g. ['-999', '.']",
     )
+    default_missing_tokens: bool = setting(
+        True,
+        Flag(),
+        "false: only the empty cell and missing_tokens are missing (keep a real category "
+        "spelled None or NA as a value)",
+    )
+    csv_delimiter: str = setting(
+        "auto",
+        OneOf(("auto", ",", ";", "\t", "tab", "|")),
+        "the CSV cell separator: auto (detected per file among , ; tab |) or one of them",
+    )
+    csv_decimal: str = setting(
+        "auto",
+        OneOf(("auto", ".", ",")),
+        "the decimal mark: auto (a comma only in ;- or tab-separated files whose numbers all "
+        "use it) or . or , (decimal commas are read as points)",
+    )
+    csv_encoding: str = setting(
+        "auto",
+        OneOf(("auto", "utf-8", "cp1252", "latin-1")),
+        "the text encoding: auto (UTF-8 with or without BOM if the bytes are UTF-8, else "
+        "cp1252, else latin-1) or one of them",
+    )
     text_features: tuple = setting(
         (),
         ListOf(Text()),
@@ -188,8 +224,15 @@ class DataGuardConfig(Section):
         return super().from_dict(values, where)
 
     def missing_values(self) -> tuple[str, ...]:
-        """Every cell spelling read as missing: the default set, then `missing_tokens`."""
-        return cells.missing_tokens(self.missing_tokens)
+        """Every cell spelling read as missing: the empty cell, the default set (unless
+        `default_missing_tokens` is false), then `missing_tokens`."""
+        return cells.missing_tokens(self.missing_tokens, self.default_missing_tokens)
+
+    def dialect(self):
+        """The CSV dialect the `csv_*` keys ask for (`csv_dialect.CsvDialect`; auto detects)."""
+        from nanguard.components.csv_dialect import CsvDialect
+
+        return CsvDialect(self.csv_delimiter, self.csv_decimal, self.csv_encoding)
 
     def missing_limit(self, feature: str) -> tuple[float | None, str]:
         """`(limit, key)`: the absolute unusable fraction allowed for `feature` (None: no

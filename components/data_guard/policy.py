@@ -294,21 +294,19 @@ def type_violations(
     for name, feat in split_profile["features"].items():
         if feat["type"] != counts.STRING or not feat["num_values"] or name in text | excluded:
             continue
-        expected = expected_kinds.get(name)
         others = feat["num_values"] - feat["numeric_like"]
         tokens = feat.get("non_numeric") or {}
         spelled_missing = sum(c for t, c in tokens.items() if t in missing)
-        non_missing = feat["num_values"] - spelled_missing
-        if not others or not (
-            expected in (counts.FLOAT, counts.INT)
-            or cells.is_mostly_numeric(feat["numeric_like"], non_missing)
-        ):
-            continue
-        why = (
-            f"the schema says {expected}"
-            if expected in (counts.FLOAT, counts.INT)
-            else f"{feat['numeric_like']} of its {non_missing} non-missing values are numbers"
+        verdict = cells.stray_verdict(  # the one stray-string rule (staging and scan use it)
+            feat["numeric_like"],
+            feat["num_values"] - spelled_missing,
+            count=others,
+            schema_kind=expected_kinds.get(name),
+            unit="values",
         )
+        if verdict is None:
+            continue
+        why = verdict.why
         exact = feat.get("non_numeric_exact", True)
         named = (
             cells.describe_tokens(tokens, others if exact else None)

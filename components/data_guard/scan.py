@@ -20,10 +20,10 @@ temporary folder that is always deleted (a standalone scan has no artifact URI t
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import glob
 import gzip
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,8 +32,8 @@ from typing import Any
 from absl import logging
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from nanguard.components import cells, csv_types, inputs, vocab
-from nanguard.components.data_guard import core, counts, policy
+from nanguard.components import cells, inputs, vocab
+from nanguard.components.data_guard import core, counts, policy, scan_csv
 from nanguard.components.data_guard import schema as schema_lib
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.errors import InputError
@@ -41,7 +41,6 @@ from nanguard.components.errors import InputError
 CSV = "csv"
 TFRECORD = "tfrecord"
 SPLIT = "all"  # a scan is one split
-_CSV_BLOCK_BYTES = 1 << 20  # bytes of CSV text per record batch
 _CRC32C_TABLE: list[int] = []
 
 
@@ -167,40 +166,6 @@ def find_inputs(path: str) -> tuple[str, list[str]]:
     return next(iter(kinds.values())), files
 
 
-def _profile_csv(
-    files: Sequence[str],
-    header: Sequence[str],
-    missing: Sequence[str] = inputs.MISSING_TOKENS,
-    as_missing: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The profile of CSV files, streamed once (twice if a column's type widens late)."""
-    read = {"block_size": _CSV_BLOCK_BYTES, "missing": missing, "as_missing": as_missing}
-    try:
-        batches = csv_types.example_gen_batches(files, header, **read)
-        return counts.profile_record_batches(batches)
-    except csv_types.TypesWidened:
-        # E.g. a column of integers with a '1.5' after the first batch: CsvExampleGen types it
-        # FLOAT over all rows, so the earlier batches must be counted again as float32.
-        logging.info("scan: a column's type changes after the first batch; reading again.")
-        kinds = csv_types.example_gen_kinds(files, header, **read)
-        batches = csv_types.example_gen_batches(files, header, kinds, **read)
-        return counts.profile_record_batches(batches)
-
-
-def _file_kinds(file: str, header: Sequence[str], missing, as_missing) -> dict[str, str]:
-    return csv_types.example_gen_kinds(
-        [file], header, _CSV_BLOCK_BYTES, missing=missing, as_missing=as_missing
-    )
-
-
-def _file_batches(
-    file: str, header: Sequence[str], kinds: dict[str, str], missing, as_missing
-) -> Iterator:
-    return csv_types.example_gen_batches(
-        [file], header, kinds, _CSV_BLOCK_BYTES, missing=missing, as_missing=as_missing
-    )
-
-
 def _tfrecord_batches(files: Sequence[str]) -> Iterator:
     from nanguard.components.data_guard import beam_io
 
@@ -215,54 +180,43 @@ def _profile_on_beam(
     beam_pipeline_args: Iterable[str],
     missing: Sequence[str] = inputs.MISSING_TOKENS,
     as_missing: Sequence[str] = (),
+    dialect: inputs.CsvDialect | None = None,
+    spellings: dict | None = None,
 ) -> dict[str, Any]:
-    """The profile on Beam: each file read by a worker; CSV types merged over all files first."""
+    """The profile on Beam: each file read by a worker; CSV types (and the missing spellings,
+    into `spellings`) merged over all files first."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from nanguard.components.data_guard import beam_io, outputs
 
     @beam.ptransform_fn
-    def read_csv_files(pipeline):
+    def read_csv_files(pipeline, spellings_path):
         names = pipeline | "Files" >> beam.Create(list(files)) | "Spread" >> beam.Reshuffle()
-        kinds = (
+        read = (list(missing), list(as_missing), dialect)
+        found = (
             names
-            | "Kinds" >> beam.Map(_file_kinds, list(header), list(missing), list(as_missing))
-            | "AllKinds" >> beam.CombineGlobally(csv_types.widest_kinds)
+            | "Kinds" >> beam.Map(scan_csv.file_kinds, list(header), *read)
+            | "AllKinds" >> beam.CombineGlobally(scan_csv.widest)
         )
+        _ = found | "Spellings" >> beam.Map(lambda f: scan_csv.save_json(f[1], spellings_path))
+        kinds = found | "KindsOnly" >> beam.Map(lambda f: f[0])
         return names | "Batches" >> beam.FlatMap(
-            _file_batches,
-            list(header),
-            beam.pvalue.AsSingleton(kinds),
-            list(missing),
-            list(as_missing),
+            scan_csv.file_batches, list(header), beam.pvalue.AsSingleton(kinds), *read
         )
 
-    if kind == CSV:
-        source = read_csv_files()  # pylint: disable=no-value-for-parameter
-    else:
-        source = beam_io.ReadTFExampleFiles(list(files))  # pylint: disable=no-value-for-parameter
     with tempfile.TemporaryDirectory(prefix="nanguard_scan_") as tmp:
+        spellings_path = os.path.join(tmp, "spellings.json")
+        if kind == CSV:
+            source = read_csv_files(spellings_path)  # pylint: disable=no-value-for-parameter
+        else:
+            source = beam_io.ReadTFExampleFiles(list(files))  # pylint: disable=E1120
         with beam.Pipeline(options=PipelineOptions(list(beam_pipeline_args))) as pipeline:
             paths = beam_io.add_profile_steps(pipeline, {SPLIT: source}, tmp)
+        if spellings is not None and os.path.exists(spellings_path):
+            with open(spellings_path, encoding="utf-8") as f:
+                spellings.update(json.load(f))
         return outputs.read_json(paths[SPLIT])
-
-
-def _locate_string(files: Sequence[str], column: str, value: str) -> str:
-    """The first CSV file (and line) where `column` holds `value`: for the message only."""
-    for path in files:
-        with inputs.open_text(path) as f:
-            reader = csv.reader(f)
-            header = next(reader, [])
-            if column not in header:
-                continue
-            index = header.index(column)
-            start = reader.line_num + 1  # a quoted field may span lines: report the first
-            for row in reader:
-                if len(row) > index and row[index] == value:
-                    return f"{path} (line {start})"
-                start = reader.line_num + 1
-    return ", ".join(files)
 
 
 def scan_path(
@@ -300,8 +254,10 @@ def scan_path(
 
     Returns:
       `{"rows": N, "features": {NAME: {...}}, "violations": [Violation.to_dict()] (warnings
-      included: `details.severity`), "notes": [str], "label_missing": int (rows without a
-      usable label), "blessed": bool, "source": path, "format": "csv" | "tfrecord"}`.
+      included: `details.severity`), "notes": [str], "missing_spellings": {column: {spelling:
+      count}}, "dialect": {file: {delimiter, decimal, encoding}}, "label_missing": int (rows
+      without a usable label), "blessed": bool, "source": path, "format": "csv" | "tfrecord"}`
+      (CSV: each feature's `missing_spellings` too).
 
     Raises:
       InputError: unreadable or unrecognised input, a bad header (names the file and the
@@ -310,9 +266,14 @@ def scan_path(
     config = DataGuardConfig.from_dict(config)
     kind, files = find_inputs(path)
     logging.info("Scanning %s %s file(s) under %s.", len(files), kind, path)
-    header = inputs.csv_header(files, flag="scan", where=path) if kind == CSV else []
+    dialect = config.dialect()
+    header = (
+        inputs.csv_header(files, flag="scan", where=path, dialect=dialect) if kind == CSV else []
+    )
     missing = config.missing_values()
-    profile = _profile(path, kind, files, header, beam_pipeline_args, missing)
+    spellings: dict[str, dict[str, int]] = {}
+    read = (beam_pipeline_args, missing, dialect, spellings)
+    profile = _profile(path, kind, files, header, *read)
     if kind == CSV and profile["rows"] == 0:
         raise InputError(f"{path}: no data rows; pass a CSV with a header and rows")
     counts.complete_profile(profile, header)
@@ -324,7 +285,8 @@ def scan_path(
         }
         if strays:  # read again, the stray cells of those columns as missing
             logging.info("scan: reading %s again, stray strings as missing.", sorted(strays))
-            profile = _profile(path, kind, files, header, beam_pipeline_args, missing, strays)
+            spellings.clear()
+            profile = _profile(path, kind, files, header, *read, as_missing=strays)
             counts.complete_profile(profile, header)
     result = core.judge_splits(
         {SPLIT: profile}, schema, config, label_key, path, baseline, baseline_name
@@ -333,11 +295,22 @@ def scan_path(
     found = []
     for v in result["violations"]:
         if v.kind == "type":
-            where = _locate_string(files, v.feature, v.details["value"]) if kind == CSV else path
+            where = (
+                scan_csv.locate_string(files, v.feature, v.details["value"], dialect)
+                if kind == CSV
+                else path
+            )
             message = v.message.replace(f" in split {SPLIT!r}", "", 1)
             v = dataclasses.replace(v, message=f"{message}. First at {where}")
         found.append(v.to_dict())
-    notes = []
+    notes = inputs.header_notes(files, dialect) if kind == CSV else []
+    for name, read_as_missing in sorted(spellings.items()):
+        if read_as_missing and name in split["features"]:
+            split["features"][name]["missing_spellings"] = read_as_missing
+            notes.append(
+                f"feature {name!r}: {sum(read_as_missing.values())} cell(s) read as missing: "
+                + cells.describe_tokens(read_as_missing)
+            )
     for name, v in strays.items():
         split["features"][name]["stray_strings"] = v["tokens"]
         notes.append(
@@ -350,6 +323,10 @@ def scan_path(
         "features": split["features"],
         "violations": found,
         "notes": notes,
+        "missing_spellings": {name: n for name, n in spellings.items() if n},
+        "dialect": {f: inputs.dialect_of(f, dialect).to_dict() for f in files}
+        if kind == CSV
+        else {},
         "label_missing": split["label_missing"],
         "blessed": result["blessed"],
         "source": path,
@@ -364,15 +341,19 @@ def _profile(
     header: Sequence[str],
     beam_pipeline_args: Iterable[str] | None,
     missing: Sequence[str],
+    dialect: inputs.CsvDialect | None = None,
+    spellings: dict | None = None,
     as_missing: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The profile of the files (see `scan_path`); InputError for a corrupt record."""
     as_missing = sorted(as_missing)
     try:
         if beam_pipeline_args:
-            return _profile_on_beam(kind, files, header, beam_pipeline_args, missing, as_missing)
+            return _profile_on_beam(
+                kind, files, header, beam_pipeline_args, missing, as_missing, dialect, spellings
+            )
         if kind == CSV:
-            return _profile_csv(files, header, missing, as_missing)
+            return scan_csv.profile_csv(files, header, missing, as_missing, dialect, spellings)
         return counts.profile_record_batches(_tfrecord_batches(files))
     except InputError:
         raise

@@ -1,6 +1,13 @@
 """`nanguard check-model`: the finite-prediction gate, standalone on a SavedModel and a CSV.
 
-    nanguard check-model MODEL_DIR --data PATH [--json OUT] [--signature NAME] [--label NAME]
+    nanguard check-model MODEL_DIR --data PATH [--config YAML | --run ROOT] [--json OUT]
+                         [--signature NAME] [--label NAME]
+
+The CSV is read as `nanguard run` read its training file: delimiter, decimal mark, encoding,
+missing spellings and stray strings follow the data guard's reading keys from --config, or
+those a run recorded when it staged its data (--run ROOT). A row with a stray string in a
+numeric feature is rejected and named (under stray_strings: treat_as_missing the cell is read
+as missing); the other rows are checked.
 
 Exit codes (components/vocab.py): 0 blessed, 3 not blessed (non-finite predictions or failed
 probes), 2 bad input (the message names the file or flag).
@@ -33,12 +40,17 @@ def check_model_on_csv(
     config: GateConfig | None = None,
     label_key: str = vocab.NO_LABEL,
     beam_pipeline_args: Sequence[str] | None = None,
+    reading=None,
 ) -> dict:
     """Runs the gate's check on a SavedModel and CSV data; returns the report (see core).
 
-    The CSV is read by the one input layer (``inputs.read_csv``, types inferred): NaN and Inf
-    cells are sent to the model as float values, missing cells (empty, NA, null, None) as
-    features without value. Probes are profiled from the same data (label column excluded).
+    The CSV is read as the run read it (``csv_rows.read_rows`` with ``reading``, the data
+    guard config whose reading keys apply; None: the defaults), typed as CsvExampleGen types
+    it: NaN and Inf cells are sent to the model as float values, missing cells as features
+    without value; rows with a stray string in a numeric feature are left out and named in the
+    report's ``reading`` entry (``rejected_rows``, ``rejected``, ``strays``,
+    ``missing_spellings``, ``dialect``). Probes are profiled from the same data (label column
+    excluded).
     The rows go through the signature in this process, in batches (``core.check_tables``: no
     Beam); with ``beam_pipeline_args`` they go through the gate's Beam pipeline instead, whose
     counts pass through a local temporary folder that is removed afterwards, also on failure.
@@ -48,12 +60,16 @@ def check_model_on_csv(
         InputError: on a missing/unreadable/empty CSV, an unknown --label, or a bad model
             dir/signature.
     """
-    from nanguard.components.gate import core, profiles
+    from nanguard.components.gate import core, csv_rows, profiles
     from nanguard.components.gate.signature import ModelSignature
-    from nanguard.components.inputs import read_csv
 
     config = config or GateConfig()
-    table = read_csv(data, strings=False, flag="--data")
+    if reading is None:  # the run's defaults: the data guard section as `nanguard run` has it
+        from nanguard.pipelines.config import PipelineConfig
+
+        reading = PipelineConfig().data_guard
+    rows = csv_rows.read_rows(data, reading)
+    table = rows.table
     if label_key and label_key not in table.column_names:
         raise InputError(
             f"--label {label_key!r} is not a column of {data!r} (columns: {table.column_names})."
@@ -79,7 +95,23 @@ def check_model_on_csv(
         )
     report["model"] = model_dir
     report["data"] = data
+    report["reading"] = rows.report()
     return report
+
+
+def _reading(args: argparse.Namespace):
+    """The data guard config whose reading keys --config or --run give (else the defaults)."""
+    if args.config and args.run:
+        raise InputError("--config and --run: pass one (--run reads what that run used)")
+    if args.run:
+        from nanguard.pipelines.data import reading_from_run
+
+        return reading_from_run(args.run)
+    if args.config:
+        from nanguard.pipelines.config import PipelineConfig
+
+        return PipelineConfig.load(args.config).data_guard
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             gate_config(args),
             label_key=args.label,
             beam_pipeline_args=args.beam_arg,
+            reading=_reading(args),
         )
     except InputError as e:
         print(f"nanguard check-model: {e}", file=sys.stderr)
@@ -110,6 +143,19 @@ def run(args: argparse.Namespace) -> int:
     )
     for name, counts in sorted(report["outputs"].items()):
         print(f"  output {name}: {counts}")
+    reading = report["reading"]
+    if reading["rejected_rows"]:
+        named = ", ".join(
+            f"row {r['row']} {r['feature']!r}={r['value']!r}" for r in reading["rejected"][:5]
+        )
+        print(
+            f"  REJECTED: {reading['rejected_rows']} row(s) with a stray string in a numeric "
+            f"feature, not sent to the model: {named}"
+            + (" ..." if reading["rejected_rows"] > 5 else "")
+        )
+    for name, stray in sorted(reading["strays"].items()):
+        if stray["action"] == "read_as_missing":
+            print(f"  READ AS MISSING: {stray['count']} stray string(s) in {name!r}")
     for reason in report["reasons"]:
         print(f"  NOT BLESSED: {reason}")
     if args.json:
@@ -134,6 +180,18 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("model_dir", metavar="MODEL_DIR", help="SavedModel directory.")
     parser.add_argument("--data", required=True, help="CSV file or folder of *.csv files.")
+    parser.add_argument(
+        "--config",
+        help="Pipeline YAML whose data_guard reading keys (csv_delimiter, csv_decimal, "
+        "csv_encoding, missing_tokens, default_missing_tokens, stray_strings, text_features) "
+        "apply, as in `nanguard run --config`.",
+    )
+    parser.add_argument(
+        "--run",
+        metavar="ROOT",
+        help="Read --data as the run under ROOT read its data (its newest staging record; "
+        "or a staged folder / its .staging.json).",
+    )
     parser.add_argument("--json", help="Write the full report as JSON to this file.")
     parser.add_argument(
         "--signature", help=f"Signature name (gate.signature_name; {defaults.signature_name})."

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nanguard.components.data_guard import scan
+from nanguard.components.data_guard import scan, scan_csv
 from nanguard.components.errors import InputError
 from tests.data_guard.helpers import (
     CRAFTED,
@@ -201,7 +201,7 @@ def test_streamed_scan_counts_equal_pandas_and_numpy(tmp_path, monkeypatch, late
 
     path = tmp_path / "g.csv"
     names = _generated_csv(path, late_text)
-    monkeypatch.setattr(scan, "_CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(scan_csv, "CSV_BLOCK_BYTES", 4096)
     result = scan.scan_path(str(path))
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     assert result["rows"] == len(df) == 3000
@@ -209,6 +209,11 @@ def test_streamed_scan_counts_equal_pandas_and_numpy(tmp_path, monkeypatch, late
         feat, text = result["features"][name], df[name]
         missing = text.isin(["", "NA", "null", "None"]).to_numpy()
         assert feat["missing"] == missing.sum() and feat["present"] == (~missing).sum(), name
+        spelled = text[missing].value_counts().to_dict()  # each spelling read as missing
+        assert (
+            feat.pop("missing_spellings", {}) == spelled
+            and result["missing_spellings"].get(name, {}) == spelled
+        ), name
         if name.startswith("x"):
             with np.errstate(over="ignore"):
                 v = text[~missing].astype(np.float64).to_numpy().astype(np.float32)
@@ -336,8 +341,9 @@ def test_numeric_column_with_two_question_marks_and_one_abc_under_both_policies(
     )
     assert x["mean"] == pytest.approx(np.mean([i + 0.5 for i in range(30)]))
     assert treat["notes"] == [
+        "feature 'x': 2 cell(s) read as missing: '?' x2",
         "feature 'x': 1 value(s) that are not numbers read as missing "
-        "(stray_strings: treat_as_missing): 'abc' x1"
+        "(stray_strings: treat_as_missing): 'abc' x1",
     ]
 
 
@@ -352,7 +358,7 @@ def test_treat_as_missing_streams_in_batches_and_on_beam_like_the_whole_file(tmp
     folder.mkdir()
     _x_column(folder / "a.csv", values[:1000])
     _x_column(folder / "b.csv", values[1000:])
-    monkeypatch.setattr(scan, "_CSV_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(scan_csv, "CSV_BLOCK_BYTES", 2048)
     config = {"stray_strings": "treat_as_missing"}
     streamed = scan.scan_path(str(folder), config=config)
     on_beam = scan.scan_path(
@@ -419,3 +425,32 @@ def test_duplicate_or_empty_header_name_is_input_error_naming_the_position(tmp_p
         with pytest.raises(InputError) as info:
             scan.scan_path(str(where))
         assert str(info.value).startswith(f"{file}: {words}; "), str(info.value)
+
+
+def test_a_spreadsheet_export_scans_as_pandas_reads_it_with_its_spellings(tmp_path, capsys):
+    """`;` + decimal comma + cp1252 + CRLF: exit 2 before; now counted like pandas told the
+    dialect, the missing spellings named per column on the console and in --json."""
+    import json
+
+    from nanguard.pipelines import cli
+
+    frame = pd.read_csv(PENGUINS)
+    frame["island"] = frame["island"].replace({"Dream": "Trèam"})  # a cp1252 byte: 0xE8
+    path = tmp_path / "pinguine.csv"
+    frame.to_csv(path, sep=";", decimal=",", encoding="cp1252", index=False, na_rep="NA",
+                 lineterminator="\r\n")  # fmt: skip
+    out = tmp_path / "s.json"
+    assert cli.main(["scan", str(path), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"NOTE: {path}: read as ';'-separated, decimal comma, cp1252" in text
+    assert "NOTE: feature 'sex': 11 cell(s) read as missing: 'NA' x11" in text
+    result = json.loads(out.read_text())
+    reference = pd.read_csv(path, sep=";", decimal=",", encoding="cp1252")
+    for name in reference.columns:
+        feat = result["features"][name]
+        assert feat["missing"] == reference[name].isna().sum(), name
+        if reference[name].dtype.kind == "f":
+            assert feat["type"] == "FLOAT"
+            np.testing.assert_allclose(feat["mean"], reference[name].mean(), rtol=1e-6)
+    assert result["missing_spellings"]["sex"] == {"NA": 11}
+    assert result["features"]["bill_length_mm"]["missing_spellings"] == {"NA": 2}

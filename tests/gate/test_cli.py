@@ -184,3 +184,71 @@ def test_check_model_on_a_csv_runs_without_beam(env, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == "['tensorflow']"
     assert json.loads(out.read_text())["examples"] == env["rows"]
+
+
+# ---- issue #23: check-model reads as the run read ----
+
+
+def _spreadsheet_csv(path, cells_of_x):
+    """A `;`-separated cp1252 file with decimal commas and CRLF, as Excel writes it."""
+    lines = ["x;n;color;label"] + [
+        f"{x};{i % 7};{['rot', 'blue', 'grün'][i % 3]};{i % 2}" for i, x in enumerate(cells_of_x)
+    ]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    return str(path)
+
+
+_X = [f"{i},5" for i in range(30)]  # 0,5 .. 29,5: decimal commas
+
+
+def test_a_stray_string_rejects_its_row_not_the_batch(env, tmp_path, capsys):
+    data = _spreadsheet_csv(tmp_path / "req.csv", [*_X[:10], "abc", *_X[10:], "n. a."])
+    out = tmp_path / "r.json"
+    argv = ["check-model", env["models"]["log"], "--data", data, "--json", str(out),
+            "--label", "label", "--no-probes"]  # fmt: skip
+    assert nanguard_cli.main(argv) == 3  # log(x - 1) is NaN for x = 0.5: not blessed
+    report = json.loads(out.read_text())
+    reading = report["reading"]
+    assert reading["rejected_rows"] == 2 and report["examples"] == 30
+    assert report["non_finite"] == report["nan"] == 1  # x = 0,5 read as 0.5: log(-0.5)
+    assert reading["rejected"] == [
+        {"row": 11, "feature": "x", "value": "abc"},
+        {"row": 32, "feature": "x", "value": "n. a."},
+    ]
+    assert reading["strays"]["x"]["action"] == "rows_rejected"
+    assert reading["dialect"][data] == {"delimiter": ";", "decimal": ",", "encoding": "cp1252"}
+    text = capsys.readouterr().out
+    assert "REJECTED: 2 row(s) with a stray string in a numeric feature" in text
+    assert "row 11 'x'='abc'" in text
+
+
+@pytest.mark.parametrize("how", ["config", "run"])
+def test_the_run_s_reading_keys_read_the_training_file_as_the_run_did(env, tmp_path, how):
+    """stray_strings: treat_as_missing and a replaced missing set, from --config or --run."""
+    from nanguard.components.data_guard.config import DataGuardConfig
+    from nanguard.pipelines import data as data_lib
+
+    data = _spreadsheet_csv(tmp_path / "train.csv", [*_X, "abc", "None", "?"])
+    settings = {"stray_strings": "treat_as_missing", "default_missing_tokens": False,
+                "missing_tokens": ["?"]}  # fmt: skip
+    if how == "config":
+        config = tmp_path / "c.yaml"
+        config.write_text(json.dumps({"data_guard": settings}))  # JSON is YAML
+        flags = ["--config", str(config)]
+    else:
+        root = tmp_path / "root"
+        table, _ = data_lib.read_data(data, DataGuardConfig.from_dict(settings))
+        data_lib.write_staged(table, str(root / "staging" / "20260101-000000-1-0"))
+        flags = ["--run", str(root)]
+        assert data_lib.reading_from_run(str(root)) == DataGuardConfig.from_dict(settings)
+    out = tmp_path / "r.json"
+    argv = ["check-model", env["models"]["healthy"], "--data", data, "--json", str(out),
+            "--label", "label", "--no-probes", *flags]  # fmt: skip
+    assert nanguard_cli.main(argv) == 0
+    report = json.loads(out.read_text())
+    reading = report["reading"]
+    # 'None' is not missing here: with 'abc' it is a stray string, read as missing.
+    assert report["examples"] == 33 and reading["rejected_rows"] == 0
+    assert reading["strays"]["x"]["count"] == 2
+    assert reading["strays"]["x"]["tokens"] == {"None": 1, "abc": 1}
+    assert reading["missing_spellings"] == {"x": {"?": 1}}

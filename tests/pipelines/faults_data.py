@@ -226,6 +226,16 @@ def _is_number(v: str) -> bool:
         return False
 
 
+def _decode(data: bytes) -> str:
+    """As a spreadsheet's file is read: UTF-8, else cp1252 (Excel on Windows), else latin-1."""
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
 def reference(data: bytes) -> tuple[list[str], list[list[str]], dict[str, dict[str, int]]]:
     """`(header, rows, counts)` by Python's csv module and float(); Rejected if not valid.
 
@@ -235,11 +245,7 @@ def reference(data: bytes) -> tuple[list[str], list[list[str]], dict[str, dict[s
     guard's `MOSTLY_NUMERIC_FRACTION`: `scan` refuses it with exit 2, naming the value; staging
     takes it). Empty lines are skipped (as Arrow does).
     """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise Rejected("not UTF-8") from e
-    text = text.removeprefix("\ufeff")
+    text = _decode(data).removeprefix("\ufeff")
     rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
     if not rows:
         raise Rejected("empty file")

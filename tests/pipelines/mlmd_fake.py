@@ -92,16 +92,16 @@ class FakeRun:
 
 def guard_profile(splits, violations=None, blessed=None, label_key="species") -> dict:
     """A data_guard_profile.json document: splits {split: {rows, features, violations,
-    label_rows_to_drop}}; `violations` (Violation records) at the top when given."""
+    label_missing}}; `violations` (Violation records) at the top when given."""
     totals = {
         "num_rows": 0, "num_missing": 0, "num_nan": 0, "num_pos_inf": 0, "num_neg_inf": 0,
-        "num_huge": 0, "num_violations": 0, "num_label_rows_to_drop": 0,
+        "num_huge": 0, "num_violations": 0, "num_label_missing": 0,
     }  # fmt: skip
     for split in splits.values():
         split.setdefault("violations", [])
-        split.setdefault("label_rows_to_drop", 0)
+        split.setdefault("label_missing", 0)
         totals["num_rows"] += split["rows"]
-        totals["num_label_rows_to_drop"] += split["label_rows_to_drop"]
+        totals["num_label_missing"] += split["label_missing"]
         for feature in split["features"].values():
             for k in ("missing", "nan", "pos_inf", "neg_inf", "huge"):
                 feature.setdefault(k, 0)

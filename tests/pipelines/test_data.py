@@ -10,8 +10,8 @@ from nanguard.pipelines import data
 
 
 def _staged_rows(out_dir):
-    (name,) = os.listdir(out_dir)
-    with open(os.path.join(out_dir, name), newline="") as f:
+    assert os.listdir(out_dir) == ["data.csv"]  # CsvExampleGen reads every file in the folder
+    with open(os.path.join(out_dir, "data.csv"), newline="", encoding="utf-8") as f:
         return list(csv.reader(f))
 
 
@@ -61,7 +61,7 @@ def test_folder_of_csvs_is_concatenated_and_a_used_folder_is_never_written(tmp_p
     [
         (None, "no such file"),
         (b"", "the file is empty"),
-        (b"\xff\xfe\x00binary", "not a UTF-8"),
+        (b"\xff\xfe\x00binary", "not a text file"),
         (b"x,y\n", "no data rows"),
     ],
 )
@@ -296,3 +296,68 @@ def test_a_space_inside_a_middle_name_is_fine(tmp_path):
     path.write_text('species,"Bill Length (mm) ",y\nAdelie,1,2\n', encoding="utf-8")
     table, notes = data.read_data(str(path))
     assert table.column_names == ["species", "Bill Length (mm) ", "y"] and notes == []
+
+
+# ---- issue #23: any CSV a spreadsheet writes; missing spellings under the user's control ----
+
+
+def _excel_german(path, frame):
+    """`;`-separated, decimal commas, cp1252, CRLF: Excel's CSV in a German locale."""
+    frame.to_csv(path, sep=";", decimal=",", encoding="cp1252", index=False, na_rep="NA",
+                 lineterminator="\r\n")  # fmt: skip
+    return str(path)
+
+
+def test_a_spreadsheet_export_is_staged_as_the_canonical_csv_with_its_record(tmp_path):
+    """Before: exit 2 ("Expected 1 columns, got 8"). Now staged as comma-separated UTF-8 with
+    decimal points, equal to pandas told the dialect, and a record of how it was read."""
+    frame = pd.read_csv(data.bundled_penguins_csv())
+    frame["island"] = frame["island"].replace({"Dream": "Trèam"})
+    path = _excel_german(tmp_path / "pinguine.csv", frame)
+    table, notes = data.read_data(path)
+    assert notes == [f"{path}: read as ';'-separated, decimal comma, cp1252"]
+    out = data.write_staged(table, str(tmp_path / "staging" / "run-1"))
+    rows = _staged_rows(out)  # only data.csv inside: the record lies beside the folder
+    staged = pd.read_csv(os.path.join(out, "data.csv"))  # pandas' defaults: ',', '.', UTF-8
+    reference = pd.read_csv(path, sep=";", decimal=",", encoding="cp1252")
+    pd.testing.assert_frame_equal(staged, reference)
+    assert (
+        rows[0] == list(frame.columns) and "39.1" in rows[1] and "Trèam" in staged["island"].values
+    )
+    record = data.read_record(out)
+    assert data.record_path(out) == str(tmp_path / "staging" / "run-1.staging.json")
+    assert record["dialect"] == {path: {"delimiter": ";", "decimal": ",", "encoding": "cp1252"}}
+    raw = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, encoding="cp1252")
+    assert record["missing_spellings"] == {
+        name: {"NA": int((raw[name] == "NA").sum())}
+        for name in raw.columns
+        if (raw[name] == "NA").any()
+    }
+    assert record["missing_spellings"]["sex"] == {"NA": 11}
+    assert record["reading"]["csv_delimiter"] == "auto" and record["rows"] == 344
+    assert record["stray_strings"] == {} and record["notes"] == notes
+
+
+def test_a_semicolon_file_with_decimal_points_is_not_one_string_column(tmp_path):
+    frame = pd.read_csv(data.bundled_penguins_csv())
+    path = tmp_path / "p.csv"
+    frame.to_csv(path, sep=";", index=False)
+    table, _ = data.read_data(str(path))
+    assert table.column_names == list(frame.columns)
+    assert table.column("bill_length_mm").to_pylist()[:2] == ["39.1", "39.5"]
+
+
+def test_replaced_missing_spellings_keep_a_category_spelled_none(tmp_path):
+    """Cars93's AirBags: `None` means no airbags, a real category (34 of 93 cars there)."""
+    path = tmp_path / "cars.csv"
+    bags = ["None", "Driver only", "Driver & Passenger"] * 10 + ["NA", ""]
+    path.write_text("AirBags,Price\n" + "".join(f"{b},{i}.5\n" for i, b in enumerate(bags)))
+    default, _ = data.read_data(str(path))
+    assert default.column("AirBags").null_count == 12
+    config = DataGuardConfig(default_missing_tokens=False, missing_tokens=("NA",))
+    table, _ = data.read_data(str(path), config)
+    assert table.column("AirBags").to_pylist().count("None") == 10
+    assert table.column("AirBags").null_count == 2
+    out = data.write_staged(table, str(tmp_path / "out"))
+    assert data.read_record(out)["missing_spellings"] == {"AirBags": {"NA": 1, "": 1}}
+    assert data.read_record(out)["reading"]["default_missing_tokens"] is False

@@ -2,7 +2,7 @@
 --json` (in-process) and the staging of `nanguard run` (`read_csv` + `write_staged`).
 
 Every case must end in exit 0, 2 or 3 (staging: a table or InputError), never another
-exception; exit 2 exactly for the files Python's csv module calls invalid (not UTF-8, an empty or
+exception; exit 2 exactly for the files Python's csv module calls invalid (an empty or
 repeated header name, a ragged row) or that hold strings in a mostly numeric column; for the rest
 the per-column missing/NaN/+Inf/-Inf counts equal an independent count (csv + float(), float32
 as tf.Example stores it), and staging writes every cell as read, missing tokens as empty cells.
@@ -41,10 +41,13 @@ def test_the_generator_covers_what_it_claims():
         kinds["bom"] += data.startswith(b"\xef\xbb\xbf")
         kinds["quoted_newline"] += b'\n"' in data or b'\nbreak"' in data
         try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            kinds["not_utf8"] += 1  # read as cp1252 / latin-1, as a spreadsheet's export
+        try:
             header, rows, counts = faults_data.reference(data)
         except faults_data.Rejected as e:
             reason = str(e)
-            kinds["not_utf8"] += reason == "not UTF-8"
             kinds["ragged"] += reason == "ragged row"
             kinds["bad_header"] += "header" in reason
             kinds["empty"] += reason == "empty file"

@@ -59,8 +59,8 @@ def test_a_pushed_run_is_read_into_one_record(tmp_path):
         "data_guard_profile.json",
         guard_profile(
             {
-                "train": {"rows": 10, "features": _features(), "label_rows_to_drop": 3},
-                "eval": {"rows": 5, "features": _features(), "label_rows_to_drop": 1},
+                "train": {"rows": 10, "features": _features(), "label_missing": 3},
+                "eval": {"rows": 5, "features": _features(), "label_missing": 1},
             }
         ),
     )
@@ -76,8 +76,8 @@ def test_a_pushed_run_is_read_into_one_record(tmp_path):
         },
     )
     write_json(
-        tmp_path / "staging" / "s1",
-        "staging.json",
+        tmp_path / "staging",
+        "s1.staging.json",  # beside the staged folder, where pipelines.data writes it
         {"missing_spellings": {"sex": {"NA": 9, "": 2}, "year": {"?": 0}}},
     )
     record = run_record.read_run(fake.path, "r1")
@@ -90,7 +90,9 @@ def test_a_pushed_run_is_read_into_one_record(tmp_path):
     assert record.label_rows_left_out == {"eval": 1, "train": 3}
     assert record.data_profile["train"]["features"]["bill_depth_mm"]["nan"] == 1
     lines = summary_lib.summary_lines(record)
-    assert lines[0].startswith("  data guard   15 rows: 14 missing, 2 NaN")
+    assert lines[0].startswith(
+        "  data guard   15 rows (4 without a label, left out): 14 missing, 2 NaN"
+    )
     assert "  labels       rows without a label left out: eval 1, train 3" in lines
     assert "  missing      read as missing: sex: (empty) x2, NA x9" in lines
     assert summary_lib.outcome_lines(record.outcome, "LOG") == ["Pushed model: /srv/7"]
