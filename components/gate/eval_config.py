@@ -20,28 +20,48 @@ if TYPE_CHECKING:
 
 NON_FINITE_METRIC_MODULE = "nanguard.components.gate.tfma_metric"
 REGRESSION_METRIC_MODULE = "nanguard.components.gate.tfma_regression"
+CLASSIFICATION_METRIC_MODULE = "nanguard.components.gate.tfma_classification"
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluatorConfig(Section):
-    """The stock Evaluator's quality thresholds, one per task; null switches one off.
+    """The stock Evaluator's quality thresholds, one or two per task; null switches one off.
 
-    Classification: `sparse_categorical_accuracy` >= `min_accuracy` on the eval split.
-    Regression: `mse_ratio_to_mean` <= `max_mse_ratio`, where the ratio is the model's mean
-    squared error divided by that of predicting the mean label of the same evaluation rows
-    (rows with a finite label; the ratio is 1 - R^2, see `gate/tfma_regression.py`).
+    Every metric counts the evaluation rows that have a label, only.
+    Classification (`gate/tfma_classification.py`): `accuracy_over_majority` >=
+    `min_accuracy_over_majority`, where the margin is the accuracy minus that of always
+    predicting the eval split's majority class (a model predicting one class for every row
+    scores <= 0, so it is never blessed while the margin is above 0); `labelled_accuracy` >=
+    `min_accuracy` as an absolute floor. Regression (`gate/tfma_regression.py`):
+    `mse_ratio_to_mean` <= `max_mse_ratio`, the model's MSE over that of predicting the eval
+    rows' mean label (1 - R^2; in the label's own units).
     """
 
     name: ClassVar[str] = "evaluator"
 
+    min_accuracy_over_majority: float | None = setting(
+        0.05,
+        Number(0.0, 1.0, none=True),
+        "classification: lowest eval accuracy minus the majority class's (null: off)",
+    )
     min_accuracy: float | None = setting(
-        0.5, Number(0.0, 1.0, none=True), "classification: lowest eval accuracy (null: off)"
+        None,
+        Number(0.0, 1.0, none=True),
+        "classification: lowest eval accuracy over labelled rows (null: off)",
     )
     max_mse_ratio: float | None = setting(
-        1.0,
+        0.9,
         Number(0.0, open_low=True, none=True),
         "regression: highest MSE / MSE of predicting the mean label (null: off)",
     )
+
+
+# The Evaluator's thresholded metrics -> the key that sets each threshold.
+THRESHOLD_KEYS = {
+    "labelled_accuracy": "evaluator.min_accuracy",
+    "accuracy_over_majority": "evaluator.min_accuracy_over_majority",
+    "mse_ratio_to_mean": "evaluator.max_mse_ratio",
+}
 
 
 def _threshold(lower: float | None = None, upper: float | None = None) -> tfma.MetricThreshold:
@@ -58,16 +78,28 @@ def _threshold(lower: float | None = None, upper: float | None = None) -> tfma.M
 def quality_metrics(task: str, thresholds: EvaluatorConfig) -> list[tfma.MetricConfig]:
     """The task's quality metrics, thresholded by `thresholds` (a null threshold: none).
 
-    classification: `SparseCategoricalAccuracy` (lower bound `min_accuracy`);
+    classification: `LabelledAccuracy` (lower bound `min_accuracy`) and `AccuracyOverMajority`
+    (lower bound `min_accuracy_over_majority`), over the rows with a label
+    (`gate/tfma_classification.py`);
     regression: `MseRatioToMean` (`gate/tfma_regression.py`: MSE, MAE, the mean predictor's
     MSE and their ratio over the rows with a finite label; upper bound `max_mse_ratio`).
     """
     import tensorflow_model_analysis as tfma
 
     if task == task_lib.CLASSIFICATION:
-        threshold = thresholds.min_accuracy
-        kwargs = {"threshold": _threshold(lower=threshold)} if threshold is not None else {}
-        return [tfma.MetricConfig(class_name="SparseCategoricalAccuracy", **kwargs)]
+        floor, margin = thresholds.min_accuracy, thresholds.min_accuracy_over_majority
+        return [
+            tfma.MetricConfig(
+                class_name="LabelledAccuracy",
+                module=CLASSIFICATION_METRIC_MODULE,
+                **({"threshold": _threshold(lower=floor)} if floor is not None else {}),
+            ),
+            tfma.MetricConfig(
+                class_name="AccuracyOverMajority",
+                module=CLASSIFICATION_METRIC_MODULE,
+                **({"threshold": _threshold(lower=margin)} if margin is not None else {}),
+            ),
+        ]
     if task == task_lib.REGRESSION:
         threshold = thresholds.max_mse_ratio
         kwargs = {"threshold": _threshold(upper=threshold)} if threshold is not None else {}
