@@ -16,6 +16,10 @@ EXIT_ERROR = 1  # anything unexpected: a bug or an environment problem; the log 
 EXIT_USAGE = 2  # bad input: a flag, file, column or config key; the message names it
 EXIT_BLOCKED = 3  # a guard blocked: nothing was pushed (or `--check` failed); the message says why
 
+# The file the transform writes next to its graph (`components/transform_record.py`): what it
+# learned per feature; the trainer reads the label's entry from it.
+TRANSFORM_RECORD_FILENAME = "nanguard_transform_record.json"
+
 # The one "no label" value, for every component parameter that names the label feature.
 NO_LABEL = ""
 # How every nanguard component is told the label and the task: exec properties (DataGuard,

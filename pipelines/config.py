@@ -24,36 +24,15 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from nanguard.components import task as task_lib
-from nanguard.components.config import Nested, Number, OneOf, Section, Text, setting, yaml_lines
+from nanguard.components.config import Nested, OneOf, Section, Text, setting, yaml_lines
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.errors import InputError
 from nanguard.components.gate.config import GateConfig
+from nanguard.components.gate.eval_config import EvaluatorConfig
 from nanguard.components.trainer.config import TrainerConfig
 from nanguard.components.transform.config import TransformConfig
 
 DEFAULT_LABEL = "species"  # the bundled penguins' label
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluatorConfig(Section):
-    """The stock Evaluator's quality thresholds, one per task; null switches one off.
-
-    Classification: `sparse_categorical_accuracy` >= `min_accuracy` on the eval split.
-    Regression: `mse_ratio_to_mean` <= `max_mse_ratio`, where the ratio is the model's mean
-    squared error divided by that of predicting the mean label of the same evaluation rows
-    (rows with a finite label; the ratio is 1 - R^2, see `gate/tfma_regression.py`).
-    """
-
-    name: ClassVar[str] = "evaluator"
-
-    min_accuracy: float | None = setting(
-        0.5, Number(0.0, 1.0, none=True), "classification: lowest eval accuracy (null: off)"
-    )
-    max_mse_ratio: float | None = setting(
-        1.0,
-        Number(0.0, open_low=True, none=True),
-        "regression: highest MSE / MSE of predicting the mean label (null: off)",
-    )
 
 
 @dataclasses.dataclass(frozen=True)

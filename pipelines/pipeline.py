@@ -27,95 +27,20 @@ and in a container image on Kubeflow or Vertex.
 
 from __future__ import annotations
 
-import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from nanguard.components import task as task_lib
 from nanguard.components.data_guard import DataGuard
 from nanguard.components.data_guard import exclusion as guard_exclusion
 from nanguard.components.data_guard.harden_component import HardenSchema
-from nanguard.components.errors import InputError
 from nanguard.components.gate import FinitePredictionGate
+from nanguard.components.gate.eval_config import eval_config
 from nanguard.components.transform.component import Transform as NanguardTransform
-from nanguard.pipelines.config import EvaluatorConfig, PipelineConfig
+from nanguard.pipelines.config import PipelineConfig
 
 STOCK_PREPROCESSING_FN = "nanguard.pipelines.stock.preprocessing_fn"
 STOCK_RUN_FN = "nanguard.pipelines.stock.run_fn"
 GUARDED_RUN_FN = "nanguard.components.trainer.run_fn.run_fn"
-NON_FINITE_METRIC_MODULE = "nanguard.components.gate.tfma_metric"
-REGRESSION_METRIC_MODULE = "nanguard.components.gate.tfma_regression"
-
-
-def _threshold(lower: float | None = None, upper: float | None = None) -> tfma.MetricThreshold:
-    bounds = {}
-    if lower is not None:
-        bounds["lower_bound"] = {"value": lower}
-    if upper is not None:
-        bounds["upper_bound"] = {"value": upper}
-    return tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(**bounds))
-
-
-def quality_metrics(task: str, thresholds: EvaluatorConfig) -> list[tfma.MetricConfig]:
-    """The task's quality metrics, thresholded by `thresholds` (a null threshold: none).
-
-    classification: `SparseCategoricalAccuracy` (lower bound `min_accuracy`);
-    regression: `MseRatioToMean` (`gate/tfma_regression.py`: MSE, MAE, the mean predictor's
-    MSE and their ratio over the rows with a finite label; upper bound `max_mse_ratio`).
-    """
-    if task == task_lib.CLASSIFICATION:
-        threshold = thresholds.min_accuracy
-        kwargs = {"threshold": _threshold(lower=threshold)} if threshold is not None else {}
-        return [tfma.MetricConfig(class_name="SparseCategoricalAccuracy", **kwargs)]
-    if task == task_lib.REGRESSION:
-        threshold = thresholds.max_mse_ratio
-        kwargs = {"threshold": _threshold(upper=threshold)} if threshold is not None else {}
-        return [
-            tfma.MetricConfig(
-                class_name="MseRatioToMean", module=REGRESSION_METRIC_MODULE, **kwargs
-            )
-        ]
-    raise InputError(
-        f"task: {task!r} must be decided before the pipeline is built; use "
-        f"{task_lib.CLASSIFICATION!r} or {task_lib.REGRESSION!r} (PipelineConfig.with_task)"
-    )
-
-
-def eval_config(
-    label_key: str,
-    guarded: bool = True,
-    task: str = task_lib.CLASSIFICATION,
-    thresholds: EvaluatorConfig | None = None,
-) -> tfma.EvalConfig:
-    """The Evaluator's config: the task's quality metrics on the transformed label, over the
-    serving contract (`quality_metrics`; thresholds from the `evaluator:` section).
-
-    Guarded, it also counts non-finite predictions with a threshold of 0, so the Evaluator's own
-    blessing fails on a model that predicts NaN or Inf (a guard, always on).
-    """
-    metrics = [
-        tfma.MetricConfig(class_name="ExampleCount"),
-        *quality_metrics(task, thresholds or EvaluatorConfig()),
-    ]
-    if guarded:
-        metrics.append(
-            tfma.MetricConfig(
-                class_name="NonFinitePredictionCount",
-                module=NON_FINITE_METRIC_MODULE,
-                threshold=_threshold(upper=0),
-            )
-        )
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name="serving_default",
-                label_key=label_key,
-                prediction_key="outputs",
-                preprocessing_function_names=["transform_features"],
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
-    )
 
 
 def create_pipeline(

@@ -16,11 +16,17 @@ from typing import Any
 import pyarrow as pa
 from absl import logging
 
+from nanguard.components import violations as violations_lib
 from nanguard.components.gate import counts, local_counts
 from nanguard.components.gate import probes as probes_lib
 from nanguard.components.gate.config import GateConfig
+from nanguard.components.gate.evaluation import EVALUATOR, NON_FINITE_ADVICE
 from nanguard.components.gate.profiles import FeatureProfile
 from nanguard.components.gate.signature import ModelSignature
+from nanguard.components.violations import Violation
+
+GATE = "FinitePredictionGate"
+_UPSTREAM = "the Evaluator did not bless the model: "
 
 
 def check_model(
@@ -32,6 +38,7 @@ def check_model(
     beam_pipeline_args: Sequence[str] | None = None,
     work_dir: str | None = None,
     upstream_reasons: Sequence[str] = (),
+    upstream_violations: Sequence[Violation] = (),
 ) -> dict[str, Any]:
     """Checks that a model's predictions are finite on data and on hostile probes.
 
@@ -50,6 +57,9 @@ def check_model(
             afterwards. None: a local temporary folder (DirectRunner only), removed afterwards.
         upstream_reasons: Why the upstream blessing is negative (e.g.
             ``evaluation.failure_reasons``), named in the report's reasons; empty: unknown.
+        upstream_violations: The same as records (``evaluation.violations``: the Evaluator's
+            failed thresholds, with the key and value that would pass); they win over
+            ``upstream_reasons``.
 
     Returns:
         The report: ``examples``, ``non_finite``, ``nan``, ``pos_inf``, ``neg_inf``,
@@ -57,7 +67,8 @@ def check_model(
         (per-output counts), ``splits`` (per-split counts), ``offending_examples``,
         ``probes_run``, ``probe_failures`` (the failed probes' requests, outputs or errors),
         ``probe_errors_ignored``, ``probes_rejected`` (probes the signature refused, e.g. a
-        number sent as bytes: not failures), ``reasons`` (why it is not blessed). The model is
+        number sent as bytes: not failures), ``violations`` (why it is not blessed, as
+        ``Violation.to_dict()`` records), ``reasons`` (their ``line()``s). The model is
         blessed only if no prediction on the data is NaN/+Inf/-Inf, no probe failed, the data
         was not empty and the upstream blessing (if any) is blessed.
     """
@@ -77,7 +88,14 @@ def check_model(
     if profiles and config.probe_families:
         signature = ModelSignature(model_dir, config.signature_name)
     return report_from_counts(
-        model_dir, split_counts, signature, config, profiles, upstream_blessed, upstream_reasons
+        model_dir,
+        split_counts,
+        signature,
+        config,
+        profiles,
+        upstream_blessed,
+        upstream_reasons,
+        upstream_violations,
     )
 
 
@@ -133,6 +151,7 @@ def report_from_counts(
     profiles: Sequence[FeatureProfile] | None,
     upstream_blessed: bool | None,
     upstream_reasons: Sequence[str] = (),
+    upstream_violations: Sequence[Violation] = (),
 ) -> dict[str, Any]:
     """The report and verdict from per-split counts; runs the probes through ``signature``.
 
@@ -141,7 +160,8 @@ def report_from_counts(
         split_counts: Split -> count accumulator (``counts.batch_counts`` merged).
         signature: The loaded signature the probes go through (needed only when ``profiles``
             and ``config.probe_families`` ask for probes).
-        config, profiles, upstream_blessed, upstream_reasons: As for :func:`check_model`.
+        config, profiles, upstream_blessed, upstream_reasons, upstream_violations: As for
+            :func:`check_model`.
     """
     report = counts.totals(split_counts)
     report["splits"] = {
@@ -168,10 +188,12 @@ def report_from_counts(
     ]
     # A number sent as bytes that the signature refuses: the right answer, not a failure.
     report["probes_rejected"] = [r["probe"] for r in probe_results if r["status"] == "rejected"]
-    report["reasons"] = verdict_reasons(
-        report, sorted(split_counts), upstream_blessed, upstream_reasons
+    found = verdict_violations(
+        report, sorted(split_counts), upstream_blessed, upstream_reasons, upstream_violations
     )
-    report["blessed"] = not report["reasons"]
+    report["violations"] = [v.to_dict() for v in found]
+    report["reasons"] = violations_lib.lines(found)
+    report["blessed"] = not found
     if report["reasons"]:
         logging.warning("Model %s NOT blessed: %s", model_dir, "; ".join(report["reasons"]))
     else:
@@ -184,42 +206,99 @@ def report_from_counts(
     return report
 
 
-def verdict_reasons(
+def verdict_violations(
     report: Mapping[str, Any],
     splits: Sequence[str],
     upstream_blessed: bool | None,
     upstream_reasons: Sequence[str] = (),
-) -> list[str]:
-    """Why a model is not blessed (empty: blessed): no examples, a non-finite prediction on the
-    data (NaN, +Inf or -Inf in any floating-point output), a failed probe, or an upstream
-    blessing that is not blessed (with `upstream_reasons`: "the Evaluator did not bless the
-    model: <reason>", one per reason)."""
-    reasons = []
+    upstream_violations: Sequence[Violation] = (),
+) -> list[Violation]:
+    """Why a model is not blessed, as `Violation`s (empty: blessed): no examples (reason
+    `data`), a non-finite prediction on the data (NaN, +Inf or -Inf in any floating-point
+    output) or a failed probe (reason `non_finite`), or an upstream blessing that is not
+    blessed: `upstream_violations` as they are (the Evaluator's, reason `quality` or
+    `non_finite`), else one per `upstream_reasons` ("the Evaluator did not bless the model:
+    <reason>", reason `quality`)."""
+    found = []
     if report["examples"] == 0:
-        reasons.append(f"no examples were read from splits {list(splits)}")
+        found.append(
+            Violation(
+                GATE,
+                "empty",
+                "data",
+                f"no examples were read from splits {list(splits)}",
+                key="gate.splits",
+                advice="point the gate at splits that hold rows",
+            )
+        )
     if report["non_finite"]:
         bad_outputs = sorted(
             name
             for name, c in report["outputs"].items()
             if c["nan"] or c["pos_inf"] or c["neg_inf"]
         )
-        reasons.append(
-            f"{report['non_finite']} of {report['examples']} examples got non-finite predictions "
-            f"(nan={report['nan']}, +inf={report['pos_inf']}, -inf={report['neg_inf']}) "
-            f"in outputs {bad_outputs}"
+        found.append(
+            Violation(
+                GATE,
+                "non_finite_prediction",
+                "non_finite",
+                f"{report['non_finite']} of {report['examples']} examples got non-finite "
+                f"predictions (nan={report['nan']}, +inf={report['pos_inf']}, "
+                f"-inf={report['neg_inf']}) in outputs {bad_outputs}",
+                feature=", ".join(bad_outputs),
+                split=", ".join(splits),
+                observed=report["non_finite"],
+                limit=0,
+                advice=NON_FINITE_ADVICE,
+                details={k: report[k] for k in ("nan", "pos_inf", "neg_inf", "examples")},
+            )
         )
     failed = report["probe_failures"]
     if failed:
-        reasons.append(
-            f"{len(failed)} probe(s) failed: "
-            + ", ".join(f"{r['probe']} ({r['status']})" for r in failed[:10])
+        found.append(
+            Violation(
+                GATE,
+                "probe",
+                "non_finite",
+                f"{len(failed)} probe(s) failed: "
+                + ", ".join(f"{r['probe']} ({r['status']})" for r in failed[:10]),
+                observed=len(failed),
+                limit=0,
+                key="gate.block_on_probe_error"
+                if all(r["status"] == "error" for r in failed)
+                else "",
+                passing_value=False if all(r["status"] == "error" for r in failed) else None,
+                advice=NON_FINITE_ADVICE,
+                details={"probes": [r["probe"] for r in failed]},
+            )
         )
     if upstream_blessed is False:
-        if upstream_reasons:
-            reasons += [f"the Evaluator did not bless the model: {r}" for r in upstream_reasons]
+        if upstream_violations:
+            found += list(upstream_violations)
+        elif upstream_reasons:
+            found += [
+                Violation(EVALUATOR, "threshold", "quality", f"{_UPSTREAM}{r}")
+                for r in upstream_reasons
+            ]
         else:
-            reasons.append("the upstream model_blessing is not blessed")
-    return reasons
+            found.append(
+                Violation(
+                    EVALUATOR, "threshold", "quality", "the upstream model_blessing is not blessed"
+                )
+            )
+    return found
+
+
+def verdict_reasons(
+    report: Mapping[str, Any],
+    splits: Sequence[str],
+    upstream_blessed: bool | None,
+    upstream_reasons: Sequence[str] = (),
+) -> list[str]:
+    """`verdict_violations` as lines (`Violation.line()`): message, key and advice."""
+    return violations_lib.lines(
+        verdict_violations(report, splits, upstream_blessed, upstream_reasons)
+    )
 
 
 def block_message(report: Mapping[str, Any]) -> str:

@@ -146,3 +146,156 @@ def _thresholds(uri: str) -> dict[str, dict[str, float | None]]:
                 "upper_bound": bounds.get("upperBound"),
             }
     return found
+
+
+# What to try when the model misses its quality bar (quality violations' advice).
+QUALITY_ADVICE = (
+    "train longer (trainer.epochs, trainer.early_stopping_patience), try another "
+    "trainer.learning_rate, or add features that predict the label"
+)
+NON_FINITE_ADVICE = (
+    "lower trainer.learning_rate, or clip or impute extreme inputs (the transform section); "
+    "the gate report lists the offending rows"
+)
+EVALUATOR = "Evaluator"
+_PREFIX = "the Evaluator did not bless the model: "
+
+
+def _floor(value: float) -> float:
+    """`value` rounded down to 2 decimals (a lower bound that passes it)."""
+    return math.floor(value * 100) / 100
+
+
+def _ceil(value: float) -> float:
+    """`value` rounded up to 2 decimals (an upper bound that passes it)."""
+    return math.ceil(value * 100) / 100
+
+
+def violations(evaluated: dict[str, Any] | None) -> list:
+    """The Evaluator's failed thresholds (`read_evaluation`) as `Violation`s, one per failure.
+
+    - `accuracy_over_majority` (classification): kind `baseline`, reason `quality`: names the
+      majority baseline, the accuracy and the margin missed; key
+      `evaluator.min_accuracy_over_majority` (the margin that would pass, only when the model
+      beats the baseline at all);
+    - `labelled_accuracy`: kind `threshold`, key `evaluator.min_accuracy`;
+    - `mse_ratio_to_mean` (regression): kind `baseline`, names the model's and the mean
+      predictor's MSE; key `evaluator.max_mse_ratio` (the ratio that would pass, when < 1);
+    - `non_finite_prediction_count`, or a quality metric that is NaN/Inf while labelled rows
+      were scored: reason `non_finite` (the model predicted NaN or Inf);
+    - a metric with no labelled row to score: reason `data`, kind `label`.
+    Empty when the evaluation passed or was not read.
+    """
+    from nanguard.components.gate.eval_config import THRESHOLD_KEYS
+    from nanguard.components.violations import Violation
+
+    if not evaluated or evaluated.get("validation_ok"):
+        return []
+    metrics = evaluated.get("metrics") or {}
+    found = []
+    for failure in evaluated.get("failures") or []:
+        found.append(_violation(failure, metrics, THRESHOLD_KEYS, Violation))
+    if not found:
+        for reason in evaluated.get("reasons") or ["the Evaluator's validation failed"]:
+            found.append(Violation(EVALUATOR, "threshold", "quality", _PREFIX + reason))
+    return found
+
+
+def _violation(failure: dict[str, Any], metrics: dict[str, Any], keys: dict[str, str], cls):
+    name, value = failure["metric"], failure["value"]
+    lower, upper = failure["lower_bound"], failure["upper_bound"]
+    limit = lower if lower is not None else upper
+    common = {"guard": EVALUATOR, "feature": name, "split": "eval", "observed": value}
+    common["limit"] = limit
+    labelled = metrics.get("labelled_example_count")
+    counts = {"labelled_rows": labelled, "unlabelled_rows": metrics.get("unlabelled_example_count")}
+    counts = {k: v for k, v in counts.items() if v is not None}
+    if name == "non_finite_prediction_count":
+        return cls(
+            kind="non_finite_prediction",
+            reason="non_finite",
+            message=_PREFIX + f"{_number(value or 0)} eval row(s) got a NaN or Inf prediction",
+            advice=NON_FINITE_ADVICE,
+            **common,
+        )
+    key = keys.get(name, "")
+    if value is None or not math.isfinite(value):
+        if labelled == 0:
+            return cls(
+                kind="label",
+                reason="data",
+                message=_PREFIX + f"{name} could not be scored: no eval row has a label",
+                key="data_guard.label",
+                advice="give the eval split labelled rows",
+                details=counts,
+                **common,
+            )
+        return cls(
+            kind="non_finite_prediction",
+            reason="non_finite",
+            message=_PREFIX + failure["reason"] + " (the model's predictions are NaN or Inf)",
+            key=key,
+            advice=NON_FINITE_ADVICE,
+            details=counts,
+            **common,
+        )
+    rows = f" over {int(labelled)} labelled eval rows" if labelled else ""
+    if name == "accuracy_over_majority":
+        accuracy = metrics.get("labelled_accuracy", math.nan)
+        majority = metrics.get("majority_accuracy", math.nan)
+        message = (
+            f"accuracy {_number(accuracy)}{rows} beats the majority baseline "
+            f"{_number(majority)} (always predicting the most frequent class) by "
+            f"{_number(value)}, under the margin {_number(lower)}: short by "
+            f"{_number(lower - value)}"
+        )
+        details = {**counts, "accuracy": accuracy, "majority_accuracy": majority}
+        details["training_majority_accuracy"] = metrics.get("training_majority_accuracy")
+        passing = _floor(value) if value > 0 else None
+        advice = QUALITY_ADVICE
+        if value <= 0:
+            advice = "the model is no better than a constant; " + QUALITY_ADVICE
+        return cls(
+            kind="baseline",
+            reason="quality",
+            message=_PREFIX + message,
+            key=key,
+            passing_value=passing,
+            advice=advice,
+            details=details,
+            **common,
+        )
+    if name == "mse_ratio_to_mean":
+        mse = metrics.get("mean_squared_error", math.nan)
+        baseline = metrics.get("mean_predictor_mse", math.nan)
+        message = (
+            f"MSE {_number(mse)}{rows} is {_number(value)} of the mean predictor's "
+            f"{_number(baseline)} (always predicting the mean label), above the limit "
+            f"{_number(upper)}: over by {_number(value - upper)}"
+        )
+        return cls(
+            kind="baseline",
+            reason="quality",
+            message=_PREFIX + message,
+            key=key,
+            passing_value=_ceil(value) if value < 1 else None,
+            advice=QUALITY_ADVICE if value < 1 else "no better than the mean; " + QUALITY_ADVICE,
+            details={**counts, "mse": mse, "mean_predictor_mse": baseline},
+            **common,
+        )
+    if lower is not None:
+        passing = _floor(value)
+        short = f": short by {_number(lower - value)}"
+    else:
+        passing = _ceil(value) if upper is not None else None
+        short = f": over by {_number(value - upper)}" if upper is not None else ""
+    return cls(
+        kind="threshold",
+        reason="quality",
+        message=_PREFIX + failure["reason"] + rows + short,
+        key=key,
+        passing_value=passing if key else None,
+        advice=QUALITY_ADVICE,
+        details=counts,
+        **common,
+    )

@@ -22,6 +22,7 @@ from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.gate import core, evaluation, profiles
 from nanguard.components.gate import spec as keys
 from nanguard.components.gate.summary import REPORT_FILE_NAME
+from nanguard.components.violations import Violation
 
 PROFILE_SAMPLE_SIZE = 1000
 
@@ -83,8 +84,8 @@ def write_blessing(blessing: types.Artifact, model: types.Artifact, report: dict
     ``current_model_id``, writes the empty ``BLESSED`` or ``NOT_BLESSED`` file and
     ``gate_report.json`` (``vocab.dumps``: NaN/Inf values in it are the strings "NaN",
     "Infinity", "-Infinity"). Counts are also set as int custom properties (``examples``,
-    ``non_finite``, ``nan``, ``pos_inf``, ``neg_inf``, ``probes_failed``) and the reasons as
-    ``blessing_message``.
+    ``non_finite``, ``nan``, ``pos_inf``, ``neg_inf``, ``probes_failed``), the reasons as
+    ``blessing_message`` and the report's violations (strict JSON) as ``violations``.
     """
     blessing.set_string_custom_property(
         constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, model.uri
@@ -93,6 +94,7 @@ def write_blessing(blessing: types.Artifact, model: types.Artifact, report: dict
     for name in ("examples", "non_finite", "nan", "pos_inf", "neg_inf"):
         blessing.set_int_custom_property(name, int(report[name]))
     blessing.set_int_custom_property("probes_failed", len(report["probes_failed"]))
+    blessing.set_string_custom_property("violations", vocab.dumps(report.get("violations", [])))
     message = "; ".join(report["reasons"]) or "all predictions finite"
     blessing.set_string_custom_property(constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY, message)
     io_utils.write_string_file(
@@ -180,6 +182,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             beam_pipeline_args=self._beam_pipeline_args,
             work_dir=blessing.uri,
             upstream_reasons=evaluated["reasons"] if evaluated else (),
+            upstream_violations=evaluation.violations(evaluated),
         )
         report["task"] = exec_properties.get(keys.TASK_KEY) or ""
         report["evaluation"] = evaluated
@@ -188,4 +191,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         write_blessing(blessing, model, report)
         logging.info("Blessing (blessed=%s) written to %s.", report["blessed"], blessing.uri)
         if not report["blessed"] and config.raise_on_block:
-            raise GuardBlockedError(core.block_message(report) + f" Report: {blessing.uri}")
+            raise GuardBlockedError(
+                core.block_message(report) + f" Report: {blessing.uri}",
+                violations=[Violation.from_dict(v) for v in report["violations"]],
+            )

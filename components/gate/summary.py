@@ -22,7 +22,9 @@ def summarize(uri: str) -> dict[str, Any]:
     Returns:
         ``examples``, ``non_finite``, ``nan``, ``pos_inf``, ``neg_inf`` (ints), ``probes_run``,
         ``probes_failed`` (the failed probes' names), ``blessed`` (bool), ``reasons`` (why not
-        blessed), ``outputs`` (per-output counts), ``uri``, ``task`` ('classification',
+        blessed, one line each), ``violations`` (the same as ``Violation.to_dict()`` records;
+        ``violations.Violation.from_dict`` reads one back), ``outputs`` (per-output counts),
+        ``uri``, ``task`` ('classification',
         'regression' or '' if not stated) and ``quality``: the Evaluator's overall metrics of
         the task with their thresholds (``{name: {"value", "lower_bound", "upper_bound"}}``,
         empty without an evaluation input). JSON-able: a NaN metric is the string "NaN".
@@ -41,6 +43,7 @@ def summarize(uri: str) -> dict[str, Any]:
         probes_failed=list(report["probes_failed"]),
         blessed=bool(report["blessed"]),
         reasons=list(report["reasons"]),
+        violations=list(report.get("violations") or []),
         outputs=report["outputs"],
         uri=uri,
         task=report.get("task") or "",
@@ -51,7 +54,11 @@ def summarize(uri: str) -> dict[str, Any]:
 
 # The metrics the summary line shows per task, in order, with their console names.
 QUALITY = {
-    "classification": (("sparse_categorical_accuracy", "accuracy"),),
+    "classification": (
+        ("labelled_accuracy", "accuracy"),
+        ("majority_accuracy", "majority class's"),
+        ("accuracy_over_majority", "margin"),
+    ),
     "regression": (
         ("mean_squared_error", "MSE"),
         ("mean_absolute_error", "MAE"),
@@ -75,7 +82,8 @@ def _quality(evaluation: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def quality_text(summary: dict[str, Any]) -> str:
-    """The task's metrics in words, e.g. "accuracy 0.9762 (>= 0.5)" or
+    """The task's metrics in words, e.g. "accuracy 0.9762, majority class's 0.4405, margin
+    0.5357 (>= 0.05)" or
     "MSE 2901, MAE 43.2, MSE / mean predictor's 0.5123 (<= 1)"; "" when none was read."""
     quality = summary.get("quality") or {}
     parts = []
@@ -111,7 +119,8 @@ def _read_text(path: str) -> str:
 
 def summary_line(summary: dict[str, Any]) -> str:
     """One console line: the task's quality, then the counts and the verdict, e.g.
-    "classification: accuracy 0.9762 (>= 0.5); 80 examples, 0 non-finite, 0 probe(s) failed:
+    "classification: accuracy 0.9762, majority class's 0.4405, margin 0.5357 (>= 0.05); 80
+    examples, 0 non-finite, 0 probe(s) failed:
     blessed" (the quality part only when the report holds the Evaluator's metrics)."""
     verdict = "blessed" if summary["blessed"] else f"NOT blessed ({'; '.join(summary['reasons'])})"
     quality = quality_text(summary)

@@ -64,13 +64,19 @@ class TrainerConfig(FunctionSection):
     )
     batch_size: int = setting(32, Number(1, integer=True), "training and evaluation batch size")
     epochs: int = setting(
-        20, Number(1, integer=True), "at most this many passes over the training split"
+        100, Number(1, integer=True), "at most this many passes over the training split"
     )
     early_stopping_patience: int | None = setting(
-        3,
+        10,
         Number(1, integer=True, none=True),
         "stop after this many epochs without a lower evaluation loss, keeping the best weights "
         "(null: off)",
+    )
+    early_stopping_min_epochs: int = setting(
+        5,
+        Number(0, integer=True),
+        "epochs trained before early stopping watches the loss: the weights it keeps are "
+        "never those of an earlier, barely trained epoch",
     )
     train_steps: int | None = setting(
         None,

@@ -21,8 +21,13 @@ def export_model(
     tf_transform_output: tft.TFTransformOutput,
     label_key: str,
     serving_model_dir: str,
+    label_scaling: tuple[float, float] | None = None,
 ) -> None:
     """Checks every weight, then writes the serving SavedModel (serving.py's contract).
+
+    With `label_scaling` (`(mean, std)` of a standardised regression label,
+    `serving.label_scaling`), the exported model ends in a `Rescaling(std, mean)` layer named
+    `label_units`: it predicts in the label's own units.
 
     Raises:
         GuardBlockedError: if any weight is NaN or Inf; nothing is written to
@@ -39,8 +44,16 @@ def export_model(
         )
     # Export a plain functional model sharing the trained layers: no custom class to load.
     # model.input keeps the input dict, so the export is called by feature name (any header).
-    plain = keras.Model(inputs=model.input, outputs=model.outputs, name="nanguard_model")
-    signatures = serving.serving_signatures(plain, tf_transform_output, label_key)
+    outputs = model.outputs
+    if label_scaling is not None:
+        mean, std = label_scaling
+        outputs = [
+            keras.layers.Rescaling(std, offset=mean, dtype="float32", name="label_units")(
+                outputs[0]
+            )
+        ]
+    plain = keras.Model(inputs=model.input, outputs=outputs, name="nanguard_model")
+    signatures = serving.serving_signatures(plain, tf_transform_output, label_key, label_scaling)
     # save_traces=False: the layers are stock Keras layers, rebuilt from their configs on
     # load, so tracing each layer's call for the SavedModel (~10 s, most of the export) buys
     # nothing; the signatures above are traced and saved all the same.

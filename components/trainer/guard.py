@@ -275,7 +275,10 @@ def fit_guarded(
     if validation_data is not None and patience:
         # After the guard's callback: the weights it restores are the best finite ones seen.
         stopper = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
+            monitor="val_loss",
+            patience=patience,
+            restore_best_weights=True,
+            start_from_epoch=config.early_stopping_min_epochs,
         )
         callbacks.append(stopper)
     # Keras runs several steps per call only over data whose number of batches it knows: a

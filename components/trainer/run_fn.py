@@ -8,6 +8,7 @@ custom_config=TrainerConfig.custom_config(label_key), train_args=..., eval_args=
     model.py      build_model_from_transform                  -> a compiled GuardedModel
     guard.py      fit_guarded (GuardCallback)                 -> the training health report
     export.py     export_model                                -> the serving SavedModel
+                  (a standardised regression label back in its units: serving.label_scaling)
     health.py     write_health_report                         -> <model_run_dir>/HEALTH_REPORT_FILE
 
 NaN and Inf: rows whose label is missing (int label -1, float label NaN or Inf) are dropped from
@@ -24,6 +25,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from nanguard.components.errors import GuardBlockedError, InputError
+from nanguard.components.trainer import serving
 from nanguard.components.trainer.config import TrainerConfig
 from nanguard.components.trainer.data import labelled_dataset
 from nanguard.components.trainer.diagnosis import nonfinite_weights
@@ -97,6 +99,8 @@ def run_fn(fn_args) -> None:
         None if eval_steps else 1,
     )
     model = build_model_from_transform(tf_transform_output, label_key, config)
+    # A regression label was standardised by the transform: the export undoes it.
+    scaling = serving.label_scaling(fn_args.transform_output, label_key)
     report = {"status": "not_started"}
     try:
         report = fit_guarded(
@@ -108,7 +112,13 @@ def run_fn(fn_args) -> None:
             validation_steps=validation_steps,
         )
         try:
-            export_model(model, tf_transform_output, label_key, fn_args.serving_model_dir)
+            export_model(
+                model,
+                tf_transform_output,
+                label_key,
+                fn_args.serving_model_dir,
+                label_scaling=scaling,
+            )
             report["exported"] = True
         except GuardBlockedError:
             report["exported"] = False
@@ -121,4 +131,6 @@ def run_fn(fn_args) -> None:
         raise
     finally:
         report["config"] = config.custom_config(label_key)
+        if scaling is not None:
+            report["label_scaling"] = {"mean": scaling[0], "std": scaling[1]}
         write_health_report(report, fn_args.model_run_dir)

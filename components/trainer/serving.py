@@ -4,8 +4,12 @@ Contract: the SavedModel's `serving_default` signature takes a 1-D string tensor
 serialized tf.Example holding *raw* features keyed by the original column names (any header:
 spaces, units, non-ASCII; only Keras layer names are derived, `names.tf_name`), applies the
 tf.Transform graph inside (so a request gets exactly the repairs that training data got) and
-returns `{"outputs": predictions}`.
-A `transform_features` signature returns the transformed features (TFMA uses it).
+returns `{"outputs": predictions}`, in the label's own units: a regression label the transform
+standardised is trained on as (y - mean) / std, and the exported model ends in a layer that
+applies y = output * std + mean (`export.py`).
+A `transform_features` signature returns the transformed features (TFMA uses it), the label
+back in its own units (`label * std + mean`, NaN for a missing label), so the Evaluator
+compares predictions and labels in the units of the table.
 
 NaN and Inf: nothing here repairs them; whatever the transform graph does to a NaN or Inf in a
 request is what the model sees. The finite-prediction gate checks the result.
@@ -50,13 +54,29 @@ def input_fn(
     )
 
 
+def label_scaling(transform_output_dir: str, label_key: str) -> tuple[float, float] | None:
+    """`(mean, std)` the transform standardised a regression label with, from its record
+    (`components/transform_record.py`); None for a class label or a graph without a label record."""
+    from nanguard.components.transform_record import read_label_record
+
+    label = read_label_record(transform_output_dir)
+    if not label or label.get("feature") != label_key or "std" not in label:
+        return None
+    return float(label["mean"]), float(label["std"])
+
+
 def serving_signatures(
-    model: keras.Model, tf_transform_output: tft.TFTransformOutput, label_key: str
+    model: keras.Model,
+    tf_transform_output: tft.TFTransformOutput,
+    label_key: str,
+    scaling: tuple[float, float] | None = None,
 ) -> dict:
     """Builds the `serving_default` and `transform_features` signatures for `model.save`.
 
     The transform layer is attached to the model so that its assets (vocabularies) are saved.
-    The label is removed from the raw feature spec: requests do not carry it.
+    The label is removed from the raw feature spec: requests do not carry it. With `scaling`
+    (`label_scaling`), `transform_features` returns the label as `label * std + mean`: in its
+    own units, as `model` predicts it (NaN stays NaN).
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -79,7 +99,12 @@ def serving_signatures(
     )
     def transform_features_fn(examples):
         features = tf.io.parse_example(examples, raw_spec)
-        return model.tft_layer(features)
+        transformed = model.tft_layer(features)
+        if scaling is not None and label_key in transformed:
+            mean, std = scaling
+            label = tf.cast(transformed[label_key], tf.float64) * std + mean
+            transformed[label_key] = tf.cast(label, tf.float32)
+        return transformed
 
     return {
         SERVING_SIGNATURE: serve_tf_examples_fn.get_concrete_function(),

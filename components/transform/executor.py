@@ -9,7 +9,7 @@ from tfx import types
 from tfx.components.transform import executor as transform_executor
 from tfx.types import artifact_utils, standard_component_specs
 
-from nanguard.components.transform import record
+from nanguard.components import transform_record as record
 
 
 class Executor(transform_executor.Executor):

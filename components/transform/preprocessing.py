@@ -18,15 +18,21 @@ OUTPUT CONTRACT (the trainer depends on it):
 - the label (`label_key`), by the task (`task` in custom_config; none: by dtype): under
   classification -> int64 [batch] index into the vocabulary file named `tf_name(label_key)` (a
   numeric label through its shortest decimal string; no OOV bucket; a missing, NaN, Inf or
-  unknown label -> -1); under regression -> float32 [batch], not imputed: absent, NaN and Inf
-  labels are NaN (the trainer drops those rows).
+  unknown label -> -1); under regression -> float32 [batch], standardised with the training
+  split's mean and standard deviation (full-pass analyzers over the finite labels; a spread of 0
+  or none at all is taken as 1), not imputed: absent, NaN and Inf labels are NaN (the trainer
+  drops those rows). The label's record (`components/transform_record.py`, under `"label"`)
+  holds the mean and spread
+  the serving signature uses to return predictions in the label's own units (regression), or
+  the training split's labelled rows and majority class and rate (classification).
 
 Use it as `Transform(preprocessing_fn='nanguard.components.transform.preprocessing.'
 'preprocessing_fn', custom_config=TransformConfig(...).custom_config(label_key))`: the config is
 the `transform:` section (`config.py`: `inf`, `defaults.numeric` / `defaults.string`,
 `features.<name>`, `exclude`, `knn`, `em`, `range_margin`), declared and validated there once;
 `label_key` rides along.
-Every feature's learned values and choices are recorded in the transform graph (`record.py`).
+Every feature's learned values and choices are recorded in the transform graph
+(`components/transform_record.py`).
 """
 
 from __future__ import annotations
@@ -40,10 +46,11 @@ import tensorflow_transform as tft
 from absl import logging
 
 from nanguard.components import task as task_lib
+from nanguard.components import transform_record as record
 from nanguard.components import vocab
 from nanguard.components.errors import InputError
 from nanguard.components.names import tf_name, tf_names
-from nanguard.components.transform import _stats, _tensors, record
+from nanguard.components.transform import _stats, _tensors
 from nanguard.components.transform import imputation as impute_lib
 from nanguard.components.transform import scaling as scale
 from nanguard.components.transform.config import JOINT_STRATEGIES, FeatureConfig, TransformConfig
@@ -54,12 +61,14 @@ TASK_KEY = vocab.TASK_KEY  # custom_config key of the task (`custom_config(label
 
 def _label(x: Any, label_key: str, task: str | None = None) -> tf.Tensor:
     """The label under `task` ('classification', 'regression'; None: by dtype, text ->
-    classification, numbers -> regression).
+    classification, numbers -> regression), with its record attached (`transform_record.py`).
 
     Classification: an int64 index into the vocabulary file `tf_name(label_key)` (no OOV
-    bucket), built from the label's text; a numeric label enters through its shortest decimal
-    string (`1`, `0.5`, so `1` and `1.0` are one class); absent, empty, NaN or Inf -> -1 (the
-    row is dropped by the trainer). Regression: float32, not imputed; absent, NaN and Inf -> NaN.
+    bucket; ordered by training frequency, so index 0 is the training split's majority class),
+    built from the label's text; a numeric label enters through its shortest decimal string
+    (`1`, `0.5`, so `1` and `1.0` are one class); absent, empty, NaN or Inf -> -1 (the row is
+    dropped by the trainer). Regression: float32 (y - mean) / std with the training split's mean
+    and standard deviation of the finite labels (`_standardise`); absent, NaN and Inf -> NaN.
 
     Raises:
       ValueError: regression on a text label.
@@ -75,17 +84,63 @@ def _label(x: Any, label_key: str, task: str | None = None) -> tf.Tensor:
             else:  # `shortest` is for floats only
                 values = tf.strings.as_string(values)
         present &= tf.strings.length(values) > 0
-        vocab = tft.vocabulary(tf.boolean_mask(values, present), vocab_filename=tf_name(label_key))
+        labelled = tf.boolean_mask(values, present)
+        vocab = tft.vocabulary(labelled, vocab_filename=tf_name(label_key))
         ids = tft.apply_vocabulary(values, vocab, default_value=-1, num_oov_buckets=0)
-        return tf.where(present, ids, tf.constant(-1, tf.int64))
+        ids = tf.where(present, ids, tf.constant(-1, tf.int64))
+        return record.attach_record(ids, label_key, _class_counts(labelled))
     if values.dtype == tf.string:
         raise ValueError(
             f"label {label_key!r} holds text; task regression needs a numeric label "
             "(set task: classification)"
         )
-    values = tf.cast(values, tf.float32)
+    scaled, info = _standardise(values, present)
+    return record.attach_record(scaled, label_key, info)
+
+
+def _class_counts(labelled: tf.Tensor) -> dict[str, Any]:
+    """The label's record under classification: labelled training rows, the majority class and
+    its rate (the accuracy of always predicting it on the training split; NaN with no label)."""
+    keys, counts = tft.count_per_key(labelled)
+    # A zero-count blank entry keeps argmax defined when no row has a label.
+    keys = tf.concat([keys, tf.constant([""])], 0)
+    counts = tf.concat([counts, tf.constant([0], tf.int64)], 0)
+    total = tf.reduce_sum(counts)
+    top = tf.argmax(counts)
+    rate = tf.cast(counts[top], tf.float64) / tf.cast(total, tf.float64)
+    return {
+        "kind": "label",
+        "task": task_lib.CLASSIFICATION,
+        "labelled": total,
+        "majority_class": keys[top],
+        "majority_rate": tf.where(total > 0, rate, tf.constant(math.nan, tf.float64)),
+    }
+
+
+def _standardise(values: tf.Tensor, present: tf.Tensor) -> tuple[tf.Tensor, dict[str, Any]]:
+    """(float32 (y - mean) / std, the label's record): mean and population standard deviation
+    of the finite labels of the analysed (training) split, in float64.
+
+    A label with no finite value is centred at 0; a spread that is 0, NaN or Inf is taken as 1
+    (the label is then only shifted). Absent, NaN and Inf labels stay NaN (rows to drop).
+    """
+    values = tf.cast(values, tf.float64)
     ok = present & tf.math.is_finite(values)
-    return tf.where(ok, values, tf.constant(math.nan, tf.float32))
+    finite = tf.boolean_mask(values, ok)
+    mean = tft.mean(finite, output_dtype=tf.float64)
+    std = tf.sqrt(tft.var(finite, output_dtype=tf.float64))
+    center = tf.where(tf.math.is_finite(mean), mean, tf.constant(0.0, tf.float64))
+    spread = tf.where(tf.math.is_finite(std) & (std > 0), std, tf.constant(1.0, tf.float64))
+    scaled = tf.cast((values - center) / spread, tf.float32)
+    scaled = tf.where(ok & tf.math.is_finite(scaled), scaled, tf.constant(math.nan, tf.float32))
+    info = {
+        "kind": "label",
+        "task": task_lib.REGRESSION,
+        "labelled": tft.size(finite),
+        "mean": center,
+        "std": spread,
+    }
+    return scaled, info
 
 
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | None = None) -> dict:

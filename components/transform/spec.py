@@ -6,7 +6,9 @@ its default functions (dotted paths) and the file its executor writes into the T
 artifact. Imports nothing heavy.
 """
 
+from nanguard.components import vocab
+
 PREPROCESSING_FN = "nanguard.components.transform.preprocessing.preprocessing_fn"
 STATS_OPTIONS_UPDATER_FN = "nanguard.components.transform.stats_options.stats_options_updater_fn"
 # Written by the executor into <transform_graph uri>/; read by summary.summarize.
-RECORD_FILENAME = "nanguard_transform_record.json"
+RECORD_FILENAME = vocab.TRANSFORM_RECORD_FILENAME

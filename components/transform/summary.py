@@ -1,8 +1,9 @@
 """What the transform did, read back from its TransformGraph artifact (for the run summary/report).
 
 Reads `<transform_graph uri>/nanguard_transform_record.json` (written by this component's
-executor, see `record.py`), not ML Metadata, so it works for any orchestrator. Imports nothing
-heavy: TensorFlow's `tf.io.gfile` only for a URI with a scheme (gs://, s3://, ...).
+executor, see `components/transform_record.py`), not ML Metadata, so it works for any
+orchestrator. Imports nothing heavy: TensorFlow's `tf.io.gfile` only for a URI with a scheme
+(gs://, s3://, ...).
 """
 
 from __future__ import annotations

@@ -29,7 +29,10 @@ def test_exp_model_is_finite_on_data_but_blocked_by_probes(exp_model, tmp_path):
     assert report["probes_rejected"] == ["as_bytes:x", "as_bytes:n"]
     assert report["blessed"] is False
     assert report["reasons"] == ["3 probe(s) failed: pos_inf:x (non_finite), out_of_range:x "
-                                 "(non_finite), pos_extreme:x (non_finite)"]  # fmt: skip
+                                 "(non_finite), pos_extreme:x (non_finite); "
+                                 + core.NON_FINITE_ADVICE]  # fmt: skip
+    (found,) = report["violations"]
+    assert (found["reason"], found["kind"], found["observed"]) == ("non_finite", "probe", 3)
     assert "out_of_range:x" in core.block_message(report)
     # Probes off: the same model passes.
     no_probes = GateConfig().replace(probe_families=[])
@@ -50,7 +53,8 @@ def test_verdict_reasons():
     assert core.verdict_reasons(_report(), ["eval"], None) == []
     assert core.verdict_reasons(_report(), ["eval"], True) == []
     assert core.verdict_reasons(_report(examples=0), ["eval"], None) == [
-        "no examples were read from splits ['eval']"
+        "no examples were read from splits ['eval']; see gate.splits; point the gate at splits "
+        "that hold rows"
     ]
     bad = _report(
         non_finite=2, nan=3, neg_inf=1,
@@ -58,8 +62,16 @@ def test_verdict_reasons():
                  "q": {"total": 10, "nan": 0, "pos_inf": 0, "neg_inf": 0}},
     )  # fmt: skip
     assert core.verdict_reasons(bad, ["eval"], None) == [
-        "2 of 10 examples got non-finite predictions (nan=3, +inf=0, -inf=1) in outputs ['p']"
+        "2 of 10 examples got non-finite predictions (nan=3, +inf=0, -inf=1) in outputs ['p']; "
+        + core.NON_FINITE_ADVICE
     ]
+    (found,) = core.verdict_violations(bad, ["eval"], None)
+    assert (found.reason, found.kind, found.observed, found.limit) == (
+        "non_finite",
+        "non_finite_prediction",
+        2,
+        0,
+    )
     assert core.verdict_reasons(_report(), ["eval"], False) == [
         "the upstream model_blessing is not blessed"
     ]

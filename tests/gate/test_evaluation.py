@@ -199,8 +199,16 @@ def test_a_real_nan_metric_reads_back_as_nan(evaluated):
 @pytest.mark.parametrize(
     "case, reason",
     [
-        ("accuracy", r"sparse_categorical_accuracy = 0\.\d+ is below the threshold 0\.9"),
-        ("nan", r"mean_prediction is NaN: a NaN metric fails every threshold \(<= 1\)"),
+        (
+            "accuracy",
+            r"sparse_categorical_accuracy = 0\.\d+ is below the threshold 0\.9: short by "
+            r"0\.\d+; train longer .*",
+        ),
+        (
+            "nan",
+            r"mean_prediction is NaN: a NaN metric fails every threshold \(<= 1\) \(the "
+            r"model's predictions are NaN or Inf\); lower trainer.learning_rate.*",
+        ),
     ],
 )
 def test_the_gate_executor_writes_the_evaluators_reason(
@@ -218,7 +226,7 @@ def test_the_gate_executor_writes_the_evaluators_reason(
     model = _model_artifact(models["healthy"], 3)
     blessing = _run_gate(
         tmp_path, model, examples_artifact, upstream=0, evaluation_uri=uri, task="classification",
-        **{"probe_families": json.dumps([])},
+        probe_families=[],
     )  # fmt: skip
     message = blessing.get_string_custom_property("blessing_message")
     assert re.fullmatch("the Evaluator did not bless the model: " + reason, message), message
@@ -228,4 +236,8 @@ def test_the_gate_executor_writes_the_evaluators_reason(
     assert report["reasons"] == [message] and report["blessed"] is False
     assert report["task"] == "classification"
     assert report["evaluation"]["validation_ok"] is False
-    assert report["evaluation"]["reasons"] == [message.split(": ", 1)[1]]
+    assert message.split(": ", 1)[1].startswith(report["evaluation"]["reasons"][0])
+    (found,) = report["violations"]
+    assert found["guard"] == "Evaluator" and found["split"] == "eval"
+    assert found["reason"] == ("quality" if case == "accuracy" else "non_finite")
+    assert json.loads(blessing.get_string_custom_property("violations")) == report["violations"]

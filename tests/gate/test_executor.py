@@ -99,9 +99,10 @@ def _run_gate(
         evaluated = standard_artifacts.ModelEvaluation()
         evaluated.uri = evaluation_uri
         inputs[keys.EVALUATION_KEY] = [evaluated]
+    task = params.pop("task", "")
     settings = {"splits": ["eval"], "batch_size": 128, "probe_families": list(PROBE_FAMILIES),
                 "max_offending": 5, **params}  # fmt: skip
-    props = keys.to_parameters(GateConfig.from_dict(settings), "label")
+    props = keys.to_parameters(GateConfig.from_dict(settings), "label", task)
     launcher_tmp = tmp_path / "launcher_tmp"
     launcher_tmp.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:

@@ -29,7 +29,7 @@ def test_blessed(tmp_path):
     facts = summary.summarize(_blessing(tmp_path))
     assert facts == {
         "examples": 80, "non_finite": 0, "nan": 0, "pos_inf": 0, "neg_inf": 0, "probes_run": 10,
-        "probes_failed": [], "blessed": True, "reasons": [],
+        "probes_failed": [], "blessed": True, "reasons": [], "violations": [],
         "outputs": {"p": {"total": 240, "nan": 0, "pos_inf": 0, "neg_inf": 0}},
         "uri": str(tmp_path / "blessing"), "task": "", "quality": {},
     }  # fmt: skip
@@ -55,17 +55,21 @@ def _evaluation(metrics, thresholds, reasons=()):
 
 def test_classification_quality_next_to_the_counts(tmp_path):
     evaluation = _evaluation(
-        {"sparse_categorical_accuracy": 0.97619, "example_count": 84.0},
-        {"sparse_categorical_accuracy": {"lower_bound": 0.5, "upper_bound": None}},
-    )
+        {"labelled_accuracy": 0.97619, "majority_accuracy": 0.44048,
+         "accuracy_over_majority": 0.53571, "example_count": 84.0},
+        {"accuracy_over_majority": {"lower_bound": 0.05, "upper_bound": None}},
+    )  # fmt: skip
     facts = summary.summarize(_blessing(tmp_path, task="classification", evaluation=evaluation))
     assert facts["task"] == "classification"
+    none = {"lower_bound": None, "upper_bound": None}
     assert facts["quality"] == {
-        "sparse_categorical_accuracy": {"value": 0.97619, "lower_bound": 0.5, "upper_bound": None}
+        "labelled_accuracy": {"value": 0.97619, **none},
+        "majority_accuracy": {"value": 0.44048, **none},
+        "accuracy_over_majority": {"value": 0.53571, "lower_bound": 0.05, "upper_bound": None},
     }  # the task's metrics only
     assert summary.summary_line(facts) == (
-        "classification: accuracy 0.9762 (>= 0.5); 80 examples, 0 non-finite, 0 probe(s) "
-        "failed: blessed"
+        "classification: accuracy 0.9762, majority class's 0.4405, margin 0.5357 (>= 0.05); "
+        "80 examples, 0 non-finite, 0 probe(s) failed: blessed"
     )
 
 

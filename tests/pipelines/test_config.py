@@ -63,7 +63,9 @@ def test_a_numeric_only_strategy_for_string_features_is_refused_at_load():
 def test_task_and_thresholds_have_defaults_and_null_switches_a_threshold_off():
     config = PipelineConfig()
     assert config.task == "auto"
-    assert (config.evaluator.min_accuracy, config.evaluator.max_mse_ratio) == (0.5, 1.0)
+    evaluator = config.evaluator
+    assert (evaluator.min_accuracy_over_majority, evaluator.max_mse_ratio) == (0.05, 0.9)
+    assert evaluator.min_accuracy is None
     off = PipelineConfig.from_dict({"evaluator": {"min_accuracy": None, "max_mse_ratio": None}})
     assert (off.evaluator.min_accuracy, off.evaluator.max_mse_ratio) == (None, None)
     told = PipelineConfig.from_dict({"task": "regression", "evaluator": {"max_mse_ratio": 0.7}})

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from nanguard.components.errors import InputError
+from nanguard.components.gate import eval_config as eval_config_lib
 from nanguard.pipelines import pipeline as pipeline_lib
 from nanguard.pipelines.config import EvaluatorConfig, PipelineConfig
 from tests.conftest import GUARDED_COMPONENTS
@@ -79,7 +80,11 @@ def test_baseline_is_the_stock_pipeline(tmp_path):
     assert c["Transform"].exec_properties["preprocessing_fn"] == pipeline_lib.STOCK_PREPROCESSING_FN
     assert c["Trainer"].exec_properties["run_fn"] == pipeline_lib.STOCK_RUN_FN
     # The stock preprocessing makes any label a class index: scored as a classifier, no guard.
-    assert set(_metrics(c["Evaluator"])) == {"ExampleCount", "SparseCategoricalAccuracy"}
+    assert set(_metrics(c["Evaluator"])) == {
+        "ExampleCount",
+        "LabelledAccuracy",
+        "AccuracyOverMajority",
+    }
 
 
 def test_no_schema_infers_and_hardens(tmp_path):
@@ -154,11 +159,12 @@ def test_the_guards_inf_policy_reaches_the_transform(tmp_path):
     assert json.loads(c["Transform"].exec_properties["custom_config"])["inf"] == "treat_as_missing"
 
 
-def test_eval_config_classification_keeps_accuracy_with_its_threshold():
+def test_eval_config_classification_judges_against_the_majority_baseline():
     config = pipeline_lib.eval_config("y", True, "classification", EvaluatorConfig())
     assert _config_metrics(config) == {
         "ExampleCount": {},
-        "SparseCategoricalAccuracy": {"lower_bound": 0.5},
+        "LabelledAccuracy": {},
+        "AccuracyOverMajority": {"lower_bound": 0.05},
         "NonFinitePredictionCount": {"upper_bound": 0.0},
     }
     model_spec = config.model_specs[0]
@@ -166,27 +172,28 @@ def test_eval_config_classification_keeps_accuracy_with_its_threshold():
     assert list(model_spec.preprocessing_function_names) == ["transform_features"]
     told = EvaluatorConfig.from_dict({"min_accuracy": 0.9})
     metrics = _config_metrics(pipeline_lib.eval_config("y", True, "classification", told))
-    assert metrics["SparseCategoricalAccuracy"] == {"lower_bound": 0.9}
+    assert metrics["LabelledAccuracy"] == {"lower_bound": 0.9}
 
 
 def test_eval_config_regression_has_the_mse_ratio_and_no_accuracy():
     config = pipeline_lib.eval_config("y", True, "regression", EvaluatorConfig())
     assert _config_metrics(config) == {
         "ExampleCount": {},
-        "MseRatioToMean": {"upper_bound": 1.0},
+        "MseRatioToMean": {"upper_bound": 0.9},
         "NonFinitePredictionCount": {"upper_bound": 0.0},
     }
     (ratio,) = [m for m in config.metrics_specs[0].metrics if m.class_name == "MseRatioToMean"]
-    assert ratio.module == pipeline_lib.REGRESSION_METRIC_MODULE
+    assert ratio.module == eval_config_lib.REGRESSION_METRIC_MODULE
 
 
 @pytest.mark.parametrize(
-    "task, key", [("classification", "min_accuracy"), ("regression", "max_mse_ratio")]
+    "task, key",
+    [("classification", "min_accuracy_over_majority"), ("regression", "max_mse_ratio")],
 )
 def test_a_null_threshold_switches_it_off(task, key):
     off = EvaluatorConfig.from_dict({key: None})
     metrics = _config_metrics(pipeline_lib.eval_config("y", True, task, off))
-    quality = "SparseCategoricalAccuracy" if task == "classification" else "MseRatioToMean"
+    quality = "AccuracyOverMajority" if task == "classification" else "MseRatioToMean"
     assert metrics[quality] == {}  # still computed and shown, never blocks
     assert metrics["NonFinitePredictionCount"] == {"upper_bound": 0.0}  # the guard stays
 
@@ -212,7 +219,7 @@ def test_auto_is_decided_from_local_data(tmp_path):
     assert "MseRatioToMean" in _metrics(c["Evaluator"])
     c = _build(tmp_path, schema_path=None, config={"label": "k"})
     assert c["FinitePredictionGate"].exec_properties["task"] == "classification"
-    assert "SparseCategoricalAccuracy" in _metrics(c["Evaluator"])
+    assert "AccuracyOverMajority" in _metrics(c["Evaluator"])
 
 
 def test_auto_without_readable_data_or_a_text_label_in_the_schema_asks_for_task(tmp_path):

@@ -379,8 +379,8 @@ def test_report_of_the_pushed_run(runs, tmp_path):
     assert set(facts["guards"]) == {"DataGuard", "Transform", "Trainer", "FinitePredictionGate"}
     assert facts["guards"]["Trainer"]["health"]["loss_per_epoch"]
     names = {m["name"]: m for m in facts["evaluation"]["metrics"]}
-    assert 0 <= names["sparse_categorical_accuracy"]["value"] <= 1
-    assert names["sparse_categorical_accuracy"]["lower"] == 0.5
+    assert 0 <= names["labelled_accuracy"]["value"] <= 1
+    assert names["accuracy_over_majority"]["lower"] == 0.05
     page = output.read_text(encoding="utf-8")
     assert "PUSHED" in page and versions[-1].name in page
     assert page.count("<svg") >= 4  # two splits' profiles, loss, accuracy

@@ -146,8 +146,21 @@ def test_examples_count_only_applied_steps():
     assert report["examples"] == (16 - 4) * 32
 
 
+def test_early_stopping_never_keeps_an_epoch_before_its_minimum():
+    """The same flipped labels: epoch 0 is the best, but only epochs from the third on count."""
+    model, config = _shared.model(epochs=10, early_stopping_patience=2, early_stopping_min_epochs=3)
+    x, y = _shared.data()
+    validation = _shared.batches(x, 1 - y)
+    report = guard.fit_guarded(
+        model, _shared.batches(x, y), config, validation_data=validation, verbose=0
+    )
+    assert len(report["epochs"]) == 6  # epochs 3 (the best it may keep), 4, 5
+    assert report["early_stopping"]["stopped"] is True
+    assert report["early_stopping"]["best_epoch"] == 3
+
+
 def test_early_stopping_keeps_the_best_epoch():
-    model, config = _shared.model(epochs=10, early_stopping_patience=2)
+    model, config = _shared.model(epochs=10, early_stopping_patience=2, early_stopping_min_epochs=0)
     x, y = _shared.data()
     # Validation labels are the training labels flipped: the better the fit, the worse the
     # evaluation loss, so epoch 0 is the best and training stops after 2 more epochs.

@@ -23,7 +23,8 @@ import tensorflow_transform.beam as tft_beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from sklearn.impute import SimpleImputer
 
-from nanguard.components.transform import impute, preprocessing, record, scale
+from nanguard.components import transform_record as record
+from nanguard.components.transform import impute, preprocessing, scale
 
 N = 401
 RNG = np.random.default_rng(7)

@@ -21,8 +21,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 
+from nanguard.components import transform_record as record
 from nanguard.components.errors import InputError
-from nanguard.components.transform import _em_analysis, em, em_impute, impute, preprocessing, record
+from nanguard.components.transform import _em_analysis, em, em_impute, impute, preprocessing
 
 N = 500
 NAMES = ["e0", "e1", "e2"]

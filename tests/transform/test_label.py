@@ -13,6 +13,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 
+from nanguard.components import transform_record as record
 from nanguard.components.transform import preprocessing
 
 A = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
@@ -35,7 +36,9 @@ def _transform(tmp_path, label_dtype, labels, task):
         idx = [[i, 0] for i, r in enumerate(rows) if r[name]]
         vals = [r[name][0] for r in rows if r[name]]
         sparse[name] = tf.SparseTensor(
-            tf.constant(idx, tf.int64), tf.constant(vals, feature.dtype), [len(rows), 1]
+            tf.reshape(tf.constant(idx, tf.int64), [-1, 2]),
+            tf.constant(vals, feature.dtype),
+            [len(rows), 1],
         )
     output = tft.TFTransformOutput(graph)
     out = output.transform_features_layer()(sparse)
@@ -68,16 +71,63 @@ def test_a_float_label_under_classification_one_class_per_value_nan_missing(tmp_
     np.testing.assert_array_equal(out["y"], _ids(output.vocabulary_by_name("y"), names))
 
 
-def test_a_numeric_label_under_regression_stays_float_with_nan_for_missing(tmp_path):
+def _standardised(labels):
+    """numpy's reference: (y - mean) / std (population) over the finite labels; else NaN."""
+    y = np.array([np.nan if v is None else v for v in labels], np.float64)
+    finite = y[np.isfinite(y)]
+    out = (y - finite.mean()) / finite.std()
+    return np.where(np.isfinite(y), out, np.nan).astype(np.float32), finite
+
+
+def test_a_numeric_label_under_regression_is_standardised_with_nan_for_missing(tmp_path):
     labels = [1.5, None, 3.0, math.nan, 4.25, -math.inf, 7.0]
-    out, _ = _transform(tmp_path, tf.float32, labels, "regression")
+    out, output = _transform(tmp_path, tf.float32, labels, "regression")
     assert out["y"].dtype == np.float32
-    np.testing.assert_array_equal(out["y"], [1.5, np.nan, 3.0, np.nan, 4.25, np.nan, 7.0])
+    expected, finite = _standardised(labels)
+    np.testing.assert_allclose(out["y"], expected, rtol=1e-6)  # NaN where expected is NaN
+    label = record.read_transform_record(output._transform_output_dir)["label"]
+    assert label["feature"] == "y" and label["task"] == "regression"
+    assert label["labelled"] == 4
+    assert label["mean"] == pytest.approx(finite.mean(), rel=1e-12)
+    assert label["std"] == pytest.approx(finite.std(), rel=1e-12)
+    assert "y" not in record.read_transform_record(output._transform_output_dir)["features"]
+
+
+def test_a_label_in_the_thousands_becomes_the_same_standard_values(tmp_path):
+    """Scale does not reach the model: y and y * 1000 give the same transformed label."""
+    labels = [120.0, 85.5, None, 310.0, 47.25, 99.0, 1000.0]
+    small, _ = _transform(tmp_path / "small", tf.float32, labels, "regression")
+    big_labels = [None if v is None else v * 1000.0 for v in labels]
+    big, output = _transform(tmp_path / "big", tf.float32, big_labels, "regression")
+    np.testing.assert_allclose(big["y"], small["y"], rtol=1e-5)
+    assert record.read_label_record(output._transform_output_dir)["mean"] == pytest.approx(
+        np.mean([v for v in big_labels if v is not None]), rel=1e-12
+    )
+
+
+def test_a_constant_or_absent_regression_label_is_only_shifted(tmp_path):
+    out, output = _transform(tmp_path, tf.float32, [5.0] * 6 + [None], "regression")
+    np.testing.assert_array_equal(out["y"], [0.0] * 6 + [np.nan])  # std 0 is taken as 1
+    assert record.read_label_record(output._transform_output_dir)["std"] == 1.0
+    none, output = _transform(tmp_path / "none", tf.float32, [None] * 7, "regression")
+    assert np.isnan(none["y"]).all()
+    label = record.read_label_record(output._transform_output_dir)
+    assert (label["mean"], label["std"], label["labelled"]) == (0.0, 1.0, 0)
+
+
+def test_a_classification_label_records_the_training_majority(tmp_path):
+    labels = [b"b", b"a", b"b", None, b"b", b"a", b"c"]
+    _, output = _transform(tmp_path, tf.string, labels, "classification")
+    label = record.read_label_record(output._transform_output_dir)
+    assert output.vocabulary_by_name("y")[0] == b"b"  # index 0: the training majority
+    assert label["majority_class"] == "b" and label["labelled"] == 6
+    assert label["majority_rate"] == pytest.approx(3 / 6)
 
 
 def test_without_a_task_the_dtype_decides_as_before(tmp_path):
-    out, _ = _transform(tmp_path, tf.int64, [0, 1, 1, None, 1, 0, 1], None)
-    np.testing.assert_array_equal(out["y"], [0, 1, 1, np.nan, 1, 0, 1])  # float32 regression
+    labels = [0, 1, 1, None, 1, 0, 1]
+    out, _ = _transform(tmp_path, tf.int64, labels, None)
+    np.testing.assert_allclose(out["y"], _standardised(labels)[0], rtol=1e-6)  # regression
     text, output = _transform(
         tmp_path / "t", tf.string, [b"b", b"a", b"b", None, b"b", b"a", b"b"], None
     )

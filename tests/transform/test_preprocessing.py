@@ -20,8 +20,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from sklearn.impute import KNNImputer, SimpleImputer
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+from nanguard.components import transform_record as record
 from nanguard.components.errors import InputError
-from nanguard.components.transform import preprocessing, record
+from nanguard.components.transform import preprocessing
 from tests.transform import _data
 from tests.transform._data import FEATURE_SPEC, NUMERIC, N, finite_col, sk
 
@@ -242,8 +243,10 @@ def test_inf_clip_exclude_string_indicator_and_numeric_label():
     vocab = tft.TFTransformOutput(graph).vocabulary_by_name("s")
     assert vocab[0] == b"x"  # most frequent, also the fill
     np.testing.assert_array_equal(out["s"], [vocab.index(v or b"x") for v in s])
-    # A numeric label is not imputed: absent, NaN and Inf are NaN (the trainer drops the row).
-    np.testing.assert_array_equal(out["price"], [3.0, np.nan, 1.0, np.nan, 2.0, 5.0, np.nan, 4.0])
+    # A numeric label is standardised, not imputed: absent, NaN and Inf are NaN (rows dropped).
+    known = np.array([3.0, 1.0, 2.0, 5.0, 4.0])
+    expected = (np.array([3.0, np.nan, 1.0, np.nan, 2.0, 5.0, np.nan, 4.0]) - 3.0) / known.std()
+    np.testing.assert_allclose(out["price"], expected, rtol=1e-6)
     recs = record.read_transform_record(graph)["features"]
     assert recs["a"]["clip_max"] == finite.max() and recs["a"]["clip_min"] == finite.min()
     assert recs["a"]["inf"] == "clip" and recs["s"]["add_indicator"] is True

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nanguard.components import transform_record as record
 from nanguard.components import vocab
-from nanguard.components.transform import record
 from tests.transform import _data
 from tests.transform._data import NUMERIC
 

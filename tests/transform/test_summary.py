@@ -10,8 +10,9 @@ import tempfile
 
 import pytest
 
+from nanguard.components import transform_record as record
 from nanguard.components import vocab
-from nanguard.components.transform import record, spec, summarize, summary_line
+from nanguard.components.transform import spec, summarize, summary_line
 from tests.transform import _data
 
 

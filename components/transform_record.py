@@ -1,5 +1,8 @@
 """The record of what the transform learned: per feature strategy, reason, fill and scaling.
 
+Shared: the transform writes it (`transform/preprocessing.py`, `transform/executor.py`), the
+trainer reads the label's entry (`trainer/serving.py`), so it lives outside both rooms.
+
 Analyzer results are constants inside the transform graph. tf.Transform's deferred schema
 annotations (`schema_inference.annotate`) would be the natural carrier, but they are disabled in
 the open-source build (`tensorflow_transform.common.IS_ANNOTATIONS_PB_AVAILABLE` is False), so
@@ -23,10 +26,19 @@ from absl import logging
 
 from nanguard.components import vocab
 from nanguard.components.names import tf_name
-from nanguard.components.transform.spec import RECORD_FILENAME
 
-__all__ = ["RECORD_FILENAME", "attach_record", "read_transform_record", "write_transform_record"]
+RECORD_FILENAME = vocab.TRANSFORM_RECORD_FILENAME
+
+__all__ = [
+    "LABEL_KIND",
+    "RECORD_FILENAME",
+    "attach_record",
+    "read_label_record",
+    "read_transform_record",
+    "write_transform_record",
+]
 _MARKER = "nanguard_transform_record"
+LABEL_KIND = "label"  # the `kind` of the label's entry
 _NODE_PREFIX = "nanguard_record_"
 
 
@@ -150,23 +162,30 @@ def _evaluate_records(transform_fn_dir: str) -> list[bytes]:
 
 
 def read_transform_record(transform_graph_dir: str) -> dict[str, Any]:
-    """Returns {'features': {name: entries}, 'vocabularies': {...}} from a transform graph dir.
+    """Returns {'features': {name: entries}, 'label': entry or None, 'vocabularies': {...}}.
 
     Works on the output of the stock Transform component (or tft_beam.WriteTransformFn) when the
     graph came from nanguard's preprocessing_fn: each feature's record is a string node of the
     saved transform graph, evaluated here. Vocabulary sizes and the most frequent entry of each
-    vocabulary file are read from the transform_fn assets. NaN/Inf statistics are read back as
+    vocabulary file are read from the transform_fn assets. The label's entry (`kind: label`) is
+    kept apart from the features: regression `mean` and `std` (what the label was standardised
+    with), classification `majority_class` and `majority_rate`; both `labelled` (training rows
+    with a label). NaN/Inf statistics are read back as
     float NaN/Inf (`vocab.as_float`); a string feature's fill value stays the string it is.
     """
     import tensorflow_transform as tft  # noqa: PLC0415
 
     output = tft.TFTransformOutput(transform_graph_dir)
     features: dict[str, Any] = {}
+    label: dict[str, Any] | None = None
     for text in _evaluate_records(output.transform_savedmodel_dir):
         entry = json.loads(text.decode("utf-8"))
         if isinstance(entry, dict) and entry.pop(_MARKER, False):
             name = entry.pop("feature")
-            features[name] = _numbers(entry)
+            if entry.get("kind") == LABEL_KIND:
+                label = {"feature": name, **_numbers(entry)}
+            else:
+                features[name] = _numbers(entry)
     vocabularies = {}
     assets = os.path.join(output.transform_savedmodel_dir, "assets")
     if tf.io.gfile.isdir(assets):
@@ -180,12 +199,14 @@ def read_transform_record(transform_graph_dir: str) -> dict[str, Any]:
                 "size": int(size),
                 "most_frequent": top[0].decode("utf-8", "replace") if top else None,
             }
-    return {"features": features, "vocabularies": vocabularies}
+    return {"features": features, "label": label, "vocabularies": vocabularies}
 
 
 def _numbers(entry: dict[str, Any]) -> dict[str, Any]:
     """Non-finite numbers back to floats; a string feature's fill value is data, left alone."""
     keep = {"fill_value"} if entry.get("kind") == "string" else set()
+    if entry.get("kind") == LABEL_KIND:
+        keep = {"majority_class"}  # a class's name is data (a class may be named "NaN")
     return {k: v if k in keep else _as_floats(v) for k, v in entry.items()}
 
 
@@ -211,3 +232,19 @@ def write_transform_record(transform_graph_dir: str) -> str:
             logging.warning("Transform feature %s: %s", name, entry["warning"])
     logging.info("Wrote the transform record of %s features to %s", len(record["features"]), path)
     return path
+
+
+def read_label_record(transform_graph_dir: str) -> dict[str, Any] | None:
+    """The label's entry of the transform record (see `read_transform_record`), or None.
+
+    Reads `<transform_graph_dir>/nanguard_transform_record.json` when nanguard's Transform
+    wrote it, else evaluates the record nodes of the graph (any Transform running nanguard's
+    preprocessing_fn). None for a graph without a label record (e.g. the stock preprocessing).
+    NaN/Inf statistics come back as floats.
+    """
+    path = os.path.join(transform_graph_dir, RECORD_FILENAME)
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path) as f:
+            label = json.load(f).get("label")
+        return _numbers(label) if isinstance(label, dict) else None
+    return read_transform_record(transform_graph_dir)["label"]
