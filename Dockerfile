@@ -4,8 +4,14 @@ FROM python:3.10-slim-bookworm
 
 WORKDIR /nanguard
 COPY requirements.lock ./
-RUN python -m pip install --no-cache-dir "$(grep '^uv==' requirements.lock)" \
- && python -m uv pip sync --system --no-cache --compile-bytecode requirements.lock
+# One locked package ships only as source with C++ (pyfarmhash, for tensorflow-data-validation):
+# g++ is there for the install and removed after it.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ \
+ && python -m pip install --no-cache-dir "$(grep '^uv==' requirements.lock)" \
+ && python -m uv pip sync --system --no-cache --compile-bytecode requirements.lock \
+ && apt-get purge -y --auto-remove g++ \
+ && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md ./
 COPY components ./components
@@ -14,6 +20,6 @@ COPY schemas ./schemas
 RUN python -m uv pip install --system --no-cache --no-deps . \
  && python -c "import nanguard.components, nanguard.pipelines"
 
-# KubeflowV2DagRunner sets each task's command to TFX's own container entrypoint
-# (tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor), installed with tfx.
+# `nanguard compile` sets each task's command to nanguard's container entrypoint
+# (python -m nanguard.pipelines.entrypoint: TFX's kubeflow_v2_run_executor, exit 3 on a block).
 ENV TF_USE_LEGACY_KERAS=1

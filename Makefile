@@ -60,3 +60,45 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) nanguard_runs build *.egg-info
+
+# --- The Kubeflow/Vertex image, built here with no container registry (opt-in, not in `test`) ---
+# Needs Debian's podman, runc and debootstrap (`apt-get install -y podman runc debootstrap`).
+# image-base: a debootstrapped Debian 12 with this machine's CPython 3.10 (the pyenv build,
+# copied to the same path) and its CA bundle (the package index answers through it), imported
+# into podman. image: the Dockerfile built on that base. kfp-containers: the compiled Kubeflow
+# spec run by `nanguard launch --containers`, every task in a container of the image, network off.
+IMAGE      ?= localhost/nanguard:dev
+BASE_IMAGE ?= localhost/nanguard-base:bookworm-py310
+IMAGE_WORK := build/image
+PODMAN     := podman --runtime runc --cgroup-manager cgroupfs
+PY310_HOME  = $(patsubst %/bin/,%,$(dir $(realpath $(PY310))))
+BASE_LIBS  := ca-certificates,libssl3,libffi8,libsqlite3-0,zlib1g,libbz2-1.0,liblzma5,libreadline8,libncursesw6,libgdbm6,libuuid1,libexpat1,libgomp1
+
+.PHONY: image-base image kfp-containers
+
+image-base:
+	@command -v podman >/dev/null && command -v debootstrap >/dev/null && command -v runc >/dev/null \
+	  || { echo "make image: podman, runc or debootstrap missing (apt-get install -y podman runc debootstrap)"; exit 2; }
+	@$(PODMAN) info >/dev/null 2>&1 || { echo "make image: podman cannot run here ($(PODMAN) info fails)"; exit 2; }
+	rm -rf $(IMAGE_WORK)/rootfs && mkdir -p $(IMAGE_WORK)
+	debootstrap --variant=minbase --include=$(BASE_LIBS) bookworm $(IMAGE_WORK)/rootfs http://deb.debian.org/debian
+	mkdir -p $(IMAGE_WORK)/rootfs$(PY310_HOME)
+	cp -a $(PY310_HOME)/. $(IMAGE_WORK)/rootfs$(PY310_HOME)/
+	for name in python python3 python3.10; do ln -sf $(PY310_HOME)/bin/python3.10 $(IMAGE_WORK)/rootfs/usr/local/bin/$$name; done
+	cp /etc/ssl/certs/ca-certificates.crt $(IMAGE_WORK)/rootfs/etc/ssl/certs/ca-certificates.crt
+	tar -C $(IMAGE_WORK)/rootfs -c . | $(PODMAN) import \
+	  --change "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" \
+	  --change "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt" - $(BASE_IMAGE)
+
+image:
+	@$(PODMAN) image exists $(BASE_IMAGE) || $(MAKE) image-base
+	time $(PODMAN) build --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --from $(BASE_IMAGE) -t $(IMAGE) .
+
+kfp-containers: $(STAMP)
+	@$(PODMAN) image exists $(IMAGE) || $(MAKE) image
+	rm -rf $(IMAGE_WORK)/run && mkdir -p $(IMAGE_WORK)/run
+	$(PYTHON) -c "from nanguard.pipelines import data as d; \
+	  d.write_staged(d.read_data(d.bundled_penguins_csv(), None, 'schemas/penguins.pbtxt')[0], '$(abspath $(IMAGE_WORK))/run/root/data')"
+	$(VENV)/bin/nanguard compile --target kubeflow --image $(IMAGE) --root $(abspath $(IMAGE_WORK))/run/root \
+	  --data $(abspath $(IMAGE_WORK))/run/root/data --output $(IMAGE_WORK)/run/spec.yaml --train-steps 50 --eval-steps 5
+	time $(VENV)/bin/nanguard launch $(IMAGE_WORK)/run/spec.yaml --containers --run-id containers

@@ -253,6 +253,12 @@ def _add_compile_parser(subparsers) -> None:
     p.add_argument("--schema", help="schema URI inside the image or in storage")
     p.add_argument("--name", default="nanguard", help="pipeline name ([a-z0-9][a-z0-9-]*)")
     p.add_argument(
+        "--spec-version",
+        choices=["2.0", "2.1"],
+        help="pipeline spec schema (default: 2.1 for kubeflow, which KFP's backend needs; "
+        "2.0 for vertex, which takes both)",
+    )
+    p.add_argument(
         "--drift-baseline",
         metavar="URI",
         help="a DataGuard output (ExampleAnomalies URI) of a pushed run: imported, and every "
@@ -285,6 +291,7 @@ def _compile_command(args) -> int:
         output=args.output,
         pipeline_name=args.name,
         beam_pipeline_args=args.beam_arg,
+        spec_version=args.spec_version,
         config=config,
         **extra,
     )
@@ -318,6 +325,7 @@ def _config_command(args) -> int:
 _COMPONENT_COMMANDS = (
     "nanguard.components.data_guard.cli",  # scan, harden-schema
     "nanguard.components.gate.cli",  # check-model
+    "nanguard.pipelines.launcher_cli",  # launch
 )
 
 

@@ -2,12 +2,14 @@
 
 import json
 
+import pytest
 import yaml
 
 from nanguard.pipelines import cli
 from tests.conftest import GUARDED_COMPONENTS
 
 IMAGE = "europe-docker.pkg.dev/proj/repo/nanguard:0.1.0"
+SERVING = "gs://bucket/root/serving"
 
 
 def _compile(tmp_path, target, output, *extra):
@@ -55,10 +57,65 @@ def test_vertex_spec_structure(tmp_path):
     assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/root"
 
 
-def test_kubeflow_spec_is_yaml_with_the_same_tasks(tmp_path):
+def _parameters(spec, task):
+    return spec["root"]["dag"]["tasks"][task]["inputs"]["parameters"]
+
+
+def test_kubeflow_spec_is_yaml_2_1_with_the_root(tmp_path):
     spec = yaml.safe_load(_compile(tmp_path, "kubeflow", "spec.yaml").read_text())
     assert spec["pipelineInfo"]["name"] == "nanguard"
-    assert "Pusher" in spec["root"]["dag"]["tasks"]
+    assert set(spec["root"]["dag"]["tasks"]) == set(GUARDED_COMPONENTS)
+    # Without it a KFP cluster puts every artifact under its own default root.
+    assert spec["defaultPipelineRoot"] == "gs://bucket/root"
+    # 2.1.0: the form KFP's backend driver resolves (runtimeValue.constant).
+    assert spec["schemaVersion"] == "2.1.0"
+    push = _parameters(spec, "Pusher")["push_destination"]["runtimeValue"]
+    assert json.loads(push["constant"]) == {"filesystem": {"base_directory": SERVING}}
+    args = spec["deploymentSpec"]["executors"]["Trainer_executor"]["container"]["args"]
+    assert "--json_serialized_inputs_spec_args" in args
+
+
+def test_spec_version_2_0_and_2_1_on_both_targets(tmp_path):
+    job = json.loads(_compile(tmp_path, "vertex", "v.json").read_text())
+    assert job["pipelineSpec"]["schemaVersion"] == "2.0.0"  # Vertex's default here
+    push = _parameters(job["pipelineSpec"], "Pusher")["push_destination"]["runtimeValue"]
+    assert json.loads(push["constantValue"]["stringValue"])["filesystem"] == {
+        "base_directory": SERVING
+    }
+    job = json.loads(_compile(tmp_path, "vertex", "v21.json", "--spec-version", "2.1").read_text())
+    assert job["pipelineSpec"]["schemaVersion"] == "2.1.0"
+    assert (
+        "constant" in _parameters(job["pipelineSpec"], "Pusher")["push_destination"]["runtimeValue"]
+    )
+    spec = yaml.safe_load(
+        _compile(tmp_path, "kubeflow", "k20.yaml", "--spec-version", "2.0").read_text()
+    )
+    assert spec["schemaVersion"] == "2.0.0"
+    assert "constantValue" in _parameters(spec, "Pusher")["push_destination"]["runtimeValue"]
+
+
+def test_every_task_runs_the_nanguard_entrypoint(tmp_path):
+    job = json.loads(_compile(tmp_path, "vertex", "spec.json").read_text())
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
+    for name, executor in executors.items():
+        assert executor["container"]["command"] == [
+            "python",
+            "-m",
+            "nanguard.pipelines.entrypoint",
+        ], name
+    # The example gen's pre-cache-check driver stays TFX's own.
+    hook = executors["CsvExampleGen_executor"]["container"]["lifecycle"]["preCacheCheck"]
+    assert hook["command"][-1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
+
+
+def test_bad_spec_version_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(
+            ["compile", "--target", "vertex", "--image", IMAGE, "--root", "gs://b"]
+            + ["--data", "gs://d", "--output", str(tmp_path / "x.json"), "--spec-version", "3"]
+        )
+    assert exit_info.value.code == 2
+    assert "--spec-version: invalid choice: '3'" in capsys.readouterr().err
 
 
 def test_bad_pipeline_name_exits_2(tmp_path, capsys):
