@@ -14,6 +14,7 @@ import yaml
 from tfx import v1 as tfx
 
 from nanguard.components.errors import InputError
+from nanguard.pipelines import extras
 from nanguard.pipelines import pipeline as pipeline_lib
 
 TARGETS = ("vertex", "kubeflow")
@@ -40,6 +41,7 @@ def compile_pipeline(
     """
     if target not in TARGETS:
         raise InputError(f"--target {target!r}: expected one of {TARGETS}")
+    extras.require("kfp")  # TFX has KubeflowV2DagRunner only with the Kubeflow Pipelines SDK
     pipeline = pipeline_lib.create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
