@@ -2,6 +2,7 @@
 # One lane of `make compat`: the built wheel in a fresh venv synced from compat/LANE.lock, then
 # the unit tests of this checkout against the installed wheel, then the demo from an empty folder.
 # Usage: compat/lane.sh LANE PYTHON UV   (e.g. tfx-1.15 python3.10 ".venv/bin/python -m uv")
+# COMPAT_TESTS: the test files or folders to run (default: all of tests/ but the e2e runs).
 # Writes build/compat/LANE.txt: the versions, each step's result and, on failure, the error.
 set -uo pipefail
 lane=$1 py=$2 uv=$3

@@ -10,9 +10,13 @@ import importlib.util
 
 from nanguard.components.errors import InputError
 
-# extra -> (the module it brings, what needs it)
+# extra -> (the module it brings that nanguard needs, what needs it). TFX imports
+# kfp.pipeline_spec (from kfp-pipeline-spec, which tfx[kfp] brings) for KubeflowV2DagRunner.
 EXTRAS = {
-    "kfp": ("kfp", "compiling for Vertex AI or Kubeflow Pipelines (nanguard compile)"),
+    "kfp": (
+        "kfp.pipeline_spec",
+        "compiling for Vertex AI or Kubeflow Pipelines",
+    ),
 }
 
 

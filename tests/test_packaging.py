@@ -146,6 +146,8 @@ def test_version_flag_answers_at_once_without_tensorflow(project):
 def test_compile_without_kfp_names_the_extra(monkeypatch):
     extras.require("kfp")  # the lock has the Kubeflow Pipelines SDK
     real = extras._find
-    monkeypatch.setattr(extras, "_find", lambda m: None if m == "kfp" else real(m))
-    with pytest.raises(InputError, match=r"nanguard compile.*pip install 'nanguard\[kfp\]'"):
+    monkeypatch.setattr(extras, "_find", lambda m: None if m == "kfp.pipeline_spec" else real(m))
+    with pytest.raises(
+        InputError, match=r"Kubeflow Pipelines needs the 'kfp' extra.*pip install 'nanguard\[kfp\]'"
+    ):
         extras.require("kfp")
