@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.nanguard-installed
 # Python 3.10 as pyenv provides it on these machines, else whatever python3.10 is on PATH.
 PY310  := $(shell pyenv which python3.10 2>/dev/null || command -v python3.10)
 
-.PHONY: demo test test-fast lint format bench bench-pipeline acceptance tables lock clean
+.PHONY: demo test test-fast lint format bench bench-pipeline acceptance tables lock clean \
+	dist compat compat-lock
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PY310)" || { echo "make: Python 3.10 not found (pyenv install 3.10, or put python3.10 on PATH)"; exit 2; }
@@ -58,8 +59,40 @@ tables: $(STAMP)
 lock: $(STAMP)
 	$(PYTHON) -m uv pip compile requirements.in -p $(PYTHON) -o requirements.lock --no-header
 
+# The wheel and sdist in dist/ (the wheel is built from the sdist, so both are complete), checked
+# the way a package registry checks an upload.
+TWINE := twine==7.0.0
+dist: $(STAMP)
+	rm -rf dist
+	$(PYTHON) -m uv build -q -o dist .
+	$(PYTHON) -m uv tool run --from $(TWINE) twine check --strict dist/*
+
+# Compatibility lanes, before a release (not part of `make test`). Each lane
+# is a fresh venv synced from compat/LANE.lock with the wheel installed into it, then the demo
+# from an empty folder and the unit tests against the installed wheel; results in
+# build/compat/LANE.txt. One lane: make compat LANES=tfx-1.15
+LANES ?= $(basename $(notdir $(wildcard compat/*.lock)))
+# One test file per room for each library nanguard calls (TFDV, TFT, tf_keras, TFMA, the TFX DSL,
+# KFP, Beam, Arrow); the demo is the end-to-end run. COMPAT_TESTS=tests for every unit test.
+COMPAT_TESTS ?= tests/test_packaging.py tests/test_config.py tests/inputs/test_csv_types.py \
+  tests/data_guard/test_counts.py tests/data_guard/test_stats_format.py \
+  tests/data_guard/test_beam_io.py tests/transform/test_imputation.py \
+  tests/transform/test_preprocessing.py tests/trainer/test_guard.py \
+  tests/trainer/test_guarded_model.py tests/gate/test_tfma_metric.py tests/gate/test_probes.py \
+  tests/pipelines/test_pipeline.py tests/pipelines/test_kubeflow_runner.py
+compat: dist
+	@status=0; for lane in $(LANES); do \
+	  COMPAT_TESTS="$(COMPAT_TESTS)" compat/lane.sh $$lane $(PY310) "$(abspath $(PYTHON)) -m uv" \
+	  || status=1; done; exit $$status
+
+# A lane's lock: pyproject.toml's ranges plus compat/LANE.in, with the resolution the .in names.
+compat-lock: $(STAMP)
+	@test -f compat/$(LANE).in || { echo "make: compat-lock needs LANE=<name of compat/*.in>"; exit 2; }
+	$(PYTHON) -m uv pip compile pyproject.toml compat/$(LANE).in -p $(PY310) --no-header \
+	  --resolution $$(sed -n 's/^# resolution: //p' compat/$(LANE).in) -o compat/$(LANE).lock
+
 clean:
-	rm -rf $(VENV) nanguard_runs build *.egg-info
+	rm -rf $(VENV) nanguard_runs build dist *.egg-info
 
 # --- The Kubeflow/Vertex image, built here with no container registry (opt-in, not in `test`) ---
 # Needs Debian's podman, runc and debootstrap (`apt-get install -y podman runc debootstrap`).

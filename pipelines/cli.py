@@ -332,9 +332,13 @@ _COMPONENT_COMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (imports no TensorFlow, Beam, TFDV or TFMA)."""
     import importlib
+    from importlib import metadata
 
     parser = argparse.ArgumentParser(
         prog="nanguard", description="TFX components that keep NaN and Inf out of models."
+    )
+    parser.add_argument(
+        "--version", action="version", version="%(prog)s " + metadata.version("nanguard")
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parser(subparsers)

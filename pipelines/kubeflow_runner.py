@@ -18,6 +18,7 @@ import yaml
 from tfx import v1 as tfx
 
 from nanguard.components.errors import InputError
+from nanguard.pipelines import extras
 from nanguard.pipelines import pipeline as pipeline_lib
 
 TARGETS = ("vertex", "kubeflow")
@@ -56,6 +57,7 @@ def compile_pipeline(
     """
     if target not in TARGETS:
         raise InputError(f"--target {target!r}: expected one of {TARGETS}")
+    extras.require("kfp")  # TFX has KubeflowV2DagRunner only with the Kubeflow Pipelines SDK
     spec_version = spec_version or DEFAULT_SPEC_VERSION[target]
     if spec_version not in SPEC_VERSIONS:
         raise InputError(f"--spec-version {spec_version!r}: expected one of {SPEC_VERSIONS}")
