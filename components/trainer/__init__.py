@@ -3,6 +3,10 @@
 Trainer(run_fn="nanguard.components.trainer.run_fn.run_fn",
 custom_config=TrainerConfig.custom_config(label_key)). `run_fn` is not re-exported here: the
 name stays the module `nanguard.components.trainer.run_fn`. See README.md for the module map.
+
+`guard(model, policy=...)` guards any tf_keras model (`any_model.py`). Once the submodule
+`nanguard.components.trainer.guard` is imported, Python binds that name to the module; the
+module is callable (it forwards to `any_model.guard`), so `trainer.guard(model)` works either way.
 """
 
 from nanguard.components import _lazy
@@ -13,6 +17,10 @@ _EXPORTS = {
     "HEALTH_REPORT_FILE": "nanguard.components.trainer.health",
     "TrainerConfig": "nanguard.components.trainer.config",
     "build_model": "nanguard.components.trainer.model",
+    "check_export": "nanguard.components.trainer.any_model",
+    "guard": "nanguard.components.trainer.any_model",
+    "guard_model": "nanguard.components.trainer.any_model",
+    "is_guarded": "nanguard.components.trainer.any_model",
     "build_model_from_transform": "nanguard.components.trainer.model",
     "diagnose_batch": "nanguard.components.trainer.diagnosis",
     "drop_missing_labels": "nanguard.components.trainer.data",
