@@ -92,6 +92,7 @@ def main() -> None:
 
             fit()  # traced, untimed
             fits[kind, variant] = fit
+            print(f"built {kind} {variant}", file=sys.stderr, flush=True)
     times = {key: [] for key in fits}
     order = list(fits)
     rng = random.Random(0)
@@ -101,6 +102,9 @@ def main() -> None:
             start = time.perf_counter()
             fits[key]()
             times[key].append(time.perf_counter() - start)
+            print(
+                f"round {len(times[key])} {key} {times[key][-1]:.3f}s", file=sys.stderr, flush=True
+            )
     print(
         f"rows {args.rows}, batch {args.batch_size}, {args.steps_per_call} steps per call for "
         f"both, {args.rounds} interleaved rounds; ratio = TerminateOnNaN time / guarded time"
