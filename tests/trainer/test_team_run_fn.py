@@ -115,7 +115,7 @@ def _two_tower(tmp_path, variant: str, learning_rate: float):
     spec.loader.exec_module(module)
     data = tmp_path / "clicks.tfrecord"
     if not data.exists():
-        module.write_examples(str(data), rows=2000)
+        module.write_examples(str(data), rows=2000, users=20_000, items=20_000)
     out = tmp_path / variant
     fn_args = types.SimpleNamespace(
         train_files=[str(data)],
