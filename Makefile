@@ -77,7 +77,7 @@ LANES ?= $(basename $(notdir $(wildcard compat/*.lock)))
 COMPAT_TESTS ?= tests/test_packaging.py tests/test_config.py tests/inputs/test_csv_types.py \
   tests/data_guard/test_counts.py tests/data_guard/test_stats_format.py \
   tests/data_guard/test_beam_io.py tests/transform/test_imputation.py \
-  tests/transform/test_preprocessing.py tests/trainer/test_guard.py \
+  tests/transform/test_preprocessing.py tests/trainer/test_fit.py \
   tests/trainer/test_guarded_model.py tests/gate/test_tfma_metric.py tests/gate/test_probes.py \
   tests/pipelines/test_pipeline.py tests/pipelines/test_kubeflow_runner.py
 compat: dist

@@ -37,7 +37,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from nanguard.components.trainer.config import TrainerConfig
-from nanguard.components.trainer.guard import StepsPerCallFromSecondEpoch, fit_guarded
+from nanguard.components.trainer.fit import StepsPerCallFromSecondEpoch, fit_guarded
 from nanguard.components.trainer.model import build_model
 
 TARGET = 0.95

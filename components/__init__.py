@@ -21,6 +21,7 @@ _EXPORTS = {
     "preprocessing_fn": "nanguard.components.transform",
     "stats_options_updater_fn": "nanguard.components.transform",
     "TrainerConfig": "nanguard.components.trainer.config",
+    "guard": "nanguard.components.trainer.any_model",
     "DataGuardConfig": "nanguard.components.data_guard.config",
     "TransformConfig": "nanguard.components.transform.config",
     "GateConfig": "nanguard.components.gate.config",

@@ -102,6 +102,12 @@ class TrainerConfig(FunctionSection):
     )
     max_recoveries: int = setting(5, Number(0, integer=True), "recoveries before stopping")
     mixed_precision: bool = setting(False, Flag(), "mixed_float16 with a LossScaleOptimizer")
+    min_loss_scale: float = setting(
+        1.0, Number(0.0), "mixed precision: a loss scale at or below this triggers the policy"
+    )
+    max_loss_scale_skip_rate: float = setting(
+        0.5, Number(0.0, 1.0), "mixed precision: skipped steps per host check that trigger it"
+    )
     extreme_input_threshold: float = setting(
         1e3, POSITIVE, "|transformed value| the diagnosis reports as extreme"
     )

@@ -88,7 +88,12 @@ def extreme_inputs(features: dict, threshold: float) -> list[dict]:
 
 
 def diagnose_batch(
-    model, x: dict, y, extreme_threshold: float = 1e3, check_numerics: bool = True
+    model,
+    x,
+    y,
+    extreme_threshold: float = 1e3,
+    check_numerics: bool = True,
+    sample_weight=None,
 ) -> dict:
     """Reruns one batch eagerly with per-layer checks and names where the first NaN/Inf appeared.
 
@@ -98,8 +103,12 @@ def diagnose_batch(
     name the first op. Also lists the batch's extreme input features.
 
     Args:
-        model: a compiled `GuardedModel` (its `guarded_loss` gives the loss).
-        x, y: the batch (features by name, label); None when no batch was captured.
+        model: a compiled `GuardedModel` or a `guard()`ed model (`guarded_loss` gives the
+            loss). Runs eagerly: a model compiled with `jit_compile=True` is replayed
+            without XLA.
+        x, y: the batch (features by name, or any structure the model takes; the label or
+            labels); None when no batch was captured.
+        sample_weight: the batch's sample weights, if any.
         extreme_threshold: |value| above which an input feature is listed as extreme.
         check_numerics: also name the first non-finite op.
 
@@ -121,25 +130,30 @@ def diagnose_batch(
     if result["nonfinite_weights"]:
         result["stage"] = "weights"
         result["layer"] = result["nonfinite_weights"][0]["layer"]
-    if x is None or y is None or not x or tf.size(y) == 0:
+    if x is None or _empty(x):
         result["note"] = "no captured batch"
         return result
-    result["extreme_inputs"] = extreme_inputs(
-        {k: np.asarray(v) for k, v in x.items()}, extreme_threshold
-    )
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    probe = keras.Model(model.input, [layer.output for layer in layers])  # x keyed as model's
-    outputs = probe(x, training=True)
+    result["extreme_inputs"] = extreme_inputs(_named(model, x), extreme_threshold)
+    layers, outputs = _layer_outputs(model, x)
     for layer, out in zip(layers, outputs, strict=True):
-        if not bool(tf.reduce_all(tf.math.is_finite(tf.cast(out, tf.float32)))):
+        if not all(
+            bool(tf.reduce_all(tf.math.is_finite(tf.cast(t, tf.float32))))
+            for t in tf.nest.flatten(out)
+            if t.dtype.is_floating
+        ):
             result["nonfinite_layer_outputs"].append(layer.name)
     owners = _layer_of(model)
     variables = model.trainable_variables
     with tf.GradientTape() as tape:
         y_pred = model(x, training=True)
-        loss = model.guarded_loss(y, y_pred)
+        loss = model.guarded_loss(y, y_pred, sample_weight)
     result["loss"] = json_float(loss)
-    grads = tape.gradient(loss, variables)
+    try:
+        grads = tape.gradient(loss, variables)
+    except ValueError as err:  # mirrored variables: no eager gradient outside a replica
+        grads = [None] * len(variables)
+        check_numerics = False
+        result["note"] = f"gradients not replayed under a distribution strategy: {err}"[:300]
     for var, grad in zip(variables, grads, strict=True):
         if grad is None:
             continue
@@ -153,17 +167,71 @@ def diagnose_batch(
         if result["nonfinite_layer_outputs"]:
             result["stage"], result["layer"] = "forward", result["nonfinite_layer_outputs"][0]
         elif not math.isfinite(float(loss)):
-            result["stage"], result["layer"] = "loss", layers[-1].name
+            result["stage"], result["layer"] = "loss", layers[-1].name if layers else None
         elif result["nonfinite_gradients"]:
             # Backprop runs output -> input: the gradient produced first is the last listed.
             result["stage"] = "backward"
             result["layer"] = result["nonfinite_gradients"][-1]["layer"]
     if check_numerics and result["stage"] != "not_reproduced":
-        result["op"], result["check_numerics_message"] = first_nonfinite_op(model, x, y)
+        result["op"], result["check_numerics_message"] = first_nonfinite_op(
+            model, x, y, sample_weight
+        )
     return result
 
 
-def first_nonfinite_op(model, x: dict, y) -> tuple[str | None, str | None]:
+def _empty(x) -> bool:
+    leaves = tf.nest.flatten(x)
+    return not leaves or int(tf.size(leaves[0])) == 0
+
+
+def _named(model, x) -> dict:
+    """The batch's inputs by name: the dict's keys, else the model's input names."""
+    if isinstance(x, dict):
+        return {k: np.asarray(v) for k, v in x.items()}
+    leaves = tf.nest.flatten(x)
+    names = list(getattr(model, "input_names", None) or [])
+    if len(names) != len(leaves):
+        names = [f"input_{i}" for i in range(len(leaves))]
+    return {n: np.asarray(v) for n, v in zip(names, leaves, strict=True)}
+
+
+def _layer_outputs(model, x) -> tuple[list, list]:
+    """Each layer's output on `x` (training mode), in the order the layers finished.
+
+    A functional model is probed through its graph; any other model (Sequential built
+    without an input, subclassed) by recording each sublayer's call once, eagerly.
+    """
+    if getattr(model, "_is_graph_network", False):
+        layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        probe = keras.Model(model.input, [layer.output for layer in layers])  # x keyed as model's
+        return layers, probe(x, training=True)
+    seen, outputs = [], []
+    sublayers = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+
+    def recorder(layer, call):
+        def recorded(*args, **kwargs):
+            out = call(*args, **kwargs)
+            seen.append(layer)
+            outputs.append(out)
+            return out
+
+        return recorded
+
+    for layer in sublayers:
+        layer.__dict__["call"] = recorder(layer, layer.call)
+    try:
+        model(x, training=True)
+    finally:
+        for layer in sublayers:
+            layer.__dict__.pop("call", None)
+    return seen, outputs
+
+
+def first_nonfinite_op(model, x, y, sample_weight=None) -> tuple[str | None, str | None]:
     """`(op name, message)` of the first NaN/Inf under `tf.debugging.enable_check_numerics`.
 
     Runs forward, loss, backward and the squared-norm reduction of a `GuardedModel` on `(x, y)`.
@@ -171,18 +239,18 @@ def first_nonfinite_op(model, x: dict, y) -> tuple[str | None, str | None]:
     twice; (None, None) if neither run raised.
     """
     for _ in range(2):
-        found = _check_numerics_once(model, x, y)
+        found = _check_numerics_once(model, x, y, sample_weight)
         if found[0] is not None:
             return found
     return None, None
 
 
-def _check_numerics_once(model, x: dict, y) -> tuple[str | None, str | None]:
+def _check_numerics_once(model, x, y, sample_weight) -> tuple[str | None, str | None]:
     tf.debugging.enable_check_numerics()
     try:
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
-            loss = model.guarded_loss(y, y_pred)
+            loss = model.guarded_loss(y, y_pred, sample_weight)
         grads = tape.gradient(loss, model.trainable_variables)
         for grad in grads:
             if grad is not None:

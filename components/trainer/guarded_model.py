@@ -159,6 +159,14 @@ class GuardedModel(keras.Model):
         """Puts back the weights and optimizer state of the last snapshot (all finite)."""
         self._guard.restore_fn()
 
+    def captured_batch(self):
+        """The batch of the first non-finite step, `(x, y, None)`, or (None, None, None)."""
+        guard = self._guard
+        if not bool(guard.captured.numpy()):
+            return None, None, None
+        x = {k: v.read_value() for k, v in guard.captured_x.items()}
+        return x, tf.cast(guard.captured_y.read_value(), self.guard_label_dtype), None
+
     @property
     def guard_state(self) -> _GuardState:
         """The guard's graph variables (step, non-finite count, captured batch, loss tracker)."""

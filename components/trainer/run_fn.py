@@ -6,7 +6,7 @@ custom_config=TrainerConfig.custom_config(label_key), train_args=..., eval_args=
 
     data.py       labelled_dataset, drop_missing_labels      -> (features, label) batches
     model.py      build_model_from_transform                  -> a compiled GuardedModel
-    guard.py      fit_guarded (GuardCallback)                 -> the training health report
+    fit.py        fit_guarded (GuardCallback)                 -> the training health report
     export.py     export_model                                -> the serving SavedModel
                   (a standardised regression label back in its units: serving.label_scaling)
     health.py     write_health_report                         -> <model_run_dir>/HEALTH_REPORT_FILE
@@ -30,7 +30,7 @@ from nanguard.components.trainer.config import TrainerConfig
 from nanguard.components.trainer.data import labelled_dataset
 from nanguard.components.trainer.diagnosis import nonfinite_weights
 from nanguard.components.trainer.export import export_model
-from nanguard.components.trainer.guard import fit_guarded
+from nanguard.components.trainer.fit import fit_guarded
 from nanguard.components.trainer.health import write_health_report
 from nanguard.components.trainer.model import build_model_from_transform
 

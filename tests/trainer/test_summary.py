@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from nanguard.components.trainer import guard, health, summary
+from nanguard.components.trainer import fit, health, summary
 from tests.trainer import _shared
 
 
 def test_summary_of_a_recovered_run(tmp_path):
     model, config = _shared.model()
     x, y = _shared.data()
-    report = guard.fit_guarded(
+    report = fit.fit_guarded(
         model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
     )
     report["exported"] = True

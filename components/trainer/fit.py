@@ -59,6 +59,7 @@ class GuardCallback(keras.callbacks.Callback):
         self.max_recoveries = config.max_recoveries
         self.extreme_threshold = config.extreme_input_threshold
         self.check_numerics = config.check_numerics
+        self._config = config
         self.recoveries = 0
         self._epoch = 0
         self._checked_at = 0  # steps of this epoch at the last host check
@@ -88,8 +89,8 @@ class GuardCallback(keras.callbacks.Callback):
 
     # -- callback hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs=None):
-        if not isinstance(self.model, GuardedModel):
-            raise TypeError("GuardCallback needs a compiled GuardedModel.")
+        if getattr(self.model, "guard_state", None) is None:
+            raise TypeError("GuardCallback needs a compiled GuardedModel or a guard()ed model.")
         self._snapshots_before = int(self.model.guard_state.snapshots.numpy())
         self.report["status"] = "running"
         self.report["initial_learning_rate"] = json_float(self._learning_rate())
@@ -143,21 +144,28 @@ class GuardCallback(keras.callbacks.Callback):
     def _check(self, final: bool = False) -> None:
         """Snapshots if no step was non-finite; else (or if the snapshot finds a non-finite
         weight that finite steps wrote) handles the event."""
-        if int(self.model.guard_state.bad_steps.numpy()) == 0:
+        reason = self._extra_check()
+        if reason is None and int(self.model.guard_state.bad_steps.numpy()) == 0:
             if self.model.take_snapshot():
                 return
-        self._handle_event(final)
+        self._handle_event(final, reason or "nonfinite_step")
 
-    def _handle_event(self, final: bool) -> None:
+    def _extra_check(self) -> str | None:
+        """A reason to act although no step was non-finite (None here; see mixed.py)."""
+        return None
+
+    def _handle_event(self, final: bool, reason: str = "nonfinite_step") -> None:
         model, guard = self.model, self.model.guard_state
         step, bad = int(guard.first_bad_step.numpy()), int(guard.bad_steps.numpy())
-        x = y = None
-        if bool(guard.captured.numpy()):
-            x = {k: v.read_value() for k, v in guard.captured_x.items()}
-            y = tf.cast(guard.captured_y.read_value(), model.guard_label_dtype)
-        diagnosis = diagnose_batch(model, x, y, self.extreme_threshold, self.check_numerics)
+        if step < 0:  # a host-side reason (mixed.py): the last step taken
+            step = int(guard.step.numpy()) - 1
+        x, y, weights = model.captured_batch()
+        diagnosis = diagnose_batch(
+            model, x, y, self.extreme_threshold, self.check_numerics, sample_weight=weights
+        )
         lr = self._learning_rate()
         event = {
+            "reason": reason,
             "step": step,
             "epoch": self._epoch,
             "nonfinite_steps": bad,
@@ -187,7 +195,10 @@ class GuardCallback(keras.callbacks.Callback):
             )
         if self.policy == "recover" and self.recoveries < self.max_recoveries and not final:
             new_lr = lr * self.lr_factor
-            model.optimizer.learning_rate = new_lr
+            if _has_schedule(model.optimizer):  # a schedule is not settable: kept as it is
+                new_lr = lr
+            else:
+                model.optimizer.learning_rate = new_lr
             self.recoveries += 1
             self.report["lr_changes"].append(
                 {
@@ -206,6 +217,12 @@ class GuardCallback(keras.callbacks.Callback):
             self.report["stopped_early"] = True
         self.report["status"] = "stopped"
         logging.warning("nanguard: training stopped with the last finite weights restored")
+
+
+def _has_schedule(optimizer) -> bool:
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    lr = getattr(inner, "_learning_rate", None)
+    return isinstance(lr, keras.optimizers.schedules.LearningRateSchedule)
 
 
 class StepsPerCallFromSecondEpoch(keras.callbacks.Callback):

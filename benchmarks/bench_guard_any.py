@@ -1,0 +1,125 @@
+"""`guard(model)` overhead per model kind: a guarded fit vs the same fit with `TerminateOnNaN`.
+
+For each model (Sequential, Functional with a 50k-vocabulary embedding, two outputs and sample
+weights, subclassed, subclassed with its own `train_step`, and the two-tower recommender of
+`tests/trainer/two_tower_module.py` with two 50k-row tables), two twins are built from the same
+seed and compiled alike with the same `steps_per_execution` (`--steps-per-call`, also the
+guard's `snapshot_every`): one goes through `nanguard.components.guard`, the other trains with
+`keras.callbacks.TerminateOnNaN()`. After one untimed epoch each (tracing), every round times one
+epoch of each twin of each model, in a seeded random order (interleaved, so a slow moment of the
+shared machine falls on any of them). A model's ratio is the median over rounds of
+`time(TerminateOnNaN) / time(guarded)`: above 1 the guarded fit is faster; the target is >= 0.95.
+
+    .venv/bin/python benchmarks/bench_guard_any.py --rows 8192 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # tests.trainer._models
+
+from nanguard.components import guard  # noqa: E402
+from tests.trainer import _models, two_tower_module  # noqa: E402
+
+TARGET = 0.95
+
+
+def _two_tower(rows: int, steps: int):
+    path = os.path.join(tempfile.mkdtemp(prefix="bench_guard_any_"), "clicks.tfrecord")
+    two_tower_module.write_examples(path, rows)
+    keras.utils.set_random_seed(0)
+    model = two_tower_module.build_model(1e-3, steps_per_execution=steps)
+    records = tf.data.TFRecordDataset([path]).batch(64)
+
+    def parse(r):
+        features = tf.io.parse_example(r, two_tower_module.FEATURES)
+        return features, features.pop("clicked")
+
+    return model, records.map(parse).cache()
+
+
+def _build(kind: str, rows: int, steps: int, batch: int):
+    """A compiled model and its dataset (of known size), fresh from seed 0."""
+    if kind == "two_tower":
+        return _two_tower(rows, steps)
+    model, data = _models.KINDS[kind](steps_per_execution=steps)
+    x, y, w = data
+    reps = max(1, rows // len(y))
+    tile = lambda a: np.concatenate([a] * reps)  # noqa: E731
+    data = (
+        {k: tile(v) for k, v in x.items()} if isinstance(x, dict) else tile(x),
+        {k: tile(v) for k, v in y.items()} if isinstance(y, dict) else tile(y),
+        None if w is None else tile(w),
+    )
+    return model, _models.dataset(data, batch).cache()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=8192)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps-per-call", type=int, default=20)
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["sequential", "functional", "subclassed", "own_train_step", "two_tower"],
+    )
+    args = parser.parse_args()
+    fits = {}
+    for kind in args.kinds:
+        for variant in ("guarded", "terminate_on_nan"):
+            model, dataset = _build(kind, args.rows, args.steps_per_call, args.batch_size)
+            callbacks = []
+            if variant == "guarded":
+                model = guard(model, snapshot_every=args.steps_per_call)
+            else:
+                callbacks = [keras.callbacks.TerminateOnNaN()]
+
+            def fit(model=model, dataset=dataset, callbacks=callbacks):
+                model.fit(dataset, epochs=1, verbose=0, callbacks=callbacks)
+
+            fit()  # traced, untimed
+            fits[kind, variant] = fit
+            print(f"built {kind} {variant}", file=sys.stderr, flush=True)
+    times = {key: [] for key in fits}
+    order = list(fits)
+    rng = random.Random(0)
+    for _ in range(args.rounds):
+        rng.shuffle(order)
+        for key in order:
+            start = time.perf_counter()
+            fits[key]()
+            times[key].append(time.perf_counter() - start)
+            print(
+                f"round {len(times[key])} {key} {times[key][-1]:.3f}s", file=sys.stderr, flush=True
+            )
+    print(
+        f"rows {args.rows}, batch {args.batch_size}, {args.steps_per_call} steps per call for "
+        f"both, {args.rounds} interleaved rounds; ratio = TerminateOnNaN time / guarded time"
+    )
+    print("| model | guarded s/epoch | TerminateOnNaN s/epoch | ratio (median) | min | target |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for kind in args.kinds:
+        guarded, plain = times[kind, "guarded"], times[kind, "terminate_on_nan"]
+        ratios = [p / g for p, g in zip(plain, guarded, strict=True)]
+        median = statistics.median(ratios)
+        print(
+            f"| {kind} | {statistics.median(guarded):.3f} | {statistics.median(plain):.3f} | "
+            f"**{median:.2f}x** | {min(ratios):.2f}x | {'met' if median >= TARGET else 'NOT met'} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Mixed precision under the guard: loss-scale skips counted, a collapsing scale acted on.
+
+With the `mixed_float16` policy a `LossScaleOptimizer` skips, by design, every step whose scaled
+gradients overflow, and halves the loss scale (down to 1). The guarded step counts those skips
+(`scale_skips`) instead of treating them as divergence, and checks the forward loss itself (a
+non-finite loss is an event as always). At each host check `AnyGuardCallback` also reads the
+loss scale: a scale at or below `trainer.min_loss_scale`, or more skipped steps since the last
+check than `trainer.max_loss_scale_skip_rate` of them, is an event handled by the policy
+(restore, lower the learning rate, stop or raise). `warn_float16_outputs` is the build check:
+a float16 output overflows above 65504 (a logit, a softmax's input), so Keras's advice is a
+float32 output layer.
+
+NaN and Inf: a skipped step changes no weight (the optimizer skips it); the report holds the
+count of skips, the smallest scale seen and the last scale.
+"""
+
+from __future__ import annotations
+
+from absl import logging
+
+from nanguard.components.trainer.fit import GuardCallback
+from nanguard.components.trainer.guarded_model import _is_lso
+from nanguard.components.trainer.health import json_float
+
+
+def warn_float16_outputs(outputs, report: dict | None = None) -> list[int]:
+    """Warns (log and `report["warnings"]`) for each float16 model output; returns their indices."""
+    bad = [i for i, t in enumerate(outputs) if getattr(t, "dtype", None) == "float16"]
+    if bad:
+        message = (
+            f"model output(s) {bad} are float16 under mixed precision: a value above 65504 "
+            "overflows to Inf. Give the output layer dtype='float32' (Keras's advice)."
+        )
+        logging.warning("nanguard: %s", message)
+        if report is not None:
+            report.setdefault("warnings", []).append(
+                {"kind": "float16_output", "outputs": bad, "advice": message}
+            )
+    return bad
+
+
+class AnyGuardCallback(GuardCallback):
+    """`GuardCallback` plus the loss-scale checks of a mixed-precision optimizer."""
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.min_loss_scale = self._config_value("min_loss_scale", 1.0)
+        self.max_skip_rate = self._config_value("max_loss_scale_skip_rate", 0.5)
+        self._seen = (0, 0)  # (steps, skips) at the last check
+        self._min_scale = None
+
+    def _config_value(self, key, default):
+        return getattr(self._config, key, default)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        guard = self.model.guard_state
+        self._seen = (int(guard.step.numpy()), int(guard.scale_skips.numpy()))
+        self._skips_before = self._seen[1]
+
+    def on_test_begin(self, logs=None):
+        # Validation inside fit runs before the epoch-end check: check first, so it never
+        # evaluates weights an overflowing update left non-finite since the last check.
+        if self.report["status"] == "running":
+            self._check()
+
+    def _extra_check(self) -> str | None:
+        optimizer = self.model.optimizer
+        if not _is_lso(optimizer):
+            return None
+        guard = self.model.guard_state
+        steps, skips = int(guard.step.numpy()), int(guard.scale_skips.numpy())
+        new_steps, new_skips = steps - self._seen[0], skips - self._seen[1]
+        self._seen = (steps, skips)
+        scale = float(optimizer.loss_scale)
+        self._min_scale = scale if self._min_scale is None else min(self._min_scale, scale)
+        if scale <= self.min_loss_scale:
+            logging.warning("nanguard: loss scale collapsed to %s", scale)
+            return "loss_scale_collapsed"
+        if new_steps and new_skips / new_steps > self.max_skip_rate:
+            logging.warning(
+                "nanguard: %s of %s steps skipped by the loss scaler", new_skips, new_steps
+            )
+            return "loss_scale_skip_rate"
+        return None
+
+    def _handle_event(self, final: bool, reason: str = "nonfinite_step") -> None:
+        super()._handle_event(final, reason)
+        guard = self.model.guard_state
+        self._seen = (int(guard.step.numpy()), int(guard.scale_skips.numpy()))
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        optimizer = self.model.optimizer
+        if not _is_lso(optimizer):
+            return
+        skips = int(self.model.guard_state.scale_skips.numpy()) - self._skips_before
+        self.report["loss_scale_skips"] = skips
+        self.report["loss_scale_skip_rate"] = json_float(skips / max(1, self.report["steps"]))
+        self.report["final_loss_scale"] = json_float(float(optimizer.loss_scale))
+        if self._min_scale is not None:
+            self.report["min_loss_scale_seen"] = json_float(self._min_scale)
