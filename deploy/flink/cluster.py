@@ -47,6 +47,10 @@ CACHE = os.environ.get("NANGUARD_FLINK_CACHE", os.path.join(REPO, ".flink-cache"
 FLINK_VERSION = "1.16.3"
 JOB_SERVER_MAIN = "org.apache.beam.runners.flink.FlinkJobServerDriver"
 TASK_MANAGERS = 2
+JOB_SERVER_LOG = [  # slf4j-simple: a time on every line
+    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+    "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss,SSS",
+]
 # Flink's own list for Java 17 (env.java.opts.all of its 1.18 flink-conf.yaml).
 JAVA17_OPTS = [
     "--add-exports=java.base/sun.net.util=ALL-UNNAMED",
@@ -331,7 +335,7 @@ class Cluster:
         )
         self._spawn(
             "job-server",
-            ["java", *JAVA17_OPTS, "-jar", job_server_jar(self.cache)]
+            ["java", *JAVA17_OPTS, *JOB_SERVER_LOG, "-jar", job_server_jar(self.cache)]
             + [f"--flink-master=localhost:{self.rest_port}", "--job-host=localhost"]
             # Port 0 binds to loopback (a given port binds every interface); -1: no expansion.
             + ["--job-port=0", "--artifact-port=0", "--expansion-port=-1"]
@@ -341,7 +345,8 @@ class Cluster:
         env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
         self._spawn(
             "worker-pool",
-            [sys.executable, os.path.join(HERE, "worker_pool.py"), f"--port={self.pool_port}"],
+            [sys.executable, os.path.join(HERE, "worker_pool.py"), f"--port={self.pool_port}"]
+            + [f"--log-dir={os.path.join(self.run_dir, 'log')}"],
             env=env,
         )
         self._wait("the job server", self._job_server_port)
@@ -383,7 +388,9 @@ class Cluster:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # the group: also children of a clean exit
             proc.wait()
-        _log(f"stopped {len(procs)} processes ({', '.join(procs)})")
+        for scratch in ("tmp", "artifacts"):  # Flink's blobs (the jars of every job), staging
+            shutil.rmtree(os.path.join(self.run_dir, scratch), ignore_errors=True)
+        _log(f"stopped {len(procs)} processes ({', '.join(procs)}); logs kept in {self.run_dir}")
 
     def __enter__(self) -> Cluster:
         try:
