@@ -6,7 +6,7 @@ The same servicer as `apache_beam.runners.worker.worker_pool_main` (one SDK harn
 StartWorker request from a TaskManager), which binds to every interface and pipes each harness's
 output to nobody; this one listens on loopback only, starts the harnesses with this interpreter
 and writes each one's output to `--log-dir/harness-<worker id>-<n>.log`. SIGTERM stops the
-harness processes and the server.
+harness processes and the server. StopWorker requests are not acted on (see `StopWorker`).
 """
 
 from __future__ import annotations
@@ -31,9 +31,18 @@ class LoggedWorkerPool(BeamFnExternalWorkerPoolServicer):
     def __init__(self, log_dir: str):
         super().__init__(use_process=True)
         self._log_dir, self._count = log_dir, itertools.count()
+        self.processes: list[subprocess.Popen] = []
+
+    def StopWorker(self, request, context):  # noqa: N802 - the gRPC method's name
+        # Worker ids are only unique per TaskManager ("1-1" comes from each of them), so a
+        # StopWorker by id could end another TaskManager's harness mid-stage (Flink then sees
+        # "CANCELLED: client cancelled"). A harness ends by itself when its TaskManager closes
+        # the control stream; the pool ends the rest when it stops.
+        return beam_fn_api_pb2.StopWorkerResponse()
 
     def StartWorker(self, request, context):  # noqa: N802 - the gRPC method's name
         code = (
+            "import logging; logging.basicConfig(level=logging.INFO); "
             "from apache_beam.runners.worker.sdk_worker import SdkHarness; "
             f"SdkHarness({request.control_endpoint.url!r}, worker_id={request.worker_id!r}, "
             "state_cache_size=0, data_buffer_time_limit_ms=0).run()"
@@ -44,7 +53,8 @@ class LoggedWorkerPool(BeamFnExternalWorkerPoolServicer):
                 process = subprocess.Popen(
                     [sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT
                 )
-            self._worker_processes[request.worker_id] = process
+            self.processes.append(process)
+            print(f"worker pool: harness {request.worker_id} started, pid {process.pid}, {name}")
             return beam_fn_api_pb2.StartWorkerResponse()
         except OSError as e:
             return beam_fn_api_pb2.StartWorkerResponse(error=f"{type(e).__name__}: {e}")
@@ -63,13 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     pool = LoggedWorkerPool(args.log_dir)
     beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(pool, server)
     server.start()
+    sys.stdout.reconfigure(line_buffering=True)
     print(f"worker pool: listening on 127.0.0.1:{port}", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    exited: set = set()
     while not stopped.wait(1):
-        pass
-    for process in list(pool._worker_processes.values()):
+        for process in pool.processes:
+            if process.poll() is not None and process.pid not in exited:
+                exited.add(process.pid)
+                print(f"worker pool: harness pid {process.pid} exited with {process.returncode}")
+    for process in pool.processes:
         process.terminate()
     server.stop(0)
     return 0
