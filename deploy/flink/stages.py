@@ -95,7 +95,10 @@ def engine_lines(stages: list[dict], engine: str) -> list[str]:
     lines = []
     for s in stages:
         jobs = s.get("flink_jobs")
-        where = engine if jobs is None else (f"Flink ({len(jobs)} job(s))" if jobs else "launcher")
+        if jobs is None:
+            where = engine if s["node"] in BEAM_STAGES else "launcher"
+        else:
+            where = f"Flink ({len(jobs)} job(s))" if jobs else "launcher"
         lines.append(f"  {s['node']:<22} {where:<22} {s['seconds']:8.1f} s")
     return lines
 
