@@ -175,6 +175,9 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+# StatisticsGen's TFDV pipeline failed at the defaults (network memory 10% of the TaskManager's,
+# 512 buffers per sort-merge shuffle): "Insufficient number of network buffers: required 512, but
+# only 437 available". Fixed network memory and fewer buffers per shuffle; not yet re-run.
 FLINK_CONF = """\
 jobmanager.rpc.address: localhost
 jobmanager.rpc.port: {rpc_port}
@@ -190,6 +193,9 @@ jobmanager.memory.process.size: 1024m
 taskmanager.memory.process.size: {tm_memory}
 io.tmp.dirs: {tmp}
 restart-strategy: none
+taskmanager.memory.network.min: 384m
+taskmanager.memory.network.max: 384m
+taskmanager.network.sort-shuffle.min-buffers: 128
 heartbeat.timeout: 180000
 akka.ask.timeout: 120 s
 web.timeout: 120000
@@ -209,7 +215,7 @@ appender.file.layout.pattern = %d{HH:mm:ss,SSS} %-5p %-60c %x - %m%n
 class Cluster:
     """The processes of one session cluster; a context manager that always stops them all."""
 
-    def __init__(self, cache: str = CACHE, run_dir: str | None = None, tm_memory: str = "2048m"):
+    def __init__(self, cache: str = CACHE, run_dir: str | None = None, tm_memory: str = "2560m"):
         self.cache = cache
         self.run_dir = run_dir or os.path.join(cache, "runs", time.strftime("%Y%m%d-%H%M%S"))
         self.tm_memory = tm_memory
