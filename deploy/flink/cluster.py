@@ -177,7 +177,7 @@ def _peak_rss_mb(pid: int) -> float | None:
 
 # StatisticsGen's TFDV pipeline failed at the defaults (network memory 10% of the TaskManager's,
 # 512 buffers per sort-merge shuffle): "Insufficient number of network buffers: required 512, but
-# only 437 available". Fixed network memory and fewer buffers per shuffle; not yet re-run.
+# only 437 available". Fixed network memory and fewer buffers per shuffle: TFDV then ran.
 FLINK_CONF = """\
 jobmanager.rpc.address: localhost
 jobmanager.rpc.port: {rpc_port}
