@@ -9,8 +9,8 @@ STAMP  := $(VENV)/.nanguard-installed
 # Python 3.10 as pyenv provides it on these machines, else whatever python3.10 is on PATH.
 PY310  := $(shell pyenv which python3.10 2>/dev/null || command -v python3.10)
 
-.PHONY: demo test test-fast lint format bench bench-pipeline acceptance tables lock clean \
-	dist compat compat-lock
+.PHONY: demo test test-fast lint format bench bench-pipeline flink bench-flink acceptance tables lock \
+	clean dist compat compat-lock
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PY310)" || { echo "make: Python 3.10 not found (pyenv install 3.10, or put python3.10 on PATH)"; exit 2; }
@@ -46,6 +46,16 @@ bench: $(STAMP)
 # The whole guarded pipeline vs the stock one at 10k, 100k and 1M rows -> benchmarks/RESULTS.*
 bench-pipeline: $(STAMP)
 	$(PYTHON) benchmarks/bench_pipeline.py $(if $(SIZES),--sizes $(SIZES),)
+
+# Every Beam stage on a Flink cluster started here (deploy/flink/cluster.py: fetched once into
+# .flink-cache/, stopped at the end): the guarded pipeline on Flink and on the DirectRunner, each
+# stage's engine and time, every number compared (tests/flink/, skipped by `make test`).
+flink: $(STAMP)
+	$(PYTHON) deploy/flink/cluster.py run -- $(PYTHON) -m pytest -q -s -p no:cacheprovider -m flink tests/flink
+
+# The same stage by stage on synthetic rows, Flink against the DirectRunner -> benchmarks/FLINK.*
+bench-flink: $(STAMP)
+	$(PYTHON) benchmarks/bench_flink.py $(if $(ROWS),--rows $(ROWS),)
 
 # Ten seeds on the bundled penguins pass every probe; a model built to overflow fails them.
 acceptance: $(STAMP)
