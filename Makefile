@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.nanguard-installed
 # Python 3.10 as pyenv provides it on these machines, else whatever python3.10 is on PATH.
 PY310  := $(shell pyenv which python3.10 2>/dev/null || command -v python3.10)
 
-.PHONY: demo test test-fast lint format bench bench-pipeline flink bench-flink acceptance tables lock \
+.PHONY: demo test test-launch test-fast lint format bench bench-pipeline flink bench-flink acceptance tables lock \
 	clean dist compat compat-lock
 
 $(STAMP): requirements.lock pyproject.toml
@@ -27,7 +27,12 @@ demo: $(STAMP)
 PARALLEL := -n auto --dist loadfile
 
 test: $(STAMP)
-	$(PYTHON) -m pytest -q -ra $(PARALLEL) --durations=15
+	$(PYTHON) -m pytest -q -ra $(PARALLEL) --durations=15 -m "not launch"
+
+# The compiled Kubeflow and Vertex specs run task by task through the container entrypoint
+# (three whole pipelines, each task its own process: 15-40 min on 2 cores; opt-in).
+test-launch: $(STAMP)
+	$(PYTHON) -m pytest -q -ra -m launch tests/pipelines/test_launcher_e2e.py
 
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest -q $(PARALLEL) -m "not e2e"

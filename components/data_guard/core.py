@@ -107,12 +107,12 @@ def _required_label(label_key: str, split: str, count: int, rows: int) -> Violat
     return policy.violation(
         "label",
         f"label {label_key!r} in split {split!r}: {count} of {rows} rows have no usable label, "
-        "and the schema requires it in every row (a fixed shape or presence.min_fraction 1)",
+        "and the schema requires it in every row (a fixed shape)",
         feature=label_key,
         split=split,
         observed=count,
         limit=0,
-        advice="remove shape and presence.min_fraction from the label's entry in the schema "
+        advice="remove shape from the label's entry in the schema "
         "(the rows are then left out of training), or fill the labels",
         details={"count": count, "rows": rows},
     )

@@ -32,9 +32,11 @@ def feature_kinds(schema: schema_pb2.Schema | None) -> Mapping[str, str]:
 
 
 def requires_value(schema: schema_pb2.Schema | None, name: str) -> bool:
-    """True when `schema` says feature `name` is in every row (a fixed `shape`, or
-    `presence.min_fraction` 1): parsing a row without it fails (Transform, Evaluator)."""
+    """True when `schema` gives feature `name` a fixed `shape`: a row without a value then fails
+    to parse (a FixedLenFeature in Transform and the Evaluator). `presence.min_fraction` 1 alone,
+    as SchemaGen infers for a CSV column with empty cells (each row holds the key with an empty
+    list), parses as a VarLenFeature: the row reaches training without a label and is dropped."""
     for feature in schema.feature if schema is not None else ():
         if feature.name == name:
-            return feature.HasField("shape") or feature.presence.min_fraction >= 1.0
+            return feature.HasField("shape")
     return False

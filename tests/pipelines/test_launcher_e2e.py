@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import GUARDED_COMPONENTS
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.launch]
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 NANGUARD = [sys.executable, "-m", "nanguard.pipelines.cli"]

@@ -401,7 +401,8 @@ def test_report_of_the_blocked_run_says_who_why_and_what_to_change(runs, tmp_pat
     assert (outcome["status"], outcome["stage"]) == ("blocked", "DataGuard")
     # The reason comes from the run's log (TFX stores none for an executor that raised).
     assert outcome["reason"].startswith("nanguard.components.errors.GuardBlockedError: ")
-    assert f"feature {EVIL!r} in split 'train'" in outcome["reason"]
+    assert "2 violation(s)" in outcome["reason"]  # the detail travels as data, below
+    assert {(v["feature"], v["split"]) for v in outcome["violations"]} >= {(EVIL, "train")}
     assert [line for line in outcome["lines"] if EVIL in line]
     assert outcome["advice"] and all(a.strip() for a in outcome["advice"])
     page = report.render(facts)
