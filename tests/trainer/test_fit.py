@@ -7,7 +7,7 @@ import pytest
 import tf_keras as keras
 
 from nanguard.components.errors import GuardBlockedError
-from nanguard.components.trainer import diagnosis, guard
+from nanguard.components.trainer import diagnosis, fit
 from nanguard.components.trainer.config import TrainerConfig
 from tests.trainer import _shared
 
@@ -15,7 +15,7 @@ from tests.trainer import _shared
 def test_recover_policy_restores_and_lowers_lr():
     model, config = _shared.model()
     x, y = _shared.data()
-    report = guard.fit_guarded(
+    report = fit.fit_guarded(
         model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
     )
     events = report["nonfinite_events"]
@@ -43,7 +43,7 @@ def test_raise_policy_names_layer():
     x, y = _shared.data()
     x = _shared.with_huge_batch(x, value=np.nan)
     with pytest.raises(GuardBlockedError) as info:
-        guard.fit_guarded(model, _shared.batches(x, y), config, verbose=0)
+        fit.fit_guarded(model, _shared.batches(x, y), config, verbose=0)
     report = info.value.report
     diagnosis_0 = report["nonfinite_events"][0]["diagnosis"]
     assert diagnosis_0["stage"] == "forward"
@@ -67,7 +67,7 @@ def test_raise_policy_names_layer():
 def test_stop_policy_keeps_last_finite_weights():
     model, config = _shared.model(nonfinite_policy="stop")
     x, y = _shared.data()
-    report = guard.fit_guarded(
+    report = fit.fit_guarded(
         model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
     )
     assert report["status"] == "stopped" and report["stopped_early"] is True
@@ -80,7 +80,7 @@ def test_stop_policy_keeps_last_finite_weights():
 def test_max_recoveries_then_stops():
     model, config = _shared.model(max_recoveries=1)
     x, y = _shared.data()
-    report = guard.fit_guarded(
+    report = fit.fit_guarded(
         model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
     )
     assert [e["action"] for e in report["nonfinite_events"]] == ["recovered", "stopped"]
@@ -95,7 +95,7 @@ def test_mixed_precision_with_guard():
     assert isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer)
     assert model.get_layer("dense_0").compute_dtype == "float16"
     x, y = _shared.data()
-    report = guard.fit_guarded(
+    report = fit.fit_guarded(
         model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
     )
     assert len(report["nonfinite_events"]) >= 1
@@ -108,11 +108,11 @@ def test_callback_reads_its_settings_from_the_config():
     config = TrainerConfig.from_dict(
         {"nonfinite_policy": "stop", "snapshot_every": 7, "lr_factor": 0.5, "max_recoveries": 2}
     )
-    callback = guard.GuardCallback(config)
+    callback = fit.GuardCallback(config)
     assert (callback.policy, callback.snapshot_every) == ("stop", 7)
     assert (callback.lr_factor, callback.max_recoveries) == (0.5, 2)
     assert callback.report["policy"] == "stop" and callback.report["status"] == "not_started"
-    default = guard.GuardCallback()
+    default = fit.GuardCallback()
     assert default.policy == TrainerConfig().nonfinite_policy == "recover"
     assert default.snapshot_every == TrainerConfig().snapshot_every
 
@@ -123,13 +123,13 @@ def test_callback_needs_a_guarded_model():
     plain.compile(optimizer="sgd", loss="mse")
     x, y = np.ones((4, 1), "float32"), np.ones((4, 1), "float32")
     with pytest.raises(TypeError, match="GuardedModel"):
-        plain.fit(x, y, callbacks=[guard.GuardCallback()], verbose=0)
+        plain.fit(x, y, callbacks=[fit.GuardCallback()], verbose=0)
 
 
 def test_report_counts_examples_and_the_largest_gradient_norm_per_epoch():
     model, config = _shared.model(epochs=3)
     x, y = _shared.data()
-    report = guard.fit_guarded(model, _shared.batches(x, y), config, verbose=0)
+    report = fit.fit_guarded(model, _shared.batches(x, y), config, verbose=0)
     assert report["examples"] == 3 * 256 and report["steps"] == 3 * 8
     norms = report["max_grad_norm_per_epoch"]
     assert len(norms) == 3 and all(np.isfinite(n) and n > 0 for n in norms)
@@ -139,7 +139,7 @@ def test_report_counts_examples_and_the_largest_gradient_norm_per_epoch():
 def test_examples_count_only_applied_steps():
     model, config = _shared.model()
     x, y = _shared.data()
-    report = guard.fit_guarded(
+    report = fit.fit_guarded(
         model, _shared.batches(_shared.with_huge_batch(x), y), config, verbose=0
     )
     # Steps 2-3 and 10-11 never updated (the bad step, then frozen until the check at 4 / 12).
@@ -151,7 +151,7 @@ def test_early_stopping_never_keeps_an_epoch_before_its_minimum():
     model, config = _shared.model(epochs=10, early_stopping_patience=2, early_stopping_min_epochs=3)
     x, y = _shared.data()
     validation = _shared.batches(x, 1 - y)
-    report = guard.fit_guarded(
+    report = fit.fit_guarded(
         model, _shared.batches(x, y), config, validation_data=validation, verbose=0
     )
     assert len(report["epochs"]) == 6  # epochs 3 (the best it may keep), 4, 5
@@ -165,7 +165,7 @@ def test_early_stopping_keeps_the_best_epoch():
     # Validation labels are the training labels flipped: the better the fit, the worse the
     # evaluation loss, so epoch 0 is the best and training stops after 2 more epochs.
     validation = _shared.batches(x, 1 - y)
-    report = guard.fit_guarded(
+    report = fit.fit_guarded(
         model, _shared.batches(x, y), config, validation_data=validation, verbose=0
     )
     assert len(report["epochs"]) == 3
@@ -180,7 +180,7 @@ def test_early_stopping_keeps_the_best_epoch():
 def test_early_stopping_off_runs_every_epoch():
     model, config = _shared.model(epochs=4, early_stopping_patience=None)
     x, y = _shared.data()
-    report = guard.fit_guarded(
+    report = fit.fit_guarded(
         model, _shared.batches(x, y), config, validation_data=_shared.batches(x, 1 - y), verbose=0
     )
     assert len(report["epochs"]) == 4 and "early_stopping" not in report
@@ -199,7 +199,7 @@ def test_raise_policy_with_spreadsheet_headers_names_the_original_feature():
     x, y = _shared.data()
     x = {names[k]: v for k, v in _shared.with_huge_batch(x, value=np.nan).items()}
     with pytest.raises(GuardBlockedError) as info:
-        guard.fit_guarded(model, _shared.batches(x, y), config, verbose=0)
+        fit.fit_guarded(model, _shared.batches(x, y), config, verbose=0)
     diagnosis_0 = info.value.report["nonfinite_events"][0]["diagnosis"]
     column = f"{tf_name('Bill Length (mm)')}_col"
     assert diagnosis_0["stage"] == "forward" and diagnosis_0["layer"] == column
@@ -217,14 +217,14 @@ def test_fit_guarded_runs_snapshot_every_steps_per_call_with_the_same_result(mon
     x, y = _shared.data()
     batched, config = _shared.model(dropout=0.0, snapshot_every=3)
     ends = []
-    original = guard.GuardCallback.on_train_batch_end
+    original = fit.GuardCallback.on_train_batch_end
 
     def record(self, batch, logs=None):
         ends.append(batch)
         original(self, batch, logs)
 
-    monkeypatch.setattr(guard.GuardCallback, "on_train_batch_end", record)
-    report = guard.fit_guarded(batched, _shared.batches(x, y), config, verbose=0)
+    monkeypatch.setattr(fit.GuardCallback, "on_train_batch_end", record)
+    report = fit.fit_guarded(batched, _shared.batches(x, y), config, verbose=0)
     monkeypatch.undo()
     assert ends == [2, 5, 7, 2, 5, 7]  # 8 steps per epoch: calls of 3, 3 and 2 steps
     assert report["steps"] == 16 and report["examples"] == 2 * 256
@@ -238,7 +238,7 @@ def test_fit_guarded_runs_snapshot_every_steps_per_call_with_the_same_result(mon
     single.fit(
         _shared.batches(x, y),
         epochs=2,
-        callbacks=[guard.GuardCallback(config), counter],
+        callbacks=[fit.GuardCallback(config), counter],
         verbose=0,
     )
     assert len(calls) == 16  # plain fit: one step per call
@@ -256,17 +256,17 @@ def test_data_of_unknown_size_runs_several_steps_per_call_from_the_second_epoch(
     assert int(unknown.cardinality()) < 0
     model, config = _shared.model(dropout=0.0, snapshot_every=3, epochs=3)
     ends, val_ends = [], []
-    original = guard.GuardCallback.on_train_batch_end
+    original = fit.GuardCallback.on_train_batch_end
 
     def record(self, batch, logs=None):
         ends.append(batch)
         original(self, batch, logs)
 
-    monkeypatch.setattr(guard.GuardCallback, "on_train_batch_end", record)
+    monkeypatch.setattr(fit.GuardCallback, "on_train_batch_end", record)
     monkeypatch.setattr(
-        guard.GuardCallback, "on_test_batch_end", lambda s, b, logs=None: val_ends.append(b)
+        fit.GuardCallback, "on_test_batch_end", lambda s, b, logs=None: val_ends.append(b)
     )
-    report = guard.fit_guarded(model, unknown, config, validation_data=unknown, verbose=0)
+    report = fit.fit_guarded(model, unknown, config, validation_data=unknown, verbose=0)
     monkeypatch.undo()
     # 8 batches an epoch: 8 calls, then calls of 3, 3 and 2 steps; validation alike.
     assert ends == list(range(8)) + [2, 5, 7] * 2
@@ -275,14 +275,14 @@ def test_data_of_unknown_size_runs_several_steps_per_call_from_the_second_epoch(
     assert report["steps"] == 24 and report["examples"] == 3 * 256
     assert int(model.steps_per_execution.numpy()) == 1
     single, _ = _shared.model(dropout=0.0, snapshot_every=3, epochs=3)
-    single.fit(unknown, epochs=3, callbacks=[guard.GuardCallback(config)], verbose=0)
+    single.fit(unknown, epochs=3, callbacks=[fit.GuardCallback(config)], verbose=0)
     for a, b in zip(model.get_weights(), single.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     # A step budget: from the first epoch; with evaluation over the whole unknown-size split
     # (no validation_steps): from the second.
     for validation, validation_steps, from_epoch in ((unknown.repeat(), 2, 0), (unknown, None, 1)):
         budget, config = _shared.model(snapshot_every=3)
-        report = guard.fit_guarded(
+        report = fit.fit_guarded(
             budget,
             unknown.repeat(),
             config,
