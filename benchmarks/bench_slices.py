@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from nanguard.components.data_guard import counts, slices
+from nanguard.components.data_guard import counts, profiling, slices
 
 
 def make_batches(rows: int, batch: int = 50_000, seed: int = 0) -> list[pa.RecordBatch]:
@@ -50,7 +50,7 @@ def profile(batches, slice_by=()) -> float:
         counts.add_record_batch(acc, batch)
         if slice_by:
             sliced.add(batch)
-    counts.extract_profile(acc)
+    profiling.extract_profile(acc)
     sliced.extract()
     return time.perf_counter() - started
 

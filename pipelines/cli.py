@@ -20,33 +20,9 @@ import warnings
 
 from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.vocab import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from nanguard.pipelines import cli_flags
 
 DEFAULT_ROOT = "nanguard_runs"
-
-
-def _default_schema() -> str:
-    from importlib import resources
-
-    return str(resources.files("nanguard.schemas") / "penguins.pbtxt")
-
-
-def _add_pipeline_flags(p: argparse.ArgumentParser) -> None:
-    """The flags `run` and `compile` share: label, config, schema, steps, Beam arguments."""
-    p.add_argument("--label", help="the label column (default: `label` in --config, else species)")
-    p.add_argument(
-        "--config",
-        help="YAML with the keys label, data_guard, transform, trainer, gate "
-        "(see `nanguard config`)",
-    )
-    p.add_argument(
-        "--beam-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="a Beam pipeline argument, repeatable (e.g. --beam-arg=--direct_num_workers=2)",
-    )
-    p.add_argument("--train-steps", type=int, help="overrides trainer.train_steps")
-    p.add_argument("--eval-steps", type=int, help="overrides trainer.eval_steps")
 
 
 def _add_run_parser(subparsers) -> None:
@@ -70,30 +46,18 @@ def _add_run_parser(subparsers) -> None:
     p.add_argument("--serving-dir", help="where the Pusher writes (default: ROOT/serving)")
     p.add_argument("--baseline", action="store_true", help="the stock TFX variant, no guards")
     p.add_argument("--verbose", action="store_true", help="show TFX's full log on the console")
-    _add_pipeline_flags(p)
+    cli_flags.add_pipeline_flags(p)
     p.set_defaults(func=_run_command)
-
-
-def _load_config(args):
-    """The validated PipelineConfig from --config, --label and the step flags (InputError)."""
-    from nanguard.pipelines.config import PipelineConfig
-
-    for flag in ("train_steps", "eval_steps"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise InputError(f"--{flag.replace('_', '-')} {value}: must be at least 1")
-    config = PipelineConfig.load(args.config, label=args.label)
-    return config.with_trainer_steps(args.train_steps, args.eval_steps)
 
 
 def _run_command(args) -> int:
     from nanguard.pipelines import data as data_lib
     from nanguard.pipelines import local_runner
 
-    config = _load_config(args)
+    config = cli_flags.load_config(args)
     # The curated penguins schema goes with the bundled data; other data without --schema gets
     # an inferred, hardened schema.
-    schema = args.schema or (None if args.data else _default_schema())
+    schema = args.schema or (None if args.data else cli_flags.default_schema())
     if schema is not None and not os.path.isfile(schema):
         raise InputError(f"--schema {schema}: no such file")
     root = os.path.abspath(args.root)
@@ -238,68 +202,6 @@ def _history_command(args) -> int:
     return EXIT_OK
 
 
-def _add_compile_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "compile",
-        help="compile the pipeline for Vertex AI Pipelines or Kubeflow Pipelines (offline)",
-        description="Writes the pipeline spec with KubeflowV2DagRunner; submits nothing.",
-    )
-    p.add_argument("--target", required=True, choices=["vertex", "kubeflow"])
-    p.add_argument("--image", required=True, help="container image with nanguard installed")
-    p.add_argument("--root", required=True, help="pipeline root URI, e.g. gs://bucket/root")
-    p.add_argument("--data", required=True, help="URI of a folder of CSVs (empty cell = missing)")
-    p.add_argument("--output", required=True, help="file to write (.json or .yaml)")
-    p.add_argument("--serving-dir", help="push destination (default: ROOT/serving)")
-    p.add_argument("--schema", help="schema URI inside the image or in storage")
-    p.add_argument("--name", default="nanguard", help="pipeline name ([a-z0-9][a-z0-9-]*)")
-    p.add_argument(
-        "--spec-version",
-        choices=["2.0", "2.1"],
-        help="pipeline spec schema (default: 2.1 for kubeflow, which KFP's backend needs; "
-        "2.0 for vertex, which takes both)",
-    )
-    p.add_argument(
-        "--drift-baseline",
-        metavar="URI",
-        help="a DataGuard output (ExampleAnomalies URI) of a pushed run: imported, and every "
-        "split's missing/NaN/Inf rates are compared with it",
-    )
-    _add_pipeline_flags(p)
-    p.set_defaults(func=_compile_command)
-
-
-def _compile_command(args) -> int:
-    import re
-
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.name):
-        raise InputError(f"--name {args.name!r}: must match [a-z0-9][a-z0-9-]* (Kubeflow's rule)")
-    config = _load_config(args)
-    # `task: auto` is decided from --data when it can be read here, else from the schema's
-    # label type (the image ships the bundled one); else exit 2 asking for `task:`.
-    config = config.with_task(schema_path=args.schema or _default_schema(), data=args.data)
-    from nanguard.pipelines import kubeflow_runner
-
-    extra = {"schema_path": args.schema} if args.schema else {}
-    if args.drift_baseline:
-        extra["drift_baseline_uri"] = args.drift_baseline
-    job = kubeflow_runner.compile_pipeline(
-        target=args.target,
-        image=args.image,
-        pipeline_root=args.root,
-        data_root=args.data,
-        serving_model_dir=args.serving_dir or args.root.rstrip("/") + "/serving",
-        output=args.output,
-        pipeline_name=args.name,
-        beam_pipeline_args=args.beam_arg,
-        spec_version=args.spec_version,
-        config=config,
-        **extra,
-    )
-    tasks = sorted(job["pipelineSpec"]["root"]["dag"]["tasks"])
-    print(f"Wrote {args.output} ({args.target}): {len(tasks)} tasks: {', '.join(tasks)}")
-    return EXIT_OK
-
-
 def _add_config_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "config",
@@ -325,7 +227,7 @@ def _config_command(args) -> int:
 _COMPONENT_COMMANDS = (
     "nanguard.components.data_guard.cli",  # scan, harden-schema
     "nanguard.components.gate.cli",  # check-model
-    "nanguard.pipelines.launcher_cli",  # launch
+    "nanguard.pipelines.kubeflow_cli",  # compile, launch
 )
 
 
@@ -342,7 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parser(subparsers)
-    _add_compile_parser(subparsers)
     for module in _COMPONENT_COMMANDS:
         importlib.import_module(module).add_parsers(subparsers)
     _add_config_parser(subparsers)

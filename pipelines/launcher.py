@@ -13,7 +13,7 @@ Vertex AI Pipelines (and the KFP v2 driver and launcher) does around a container
   executor the driver's ExecutorOutput file and the metadata it set on the outputs;
 - resolves an importer task itself (no container), as the launcher does;
 - runs the task's command and args verbatim, `{{$}}` replaced by the ExecutorInput JSON, through
-  a `Runner` (a subprocess here, or a container: `launcher_cli`);
+  a `Runner` (a subprocess here, or a container: `kubeflow_cli`);
 - skips every task downstream of one that failed; independent tasks still run (Vertex's default
   failure policy).
 

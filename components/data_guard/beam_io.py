@@ -29,7 +29,7 @@ import pyarrow as pa
 import tensorflow as tf
 from tfx_bsl.coders import example_coder
 
-from nanguard.components.data_guard import counts, outputs, slices
+from nanguard.components.data_guard import counts, outputs, profiling, slices
 
 # Serialized tf.Examples decoded per Arrow RecordBatch by ReadTFExampleFiles.
 DEFAULT_READ_BATCH_SIZE = 8192
@@ -70,7 +70,7 @@ class ProfileCombineFn(beam.CombineFn):
         return accumulator
 
     def extract_output(self, accumulator) -> dict[str, Any]:
-        profile = counts.extract_profile(accumulator[0])
+        profile = profiling.extract_profile(accumulator[0])
         if self._slice_by:
             profile["slices"] = accumulator[1].extract()
         return profile

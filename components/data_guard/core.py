@@ -13,7 +13,7 @@ from absl import logging
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from nanguard.components import vocab
-from nanguard.components.data_guard import anomalies, counts, drift, policy, schema
+from nanguard.components.data_guard import anomalies, drift, policy, profiling, schema
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.data_guard.outputs import INT_TOTAL_PROPERTIES
 from nanguard.components.violations import Violation
@@ -54,7 +54,7 @@ def judge_splits(
     result: dict[str, Any] = {"splits": {}}
     totals = dict.fromkeys(INT_TOTAL_PROPERTIES, 0)
     for profile in split_profiles.values():
-        counts.complete_profile(profile, kinds)
+        profiling.complete_profile(profile, kinds)
     # Rates that moved between splits, or from the baseline: complete profiles on both sides.
     moved = skew_violations(split_profiles, config)
     if baseline:

@@ -33,7 +33,7 @@ from absl import logging
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from nanguard.components import cells, inputs, vocab
-from nanguard.components.data_guard import core, counts, policy, scan_csv
+from nanguard.components.data_guard import core, policy, profiling, scan_csv
 from nanguard.components.data_guard import schema as schema_lib
 from nanguard.components.data_guard.config import DataGuardConfig
 from nanguard.components.errors import InputError
@@ -276,7 +276,7 @@ def scan_path(
     profile = _profile(path, kind, files, header, *read)
     if kind == CSV and profile["rows"] == 0:
         raise InputError(f"{path}: no data rows; pass a CSV with a header and rows")
-    counts.complete_profile(profile, header)
+    profiling.complete_profile(profile, header)
     strays: dict[str, Any] = {}
     if kind == CSV and config.stray_strings == "treat_as_missing":
         kinds = schema_lib.feature_kinds(schema)
@@ -287,7 +287,7 @@ def scan_path(
             logging.info("scan: reading %s again, stray strings as missing.", sorted(strays))
             spellings.clear()
             profile = _profile(path, kind, files, header, *read, as_missing=strays)
-            counts.complete_profile(profile, header)
+            profiling.complete_profile(profile, header)
     result = core.judge_splits(
         {SPLIT: profile}, schema, config, label_key, path, baseline, baseline_name
     )
@@ -354,7 +354,7 @@ def _profile(
             )
         if kind == CSV:
             return scan_csv.profile_csv(files, header, missing, as_missing, dialect, spellings)
-        return counts.profile_record_batches(_tfrecord_batches(files))
+        return profiling.profile_record_batches(_tfrecord_batches(files))
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 - a corrupt record or mixed types deep in a file

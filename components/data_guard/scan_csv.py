@@ -15,7 +15,7 @@ from typing import Any
 from absl import logging
 
 from nanguard.components import csv_types, inputs, vocab
-from nanguard.components.data_guard import counts
+from nanguard.components.data_guard import profiling
 
 CSV_BLOCK_BYTES = 1 << 20  # bytes of CSV text per record batch
 
@@ -34,7 +34,7 @@ def profile_csv(
     read.update(dialect=dialect)
     try:
         batches = csv_types.example_gen_batches(files, header, spellings=spellings, **read)
-        return counts.profile_record_batches(batches)
+        return profiling.profile_record_batches(batches)
     except csv_types.TypesWidened:
         # E.g. a column of integers with a '1.5' after the first batch: CsvExampleGen types it
         # FLOAT over all rows, so the earlier batches must be counted again as float32.
@@ -43,7 +43,7 @@ def profile_csv(
             spellings.clear()
         kinds = csv_types.example_gen_kinds(files, header, **read)
         batches = csv_types.example_gen_batches(files, header, kinds, spellings=spellings, **read)
-        return counts.profile_record_batches(batches)
+        return profiling.profile_record_batches(batches)
 
 
 def file_kinds(file: str, header: Sequence[str], *read) -> tuple[dict, dict]:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from nanguard.components.data_guard import counts
+from nanguard.components.data_guard import counts, profiling
 
 
 def test_profile_record_batches_matches_numpy_and_merges_across_batches():
@@ -27,7 +27,7 @@ def test_profile_record_batches_matches_numpy_and_merges_across_batches():
     )
     batch = pa.RecordBatch.from_arrays([column, words], ["x", "w"])
     batches = [batch.slice(i, 700) for i in range(0, n, 700)]  # uneven, sliced batches
-    result = counts.profile_record_batches(batches)
+    result = profiling.profile_record_batches(batches)
     x = result["features"]["x"]
     v = values[present]
     finite = v[np.isfinite(v)].astype(np.float64)
@@ -53,8 +53,8 @@ def test_profile_record_batches_matches_numpy_and_merges_across_batches():
 
 def test_complete_profile_adds_absent_features_as_all_missing():
     batch = pa.RecordBatch.from_arrays([pa.array([1.0, None, 3.0])], ["x"])
-    result = counts.complete_profile(
-        counts.profile_record_batches([batch]), {"x": counts.FLOAT, "ghost": counts.INT}
+    result = profiling.complete_profile(
+        profiling.profile_record_batches([batch]), {"x": counts.FLOAT, "ghost": counts.INT}
     )
     assert list(result["features"]) == ["ghost", "x"]
     ghost = result["features"]["ghost"]

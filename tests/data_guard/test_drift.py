@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from nanguard.components.data_guard import counts, drift
+from nanguard.components.data_guard import drift, profiling
 
 
 def _profile(rows: int, nan_rate: float, missing_rate: float, seed: int) -> dict:
@@ -23,7 +23,7 @@ def _profile(rows: int, nan_rate: float, missing_rate: float, seed: int) -> dict
         [pa.array(np.where(absent, None, x), pa.float64(), from_pandas=False), pa.array(y)],
         ["x", "y"],
     )
-    return counts.profile_record_batches([batch])
+    return profiling.profile_record_batches([batch])
 
 
 def test_z_score_matches_the_pooled_formula():

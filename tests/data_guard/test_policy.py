@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from nanguard.components import violations as violations_lib
-from nanguard.components.data_guard import anomalies, core, counts, policy, summary
+from nanguard.components.data_guard import anomalies, core, counts, policy, profiling, summary
 from nanguard.components.data_guard.config import DataGuardConfig, SkewConfig
 from nanguard.components.errors import InputError
 from nanguard.components.violations import Violation
@@ -60,8 +60,8 @@ RNG = np.random.default_rng(23)
 
 def _profile(columns: dict) -> dict:
     table = pa.table(columns)
-    profile = counts.profile_record_batches(table.to_batches())
-    counts.complete_profile(profile, table.column_names)
+    profile = profiling.profile_record_batches(table.to_batches())
+    profiling.complete_profile(profile, table.column_names)
     return profile
 
 

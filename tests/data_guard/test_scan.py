@@ -197,7 +197,7 @@ def test_streamed_scan_counts_equal_pandas_and_numpy(tmp_path, monkeypatch, late
     a number column) gives numpy's counts on pandas' reading of the text, and the whole-table
     profile."""
     from nanguard.components import csv_types, inputs
-    from nanguard.components.data_guard import counts
+    from nanguard.components.data_guard import profiling
 
     path = tmp_path / "g.csv"
     names = _generated_csv(path, late_text)
@@ -239,7 +239,7 @@ def test_streamed_scan_counts_equal_pandas_and_numpy(tmp_path, monkeypatch, late
     assert (late["type"], late.get("numeric_like")) == (
         ("STRING", 2000) if late_text else ("FLOAT", None)
     )
-    whole = counts.profile_record_batches(
+    whole = profiling.profile_record_batches(
         csv_types.example_gen_types(inputs.read_csv(str(path))).to_batches(max_chunksize=65536)
     )
     _assert_same_profile({"features": result["features"]}, {"features": whole["features"]})

@@ -8,7 +8,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from nanguard.components.data_guard import counts, stats_format
+from nanguard.components.data_guard import profiling, stats_format
 
 
 def _split(seed: int, rows: int = 500):
@@ -23,7 +23,7 @@ def _split(seed: int, rows: int = 500):
         [pa.array(np.where(absent, None, x), pa.float64()), pa.array(color, pa.string())],
         ["x", "color"],
     )
-    return counts.profile_record_batches([batch]), x, absent, color
+    return profiling.profile_record_batches([batch]), x, absent, color
 
 
 def test_counts_reach_tfdv_fields_exactly():

@@ -413,11 +413,11 @@ def test_a_full_disk_while_staging_exits_2_naming_the_staged_file(pushed):
 
 
 def _profile(columns: dict) -> dict:
-    from nanguard.components.data_guard import counts
+    from nanguard.components.data_guard import profiling
 
     table = pa.table(columns)
-    profile = counts.profile_record_batches(table.to_batches())
-    counts.complete_profile(profile, table.column_names)
+    profile = profiling.profile_record_batches(table.to_batches())
+    profiling.complete_profile(profile, table.column_names)
     return profile
 
 

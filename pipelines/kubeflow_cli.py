@@ -1,14 +1,18 @@
-"""`nanguard launch SPEC`: runs a compiled Vertex JSON or Kubeflow YAML here, task by task.
+"""The Kubeflow/Vertex commands: `nanguard compile` writes the spec, `nanguard launch SPEC` runs a
+compiled Vertex JSON or Kubeflow YAML here, task by task.
 
-Each task's command runs as compiled, in a subprocess, or with `--containers` in a container of
-its compiled image (podman, network off). See `launcher` for what this proves and what it does
-not. Imports nothing heavy: the parser is built for `nanguard --help`.
+In `launch`, each task's command runs as compiled, in a subprocess, or with `--containers` in a
+container of its compiled image (podman, network off). See `launcher` for what this proves and
+what it does not. Imports nothing heavy: the parsers are built for `nanguard --help`.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+from nanguard.components.vocab import EXIT_OK
+from nanguard.pipelines import cli_flags
 
 # Rootless podman on these machines: crun refuses hybrid cgroups, and raising the file and
 # process limits past the user's is not permitted (both seen here; see the README).
@@ -17,6 +21,7 @@ PODMAN_RUN_ARGS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"
 
 
 def add_parsers(subparsers) -> None:
+    _add_compile_parser(subparsers)
     p = subparsers.add_parser(
         "launch",
         help="run a compiled Vertex JSON / Kubeflow YAML here, task by task (local stand-in)",
@@ -106,3 +111,67 @@ def _launch_command(args) -> int:
     code, last = launcher.outcome(run.run(_report))
     print(last, file=sys.stderr if code == 1 else sys.stdout)
     return code
+
+
+def _add_compile_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compile",
+        help="compile the pipeline for Vertex AI Pipelines or Kubeflow Pipelines (offline)",
+        description="Writes the pipeline spec with KubeflowV2DagRunner; submits nothing.",
+    )
+    p.add_argument("--target", required=True, choices=["vertex", "kubeflow"])
+    p.add_argument("--image", required=True, help="container image with nanguard installed")
+    p.add_argument("--root", required=True, help="pipeline root URI, e.g. gs://bucket/root")
+    p.add_argument("--data", required=True, help="URI of a folder of CSVs (empty cell = missing)")
+    p.add_argument("--output", required=True, help="file to write (.json or .yaml)")
+    p.add_argument("--serving-dir", help="push destination (default: ROOT/serving)")
+    p.add_argument("--schema", help="schema URI inside the image or in storage")
+    p.add_argument("--name", default="nanguard", help="pipeline name ([a-z0-9][a-z0-9-]*)")
+    p.add_argument(
+        "--spec-version",
+        choices=["2.0", "2.1"],
+        help="pipeline spec schema (default: 2.1 for kubeflow, which KFP's backend needs; "
+        "2.0 for vertex, which takes both)",
+    )
+    p.add_argument(
+        "--drift-baseline",
+        metavar="URI",
+        help="a DataGuard output (ExampleAnomalies URI) of a pushed run: imported, and every "
+        "split's missing/NaN/Inf rates are compared with it",
+    )
+    cli_flags.add_pipeline_flags(p)
+    p.set_defaults(func=_compile_command)
+
+
+def _compile_command(args) -> int:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.name):
+        from nanguard.components.errors import InputError
+
+        raise InputError(f"--name {args.name!r}: must match [a-z0-9][a-z0-9-]* (Kubeflow's rule)")
+    config = cli_flags.load_config(args)
+    # `task: auto` is decided from --data when it can be read here, else from the schema's
+    # label type (the image ships the bundled one); else exit 2 asking for `task:`.
+    config = config.with_task(schema_path=args.schema or cli_flags.default_schema(), data=args.data)
+    from nanguard.pipelines import kubeflow_runner
+
+    extra = {"schema_path": args.schema} if args.schema else {}
+    if args.drift_baseline:
+        extra["drift_baseline_uri"] = args.drift_baseline
+    job = kubeflow_runner.compile_pipeline(
+        target=args.target,
+        image=args.image,
+        pipeline_root=args.root,
+        data_root=args.data,
+        serving_model_dir=args.serving_dir or args.root.rstrip("/") + "/serving",
+        output=args.output,
+        pipeline_name=args.name,
+        beam_pipeline_args=args.beam_arg,
+        spec_version=args.spec_version,
+        config=config,
+        **extra,
+    )
+    tasks = sorted(job["pipelineSpec"]["root"]["dag"]["tasks"])
+    print(f"Wrote {args.output} ({args.target}): {len(tasks)} tasks: {', '.join(tasks)}")
+    return EXIT_OK
