@@ -40,7 +40,8 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
-from tensorflow_model_analysis.utils import util
+
+from nanguard.components.gate import tfma_common
 
 LABELLED_ACCURACY_NAME = "labelled_accuracy"
 ACCURACY_OVER_MAJORITY_NAME = "accuracy_over_majority"
@@ -93,7 +94,9 @@ def _labelled_accuracy(
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
     outputs = OUTPUTS[LABELLED_ACCURACY_NAME]
-    return _computations(name, outputs, model_names, output_names, example_weighted)
+    return tfma_common.computations(
+        name, outputs, _ClassCombiner, model_names, output_names, example_weighted
+    )
 
 
 def _accuracy_over_majority(
@@ -103,45 +106,9 @@ def _accuracy_over_majority(
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
     outputs = OUTPUTS[ACCURACY_OVER_MAJORITY_NAME]
-    return _computations(name, outputs, model_names, output_names, example_weighted)
-
-
-def _computations(
-    name: str,
-    outputs: tuple[str, ...],
-    model_names: list[str] | None = None,
-    output_names: list[str] | None = None,
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
-    computations = []
-    for model_name in model_names or [""]:
-        for output_name in output_names or [""]:
-            keys = {
-                out: metric_types.MetricKey(
-                    name=name if out == outputs[0] else out,
-                    model_name=model_name,
-                    output_name=output_name,
-                    example_weighted=example_weighted,
-                )
-                for out in outputs
-            }
-            computations.append(
-                metric_types.MetricComputation(
-                    keys=list(keys.values()),
-                    preprocessors=[metric_types.StandardMetricInputsPreprocessor()],
-                    combiner=_ClassCombiner(keys, model_name, output_name),
-                )
-            )
-    return computations
-
-
-def _pick(value: Any, model_name: str, output_name: str) -> Any:
-    if isinstance(value, dict) and model_name:
-        picked = util.get_by_keys(value, [model_name], optional=True)
-        value = value if picked is None else picked
-    if isinstance(value, dict) and output_name:
-        value = util.get_by_keys(value, [output_name])
-    return value
+    return tfma_common.computations(
+        name, outputs, _ClassCombiner, model_names, output_names, example_weighted
+    )
 
 
 def class_rates(counts: np.ndarray) -> dict[str, float]:
@@ -202,8 +169,8 @@ class _ClassCombiner(beam.CombineFn):
     def add_input(
         self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs
     ) -> np.ndarray:
-        labels = _pick(element.label, self._model_name, self._output_name)
-        scores = _pick(element.prediction, self._model_name, self._output_name)
+        labels = tfma_common.pick(element.label, self._model_name, self._output_name)
+        scores = tfma_common.pick(element.prediction, self._model_name, self._output_name)
         return _merge(accumulator, accumulate(labels, scores))
 
     def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:

@@ -31,7 +31,8 @@ import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.metrics import metric_types
-from tensorflow_model_analysis.utils import util
+
+from nanguard.components.gate import tfma_common
 
 NON_FINITE_PREDICTION_COUNT_NAME = "non_finite_prediction_count"
 NON_FINITE_PREDICTION_RATE_NAME = "non_finite_prediction_rate"
@@ -76,28 +77,15 @@ def _computations(
     output_names: list[str] | None,
     example_weighted: bool,
 ) -> metric_types.MetricComputations:
-    computations = []
-    for model_name in model_names or [""]:
-        for output_name in output_names or [""]:
-            key = metric_types.MetricKey(
-                name=name,
-                model_name=model_name,
-                output_name=output_name,
-                example_weighted=example_weighted,
-            )
-            computations.append(
-                metric_types.MetricComputation(
-                    keys=[key],
-                    preprocessors=[
-                        metric_types.StandardMetricInputsPreprocessor(
-                            include_filter={constants.PREDICTIONS_KEY: {}},
-                            include_default_inputs=False,
-                        )
-                    ],
-                    combiner=_NonFiniteCombiner(key, model_name, output_name, rate),
-                )
-            )
-    return computations
+    def combiner(keys, model_name, output_name):
+        return _NonFiniteCombiner(keys[name], model_name, output_name, rate)
+
+    only_predictions = metric_types.StandardMetricInputsPreprocessor(
+        include_filter={constants.PREDICTIONS_KEY: {}}, include_default_inputs=False
+    )
+    return tfma_common.computations(
+        name, (name,), combiner, model_names, output_names, example_weighted, only_predictions
+    )
 
 
 def _non_finite_count(
@@ -146,13 +134,7 @@ class _NonFiniteCombiner(beam.CombineFn):
     def add_input(
         self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs
     ) -> np.ndarray:
-        prediction = element.prediction
-        if isinstance(prediction, dict) and self._model_name:
-            value = util.get_by_keys(prediction, [self._model_name], optional=True)
-            if value is not None:
-                prediction = value
-        if isinstance(prediction, dict) and self._output_name:
-            prediction = util.get_by_keys(prediction, [self._output_name])
+        prediction = tfma_common.pick(element.prediction, self._model_name, self._output_name)
         accumulator[0] += int(_is_non_finite(prediction))
         accumulator[1] += 1
         return accumulator

@@ -33,7 +33,8 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
-from tensorflow_model_analysis.utils import util
+
+from nanguard.components.gate import tfma_common
 
 MSE_RATIO_NAME = "mse_ratio_to_mean"
 MSE_NAME = "mean_squared_error"
@@ -63,35 +64,9 @@ def _computations(
     output_names: list[str] | None = None,
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
-    computations = []
-    for model_name in model_names or [""]:
-        for output_name in output_names or [""]:
-            keys = {
-                out: metric_types.MetricKey(
-                    name=name if out == MSE_RATIO_NAME else out,
-                    model_name=model_name,
-                    output_name=output_name,
-                    example_weighted=example_weighted,
-                )
-                for out in OUTPUT_NAMES
-            }
-            computations.append(
-                metric_types.MetricComputation(
-                    keys=list(keys.values()),
-                    preprocessors=[metric_types.StandardMetricInputsPreprocessor()],
-                    combiner=_RegressionCombiner(keys, model_name, output_name),
-                )
-            )
-    return computations
-
-
-def _pick(value: Any, model_name: str, output_name: str) -> Any:
-    if isinstance(value, dict) and model_name:
-        picked = util.get_by_keys(value, [model_name], optional=True)
-        value = value if picked is None else picked
-    if isinstance(value, dict) and output_name:
-        value = util.get_by_keys(value, [output_name])
-    return value
+    return tfma_common.computations(
+        name, OUTPUT_NAMES, _RegressionCombiner, model_names, output_names, example_weighted
+    )
 
 
 class _RegressionCombiner(beam.CombineFn):
@@ -108,9 +83,11 @@ class _RegressionCombiner(beam.CombineFn):
     def add_input(
         self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs
     ) -> np.ndarray:
-        labels = np.asarray(_pick(element.label, self._model_name, self._output_name), np.float64)
+        labels = np.asarray(
+            tfma_common.pick(element.label, self._model_name, self._output_name), np.float64
+        )
         predictions = np.asarray(
-            _pick(element.prediction, self._model_name, self._output_name), np.float64
+            tfma_common.pick(element.prediction, self._model_name, self._output_name), np.float64
         )
         labels, predictions = labels.reshape(-1), predictions.reshape(-1)
         if labels.size != predictions.size:

@@ -45,7 +45,7 @@ from nanguard.components.trainer.any_state import (
     _rows,
 )
 from nanguard.components.trainer.config import NONFINITE_POLICIES, TrainerConfig
-from nanguard.components.trainer.diagnosis import nonfinite_weights
+from nanguard.components.trainer.diagnosis import refuse_nonfinite_weights
 from nanguard.components.trainer.guarded_model import GuardedModel, _is_lso
 
 __all__ = ["guard", "guard_model", "is_guarded", "check_export"]
@@ -106,14 +106,9 @@ def is_guarded(model) -> bool:
 
 def check_export(model: keras.Model, where: str = "the export directory") -> None:
     """Raises `GuardBlockedError` if any weight of `model` is NaN or Inf; else does nothing."""
-    bad = nonfinite_weights(model)
-    if bad:
-        layers = sorted({b["layer"] for b in bad})
-        raise GuardBlockedError(
-            f"Refusing to save the model to {where}: {len(bad)} weight tensor(s) hold NaN/Inf, "
-            f"in layer(s) {layers}. Nothing was written. Lower the learning rate or use the "
-            "guard's policy 'recover'."
-        )
+    refuse_nonfinite_weights(
+        model, where, "Lower the learning rate or use the guard's policy 'recover'."
+    )
 
 
 def _config(policy, settings: dict) -> TrainerConfig:

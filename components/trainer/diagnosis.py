@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from nanguard.components.errors import GuardBlockedError
 from nanguard.components.trainer.health import json_float
 
 _OP_RE = re.compile(r'op "([^"]+)"')
@@ -57,6 +58,20 @@ def nonfinite_weights(model: keras.Model) -> list[dict]:
             }
         )
     return found
+
+
+def refuse_nonfinite_weights(model: keras.Model, where: str, advice: str) -> None:
+    """Raises `GuardBlockedError` naming the layers if any weight is NaN or Inf; else nothing.
+
+    Called before anything is written, so a refused save leaves `where` untouched.
+    """
+    bad = nonfinite_weights(model)
+    if bad:
+        layers = sorted({b["layer"] for b in bad})
+        raise GuardBlockedError(
+            f"Refusing to save the model to {where}: {len(bad)} weight tensor(s) hold NaN/Inf, "
+            f"in layer(s) {layers} ({bad}). Nothing was written. {advice}"
+        )
 
 
 def extreme_inputs(features: dict, threshold: float) -> list[dict]:

@@ -10,9 +10,8 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from nanguard.components.errors import GuardBlockedError
 from nanguard.components.trainer import serving
-from nanguard.components.trainer.diagnosis import nonfinite_weights
+from nanguard.components.trainer.diagnosis import refuse_nonfinite_weights
 from nanguard.components.trainer.health import HEALTH_REPORT_FILE
 
 
@@ -33,15 +32,12 @@ def export_model(
         GuardBlockedError: if any weight is NaN or Inf; nothing is written to
             `serving_model_dir`.
     """
-    bad = nonfinite_weights(model)
-    if bad:
-        layers = sorted({b["layer"] for b in bad})
-        raise GuardBlockedError(
-            f"Refusing to export the model to {serving_model_dir}: {len(bad)} weight tensor(s) "
-            f"hold NaN/Inf, in layer(s) {layers} ({bad}). Nothing was written. See "
-            f"{HEALTH_REPORT_FILE} in the model run directory; lower trainer.learning_rate or "
-            "use trainer.nonfinite_policy='recover'."
-        )
+    refuse_nonfinite_weights(
+        model,
+        serving_model_dir,
+        f"See {HEALTH_REPORT_FILE} in the model run directory; lower trainer.learning_rate or "
+        "use trainer.nonfinite_policy='recover'.",
+    )
     # Export a plain functional model sharing the trained layers: no custom class to load.
     # model.input keeps the input dict, so the export is called by feature name (any header).
     outputs = model.outputs
