@@ -65,21 +65,20 @@ def test_complete_profile_adds_absent_features_as_all_missing():
 def test_non_numeric_values_are_counted_exactly_across_batches_and_merges():
     """The stray-value sketch starts as a copy of the top-k sketch when the first number shows
     up (text-only batches before it), and merges with accumulators that saw no number."""
-    c = counts
     parts = [["abc", "x", "abc"], ["1", "2.5", "abc", "nan"], ["?", "x"], ["3"] * 40]
     batches = [pa.RecordBatch.from_arrays([pa.array(p)], names=["v"]) for p in parts]
     values = pd.Series(sum(parts, []))
     others = values[~values.str.fullmatch(r"[0-9.]+|nan")].value_counts().to_dict()
     assert others == {"abc": 3, "x": 2, "?": 1}
-    one = c.profile_record_batches(batches)["features"]["v"]
+    one = profiling.profile_record_batches(batches)["features"]["v"]
     accs = []
     for batch in batches:
-        acc = c.ProfileAccumulator()
-        c.add_record_batch(acc, batch)
+        acc = counts.ProfileAccumulator()
+        counts.add_record_batch(acc, batch)
         accs.append(acc)
-    merged = c.extract_profile(c.merge_accumulators(accs[::-1]))["features"]["v"]
+    merged = profiling.extract_profile(counts.merge_accumulators(accs[::-1]))["features"]["v"]
     for feat in (one, merged):
         assert (feat["numeric_like"], feat["non_numeric_exact"]) == (43, True)
         assert feat["non_numeric"] == others
-    text = c.profile_record_batches(batches[:1])["features"]["v"]
+    text = profiling.profile_record_batches(batches[:1])["features"]["v"]
     assert text["non_numeric"] == {} and text["top_value"] == "abc"  # a text column
