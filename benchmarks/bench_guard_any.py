@@ -46,7 +46,9 @@ def _two_tower(rows: int, steps: int):
         features = tf.io.parse_example(r, two_tower_module.FEATURES)
         return features, features.pop("clicked")
 
-    return model, records.map(parse).cache()
+    # A TFRecord file's size is unknown to tf.data; Keras needs it with steps_per_execution > 1.
+    batches = tf.data.experimental.assert_cardinality(-(-rows // 64))
+    return model, records.map(parse).apply(batches).cache()
 
 
 def _build(kind: str, rows: int, steps: int, batch: int):
