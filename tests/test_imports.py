@@ -1,5 +1,5 @@
 """No import cycle among nanguard's modules, counting imports inside functions too; no component
-imports another component."""
+imports another component; no module over 400 lines."""
 
 from __future__ import annotations
 
@@ -95,3 +95,13 @@ def test_no_component_imports_another_component():
                 if other[2] != parts[2]:
                     crossings.append(f"{name} -> {target}")
     assert crossings == []
+
+
+def test_no_source_module_is_over_400_lines():
+    """A module past 400 lines holds two jobs: split it along its seam (issue #24)."""
+    long = {
+        name: n
+        for name, path in _modules().items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}

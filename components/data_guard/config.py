@@ -90,9 +90,10 @@ class DataGuardConfig(Section):
     whose non-missing cells are at least 90% numbers (`cells.MOSTLY_NUMERIC_FRACTION`; a BYTES
     schema entry does not exempt it: SchemaGen infers BYTES for such a column), but
     that holds other cells (`12,5`, `abc`, `>100`), is reported naming the feature, the tokens
-    and their counts. `block` (default): a violation (`nanguard run` stops before the pipeline,
-    exit 3; `scan --check` exits 3). `treat_as_missing`: where the CSV is read (`run`'s
-    staging, `scan`) those cells become missing and the column stays numeric. Inside a
+    and their counts. `treat_as_missing` (default: a real table's `rotary` among cylinder
+    counts): where the CSV is read (`run`'s staging, `scan`) those cells become missing (then
+    imputed) and the column stays numeric; the run prints a note naming them. `block`: a
+    violation (`nanguard run` stops before the pipeline, exit 3; `scan --check` exits 3). Inside a
     pipeline the guard cannot retype a column ExampleGen already typed as text, so there it is
     a violation under either policy (clean the file, or stage it with `pipelines.data`).
     `text_features` names the columns that are text on purpose (codes): never checked.
@@ -182,10 +183,10 @@ class DataGuardConfig(Section):
         "columns kept as text even when mostly numbers (codes such as 01234)",
     )
     stray_strings: str = setting(
-        "block",
+        "treat_as_missing",
         OneOf(STRAY_STRING_POLICIES),
-        "a numeric (or >= 90% numeric) column with other strings: block: a violation naming "
-        "them; treat_as_missing: read them as missing",
+        "a numeric (or >= 90% numeric) column with other strings: treat_as_missing: read them "
+        "as missing, with a note naming them; block: a violation naming them",
     )
 
     skew: SkewConfig = setting(

@@ -98,9 +98,15 @@ def test_scan_bad_inputs_exit_2_naming_file_or_feature(tmp_path, capsys):
     assert "missing.csv" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n" + "".join(f"{i}.5,x{i}\n" for i in range(30)) + "abc,y\n")
-    # A stray string in a mostly numeric column is the guard's violation (stray_strings:
-    # block), naming feature, token, count, file and line: exit 3 with --check, as in `run`.
-    assert _run_cli(["scan", str(bad), "--check"]) == vocab.EXIT_BLOCKED
+    # A stray string in a mostly numeric column: read as missing with a note by default; under
+    # stray_strings: block the guard's violation, naming feature, token, count, file and line:
+    # exit 3 with --check, as in `run`.
+    assert _run_cli(["scan", str(bad), "--check"]) == vocab.EXIT_OK
+    assert "NOTE: feature 'a': 1 value(s) that are not numbers read as missing" in (
+        capsys.readouterr().out
+    )
+    block = ["--policy", '{"stray_strings": "block"}']
+    assert _run_cli(["scan", str(bad), "--check", *block]) == vocab.EXIT_BLOCKED
     out = capsys.readouterr().out
     assert "VIOLATION: feature 'a' holds 1 value(s) that are not numbers" in out
     assert "'abc' x1" in out and f"{bad} (line 32)" in out and "Traceback" not in out
@@ -157,7 +163,8 @@ def test_string_in_numeric_column_with_schema_is_reported_under_both_policies(tm
     s = schema_pb2.Schema()
     s.feature.add(name="x", type=schema_pb2.FLOAT)
     tfdv.write_schema_text(s, schema_path)
-    assert _run_cli(["scan", str(data), "--schema", schema_path, "--check"]) == 3
+    block = ["--policy", '{"stray_strings": "block"}']
+    assert _run_cli(["scan", str(data), "--schema", schema_path, "--check", *block]) == 3
     out = capsys.readouterr().out
     assert f"{data} (line 4)" in out and "feature 'x' holds 1 value(s)" in out
     assert "'oops' x1" in out and "schema says FLOAT" in out and "Traceback" not in out

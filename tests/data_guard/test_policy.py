@@ -369,7 +369,9 @@ def test_type_violations_name_feature_split_token_and_key():
             "few": _string_feat(10, 8, "b"),  # no schema entry, only 80% numbers
         },
     }
-    violations = policy.type_violations(split, {"x": counts.FLOAT}, "train", DataGuardConfig())
+    violations = policy.type_violations(
+        split, {"x": counts.FLOAT}, "train", DataGuardConfig(stray_strings="block")
+    )
     got = {v.feature: (v.kind, v.split, v.details["value"], v.observed) for v in violations}
     assert got == {"x": ("type", "train", "abc", 1), "m": ("type", "train", "oops", 1)}
     x = next(v for v in violations if v.feature == "x")

@@ -115,7 +115,7 @@ def test_string_in_numeric_column_of_the_schema_names_tokens_file_and_line(tmp_p
     path.write_text('x,y\n1.5,a\n"multi\nline",b\n2.5,c\nabc,d\n')
     s = schema_pb2.Schema()
     s.feature.add(name="x", type=schema_pb2.FLOAT)
-    result = scan.scan_path(str(path), schema=s)
+    result = scan.scan_path(str(path), schema=s, config={"stray_strings": "block"})
     (v,) = result["violations"]
     assert (v["feature"], v["kind"], v["details"]["count"], v["details"]["tokens"]) == (
         "x",
@@ -310,7 +310,7 @@ def test_every_default_missing_token_counts_as_missing_as_pandas_reads_it(tmp_pa
 def test_numeric_column_with_two_question_marks_and_one_abc_under_both_policies(tmp_path):
     """'?' is missing; 'abc' is the stray: 30 of 31 non-missing cells are numbers."""
     path = _x_column(tmp_path / "t.csv", [*(f"{i}.5" for i in range(30)), "?", "abc", "?"])
-    block = scan.scan_path(path)
+    block = scan.scan_path(path, config={"stray_strings": "block"})
     (v,) = block["violations"]
     details = v["details"]
     assert (v["feature"], v["kind"], details["count"], details["tokens"], details["value"]) == (

@@ -204,8 +204,10 @@ _X = [f"{i},5" for i in range(30)]  # 0,5 .. 29,5: decimal commas
 def test_a_stray_string_rejects_its_row_not_the_batch(env, tmp_path, capsys):
     data = _spreadsheet_csv(tmp_path / "req.csv", [*_X[:10], "abc", *_X[10:], "n. a."])
     out = tmp_path / "r.json"
+    block = tmp_path / "block.yaml"  # the default reads stray strings as missing, as a run does
+    block.write_text('{"data_guard": {"stray_strings": "block"}}')  # JSON is YAML
     argv = ["check-model", env["models"]["log"], "--data", data, "--json", str(out),
-            "--label", "label", "--no-probes"]  # fmt: skip
+            "--label", "label", "--no-probes", "--config", str(block)]  # fmt: skip
     assert nanguard_cli.main(argv) == 3  # log(x - 1) is NaN for x = 0.5: not blessed
     report = json.loads(out.read_text())
     reading = report["reading"]

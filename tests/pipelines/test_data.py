@@ -90,6 +90,7 @@ from nanguard.components.data_guard.config import DataGuardConfig  # noqa: E402
 from nanguard.components.errors import GuardBlockedError  # noqa: E402
 
 _NUMBERS = [f"{i}.5" for i in range(30)]
+BLOCK = DataGuardConfig(stray_strings="block")  # the default reads stray strings as missing
 
 
 def _column_csv(path, cells_of_x):
@@ -126,8 +127,11 @@ def test_missing_tokens_from_config_extend_the_default_set(tmp_path):
 def test_stray_strings_block_names_feature_tokens_and_counts(tmp_path):
     """30 numbers, 2 '?' (a missing token) and 1 'abc': 30 of 31 non-missing are numbers."""
     path = _column_csv(tmp_path / "t.csv", [*_NUMBERS, "?", "abc", "?"])
+    default, notes = data.read_data(path)  # the default reads it as missing, with a note
+    assert default.column("x").to_pylist()[-3:] == [None, None, None]
+    assert len(notes) == 1 and "'abc' x1; read as missing" in notes[0]
     with pytest.raises(GuardBlockedError) as info:
-        data.read_data(path)
+        data.read_data(path, BLOCK)
     message = str(info.value)
     assert f"feature 'x' in --data {path}: 1 cell(s) that are not numbers" in message
     assert "'abc' x1" in message and "30 of its 31 non-missing cells are numbers" in message
@@ -137,9 +141,9 @@ def test_stray_strings_block_names_feature_tokens_and_counts(tmp_path):
     }
     out = tmp_path / "out"
     with pytest.raises(GuardBlockedError):
-        data.stage_csv(path, str(out))
+        data.stage_csv(path, str(out), BLOCK)
     assert not out.exists()  # nothing staged
-    table, notes = data.read_data(path, DataGuardConfig(mode="warn"))
+    table, notes = data.read_data(path, BLOCK.replace(mode="warn"))
     assert table.column("x").to_pylist()[-3:] == [None, "abc", None]
     assert len(notes) == 1 and "staged as written (mode warn)" in notes[0]
 
@@ -165,7 +169,7 @@ def test_a_curated_schema_makes_a_column_numeric_whatever_its_share(tmp_path):
     schema.write_text('feature { name: "x" type: FLOAT }\nfeature { name: "y" type: BYTES }\n')
     assert data.read_data(path)[1] == []  # 2 of 5 numbers: a text column without a schema
     with pytest.raises(GuardBlockedError, match=r"the schema says FLOAT\): 'abc' x2, 'x' x1"):
-        data.read_data(path, schema_path=str(schema))
+        data.read_data(path, BLOCK, schema_path=str(schema))
     table, _ = data.read_data(path, DataGuardConfig(stray_strings="treat_as_missing"), str(schema))
     assert table.column("x").to_pylist() == ["1", "2", None, None, None]
     bad = tmp_path / "bad.pbtxt"
@@ -237,7 +241,9 @@ def test_run_blocks_stray_strings_before_the_pipeline_and_scan_agrees(tmp_path, 
     """`nanguard run` stops with exit 3 naming feature, tokens and counts before anything is
     claimed or staged; `scan --check` says the same of the same file (exit 3)."""
     path = _column_csv(tmp_path / "t.csv", [*_NUMBERS, "?", "abc", "?"])
-    code, text = _run(capsys, tmp_path, "--data", path, "--label", "y")
+    config = tmp_path / "block.yaml"
+    config.write_text("data_guard:\n  stray_strings: block\n")
+    code, text = _run(capsys, tmp_path, "--data", path, "--label", "y", "--config", str(config))
     assert code == 3, text
     assert text.startswith("BLOCKED: stray strings in numeric columns (stray_strings: block): ")
     assert f"feature 'x' in --data {path}: 1 cell(s) that are not numbers" in text
@@ -245,7 +251,7 @@ def test_run_blocks_stray_strings_before_the_pipeline_and_scan_agrees(tmp_path, 
     assert not (tmp_path / "root").exists()
     from nanguard.pipelines import cli
 
-    assert cli.main(["scan", path, "--check"]) == 3
+    assert cli.main(["scan", path, "--check", "--policy", '{"stray_strings": "block"}']) == 3
     assert "VIOLATION: feature 'x' holds 1 value(s) that are not numbers" in capsys.readouterr().out
 
 

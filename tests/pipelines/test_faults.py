@@ -49,6 +49,9 @@ def write(path, content: bytes | str) -> str:
     return str(path)
 
 
+BLOCK_STRAYS = ("--policy", '{"stray_strings": "block"}')  # the default reads them as missing
+
+
 def scan_json(capsys, path: str, tmp_path, *flags: str) -> dict:
     out = str(tmp_path / "scan.json")
     code, text = run_cli(capsys, "scan", path, "--json", out, *flags)
@@ -185,8 +188,9 @@ def test_missing_and_float_tokens_are_counted(pushed, tmp_path, capsys):
     text = "x,y\n" + "".join(f"{c},{c if c not in ('?', 'abc') else 1}\n" for c in cells)
     path = write(tmp_path / "tokens.csv", text)
     # x: '?' is a missing spelling (5 missing); 'abc' is a stray string in a column whose other
-    # 10 values are numbers (>= 90%): a "type" violation naming it, the column read as text.
-    result = scan_json(capsys, path, tmp_path)
+    # 10 values are numbers (>= 90%): under stray_strings: block a "type" violation naming it,
+    # the column read as text (the default reads 'abc' as missing).
+    result = scan_json(capsys, path, tmp_path, *BLOCK_STRAYS)
     x, y = result["features"]["x"], result["features"]["y"]
     assert (x["type"], x["missing"], x["nan"], x["pos_inf"]) == ("STRING", 5, 0, 0)
     assert x["non_numeric"] == {"abc": 1}
@@ -219,6 +223,8 @@ def test_a_string_in_a_numeric_column_of_the_schema_is_named_and_fails_check(
     code, text = run_cli(capsys, "scan", path, "--schema", SCHEMA)
     assert code == EXIT_OK
     code, text = run_cli(capsys, "scan", path, "--schema", SCHEMA, "--check")
+    assert code == EXIT_OK and "'forty' x1" in text  # default: read as missing, with a note
+    code, text = run_cli(capsys, "scan", path, "--schema", SCHEMA, "--check", *BLOCK_STRAYS)
     assert code == EXIT_BLOCKED
     assert "feature 'bill_length_mm' holds 1 value(s)" in text, text
     assert "'forty' x1" in text and f"First at {path} (line 9);" in text, text

@@ -10,9 +10,12 @@ each test module calls from its own fixture.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
+import pickle
+import shutil
 import tempfile
 
 import apache_beam as beam
@@ -173,7 +176,31 @@ def analyze(rows, pipeline_args=None):
 @functools.cache
 def analyzed():
     """`(truth, res, graph)`: the inputs with NaN where missing, the saved graph's outputs in
-    input order, and the transform graph directory; one analysis per test session."""
+    input order, and the transform graph directory; one analysis per test session.
+
+    Under pytest-xdist the workers of one run share it through a folder named by the run's id:
+    the first worker analyses (~100 s) while the others wait on a lock, then read its result.
+    """
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not uid:
+        return _analyze_once()
+    shared = os.path.join(tempfile.gettempdir(), f"nanguard-transform-tests-{uid}")
+    os.makedirs(shared, exist_ok=True)
+    done, graph = os.path.join(shared, "analyzed.pkl"), os.path.join(shared, "graph")
+    with open(os.path.join(shared, "lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not os.path.exists(done):
+            truth, res, own_graph = _analyze_once()
+            shutil.copytree(own_graph, graph)
+            with open(done + ".tmp", "wb") as f:
+                pickle.dump((truth, res), f)
+            os.replace(done + ".tmp", done)
+        with open(done, "rb") as f:
+            truth, res = pickle.load(f)
+    return truth, res, graph
+
+
+def _analyze_once():
     rows, truth = make_data()
     out, graph = analyze(rows)
     # WriteToText does not keep order: the rows are transformed again, in order, through the
