@@ -252,7 +252,8 @@ def run_table(
     wall = time.perf_counter() - started
     out = result.stdout
     pushed = re.search(r"^Pushed model: (.+)$", out, re.M)
-    blocked = re.search(r"^BLOCKED: (.+)$", out + result.stderr, re.M)
+    # `BLOCKED: reason` (before the pipeline) or `BLOCKED by GUARD: n violations` and its lines.
+    blocked = re.search(r"^BLOCKED(?::| by) (.+(?:\n  - .+)*)$", out + result.stderr, re.M)
     stages = r"^  (data guard|transform|trainer|gate|evaluation)\s+(.+)$"
     summary = {m.group(1): m.group(2).strip() for m in re.finditer(stages, out, re.M)}
     task = re.search(r"pipeline, (classification|regression) of", out)
@@ -290,6 +291,7 @@ def _metric(row: dict) -> str:
 
 def short_reason(reason: str) -> str:
     """The first cause of a BLOCKED line, without the log or evidence path."""
+    reason = re.sub(r"\n  - ", " ", reason)  # one line per violation -> one line
     reason = re.split(r"; nothing was pushed|\. Evidence: ", reason)[0]
     reason = re.sub(r"^DataGuard blocked the run: (\d+) policy violation\(s\): ", r"(\1) ", reason)
     first = re.split(r"\.; |; (?=feature|label)", reason)[0]
