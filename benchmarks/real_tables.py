@@ -2,9 +2,9 @@
 
 Each table is written to CSV as its package gives it (headers as they are, gaps as empty cells),
 then `nanguard run --data CSV --label LABEL --root ROOT` runs as a user would type it, timed as
-a whole process. A pushed model is then called through `serving_default` on every raw row of
-the table (gaps included, tf.Examples keyed by the original column names) and its non-finite
-outputs are counted; a blocked run must name its cause on the `BLOCKED:` line. A run blocked
+a whole process. A pushed model is then called through `serving_default` on every row of the
+table as the run read it (gaps and stray strings as missing, tf.Examples keyed by the original
+column names) and its non-finite outputs are counted; a blocked run must name its cause on the `BLOCKED:` line. A run blocked
 because labels are missing is run again as a user would next, with `data_guard: {label: drop}`.
 
 Needs the tables' packages: `make tables` installs them (`pip install -e .[tables]`) and runs
@@ -189,6 +189,17 @@ def _serve(model_dir: str, csv: str) -> tuple[int, int]:
     return len(examples), bad
 
 
+def _as_the_run_read_it(root: str, csv: str) -> str:
+    """The CSV the run staged from `csv`: every row, its missing spellings and stray strings
+    (`data_guard.stray_strings: treat_as_missing`) as empty cells. A raw row holding `rotary`
+    in an INT column cannot be sent as an int64 feature at all; typed by column, it would make
+    every row of the batch a string and fail the whole batch."""
+    import glob
+
+    staged = sorted(glob.glob(os.path.join(root, "staging", "*", "data.csv")))
+    return staged[-1] if staged else csv
+
+
 def _quality(root: str) -> dict:
     """The Evaluator's metrics and the gate's violations, from the run's gate_report.json."""
     import glob
@@ -275,7 +286,9 @@ def run_table(
     }
     row["quality"] = _quality(root)
     if pushed:
-        row["served_rows"], row["served_non_finite"] = _serve(pushed.group(1).strip(), csv)
+        row["served_rows"], row["served_non_finite"] = _serve(
+            pushed.group(1).strip(), _as_the_run_read_it(root, csv)
+        )
     elif not blocked:
         row["stderr_tail"] = result.stderr[-2000:]
     row["beats_baseline"] = beats_baseline(row)
