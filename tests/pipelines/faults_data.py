@@ -311,7 +311,10 @@ def check_case(seed: int, folder: str) -> list[str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            code = cli.main(["scan", path, "--json", out])
+            # The reference models stray_strings: block (the column read as text, a "type"
+            # violation); the default reads them as missing (tests/pipelines/test_data.py).
+            block = ["--policy", '{"stray_strings": "block"}']
+            code = cli.main(["scan", path, "--json", out, *block])
     except BaseException as e:  # noqa: BLE001 - the finding itself
         code = None
         problems.append(f"scan raised {type(e).__name__}: {e}")
