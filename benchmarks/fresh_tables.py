@@ -30,6 +30,8 @@ TABLES = {
     "Hdma": "deny",
     "cu.summary": "Reliability",
 }
+TASKS = {"Davis": "regression", "survey": "regression", "Prestige": "regression"}
+TASKS.update({name: "classification" for name in ("biopsy", "Hdma", "cu.summary")})
 
 
 def write(name: str, path: str) -> None:
@@ -67,6 +69,7 @@ def main() -> None:
             "quality": {k: v for k, v in real_tables._quality(root).items() if k != "violations"},
             "last_lines": out.strip().splitlines()[-3:],
         }
+        row["reference"] = real_tables.same_split_reference(root, TABLES[name], TASKS[name])
         if pushed:
             row["served"] = real_tables._serve(
                 pushed.group(1).strip(), real_tables._as_the_run_read_it(root, csv)

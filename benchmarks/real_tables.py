@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import references
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -293,7 +294,17 @@ def run_table(
     elif not blocked:
         row["stderr_tail"] = result.stderr[-2000:]
     row["beats_baseline"] = beats_baseline(row)
+    row["reference"] = same_split_reference(root, table.label, row["task"])
     return row
+
+
+def same_split_reference(root: str, label: str, task: str) -> dict:
+    """scikit-learn's references on the run's own split (`references.py`); {} when the run
+    made no examples or has no task."""
+    try:
+        return references.reference(root, label, task) if task else {}
+    except FileNotFoundError:
+        return {}
 
 
 def _metric(row: dict) -> str:
@@ -334,8 +345,8 @@ def _numbers(row: dict) -> tuple[str, str, str]:
 def markdown(rows: list[dict]) -> str:
     lines = [
         "| table, package | rows | label | task | baseline | metric | margin | rows left out "
-        "| outcome | non-finite served | `nanguard run` |",
-        "|---|---:|---|---|---|---|---:|---:|---|---:|---:|",
+        "| outcome | non-finite served | `nanguard run` | scikit-learn, same split |",
+        "|---|---:|---|---|---|---|---:|---:|---|---:|---:|---|",
     ]
     for r in rows:
         served = f"{r['served_non_finite']} / {r['served_rows']}" if "served_rows" in r else "n/a"
@@ -346,7 +357,8 @@ def markdown(rows: list[dict]) -> str:
         lines.append(
             f"| {r['table']}, {r['source']} | {r['rows']:,} | `{r['label']}` | "
             f"{r.get('task', '')} | {baseline} | {metric} | {margin} | "
-            f"{r.get('label_gaps', 0):,} | {outcome} | {served} | {r['wall_s']:.0f} s |"
+            f"{r.get('label_gaps', 0):,} | {outcome} | {served} | {r['wall_s']:.0f} s | "
+            f"{references.describe(r['reference'], r['task']) if r.get('reference') else ''} |"
         )
     return "\n".join(lines) + "\n"
 

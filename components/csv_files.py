@@ -2,7 +2,10 @@
 
 Split from ``inputs`` (which re-exports the public names): the file-level half of the one input
 layer. Every problem is an ``InputError`` naming the file and what to do; a header with an empty
-or repeated name is a ``HeaderError`` naming the column position. Imports pyarrow only.
+or repeated name is a ``HeaderError`` naming the column position. An empty FIRST name is the
+header pandas' ``to_csv()`` and R's ``write.csv()`` write over their row names (the index): that
+column is read as row names and left out of every read (``read_header`` drops it, the readers pass
+the remaining names as Arrow's ``include_columns``), with a note. Imports pyarrow only.
 """
 
 from __future__ import annotations
@@ -157,11 +160,27 @@ def arrow_source(
 def read_header(path: str, dialect: CsvDialect | None = None) -> list[str]:
     """The column names of one CSV file (in its `dialect`), checked: none empty, none repeated.
 
+    An empty first name over other names marks row names (pandas' index, R's row names): that
+    column is not returned, and the readers leave it out (`header_notes` says so).
+
     Raises:
       HeaderError: naming the file and the column position (1-based) of an empty or repeated
         name (CsvExampleGen would keep only the last column of a repeated name, silently).
       InputError: naming the file, for anything unreadable.
     """
+    names = raw_header(path, dialect)
+    if has_row_names(names):
+        return _checked_names(path, names[1:], start=2)
+    return _checked_names(path, names)
+
+
+def has_row_names(names: Sequence[str]) -> bool:
+    """Whether a raw header's first name is empty and others follow: a row-names column."""
+    return len(names) > 1 and not names[0].strip()
+
+
+def raw_header(path: str, dialect: CsvDialect | None = None) -> list[str]:
+    """The first record of one CSV file as written (not checked; see `read_header`)."""
     dialect = dialect_of(path, dialect)
     if dialect.encoding != "utf-8":
         # The first record only, decoded by Python: Arrow reading a transcoded stream must be
@@ -172,7 +191,7 @@ def read_header(path: str, dialect: CsvDialect | None = None) -> list[str]:
                 names = next(csv.reader(f, delimiter=dialect.delimiter), [])
         except (UnicodeDecodeError, OSError, csv.Error) as e:
             raise arrow_error(path, e, dialect) from e
-        return _checked_names(path, names)
+        return names
     try:
         with (
             arrow_source(path, dialect) as (source, read, parse),
@@ -192,15 +211,16 @@ def read_header(path: str, dialect: CsvDialect | None = None) -> list[str]:
         names = lone_header_line(path, dialect)
         if names is None:
             raise _not_a_header(path, dialect) from e
-    return _checked_names(path, names)
+    return names
 
 
-def _checked_names(path: str, names: list[str]) -> list[str]:
-    """`names` if none is empty or repeated (HeaderError naming the position otherwise)."""
+def _checked_names(path: str, names: list[str], start: int = 1) -> list[str]:
+    """`names` if none is empty or repeated (HeaderError naming the position otherwise, the
+    first name being column `start`)."""
     if not names:
         raise InputError(f"{path}: the file is empty; pass a CSV with a header row")
     seen: dict[str, int] = {}
-    for position, name in enumerate(names, start=1):
+    for position, name in enumerate(names, start=start):
         if not name.strip():
             raise HeaderError(
                 f"{path}: column {position} of the header has no name; name every column"
@@ -216,13 +236,18 @@ def _checked_names(path: str, names: list[str]) -> list[str]:
 
 def header_notes(files: Sequence[str], dialect: CsvDialect | None = None) -> list[str]:
     """What a user should know about how the files were read: a dialect other than plain
-    UTF-8 comma-separated with decimal points, and a header that reads as ONE column holding
-    `;`, a tab or `|` (naming the likely delimiter and the key to set)."""
+    UTF-8 comma-separated with decimal points, row names left out, and a header that reads as
+    ONE column holding `;`, a tab or `|` (naming the likely delimiter and the key to set)."""
     notes = []
     for path in files:
         found = dialect_of(path, dialect)
         if found != CsvDialect(",", ".", "utf-8"):
             notes.append(f"{path}: read as {found.describe()}")
+        if has_row_names(raw_header(path, found)):
+            notes.append(
+                f"{path}: column 1 of the header has no name: read as row names (pandas' index, "
+                "R's row names) and left out; name it to use it as a feature"
+            )
         note = csv_dialect.header_note(path, read_header(path, found), found)
         if note:
             notes.append(note)

@@ -78,6 +78,7 @@ def _read_one(
         strings_can_be_null=True,
         column_types={n: pa.string() for n in names} if strings else None,
         decimal_point=dialect.decimal,
+        include_columns=list(names),  # leaves out a row-names column (`read_header`)
     )
     try:
         with arrow_source(path, dialect) as (source, read, parse):
@@ -185,6 +186,7 @@ def csv_text_batches(
         null_values=[] if spellings is not None else list(missing),
         strings_can_be_null=True,
         column_types={n: pa.string() for n in names},
+        include_columns=list(names),  # leaves out a row-names column (`read_header`)
     )
     for path in files:
         found = dialect_of(path, dialect)

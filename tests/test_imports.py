@@ -1,5 +1,6 @@
 """No import cycle among nanguard's modules, counting imports inside functions too; no component
-imports another component; no module over 400 lines."""
+imports another component; no module over 400 lines; every name the opt-in scripts
+(deploy/, benchmarks/) take from nanguard exists."""
 
 from __future__ import annotations
 
@@ -105,3 +106,56 @@ def test_no_source_module_is_over_400_lines():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400
     }
     assert long == {}
+
+
+def _script_references(path: pathlib.Path) -> list[tuple[str, str]]:
+    """`(nanguard module, name)` for every name a script takes from nanguard: `from M import
+    name`, and `alias.name` where `alias` is a nanguard module it imported."""
+    import importlib.util
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases, found = {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nanguard"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if importlib.util.find_spec(full.rsplit(".", 1)[0]) and _is_module(full):
+                    aliases[alias.asname or alias.name] = full
+                else:
+                    found.append((node.module, alias.name))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("nanguard") and alias.asname:
+                    aliases[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+        ):
+            found.append((aliases[node.value.id], node.attr))
+    return found
+
+
+def _is_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def test_every_name_the_opt_in_scripts_take_from_nanguard_exists():
+    """deploy/ and benchmarks/ run only on request (`make flink`, `make bench`), so a moved
+    function breaks them silently: `make flink` once ran 15 minutes on Flink, then failed on
+    `local_runner._store`, which had moved to `mlmd.store`."""
+    import importlib
+
+    scripts = sorted([*(ROOT / "deploy").rglob("*.py"), *(ROOT / "benchmarks").glob("*.py")])
+    missing = []
+    for path in scripts:
+        for module, name in _script_references(path):
+            if not hasattr(importlib.import_module(module), name):
+                missing.append(f"{path.relative_to(ROOT)}: {module}.{name}")
+    assert missing == []

@@ -211,11 +211,24 @@ class _AnyGuard:
         """Builds weights and optimizer slots before the first step; makes the guard state."""
         if not getattr(self, "optimizer", None) or getattr(self, "compiled_loss", None) is None:
             raise InputError("guard: compile the model (optimizer and loss) before fit.")
+        state = self._nanguard_state
+        if (
+            self.built
+            and state is not None
+            and state.structure is not None
+            and state.optimizer is self.optimizer
+            and state.n_weights == len(self.variables)
+        ):
+            # A later fit of the same model: the state (and the traced step) fit it as they
+            # are; peeking at the data again would cost a batch read and a forward pass.
+            self._nanguard_describe(report)
+            return
         batch = _peek(arguments)
+        warnings: dict = {}
         if batch is not None:
             x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
             y_pred = self(x, training=False)  # builds the weights of a subclassed model
-            mixed.warn_float16_outputs(tf.nest.flatten(y_pred), report)
+            mixed.warn_float16_outputs(tf.nest.flatten(y_pred), warnings)
         elif not self.built:
             raise InputError(
                 "guard: the model has no weights yet and its data cannot be peeked at; call the "
@@ -239,6 +252,14 @@ class _AnyGuard:
             self._nanguard_own_loss = _overrides(type(self), "compute_loss")
             self._nanguard_own_metrics = _overrides(type(self), "compute_metrics")
             self.train_function = None  # retraced once with the new state; kept across fits
+        self._nanguard_state.warnings = warnings.get("warnings", [])
+        self._nanguard_describe(report)
+
+    def _nanguard_describe(self, report: dict) -> None:
+        """What the health report says about the model, its optimizer and its outputs."""
+        optimizer = self.optimizer
+        if self._nanguard_state.warnings:
+            report["warnings"] = list(self._nanguard_state.warnings)
         report["model_class"] = type(self).__name__
         report["model_kind"] = _kind(self)
         report["own_train_step"] = self._nanguard_custom_step

@@ -37,6 +37,7 @@ class _AnyState(_GuardState):
         self.scale_skips = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.rows = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.structure = batch
+        self.warnings: list[dict] = []  # the health report's, found when the state was made
         self.fixed = bool(getattr(model, "_jit_compile", False))
         leaves = tf.nest.flatten(batch) if batch is not None else []
         self.leaves = None

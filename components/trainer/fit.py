@@ -145,9 +145,8 @@ class GuardCallback(keras.callbacks.Callback):
         """Snapshots if no step was non-finite; else (or if the snapshot finds a non-finite
         weight that finite steps wrote) handles the event."""
         reason = self._extra_check()
-        if reason is None and int(self.model.guard_state.bad_steps.numpy()) == 0:
-            if self.model.take_snapshot():
-                return
+        if reason is None and self.model.take_snapshot():  # one call: the steps and weights
+            return
         self._handle_event(final, reason or "nonfinite_step")
 
     def _extra_check(self) -> str | None:

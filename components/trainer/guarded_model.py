@@ -67,11 +67,19 @@ class _GuardState:
         self.captured.assign(False)
 
     def _save(self) -> tf.Tensor:
-        """Copies weights and optimizer state if every weight is finite; else marks an event.
+        """The host's check, in one call: True after copying weights and optimizer state if no
+        step since the last check was non-finite and every weight is finite; else False.
 
-        An event here is an update that overflowed the weights while its loss and gradient
-        norm were finite: the last step is recorded as the first non-finite one.
+        A non-finite step (counted by the train step) leaves the variables as they are. A
+        weight that is not finite although every step was is an update that overflowed the
+        weights while its loss and gradient norm were finite: the last step is recorded as
+        the first non-finite one.
         """
+        return tf.cond(
+            tf.equal(self.bad_steps, 0), self._save_if_finite, lambda: tf.constant(False)
+        )
+
+    def _save_if_finite(self) -> tf.Tensor:
         finite = tf.reduce_all(
             tf.stack(
                 [tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32))) for v in self._checked]
@@ -152,7 +160,8 @@ class GuardedModel(keras.Model):
         self._guard_input_names = list(named)
 
     def take_snapshot(self) -> bool:
-        """Snapshots weights and optimizer state; False (and an event) if a weight is not finite."""
+        """Snapshots weights and optimizer state; False if a step since the last snapshot was
+        non-finite, or (an event) if a weight is not finite."""
         return bool(self._guard.save_fn())
 
     def restore_snapshot(self) -> None:

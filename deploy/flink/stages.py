@@ -53,16 +53,16 @@ def nanguard_run(root: str, beam_args: list[str], *flags: str, timeout: float = 
 
 
 def _stages(metadata_path: str) -> tuple[str, list[dict]]:
-    from nanguard.pipelines import local_runner
+    from nanguard.pipelines import mlmd
 
     if not os.path.exists(metadata_path):
         return "", []
-    store = local_runner._store(metadata_path)
-    runs = store.get_contexts_by_type(local_runner.PIPELINE_RUN_CONTEXT)
+    store = mlmd.store(metadata_path)
+    runs = store.get_contexts_by_type(mlmd.PIPELINE_RUN_CONTEXT)
     if not runs:
         return "", []
     context = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
-    node_type = store.get_context_type(local_runner.NODE_CONTEXT).id
+    node_type = store.get_context_type(mlmd.NODE_CONTEXT).id
     stages = []
     for execution in store.get_executions_by_context(context.id):
         nodes = [
@@ -177,9 +177,11 @@ def numbers(run: Run, examples: bool = True) -> dict[str, dict[str, Any]]:
     from nanguard.components.data_guard import outputs as guard_outputs
     from nanguard.components.gate import summary as gate_summary
     from nanguard.components.transform import summary as transform_summary
-    from nanguard.pipelines import local_runner
+    from nanguard.pipelines import mlmd
 
-    outputs = local_runner.run_outputs(os.path.join(run.root, "metadata.sqlite"), run.run_id)
+    store = mlmd.store(os.path.join(run.root, "metadata.sqlite"))
+    (context,) = [c for c in mlmd.run_contexts(store) if c.name == run.run_id]
+    outputs = mlmd.read_executions(store, context)[1]
     found: dict[str, dict[str, Any]] = {}
     uri = _uri(outputs, "CsvExampleGen", "examples")
     if uri and examples:

@@ -44,6 +44,28 @@ def test_no_fault_gives_the_weights_of_the_unguarded_model(kind):
     assert np.isfinite(history.history["loss"]).all()
 
 
+@pytest.mark.parametrize("kind", ["sequential", "own_train_step"])
+def test_a_second_fit_reuses_the_state_without_peeking_and_matches_the_twin(kind, monkeypatch):
+    """Fit called again (as Keras tuners and TFX's own loops do): the guard's state, its traced
+    step and snapshots carry over; the data is not read ahead again."""
+    plain, data = _models.KINDS[kind]()
+    guarded, _ = _models.KINDS[kind]()
+    guarded = any_model.guard(guarded, snapshot_every=3)
+    for model in (plain, guarded):
+        model.fit(_models.dataset(data), epochs=1, verbose=0)
+    state, step = guarded._nanguard_state, guarded.train_function
+    peeks = []
+    monkeypatch.setattr(any_model, "_peek", lambda arguments: peeks.append(1))
+    for model in (plain, guarded):
+        model.fit(_models.dataset(data), epochs=1, verbose=0)
+    assert peeks == [] and guarded._nanguard_state is state and guarded.train_function is step
+    for got, want in zip(_models.weights(guarded), _models.weights(plain), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    report = guarded.guard_report
+    assert report["status"] == "ok" and report["steps"] == 16  # the step counter goes on
+    assert report["model_kind"] == ("subclassed" if kind == "own_train_step" else kind)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_divergent_learning_rate_is_recovered_while_the_twin_goes_nan(kind):
     plain, data = _models.KINDS[kind](lr=DIVERGENT_LR)

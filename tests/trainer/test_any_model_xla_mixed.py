@@ -189,3 +189,5 @@ def test_a_float16_output_is_warned_about(mixed_policy):
     model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
     (warning,) = model.guard_report["warnings"]
     assert warning["kind"] == "float16_output" and "float32" in warning["advice"]
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)  # a second fit's report
+    assert model.guard_report["warnings"] == [warning]
