@@ -60,7 +60,7 @@ def _build(kind: str, rows: int, steps: int, batch: int):
         return _two_tower(rows, steps)
     model, data = _models.KINDS[kind](steps_per_execution=steps)
     x, y, w = data
-    reps = max(1, rows // len(y))
+    reps = max(1, rows // len(tf.nest.flatten(y)[0]))  # rows, not a dict label's keys
     tile = lambda a: np.concatenate([a] * reps)  # noqa: E731
     data = (
         {k: tile(v) for k, v in x.items()} if isinstance(x, dict) else tile(x),
