@@ -115,6 +115,7 @@ def blocked_facts():
         "violations": {"DataGuard": [violation.to_dict()]},
         "label_rows_left_out": {"train": 4, "eval": 0},
         "missing_spellings": {EVIL: {"NA": 3}},
+        "reading_notes": [f"/data/t.csv: column 1 of the header has no name: read as row names; {EVIL}"],  # noqa: E501
         "guards": {
             "DataGuard": {
                 "blessed": False, "rows": 100, "violations": 1, "label_key": "species",
@@ -180,6 +181,10 @@ def test_blocked_page_says_who_blocked_why_and_shows_the_evidence():
     assert "set data_guard.inf: treat_as_missing; fix the data</li>" in page
     assert "<li></li>" not in page and "NaN/Inf" not in page
     assert "Rows without a label, left out" in page and '<td>train</td><td class="num">4' in page
+    assert (
+        "<h3>How the data was read</h3><ul><li>/data/t.csv: column 1 of the header has no "
+        f"name: read as row names; {ESCAPED}</li></ul>" in page
+    )
     assert "Cells read as missing, per column and spelling" in page
     assert "Read from the files the guard wrote before it stopped the run" in page
     assert "/root/pipeline/DataGuard/anomalies/7" in page
