@@ -30,6 +30,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from nanguard.components.gate.summary import quality_text
 from nanguard.pipelines.report_html import _compact, _e, _kv, _missing, _section, _table
 from nanguard.pipelines.report_model import _evaluation, _training
 from nanguard.pipelines.report_svg import fmt, stacked_bars
@@ -81,7 +82,11 @@ def _outcome(facts: Mapping[str, Any]) -> str:
         items = "".join(f"<li>{_e(line)}</li>" for line in o["lines"] if str(line).strip())
         parts.append(f"<h3>Why</h3><ul>{items}</ul>")
     elif o.get("reason"):
-        parts.append(f"<h3>Why</h3><pre>{_e(o['reason'])}</pre>")
+        reason = o["reason"]
+        gate = (facts.get("guards") or {}).get("FinitePredictionGate") or {}
+        if status == "pushed" and (quality := quality_text(gate)):
+            reason += f"; quality over the labelled eval rows: {quality}"
+        parts.append(f"<h3>Why</h3><pre>{_e(reason)}</pre>")
     advice = [a for a in o.get("advice") or [] if str(a).strip()]
     if advice:
         items = "".join(f"<li>{_e(a)}</li>" for a in advice)

@@ -87,6 +87,14 @@ def pushed_facts():
                 "probes_run": 12, "probes_failed": [], "blessed": True, "reasons": [],
                 "outputs": {"outputs": {"nan": 0, "pos_inf": 0, "neg_inf": 0}},
                 "report": {"probe_failures": [], "offending_examples": []},
+                "task": "classification",
+                "quality": {
+                    "labelled_accuracy": {"value": 0.93, "lower_bound": None, "upper_bound": None},
+                    "majority_accuracy": {"value": 0.4, "lower_bound": None, "upper_bound": None},
+                    "accuracy_over_majority": {
+                        "value": 0.53, "lower_bound": 0.05, "upper_bound": None,
+                    },
+                },
             },
         },
         "evaluation": {
@@ -153,6 +161,12 @@ def test_every_section_is_there_and_data_is_only_text(facts):
 def test_pushed_page_shows_version_charts_and_nonfinite_loss():
     page = report.render(pushed_facts())
     assert "PUSHED" in page and "/srv/serving/1700000000" in page and "1700000000" in page
+    # Why it pushed, with the margin the Evaluator judged (not only "every guard passed").
+    assert (
+        "<h3>Why</h3><pre>every guard passed; quality over the "
+        "labelled eval rows: accuracy 0.93, majority class&#x27;s 0.4, margin 0.53 (&gt;= 0.05)"
+        "</pre>"
+    ) in page
     # rates chart, loss chart, gradient norm chart, accuracy threshold bar (the gate found
     # nothing to chart)
     assert page.count("<svg") == 4
