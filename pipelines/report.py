@@ -14,7 +14,8 @@ The facts (every key optional except `run_id`):
   outcome {status pushed|blocked|failed|unfinished, stage, blocked_by, reason, destination,
            version, violations [Violation.to_dict()], lines [Violation.line()], advice};
   violations {guard: [Violation.to_dict()]}; label_rows_left_out {split: rows};
-  missing_spellings {column: {spelling: count}};
+  missing_spellings {column: {spelling: count}}; reading_notes [how the CSV was read: its
+  dialect, row names left out, stray strings read as missing];
   guards {DataGuard: data_guard summary + profile {split: {rows, features}} +
           anomalies {split: [{feature, severity, short, description}]}, Transform: transform
           summary, Trainer: trainer summary + health (the health report), FinitePredictionGate:
@@ -29,6 +30,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from nanguard.components.gate.summary import quality_text
 from nanguard.pipelines.report_html import _compact, _e, _kv, _missing, _section, _table
 from nanguard.pipelines.report_model import _evaluation, _training
 from nanguard.pipelines.report_svg import fmt, stacked_bars
@@ -80,7 +82,11 @@ def _outcome(facts: Mapping[str, Any]) -> str:
         items = "".join(f"<li>{_e(line)}</li>" for line in o["lines"] if str(line).strip())
         parts.append(f"<h3>Why</h3><ul>{items}</ul>")
     elif o.get("reason"):
-        parts.append(f"<h3>Why</h3><pre>{_e(o['reason'])}</pre>")
+        reason = o["reason"]
+        gate = (facts.get("guards") or {}).get("FinitePredictionGate") or {}
+        if status == "pushed" and (quality := quality_text(gate)):
+            reason += f"; quality over the labelled eval rows: {quality}"
+        parts.append(f"<h3>Why</h3><pre>{_e(reason)}</pre>")
     advice = [a for a in o.get("advice") or [] if str(a).strip()]
     if advice:
         items = "".join(f"<li>{_e(a)}</li>" for a in advice)
@@ -167,8 +173,14 @@ def _data(facts: Mapping[str, Any]) -> str:
 
 
 def _left_out(facts: Mapping[str, Any]) -> str:
-    """Rows left out for a missing label per split, and the spellings read as missing."""
+    """How the CSV was read (staging's notes), rows left out for a missing label per split, and
+    the spellings read as missing."""
     parts = []
+    notes = facts.get("reading_notes") or []
+    if notes:
+        parts.append("<h3>How the data was read</h3><ul>")
+        parts.extend(f"<li>{_e(note)}</li>" for note in notes)
+        parts.append("</ul>")
     left_out = facts.get("label_rows_left_out") or {}
     if any(left_out.values()):
         parts.append("<h3>Rows without a label, left out</h3>")

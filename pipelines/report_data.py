@@ -158,6 +158,7 @@ def collect(
         "violations": {n: [v.to_dict() for v in found] for n, found in record.violations.items()},
         "label_rows_left_out": dict(record.label_rows_left_out),
         "missing_spellings": summary_lib.missing_spellings(record.staging),
+        "reading_notes": list((record.staging or {}).get("notes") or []),
     }
     for node, summary in record.summaries.items():
         output = record.output(node, run_record.GUARDS[node][1])

@@ -164,8 +164,7 @@ class FeatureAccumulator:
             else:
                 self.top_k.Merge(other.top_k)
         self.numeric_like += other.numeric_like
-        if self.non_numeric_sample is None:
-            self.non_numeric_sample = other.non_numeric_sample
+        self.non_numeric_sample = _smallest(self.non_numeric_sample, other.non_numeric_sample)
 
 
 _Defer = Callable[..., None]  # runs function(*args), possibly later (see _SketchThread)
@@ -242,11 +241,15 @@ def _add_string(acc: FeatureAccumulator, values: pa.Array) -> None:
         others = pc.filter(values, pc.invert(numeric))
         if acc.strays is not None:
             acc.strays.AddValues(others)
-        if acc.non_numeric_sample is None:
-            bad = others[0].as_py()
-            acc.non_numeric_sample = (
-                bad.decode("utf-8", "replace") if isinstance(bad, bytes) else bad
-            )
+        # The smallest such value, not the first seen: the same on every runner, whatever
+        # the order of its bundles (Flink's differed from the DirectRunner's).
+        bad = pc.min(others).as_py()
+        bad = bad.decode("utf-8", "replace") if isinstance(bad, bytes) else bad
+        acc.non_numeric_sample = _smallest(acc.non_numeric_sample, bad)
+
+
+def _smallest(a: str | None, b: str | None) -> str | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def add_record_batch(

@@ -315,7 +315,7 @@ def type_violations(
         )
         if spelled_missing:
             named += f" (missing tokens among them: {spelled_missing} cell(s))"
-        value = feat.get("non_numeric_sample") or next(iter(tokens), None)  # the first seen
+        value = feat.get("non_numeric_sample") or next(iter(tokens), None)  # the smallest
         already = config is not None and config.stray_strings == "treat_as_missing"
         findings.append(
             violation(

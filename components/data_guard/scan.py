@@ -301,7 +301,8 @@ def scan_path(
                 else path
             )
             message = v.message.replace(f" in split {SPLIT!r}", "", 1)
-            v = dataclasses.replace(v, message=f"{message}. First at {where}")
+            value = v.details["value"]  # the smallest stray: the same on every runner
+            v = dataclasses.replace(v, message=f"{message}. First {value!r} at {where}")
         found.append(v.to_dict())
     notes = inputs.header_notes(files, dialect) if kind == CSV else []
     for name, read_as_missing in sorted(spellings.items()):

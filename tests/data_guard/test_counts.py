@@ -82,3 +82,22 @@ def test_non_numeric_values_are_counted_exactly_across_batches_and_merges():
         assert feat["non_numeric"] == others
     text = profiling.profile_record_batches(batches[:1])["features"]["v"]
     assert text["non_numeric"] == {} and text["top_value"] == "abc"  # a text column
+
+
+def test_the_non_numeric_sample_is_the_smallest_in_any_order_of_batches_and_merges():
+    """Runners order bundles differently (Flink's first value of `sex` was 'female', the
+    DirectRunner's 'male'): the sample is the smallest non-number, as `min` gives it."""
+    parts = [["male", "1", "zeta"], ["female", "2"], ["3", "mid"]]
+    batches = [pa.RecordBatch.from_arrays([pa.array(p)], names=["v"]) for p in parts]
+    expected = min(v for v in sum(parts, []) if not v.isdigit())
+    samples = set()
+    for order in (batches, batches[::-1], batches[1:] + batches[:1]):
+        samples.add(profiling.profile_record_batches(order)["features"]["v"]["non_numeric_sample"])
+        accs = []
+        for batch in order:
+            acc = counts.ProfileAccumulator()
+            counts.add_record_batch(acc, batch)
+            accs.append(acc)
+        merged = profiling.extract_profile(counts.merge_accumulators(accs))["features"]["v"]
+        samples.add(merged["non_numeric_sample"])
+    assert samples == {expected} == {"female"}

@@ -125,7 +125,8 @@ def test_string_in_numeric_column_of_the_schema_names_tokens_file_and_line(tmp_p
     )
     assert not result["blessed"] and result["features"]["x"]["type"] == "STRING"
     message = v["message"]
-    assert f"First at {path} (line 3)" in message  # the first one seen, in physical lines
+    # The smallest stray ('abc' < 'multi\nline') and its first line, in physical lines.
+    assert f"First 'abc' at {path} (line 6)" in message
     assert "feature 'x' holds 2 value(s)" in message and "'multi\\nline' x1" in message
 
 
@@ -321,7 +322,7 @@ def test_numeric_column_with_two_question_marks_and_one_abc_under_both_policies(
         "abc",
     )
     assert "30 of its 31 non-missing values are numbers): 'abc' x1" in v["message"]
-    assert f"First at {path} (line 33)" in v["message"] and not block["blessed"]
+    assert f"First 'abc' at {path} (line 33)" in v["message"] and not block["blessed"]
     assert (v["key"], v["passing_value"]) == ("data_guard.stray_strings", "treat_as_missing")
     x = block["features"]["x"]
     assert (x["type"], x["missing"], x["numeric_like"], x["non_numeric"]) == (

@@ -227,7 +227,7 @@ def test_a_string_in_a_numeric_column_of_the_schema_is_named_and_fails_check(
     code, text = run_cli(capsys, "scan", path, "--schema", SCHEMA, "--check", *BLOCK_STRAYS)
     assert code == EXIT_BLOCKED
     assert "feature 'bill_length_mm' holds 1 value(s)" in text, text
-    assert "'forty' x1" in text and f"First at {path} (line 9);" in text, text
+    assert "'forty' x1" in text and f"First 'forty' at {path} (line 9);" in text, text
     assert "set data_guard.stray_strings: treat_as_missing" in text, text
     faults_data.assert_serving_intact(pushed)
 

@@ -87,6 +87,14 @@ def pushed_facts():
                 "probes_run": 12, "probes_failed": [], "blessed": True, "reasons": [],
                 "outputs": {"outputs": {"nan": 0, "pos_inf": 0, "neg_inf": 0}},
                 "report": {"probe_failures": [], "offending_examples": []},
+                "task": "classification",
+                "quality": {
+                    "labelled_accuracy": {"value": 0.93, "lower_bound": None, "upper_bound": None},
+                    "majority_accuracy": {"value": 0.4, "lower_bound": None, "upper_bound": None},
+                    "accuracy_over_majority": {
+                        "value": 0.53, "lower_bound": 0.05, "upper_bound": None,
+                    },
+                },
             },
         },
         "evaluation": {
@@ -115,6 +123,7 @@ def blocked_facts():
         "violations": {"DataGuard": [violation.to_dict()]},
         "label_rows_left_out": {"train": 4, "eval": 0},
         "missing_spellings": {EVIL: {"NA": 3}},
+        "reading_notes": [f"/data/t.csv: column 1 of the header has no name: read as row names; {EVIL}"],  # noqa: E501
         "guards": {
             "DataGuard": {
                 "blessed": False, "rows": 100, "violations": 1, "label_key": "species",
@@ -152,6 +161,12 @@ def test_every_section_is_there_and_data_is_only_text(facts):
 def test_pushed_page_shows_version_charts_and_nonfinite_loss():
     page = report.render(pushed_facts())
     assert "PUSHED" in page and "/srv/serving/1700000000" in page and "1700000000" in page
+    # Why it pushed, with the margin the Evaluator judged (not only "every guard passed").
+    assert (
+        "<h3>Why</h3><pre>every guard passed; quality over the "
+        "labelled eval rows: accuracy 0.93, majority class&#x27;s 0.4, margin 0.53 (&gt;= 0.05)"
+        "</pre>"
+    ) in page
     # rates chart, loss chart, gradient norm chart, accuracy threshold bar (the gate found
     # nothing to chart)
     assert page.count("<svg") == 4
@@ -180,6 +195,10 @@ def test_blocked_page_says_who_blocked_why_and_shows_the_evidence():
     assert "set data_guard.inf: treat_as_missing; fix the data</li>" in page
     assert "<li></li>" not in page and "NaN/Inf" not in page
     assert "Rows without a label, left out" in page and '<td>train</td><td class="num">4' in page
+    assert (
+        "<h3>How the data was read</h3><ul><li>/data/t.csv: column 1 of the header has no "
+        f"name: read as row names; {ESCAPED}</li></ul>" in page
+    )
     assert "Cells read as missing, per column and spelling" in page
     assert "Read from the files the guard wrote before it stopped the run" in page
     assert "/root/pipeline/DataGuard/anomalies/7" in page
