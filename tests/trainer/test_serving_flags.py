@@ -6,78 +6,21 @@ Python from the request rows, and the ranges against the transform graph's own c
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from nanguard.components.trainer import export, serving
-from nanguard.components.trainer import model as model_lib
-from nanguard.components.trainer.config import TrainerConfig
+from nanguard.components.trainer import serving
+from tests.trainer import _serving_model
 
-NUMERIC = ["bill", "mass"]
-STRING = ["island"]
-LABEL = "species"
-
-
-def _row(i: int, rng) -> dict:
-    return {
-        "bill": [float(rng.normal(40 + 5 * (i % 2), 3))] if i % 7 else [],
-        "mass": [float(rng.normal(4000, 300))],
-        "island": [[b"Biscoe", b"Dream"][i % 2]] if i % 5 else [],
-        LABEL: [[b"Adelie", b"Gentoo"][i % 2]],
-    }
-
-
-def _example(row: dict) -> bytes:
-    feature = {}
-    for name, values in row.items():
-        if not values:
-            continue
-        if isinstance(values[0], bytes):
-            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-        else:
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+NUMERIC, STRING, LABEL = _serving_model.NUMERIC, _serving_model.STRING, _serving_model.LABEL
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """A transform graph of nanguard's preprocessing_fn, a model trained one epoch on it and
-    exported with the ranges of its record: (transform output, loaded SavedModel, ranges,
-    the Keras model)."""
-    import apache_beam as beam
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import metadata_io
-
-    from nanguard.components.transform import preprocessing
-
-    tmp = tmp_path_factory.mktemp("flags")
-    spec = {n: tf.io.VarLenFeature(tf.float32) for n in NUMERIC}
-    spec.update({n: tf.io.VarLenFeature(tf.string) for n in [*STRING, LABEL]})
-    rng = np.random.default_rng(0)
-    rows = [_row(i, rng) for i in range(96)]
-    meta = tft.DatasetMetadata.from_feature_spec(spec)
-    graph = str(tmp / "transform")
-    with beam.Pipeline() as p, tft_beam.Context(temp_dir=str(tmp / "tmp")):
-        transform_fn = (p | beam.Create(rows), meta) | tft_beam.AnalyzeDataset(
-            lambda x: preprocessing.preprocessing_fn(x, {"label_key": LABEL})
-        )
-        _ = transform_fn | tft_beam.WriteTransformFn(graph)
-    metadata_io.write_metadata(meta, os.path.join(graph, tft.TFTransformOutput.RAW_METADATA_DIR))
-    tft_out = tft.TFTransformOutput(graph)
-    model = model_lib.build_model_from_transform(tft_out, LABEL, TrainerConfig())
-    transformed = tft_out.transform_features_layer()(
-        tf.io.parse_example(tf.constant([_example(r) for r in rows]), spec)
-    )
-    y = transformed.pop(LABEL)
-    model.fit(tf.data.Dataset.from_tensor_slices((transformed, y)).batch(16), epochs=1, verbose=0)
-    ranges = serving.repair_ranges(graph)
-    target = str(tmp / "serving")
-    export.export_model(model, tft_out, LABEL, target, ranges=ranges)
-    return tft_out, tf.saved_model.load(target), ranges, model
+    """(transform output, loaded SavedModel, ranges, the Keras model): `_serving_model.build`."""
+    return _serving_model.build(str(tmp_path_factory.mktemp("flags")))
 
 
 def _expected(row: dict, ranges: dict) -> int:
@@ -124,7 +67,7 @@ def test_flags_count_every_repair_per_example_and_predictions_are_unchanged(serv
         {"bill": [41.0], "mass": [(low + high) / 2], "island": [b"Unseen"]},  # OOV is not
         {},  # every feature missing
     ]
-    serialized = tf.constant([_example(r) for r in requests])
+    serialized = tf.constant([_serving_model.example(r) for r in requests])
     result = loaded.signatures[serving.SERVING_SIGNATURE](examples=serialized)
     expected = [_expected(r, ranges) for r in requests]
     assert expected == [0, 1, 2, 2, 1, 0, 3]
