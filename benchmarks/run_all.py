@@ -54,6 +54,18 @@ BENCHMARKS = [
         ["--unknown-size", "--rows", "5000", "--rounds", "1"],
         "the same over data of unknown size (whole epochs over TFX files)",
     ),
+    (
+        "bench_guard_any.py",
+        ["--rows", "8192", "--rounds", "5", "--epochs", "3"],
+        ["--rows", "1024", "--rounds", "1", "--epochs", "1", "--kinds", "sequential"],
+        "guard(model) fit >= 0.95x TerminateOnNaN, per model kind",
+    ),
+    (
+        "bench_serving_flags.py",
+        ["--batch", "1024", "--rounds", "7"],
+        ["--batch", "256", "--rounds", "1", "--calls", "3"],
+        "serving_default with its flags <= 1.1x without",
+    ),
     ("bench_gate.py", ["--rows", "100000"], ["--rows", "5000"], "gate <= 0.5x stock Evaluator"),
     (
         "bench_check_model.py",

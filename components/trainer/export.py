@@ -21,12 +21,14 @@ def export_model(
     label_key: str,
     serving_model_dir: str,
     label_scaling: tuple[float, float] | None = None,
+    ranges: dict[str, tuple[float, float] | None] | None = None,
 ) -> None:
     """Checks every weight, then writes the serving SavedModel (serving.py's contract).
 
     With `label_scaling` (`(mean, std)` of a standardised regression label,
     `serving.label_scaling`), the exported model ends in a `Rescaling(std, mean)` layer named
-    `label_units`: it predicts in the label's own units.
+    `label_units`: it predicts in the label's own units. `ranges` (`serving.repair_ranges`):
+    the raw ranges the serving signature's `nanguard_repaired` counts values outside of.
 
     Raises:
         GuardBlockedError: if any weight is NaN or Inf; nothing is written to
@@ -49,7 +51,9 @@ def export_model(
             )
         ]
     plain = keras.Model(inputs=model.input, outputs=outputs, name="nanguard_model")
-    signatures = serving.serving_signatures(plain, tf_transform_output, label_key, label_scaling)
+    signatures = serving.serving_signatures(
+        plain, tf_transform_output, label_key, label_scaling, ranges
+    )
     # save_traces=False: the layers are stock Keras layers, rebuilt from their configs on
     # load, so tracing each layer's call for the SavedModel (~10 s, most of the export) buys
     # nothing; the signatures above are traced and saved all the same.

@@ -118,6 +118,7 @@ def run_fn(fn_args) -> None:
                 label_key,
                 fn_args.serving_model_dir,
                 label_scaling=scaling,
+                ranges=serving.repair_ranges(fn_args.transform_output),
             )
             report["exported"] = True
         except GuardBlockedError:

@@ -6,13 +6,17 @@ spaces, units, non-ASCII; only Keras layer names are derived, `names.tf_name`), 
 tf.Transform graph inside (so a request gets exactly the repairs that training data got) and
 returns `{"outputs": predictions}`, in the label's own units: a regression label the transform
 standardised is trained on as (y - mean) / std, and the exported model ends in a layer that
-applies y = output * std + mean (`export.py`).
+applies y = output * std + mean (`export.py`). Next to the predictions, per example:
+`nanguard_repaired` (int64: how many input values the transform graph repaired, that is missing,
+NaN, +/-Inf, or outside the range it clips to) and `nanguard_finite` (bool: every prediction value
+is finite). gRPC clients and REST clients of the columnar format read `outputs` as before.
 A `transform_features` signature returns the transformed features (TFMA uses it), the label
 back in its own units (`label * std + mean`, NaN for a missing label), so the Evaluator
 compares predictions and labels in the units of the table.
 
 NaN and Inf: nothing here repairs them; whatever the transform graph does to a NaN or Inf in a
-request is what the model sees. The finite-prediction gate checks the result.
+request is what the model sees, and `nanguard_repaired` counts it. The finite-prediction gate
+checks the result.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
 EXAMPLES_INPUT = "examples"
 OUTPUT_KEY = "outputs"
+REPAIRED_KEY = "nanguard_repaired"
+FINITE_KEY = "nanguard_finite"
 
 
 def input_fn(
@@ -65,18 +71,74 @@ def label_scaling(transform_output_dir: str, label_key: str) -> tuple[float, flo
     return float(label["mean"]), float(label["std"])
 
 
+def repair_ranges(transform_output_dir: str) -> dict[str, tuple[float, float] | None]:
+    """{feature: the raw range the transform keeps as it is, or None (a string feature)}, for
+    each feature nanguard's preprocessing_fn recorded (`transform_record`); {} for a graph
+    without records. A numeric value outside `[center + output_low * factor, center +
+    output_high * factor]` is clipped, so counted as repaired."""
+    from nanguard.components.transform_record import read_transform_record
+
+    ranges = {}
+    for name, entry in read_transform_record(transform_output_dir)["features"].items():
+        low, high = entry.get("output_low"), entry.get("output_high")
+        if entry.get("kind") != "numeric" or low is None or high is None:
+            ranges[name] = None
+            continue
+        center, factor = entry.get("center") or 0.0, entry.get("scale_factor") or 1.0
+        ranges[name] = (center + low * factor, center + high * factor)
+    return ranges
+
+
+def repair_flags(features: dict, ranges: dict, rows: tf.Tensor) -> tf.Tensor:
+    """Per example, the input values the transform graph repairs (int64 [rows]): each feature
+    of `ranges` (all features when it is empty) that is missing, and each numeric value that is
+    NaN, +/-Inf or outside its range. Vectorised per feature (no loop over rows)."""
+    repaired = tf.zeros([rows], tf.int64)
+    for name in sorted(ranges or features):
+        value = features.get(name)
+        if value is None:
+            continue
+        if isinstance(value, tf.RaggedTensor):
+            value = value.to_sparse()
+        if isinstance(value, tf.SparseTensor):
+            row_ids, values = value.indices[:, 0], value.values
+        else:  # a dense feature: one value per row
+            values = tf.reshape(value, [-1])
+            per_row = tf.size(values) // tf.maximum(rows, 1)
+            row_ids = tf.repeat(tf.range(rows, dtype=tf.int64), per_row)
+        present = tf.math.unsorted_segment_sum(tf.ones_like(row_ids), row_ids, rows)
+        repaired += tf.cast(tf.equal(present, 0), tf.int64)
+        if values.dtype.is_floating or values.dtype.is_integer:
+            numbers = tf.cast(values, tf.float64)
+            bad = tf.logical_not(tf.math.is_finite(numbers))
+            if ranges.get(name) is not None:
+                low, high = ranges[name]
+                bad = bad | (numbers < low) | (numbers > high)
+            repaired += tf.math.unsorted_segment_sum(tf.cast(bad, tf.int64), row_ids, rows)
+    return repaired
+
+
+def finite_rows(predictions: tf.Tensor) -> tf.Tensor:
+    """Per example, whether every prediction value is finite (bool [rows])."""
+    rows = tf.shape(predictions)[0]
+    flat = tf.reshape(tf.cast(predictions, tf.float32), [rows, -1])
+    return tf.reduce_all(tf.math.is_finite(flat), axis=1)
+
+
 def serving_signatures(
     model: keras.Model,
     tf_transform_output: tft.TFTransformOutput,
     label_key: str,
     scaling: tuple[float, float] | None = None,
+    ranges: dict[str, tuple[float, float] | None] | None = None,
 ) -> dict:
     """Builds the `serving_default` and `transform_features` signatures for `model.save`.
 
     The transform layer is attached to the model so that its assets (vocabularies) are saved.
     The label is removed from the raw feature spec: requests do not carry it. With `scaling`
     (`label_scaling`), `transform_features` returns the label as `label * std + mean`: in its
-    own units, as `model` predicts it (NaN stays NaN).
+    own units, as `model` predicts it (NaN stays NaN). `ranges` (`repair_ranges`): what
+    `nanguard_repaired` counts as clipped; None counts missing, NaN and Inf only.
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -92,7 +154,12 @@ def serving_signatures(
         features = tf.io.parse_example(examples, request_spec)
         transformed = model.tft_layer(features)
         transformed.pop(label_key, None)
-        return {OUTPUT_KEY: model(transformed)}
+        predictions = model(transformed)
+        return {
+            OUTPUT_KEY: predictions,
+            REPAIRED_KEY: repair_flags(features, ranges or {}, tf.shape(examples)[0]),
+            FINITE_KEY: finite_rows(predictions),
+        }
 
     @tf.function(
         input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False

@@ -1,0 +1,95 @@
+"""The serving signature's flags: `nanguard_repaired` counts, per example, the input values the
+transform graph repairs (missing, NaN, +/-Inf, outside the range it clips to); `nanguard_finite`
+says whether every prediction is finite. Checked on hostile requests against a count made in
+Python from the request rows, and the ranges against the transform graph's own clipping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nanguard.components.trainer import serving
+from tests.trainer import _serving_model
+
+NUMERIC, STRING, LABEL = _serving_model.NUMERIC, _serving_model.STRING, _serving_model.LABEL
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(transform output, loaded SavedModel, ranges, the Keras model): `_serving_model.build`."""
+    return _serving_model.build(str(tmp_path_factory.mktemp("flags")))
+
+
+def _expected(row: dict, ranges: dict) -> int:
+    """The reference count: a missing feature is one repair; so is each numeric value that is
+    NaN, +/-Inf or outside its range."""
+    count = 0
+    for name, bounds in ranges.items():
+        values = row.get(name, [])
+        if not values:
+            count += 1
+            continue
+        if bounds is not None:
+            low, high = bounds
+            count += sum(1 for v in values if not math.isfinite(v) or not low <= v <= high)
+    return count
+
+
+def test_ranges_are_the_records_and_the_graph_clips_just_outside_them(served):
+    tft_out, _, ranges, _ = served
+    assert set(ranges) == {*NUMERIC, *STRING} and ranges["island"] is None
+    layer = tft_out.transform_features_layer()
+    for name in NUMERIC:
+        low, high = ranges[name]
+        step = 0.01 * (high - low)
+        raw = {n: tf.sparse.from_dense(tf.constant([[4000.0]] * 6)) for n in NUMERIC}
+        raw["island"] = tf.sparse.from_dense(tf.constant([[b"Dream"]] * 6))
+        values = [low - 1e30, low - step, low + step, high - step, high + step, 1e30]
+        raw[name] = tf.sparse.from_dense(tf.constant([[v] for v in values], tf.float32))
+        out = layer(raw)[name].numpy()
+        # Just outside the range: clipped to the range's ends; just inside: kept.
+        assert out[1] == pytest.approx(out[0]) and out[4] == pytest.approx(out[5])
+        assert out[0] < out[2] < out[3] < out[5]
+
+
+def test_flags_count_every_repair_per_example_and_predictions_are_unchanged(served):
+    tft_out, loaded, ranges, model = served
+    low, high = ranges["mass"]
+    requests = [
+        {"bill": [41.0], "mass": [4100.0], "island": [b"Dream"]},  # nothing to repair
+        {"bill": [math.nan], "mass": [4100.0], "island": [b"Dream"]},
+        {"bill": [math.inf], "mass": [-math.inf], "island": [b"Biscoe"]},
+        {"mass": [4100.0]},  # bill and island missing
+        {"bill": [41.0], "mass": [high * 2 + 1], "island": [b"Dream"]},  # clipped
+        {"bill": [41.0], "mass": [(low + high) / 2], "island": [b"Unseen"]},  # OOV is not
+        {},  # every feature missing
+    ]
+    serialized = tf.constant([_serving_model.example(r) for r in requests])
+    result = loaded.signatures[serving.SERVING_SIGNATURE](examples=serialized)
+    expected = [_expected(r, ranges) for r in requests]
+    assert expected == [0, 1, 2, 2, 1, 0, 3]
+    assert result[serving.REPAIRED_KEY].dtype == tf.int64
+    assert result[serving.REPAIRED_KEY].numpy().tolist() == expected
+    assert result[serving.FINITE_KEY].numpy().tolist() == [True] * len(requests)
+    outputs = result[serving.OUTPUT_KEY].numpy()
+    assert outputs.shape == (len(requests), 2) and np.isfinite(outputs).all()
+    # The predictions are what the model gives on the transformed requests, as before.
+    request_spec = {k: v for k, v in tft_out.raw_feature_spec().items() if k != LABEL}
+    direct = tft_out.transform_features_layer()(tf.io.parse_example(serialized, request_spec))
+    direct.pop(LABEL, None)
+    np.testing.assert_allclose(outputs, model(direct).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_an_empty_request_batch_gets_empty_flags(served):
+    _, loaded, _, _ = served
+    result = loaded.signatures[serving.SERVING_SIGNATURE](examples=tf.constant([], tf.string))
+    assert result[serving.REPAIRED_KEY].shape == (0,) and result[serving.FINITE_KEY].shape == (0,)
+
+
+def test_finite_rows_marks_any_non_finite_value_of_a_row():
+    predictions = tf.constant([[0.1, 0.9], [np.nan, 1.0], [0.5, np.inf], [-np.inf, 0.0]])
+    assert serving.finite_rows(predictions).numpy().tolist() == [True, False, False, False]
+    assert serving.finite_rows(tf.constant([1.0, np.nan])).numpy().tolist() == [True, False]
