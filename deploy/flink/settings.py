@@ -32,6 +32,9 @@ JAVA17_OPTS = [
 # StatisticsGen's TFDV pipeline failed at the defaults (network memory 10% of the TaskManager's,
 # 512 buffers per sort-merge shuffle): "Insufficient number of network buffers: required 512, but
 # only 437 available". Fixed network memory and fewer buffers per shuffle: TFDV then ran.
+# CsvExampleGen on 1M rows failed with "OutOfMemoryError: Direct buffer memory": the Fn API's
+# gRPC buffers are direct memory the TaskManager had not reserved (task off-heap 0, framework
+# 128m). Reserved here, from managed memory, which portable Beam pipelines barely use.
 FLINK_CONF = """\
 jobmanager.rpc.address: localhost
 jobmanager.rpc.port: {rpc_port}
@@ -50,6 +53,9 @@ restart-strategy: none
 taskmanager.memory.network.min: 384m
 taskmanager.memory.network.max: 384m
 taskmanager.network.sort-shuffle.min-buffers: 128
+taskmanager.memory.task.off-heap.size: 512m
+taskmanager.memory.framework.off-heap.size: 256m
+taskmanager.memory.managed.fraction: 0.1
 heartbeat.timeout: 180000
 akka.ask.timeout: 120 s
 web.timeout: 120000
