@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -147,6 +148,7 @@ def main() -> int:
     parser.add_argument("--output", default=HERE, help="where FLINK.md and FLINK.json go")
     args = parser.parse_args()
     results = []
+    signal.signal(signal.SIGTERM, cluster_lib._on_signal)  # a kill stops the cluster too
     with tempfile.TemporaryDirectory(prefix="bench_flink_") as tmp:
         with cluster_lib.Cluster() as cluster:
             for rows in args.rows or [100_000]:
