@@ -153,7 +153,7 @@ def _peak_rss_mb(pid: int) -> float | None:
 class Cluster:
     """The processes of one session cluster; a context manager that always stops them all."""
 
-    def __init__(self, cache: str = CACHE, run_dir: str | None = None, tm_memory: str = "3072m"):
+    def __init__(self, cache: str = CACHE, run_dir: str | None = None, tm_memory: str = "4096m"):
         self.cache = cache
         self.run_dir = run_dir or os.path.join(cache, "runs", time.strftime("%Y%m%d-%H%M%S"))
         self.tm_memory = tm_memory

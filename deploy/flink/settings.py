@@ -34,7 +34,8 @@ JAVA17_OPTS = [
 # only 437 available". Fixed network memory and fewer buffers per shuffle: TFDV then ran.
 # CsvExampleGen on 1M rows failed with "OutOfMemoryError: Direct buffer memory": the Fn API's
 # gRPC buffers are direct memory the TaskManager had not reserved (task off-heap 0, framework
-# 128m). Reserved here, from managed memory, which portable Beam pipelines barely use.
+# 128m): reserved here, on top of the managed memory Flink's batch sorts use (with managed
+# memory cut to 10% for it, Transform's grouping failed: "Record too large" for a sort buffer).
 FLINK_CONF = """\
 jobmanager.rpc.address: localhost
 jobmanager.rpc.port: {rpc_port}
@@ -55,7 +56,6 @@ taskmanager.memory.network.max: 384m
 taskmanager.network.sort-shuffle.min-buffers: 128
 taskmanager.memory.task.off-heap.size: 512m
 taskmanager.memory.framework.off-heap.size: 256m
-taskmanager.memory.managed.fraction: 0.1
 heartbeat.timeout: 180000
 akka.ask.timeout: 120 s
 web.timeout: 120000
