@@ -21,6 +21,8 @@ checks the result.
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
@@ -75,7 +77,8 @@ def repair_ranges(transform_output_dir: str) -> dict[str, tuple[float, float] | 
     """{feature: the raw range the transform keeps as it is, or None (a string feature)}, for
     each feature nanguard's preprocessing_fn recorded (`transform_record`); {} for a graph
     without records. A numeric value outside `[center + output_low * factor, center +
-    output_high * factor]` is clipped, so counted as repaired."""
+    output_high * factor]` (or outside `[clip_low, clip_high]` under `clip_quantiles`) is
+    clipped, so counted as repaired."""
     from nanguard.components.transform_record import read_transform_record
 
     ranges = {}
@@ -85,7 +88,11 @@ def repair_ranges(transform_output_dir: str) -> dict[str, tuple[float, float] | 
             ranges[name] = None
             continue
         center, factor = entry.get("center") or 0.0, entry.get("scale_factor") or 1.0
-        ranges[name] = (center + low * factor, center + high * factor)
+        low, high = center + low * factor, center + high * factor
+        # `clip_quantiles` clips the raw values first: outside those, a value is repaired too.
+        low = max(low, entry.get("clip_low", -math.inf))
+        high = min(high, entry.get("clip_high", math.inf))
+        ranges[name] = (low, high)
     return ranges
 
 

@@ -93,3 +93,28 @@ def test_finite_rows_marks_any_non_finite_value_of_a_row():
     predictions = tf.constant([[0.1, 0.9], [np.nan, 1.0], [0.5, np.inf], [-np.inf, 0.0]])
     assert serving.finite_rows(predictions).numpy().tolist() == [True, False, False, False]
     assert serving.finite_rows(tf.constant([1.0, np.nan])).numpy().tolist() == [True, False]
+
+
+def test_ranges_undo_each_scaling_and_intersect_the_quantile_clip(monkeypatch):
+    """The raw range of an output range: z-score and robust `center + bound * factor`, `none`
+    the bounds themselves, a zero spread read as factor 1; `clip_quantiles` narrows it."""
+    from nanguard.components import transform_record
+
+    features = {
+        "z": {"kind": "numeric", "center": 10.0, "scale_factor": 2.0,
+              "output_low": -3.0, "output_high": 4.0},
+        "clipped": {"kind": "numeric", "center": 10.0, "scale_factor": 2.0,
+                    "output_low": -3.0, "output_high": 4.0, "clip_low": 5.0, "clip_high": 30.0},
+        "raw": {"kind": "numeric", "output_low": -1.5, "output_high": 8.0},
+        "constant": {"kind": "numeric", "center": 7.0, "scale_factor": 0.0,
+                     "output_low": -3.0, "output_high": 3.0},
+        "island": {"kind": "string", "fill_value": "Dream"},
+    }  # fmt: skip
+    monkeypatch.setattr(transform_record, "read_transform_record", lambda d: {"features": features})
+    assert serving.repair_ranges("unused") == {
+        "z": (4.0, 18.0),
+        "clipped": (5.0, 18.0),
+        "raw": (-1.5, 8.0),
+        "constant": (4.0, 10.0),
+        "island": None,
+    }
