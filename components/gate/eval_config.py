@@ -18,6 +18,8 @@ from nanguard.components.errors import InputError
 if TYPE_CHECKING:
     import tensorflow_model_analysis as tfma
 
+# The serving signature's prediction (its other outputs are the serving flags).
+PREDICTION_KEY = "outputs"
 NON_FINITE_METRIC_MODULE = "nanguard.components.gate.tfma_metric"
 REGRESSION_METRIC_MODULE = "nanguard.components.gate.tfma_regression"
 CLASSIFICATION_METRIC_MODULE = "nanguard.components.gate.tfma_classification"
@@ -145,7 +147,7 @@ def eval_config(
             tfma.ModelSpec(
                 signature_name="serving_default",
                 label_key=label_key,
-                prediction_key="outputs",
+                prediction_key=PREDICTION_KEY,
                 preprocessing_function_names=["transform_features"],
             )
         ],

@@ -170,7 +170,9 @@ class _ClassCombiner(beam.CombineFn):
         self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs
     ) -> np.ndarray:
         labels = tfma_common.pick(element.label, self._model_name, self._output_name)
-        scores = tfma_common.pick(element.prediction, self._model_name, self._output_name)
+        scores = tfma_common.pick_prediction(
+            element.prediction, self._model_name, self._output_name
+        )
         return _merge(accumulator, accumulate(labels, scores))
 
     def merge_accumulators(self, accumulators: Iterable[np.ndarray]) -> np.ndarray:

@@ -14,6 +14,8 @@ import apache_beam as beam
 from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.utils import util
 
+from nanguard.components.gate.eval_config import PREDICTION_KEY
+
 # (keys by output name, model name, output name) -> the combiner of one computation.
 MakeCombiner = Callable[[dict[str, metric_types.MetricKey], str, str], beam.CombineFn]
 
@@ -61,4 +63,14 @@ def pick(value: Any, model_name: str, output_name: str) -> Any:
         value = value if picked is None else picked
     if isinstance(value, dict) and output_name:
         value = util.get_by_keys(value, [output_name])
+    return value
+
+
+def pick_prediction(value: Any, model_name: str, output_name: str) -> Any:
+    """`pick` for a prediction: from the serving signature's dict of outputs, the model spec's
+    `prediction_key` (TFMA's own metrics apply it; a custom combiner must), not the serving
+    flags beside it."""
+    value = pick(value, model_name, output_name)
+    if isinstance(value, dict) and PREDICTION_KEY in value:
+        value = value[PREDICTION_KEY]
     return value

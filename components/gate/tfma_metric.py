@@ -134,7 +134,9 @@ class _NonFiniteCombiner(beam.CombineFn):
     def add_input(
         self, accumulator: np.ndarray, element: metric_types.StandardMetricInputs
     ) -> np.ndarray:
-        prediction = tfma_common.pick(element.prediction, self._model_name, self._output_name)
+        prediction = tfma_common.pick_prediction(
+            element.prediction, self._model_name, self._output_name
+        )
         accumulator[0] += int(_is_non_finite(prediction))
         accumulator[1] += 1
         return accumulator

@@ -87,7 +87,8 @@ class _RegressionCombiner(beam.CombineFn):
             tfma_common.pick(element.label, self._model_name, self._output_name), np.float64
         )
         predictions = np.asarray(
-            tfma_common.pick(element.prediction, self._model_name, self._output_name), np.float64
+            tfma_common.pick_prediction(element.prediction, self._model_name, self._output_name),
+            np.float64,
         )
         labels, predictions = labels.reshape(-1), predictions.reshape(-1)
         if labels.size != predictions.size:

@@ -15,15 +15,22 @@ from nanguard.components.gate import testing, tfma_regression
 MODULE = "nanguard.components.gate.tfma_regression"
 
 
-def _combine(labels, predictions, chunks=3):
+def _combine(labels, predictions, chunks=3, serving_dict=False):
     (computation,) = tfma_regression._computations()
     combiner = computation.combiner
     accumulators = []
     for part in np.array_split(np.arange(len(labels)), chunks):
         acc = combiner.create_accumulator()
         for i in part:
+            prediction = np.array([predictions[i]])
+            if serving_dict:  # as the serving signature answers: the flags beside the prediction
+                prediction = {
+                    "outputs": prediction,
+                    "nanguard_repaired": np.array([2]),
+                    "nanguard_finite": np.array([True]),
+                }
             element = tfma.metrics.StandardMetricInputs(
-                labels=np.array([labels[i]]), predictions=np.array([predictions[i]])
+                labels=np.array([labels[i]]), predictions=prediction
             )
             acc = combiner.add_input(acc, element)
         accumulators.append(acc)
@@ -45,6 +52,13 @@ def test_combiner_matches_scikit_learn_on_the_labelled_rows():
     assert out["mean_absolute_error"] == pytest.approx(mean_absolute_error(y, p), rel=1e-12)
     assert out["mean_predictor_mse"] == pytest.approx(np.var(y), rel=1e-12)
     assert out["mse_ratio_to_mean"] == pytest.approx(1.0 - r2_score(y, p), rel=1e-12)
+
+
+def test_the_serving_signatures_outputs_are_scored_not_its_flags():
+    rng = np.random.default_rng(1)
+    labels = rng.normal(10.0, 3.0, 60)
+    predictions = labels + rng.normal(0.0, 1.0, 60)
+    assert _combine(labels, predictions, serving_dict=True) == _combine(labels, predictions)
 
 
 def test_predicting_the_mean_is_a_ratio_of_one_and_a_nan_prediction_is_nan():
