@@ -13,7 +13,7 @@ from nanguard.components.errors import GuardBlockedError
 from nanguard.components.trainer import diagnosis, export
 from nanguard.components.trainer import model as model_lib
 from nanguard.components.trainer.config import TrainerConfig
-from tests.trainer import _shared
+from tests.trainer import _serving_model, _shared
 from tests.trainer._shared import LABEL
 
 
@@ -59,18 +59,6 @@ def _header_row(i, rng, label=True) -> dict:
     return row
 
 
-def _serialized(row: dict) -> bytes:
-    feature = {}
-    for name, values in row.items():
-        if not values:
-            continue
-        if isinstance(values[0], bytes):
-            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-        else:
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
 def test_spreadsheet_headers_build_train_export_and_serve(tmp_path):
     """nanguard's preprocessing_fn and trainer on headers with spaces, units, dots, slashes,
     non-ASCII letters, a leading digit, 200 characters and names differing by case or
@@ -88,7 +76,7 @@ def test_spreadsheet_headers_build_train_export_and_serve(tmp_path):
     spec.update({n: tf.io.VarLenFeature(tf.string) for n in [*HEADER_STRING, HEADER_LABEL]})
     rng = np.random.default_rng(3)
     rows = [_header_row(i, rng) for i in range(64)]
-    examples = [_serialized(r) for r in rows]
+    examples = [_serving_model.example(r) for r in rows]
     meta = tft.DatasetMetadata.from_feature_spec(spec)
     config = {"label_key": HEADER_LABEL}
     graph = str(tmp_path / "transform")
@@ -117,7 +105,7 @@ def test_spreadsheet_headers_build_train_export_and_serve(tmp_path):
     target = str(tmp_path / "serving")
     export.export_model(model, tft_out, HEADER_LABEL, target)
     loaded = tf.saved_model.load(target)
-    requests = [_serialized(_header_row(i, rng, label=False)) for i in range(10)]
+    requests = [_serving_model.example(_header_row(i, rng, label=False)) for i in range(10)]
     requests.append(tf.train.Example().SerializeToString())  # every feature missing
     served = loaded.signatures[serving.SERVING_SIGNATURE](examples=tf.constant(requests))
     outputs = served[serving.OUTPUT_KEY].numpy()
