@@ -22,6 +22,10 @@ Two ways of guarding, chosen from the model's class:
   weights and optimizer state back to the last finite snapshot at its next check, so up to
   `snapshot_every` steps of work are lost per event.
 
+Both steps snapshot weights and optimizer state themselves after every `snapshot_every`-th step
+(one `tf.cond`, cheaper than a host call), also inside a Keras call of several steps; under a
+distribution strategy or a loss scaler the host snapshots at its checks instead.
+
 NaN and Inf: as above; after `fit` every weight is finite (the last finite snapshot is restored
 when the last steps went wrong), and saving a model that holds a NaN or Inf weight
 (`model.save` or `tf.saved_model.save`) raises `GuardBlockedError` before anything is written.
@@ -253,6 +257,7 @@ class _AnyGuard:
             self._nanguard_own_metrics = _overrides(type(self), "compute_metrics")
             self.train_function = None  # retraced once with the new state; kept across fits
         self._nanguard_state.warnings = warnings.get("warnings", [])
+        self._nanguard_state.every = self._nanguard_config.snapshot_every
         self._nanguard_describe(report)
 
     def _nanguard_describe(self, report: dict) -> None:
@@ -327,8 +332,13 @@ class _AnyGuard:
             return tf.cond(first, lambda: guard.capture(data), lambda: tf.constant(False))
 
         with tf.control_dependencies([tf.cond(apply, _apply, _skip)]):
-            guard.step.assign_add(1)
-        with tf.control_dependencies([guard.step.read_value()]):
+            step = guard.step.assign_add(1)
+        # The snapshot in the step (one tf.cond) costs less than a host call per check. Not
+        # under a strategy (the host rolls back after masked updates) nor with a loss scaler
+        # (the host's loss-scale checks must run before a snapshot keeps the scale).
+        guard.in_step = not distributed and not lso
+        done = guard.snapshot_in_step(step) if guard.in_step else step
+        with tf.control_dependencies([done]):
             if self._nanguard_own_metrics:  # the model's own compute_metrics: every step
                 return self.compute_metrics(x, y, y_pred, sample_weight)
             return self.get_metrics_result()
@@ -353,7 +363,11 @@ class _AnyGuard:
         with tf.control_dependencies([captured]):
             guard.bad_steps.assign_add(tf.cast(bad, tf.int64))
             guard.examples.assign_add(tf.where(finite, _rows(x), 0))
-            guard.step.assign_add(1)
+            step = guard.step.assign_add(1)
+        guard.in_step = not tf.distribute.has_strategy() and not _is_lso(self.optimizer)
+        if guard.in_step:
+            with tf.control_dependencies([guard.snapshot_in_step(step)]):
+                logs = tf.nest.map_structure(tf.identity, logs)
         return logs
 
     # -- saving -------------------------------------------------------------------------------

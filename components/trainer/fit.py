@@ -32,8 +32,11 @@ class GuardCallback(keras.callbacks.Callback):
 
     Every `config.snapshot_every` steps and at each epoch end it reads one scalar (the count of
     non-finite steps). None: it snapshots weights and optimizer state (in graph, and only if
-    every weight is finite). Some: it diagnoses the captured batch (`diagnose_batch`), restores
-    the last snapshot and then, by `config.nonfinite_policy`:
+    every weight is finite), unless the model's step snapshots itself every `snapshot_every`
+    steps (`guard(model)` without a distribution strategy or a loss scaler: the guard state's
+    `in_step`); then its checks within an epoch only read the count. Some: it diagnoses the
+    captured batch (`diagnose_batch`), restores the last snapshot and then, by
+    `config.nonfinite_policy`:
       * `recover`: multiplies the learning rate by `lr_factor` and goes on; after
         `max_recoveries` recoveries it stops as `stop` does.
       * `stop`: ends training with the last finite weights restored.
@@ -104,7 +107,8 @@ class GuardCallback(keras.callbacks.Callback):
         # `batch` is the index of the last step of the call (Keras runs `steps_per_execution`
         # steps per call), so this counts steps, not calls.
         if batch + 1 - self._checked_at >= self.snapshot_every:
-            self._check()
+            # A step that snapshots itself leaves the host one scalar to read.
+            self._check(in_step=getattr(self.model.guard_state, "in_step", False))
             self._checked_at = batch + 1
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -141,12 +145,16 @@ class GuardCallback(keras.callbacks.Callback):
             self.report["status"] = "recovered" if self.recoveries else "ok"
 
     # -- the policy ---------------------------------------------------------------------------
-    def _check(self, final: bool = False) -> None:
+    def _check(self, final: bool = False, in_step: bool = False) -> None:
         """Snapshots if no step was non-finite; else (or if the snapshot finds a non-finite
-        weight that finite steps wrote) handles the event."""
+        weight that finite steps wrote) handles the event. `in_step`: the steps snapshot
+        themselves, so a count of 0 non-finite steps is all there is to check."""
         reason = self._extra_check()
-        if reason is None and self.model.take_snapshot():  # one call: the steps and weights
-            return
+        if reason is None:
+            if in_step and int(self.model.guard_state.bad_steps.numpy()) == 0:
+                return
+            if not in_step and self.model.take_snapshot():  # one call: steps and weights
+                return
         self._handle_event(final, reason or "nonfinite_step")
 
     def _extra_check(self) -> str | None:

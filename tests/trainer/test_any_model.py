@@ -125,6 +125,25 @@ def test_a_nan_label_is_diagnosed_as_the_loss_with_the_batch_captured():
     assert _models.all_finite(model)
 
 
+@pytest.mark.parametrize("kind", ["sequential", "own_train_step"])
+def test_a_rollback_inside_one_call_lands_on_the_last_in_step_snapshot(kind):
+    """8 steps per Keras call, a snapshot every 2 steps taken by the step itself: a NaN label
+    in the batch of step 4 rolls back to the weights after step 2, which the host, seeing
+    only whole calls, could not have snapshotted."""
+    model, (x, y, w) = _models.KINDS[kind](steps_per_execution=8)
+    y = y.copy()
+    y[100] = np.nan  # batch 3 of 32 rows: step 4
+    model = any_model.guard(model, "stop", snapshot_every=2)
+    model.fit(_models.dataset((x, y, w)), epochs=1, verbose=0)
+    report = model.guard_report
+    assert report["status"] == "stopped" and report["nonfinite_events"][0]["step"] == 3
+    twin, _ = _models.KINDS[kind](steps_per_execution=8)
+    head = (x[:64], y[:64], None if w is None else w[:64])  # the batches of steps 1 and 2
+    twin.fit(_models.dataset(head), epochs=1, verbose=0)
+    for got, want in zip(_models.weights(model), _models.weights(twin), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_the_functional_diagnosis_names_the_extreme_input_and_layer():
     model, (x, y, w) = _models.functional()
     x = {k: v.copy() for k, v in x.items()}
