@@ -124,9 +124,13 @@ def open_bytes(path: str):
     return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # noqa: SIM115
 
 
+# Every byte but the control bytes a text file does not hold (all below 32 but tab, LF, FF, CR).
+_NOT_CONTROL = bytes(b for b in range(256) if b >= 32 or b in (9, 10, 12, 13))
+
+
 def is_binary(head: bytes) -> bool:
     """A NUL byte or other control bytes (besides tab, CR, LF, FF) in `head`."""
-    return any(b < 32 and b not in (9, 10, 12, 13) for b in head)
+    return bool(head.translate(None, _NOT_CONTROL))  # what is left: the control bytes
 
 
 def _valid_utf8(path: str) -> bool:

@@ -184,3 +184,12 @@ def test_a_large_cp1252_file_is_read_and_closed_in_seconds(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["5", "300000", "300000"]
+
+
+def test_a_file_head_is_binary_exactly_when_it_holds_a_control_byte_text_does_not():
+    from nanguard.components.csv_dialect import is_binary
+
+    for byte in range(256):
+        text_control = byte in (9, 10, 12, 13)  # tab, LF, FF, CR
+        head = b"a,b\n1," + bytes([byte]) + b"\n"
+        assert is_binary(head) is (byte < 32 and not text_control), byte
