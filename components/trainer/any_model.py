@@ -257,7 +257,6 @@ class _AnyGuard:
             self._nanguard_own_metrics = _overrides(type(self), "compute_metrics")
             self.train_function = None  # retraced once with the new state; kept across fits
         self._nanguard_state.warnings = warnings.get("warnings", [])
-        self._nanguard_state.every = self._nanguard_config.snapshot_every
         self._nanguard_describe(report)
 
     def _nanguard_describe(self, report: dict) -> None:
@@ -333,12 +332,7 @@ class _AnyGuard:
 
         with tf.control_dependencies([tf.cond(apply, _apply, _skip)]):
             step = guard.step.assign_add(1)
-        # The snapshot in the step (one tf.cond) costs less than a host call per check. Not
-        # under a strategy (the host rolls back after masked updates) nor with a loss scaler
-        # (the host's loss-scale checks must run before a snapshot keeps the scale).
-        guard.in_step = not distributed and not lso
-        done = guard.snapshot_in_step(step) if guard.in_step else step
-        with tf.control_dependencies([done]):
+        with tf.control_dependencies([guard.snapshot_in_step(step, lso)]):
             if self._nanguard_own_metrics:  # the model's own compute_metrics: every step
                 return self.compute_metrics(x, y, y_pred, sample_weight)
             return self.get_metrics_result()
@@ -364,11 +358,8 @@ class _AnyGuard:
             guard.bad_steps.assign_add(tf.cast(bad, tf.int64))
             guard.examples.assign_add(tf.where(finite, _rows(x), 0))
             step = guard.step.assign_add(1)
-        guard.in_step = not tf.distribute.has_strategy() and not _is_lso(self.optimizer)
-        if guard.in_step:
-            with tf.control_dependencies([guard.snapshot_in_step(step)]):
-                logs = tf.nest.map_structure(tf.identity, logs)
-        return logs
+        with tf.control_dependencies([guard.snapshot_in_step(step, _is_lso(self.optimizer))]):
+            return tf.nest.map_structure(tf.identity, logs)
 
     # -- saving -------------------------------------------------------------------------------
     def save(self, filepath, *args, **kwargs):

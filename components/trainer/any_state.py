@@ -37,9 +37,6 @@ class _AnyState(_GuardState):
         self.scale_skips = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.rows = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.structure = batch
-        # Set when the step is traced: True if the step itself snapshots every `every` steps
-        # (then the host's check between calls only reads `bad_steps`).
-        self.in_step, self.every = False, 1
         self.warnings: list[dict] = []  # the health report's, found when the state was made
         self.fixed = bool(getattr(model, "_jit_compile", False))
         leaves = tf.nest.flatten(batch) if batch is not None else []
@@ -72,12 +69,6 @@ class _AnyState(_GuardState):
         self.first_bad_step.assign(self.step)
         self.captured.assign(can)
         return tf.constant(False)
-
-    def snapshot_in_step(self, step: tf.Tensor) -> tf.Tensor:
-        """In the step: after every `every`-th step, the host's snapshot (`_save`: copies only
-        if no step was non-finite and every weight is finite, else records the event)."""
-        due = tf.equal(tf.math.floormod(step, self.every), 0)
-        return tf.cond(due, self._save, lambda: tf.constant(False))
 
     def batch(self):
         """The captured `(x, y, sample_weight)`, or (None, None, None)."""

@@ -33,8 +33,8 @@ class GuardCallback(keras.callbacks.Callback):
     Every `config.snapshot_every` steps and at each epoch end it reads one scalar (the count of
     non-finite steps). None: it snapshots weights and optimizer state (in graph, and only if
     every weight is finite), unless the model's step snapshots itself every `snapshot_every`
-    steps (`guard(model)` without a distribution strategy or a loss scaler: the guard state's
-    `in_step`); then its checks within an epoch only read the count. Some: it diagnoses the
+    steps (without a distribution strategy or a loss scaler: the guard state's `in_step`);
+    then its checks within an epoch only read the count. Some: it diagnoses the
     captured batch (`diagnose_batch`), restores the last snapshot and then, by
     `config.nonfinite_policy`:
       * `recover`: multiplies the learning rate by `lr_factor` and goes on; after
@@ -95,6 +95,7 @@ class GuardCallback(keras.callbacks.Callback):
         if getattr(self.model, "guard_state", None) is None:
             raise TypeError("GuardCallback needs a compiled GuardedModel or a guard()ed model.")
         self._snapshots_before = int(self.model.guard_state.snapshots.numpy())
+        self.model.guard_state.every = self.snapshot_every  # read when the step is traced
         self.report["status"] = "running"
         self.report["initial_learning_rate"] = json_float(self._learning_rate())
         if not self.model.take_snapshot():

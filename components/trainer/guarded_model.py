@@ -10,9 +10,10 @@ step). A non-finite step is counted in graph variables, its batch is captured in
 variables, and every later update is frozen until the host looks (`guard.GuardCallback`):
 nothing is copied to Python per batch. `take_snapshot` copies weights and optimizer state into
 graph variables, only if every weight is finite (an update that overflowed a weight is marked
-as an event instead), so `restore_snapshot` always brings back finite weights. The host calls
-it once per check: a snapshot inside the step would cost a `tf.cond` over every weight and slot
-on every step, more than one call per `snapshot_every` steps.
+as an event instead), so `restore_snapshot` always brings back finite weights. The step itself
+takes that snapshot after every `snapshot_every`-th step (`snapshot_in_step`: one `tf.cond` per
+step, whose copying branch runs only then), so the host's check between calls reads one scalar;
+under a distribution strategy or a loss scaler the host snapshots at its checks instead.
 
 NaN and Inf: a step whose loss or global gradient norm is NaN or Inf never updates the weights,
 the optimizer slots or the iteration count, and is not averaged into the `loss` metric. An
@@ -60,6 +61,22 @@ class _GuardState:
         # Here, not on the model: functions the model held would be saved with it.
         self.save_fn = tf.function(self._save)
         self.restore_fn = tf.function(self._restore)
+        # `GuardCallback` sets `every` (its snapshot_every) before the step is traced; the step
+        # sets `in_step` when it snapshots itself (`snapshot_in_step`), so the host's checks
+        # between calls only read `bad_steps`.
+        self.every, self.in_step = 0, False
+
+    def snapshot_in_step(self, step: tf.Tensor, lso: bool) -> tf.Tensor:
+        """In the train step, after the step counter moved to `step`: every `every`-th step,
+        the host's snapshot (`_save`: copies only if no step was non-finite and every weight is
+        finite, else records the event). One `tf.cond` per step, cheaper than a host call per
+        check. Not under a distribution strategy (masked updates; the host rolls back) nor a
+        loss scaler (its scale is checked by the host before a snapshot may keep it)."""
+        self.in_step = self.every > 0 and not lso and not tf.distribute.has_strategy()
+        if not self.in_step:
+            return step
+        due = tf.equal(tf.math.floormod(step, self.every), 0)
+        return tf.cond(due, self._save, lambda: tf.constant(False))
 
     def reset_event(self) -> None:
         self.bad_steps.assign(0)
@@ -272,8 +289,9 @@ class GuardedModel(keras.Model):
             return tf.cond(first_bad, _capture, lambda: tf.constant(False))
 
         with tf.control_dependencies([tf.cond(apply, _apply, _skip)]):
-            guard.step.assign_add(1)
-        return {m.name: m.result() for m in self.metrics}
+            step = guard.step.assign_add(1)
+        with tf.control_dependencies([guard.snapshot_in_step(step, lso)]):
+            return {m.name: m.result() for m in self.metrics}
 
     @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
