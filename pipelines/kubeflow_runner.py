@@ -11,6 +11,7 @@ and one line naming the guard, and the gate's blessing names the model as the Ev
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 
@@ -32,6 +33,12 @@ DEFAULT_SPEC_VERSION = {"vertex": "2.0", "kubeflow": "2.1"}
 IMAGE_SCHEMA = "/nanguard/schemas/penguins.pbtxt"
 # The command of every compiled task (the executor's class path and `{{$}}` follow as args).
 ENTRYPOINT = ("python", "-m", "nanguard.pipelines.entrypoint")
+
+
+def spec_2_1_supported() -> bool:
+    """Whether this TFX's KubeflowV2DagRunner can write the 2.1.0 spec (TFX 1.16; not 1.15)."""
+    config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig
+    return "use_pipeline_spec_2_1" in inspect.signature(config.__init__).parameters
 
 
 def compile_pipeline(
@@ -70,11 +77,18 @@ def compile_pipeline(
         beam_pipeline_args=beam_pipeline_args,
         **pipeline_kwargs,
     )
+    versioned = {}
+    if spec_2_1_supported():
+        versioned["use_pipeline_spec_2_1"] = spec_version == "2.1"
+    elif spec_version == "2.1":
+        raise InputError(
+            f"--spec-version 2.1 (the default of --target {target}): TFX {tfx.__version__} "
+            "writes only the 2.0.0 pipeline spec; install tfx>=1.16 (nanguard's range goes "
+            "to 1.16), or pass --spec-version 2.0 for a backend that reads 2.0.0."
+        )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=image,
-            default_commands=list(ENTRYPOINT),
-            use_pipeline_spec_2_1=spec_version == "2.1",
+            default_image=image, default_commands=list(ENTRYPOINT), **versioned
         )
     )
     job = runner.run(pipeline, write_out=False)

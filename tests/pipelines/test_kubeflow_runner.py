@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from nanguard.pipelines import cli
+from nanguard.pipelines import cli, kubeflow_runner
 from tests.conftest import GUARDED_COMPONENTS
 
 IMAGE = "europe-docker.pkg.dev/proj/repo/nanguard:0.1.0"
@@ -75,6 +75,9 @@ def test_kubeflow_spec_is_yaml_2_1_with_the_root(tmp_path):
     assert "--json_serialized_inputs_spec_args" in args
 
 
+@pytest.mark.skipif(
+    not kubeflow_runner.spec_2_1_supported(), reason="this TFX writes only the 2.0.0 spec"
+)
 def test_spec_version_2_0_and_2_1_on_both_targets(tmp_path):
     job = json.loads(_compile(tmp_path, "vertex", "v.json").read_text())
     assert job["pipelineSpec"]["schemaVersion"] == "2.0.0"  # Vertex's default here
@@ -151,3 +154,18 @@ def test_drift_baseline_is_an_importer_feeding_the_data_guard(tmp_path):
     baseline = tasks["DataGuard"]["inputs"]["artifacts"]["baseline"]["taskOutputArtifact"]
     assert baseline == {"outputArtifactKey": "result", "producerTask": "DriftBaselineImporter"}
     assert uri in json.dumps(spec["deploymentSpec"]["executors"])
+
+
+def test_asking_a_tfx_without_the_2_1_spec_for_it_exits_2_naming_the_way_out(
+    tmp_path, capsys, monkeypatch
+):
+    """TFX 1.15's KubeflowV2DagRunnerConfig has no `use_pipeline_spec_2_1` (the tfx-1.15 lane):
+    the 2.0 spec still compiles, 2.1 (kubeflow's default) exits 2 naming both fixes."""
+    monkeypatch.setattr(kubeflow_runner, "spec_2_1_supported", lambda: False)
+    job = json.loads(_compile(tmp_path, "vertex", "v.json").read_text())
+    assert job["pipelineSpec"]["schemaVersion"] == "2.0.0"
+    args = ["compile", "--target", "kubeflow", "--image", IMAGE, "--root", "gs://b"]
+    assert cli.main([*args, "--data", "gs://d", "--output", str(tmp_path / "k.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "--spec-version 2.1" in err and "tfx>=1.16" in err and "--spec-version 2.0" in err
+    assert not (tmp_path / "k.yaml").exists()
