@@ -10,6 +10,10 @@ from tests.conftest import GUARDED_COMPONENTS
 
 IMAGE = "europe-docker.pkg.dev/proj/repo/nanguard:0.1.0"
 SERVING = "gs://bucket/root/serving"
+# TFX 1.15 (the compatibility lane's floor) writes only the 2.0.0 spec.
+needs_spec_2_1 = pytest.mark.skipif(
+    not kubeflow_runner.spec_2_1_supported(), reason="this TFX writes only the 2.0.0 spec"
+)
 
 
 def _compile(tmp_path, target, output, *extra):
@@ -61,6 +65,7 @@ def _parameters(spec, task):
     return spec["root"]["dag"]["tasks"][task]["inputs"]["parameters"]
 
 
+@needs_spec_2_1
 def test_kubeflow_spec_is_yaml_2_1_with_the_root(tmp_path):
     spec = yaml.safe_load(_compile(tmp_path, "kubeflow", "spec.yaml").read_text())
     assert spec["pipelineInfo"]["name"] == "nanguard"
@@ -75,9 +80,7 @@ def test_kubeflow_spec_is_yaml_2_1_with_the_root(tmp_path):
     assert "--json_serialized_inputs_spec_args" in args
 
 
-@pytest.mark.skipif(
-    not kubeflow_runner.spec_2_1_supported(), reason="this TFX writes only the 2.0.0 spec"
-)
+@needs_spec_2_1
 def test_spec_version_2_0_and_2_1_on_both_targets(tmp_path):
     job = json.loads(_compile(tmp_path, "vertex", "v.json").read_text())
     assert job["pipelineSpec"]["schemaVersion"] == "2.0.0"  # Vertex's default here
