@@ -65,9 +65,20 @@ def compile_pipeline(
     if target not in TARGETS:
         raise InputError(f"--target {target!r}: expected one of {TARGETS}")
     extras.require("kfp")  # TFX has KubeflowV2DagRunner only with the Kubeflow Pipelines SDK
+    asked = spec_version
     spec_version = spec_version or DEFAULT_SPEC_VERSION[target]
     if spec_version not in SPEC_VERSIONS:
         raise InputError(f"--spec-version {spec_version!r}: expected one of {SPEC_VERSIONS}")
+    versioned = {}
+    if spec_2_1_supported():
+        versioned["use_pipeline_spec_2_1"] = spec_version == "2.1"
+    elif spec_version == "2.1":
+        which = "--spec-version 2.1" if asked else f"--target {target}'s default spec, 2.1,"
+        raise InputError(
+            f"{which} needs TFX 1.16: TFX {tfx.__version__} writes only the 2.0.0 pipeline "
+            "spec; install tfx>=1.16 (nanguard's range goes to 1.16), or pass --spec-version "
+            "2.0 for a backend that reads 2.0.0."
+        )
     pipeline = pipeline_lib.create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
@@ -77,15 +88,6 @@ def compile_pipeline(
         beam_pipeline_args=beam_pipeline_args,
         **pipeline_kwargs,
     )
-    versioned = {}
-    if spec_2_1_supported():
-        versioned["use_pipeline_spec_2_1"] = spec_version == "2.1"
-    elif spec_version == "2.1":
-        raise InputError(
-            f"--spec-version 2.1 (the default of --target {target}): TFX {tfx.__version__} "
-            "writes only the 2.0.0 pipeline spec; install tfx>=1.16 (nanguard's range goes "
-            "to 1.16), or pass --spec-version 2.0 for a backend that reads 2.0.0."
-        )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, default_commands=list(ENTRYPOINT), **versioned

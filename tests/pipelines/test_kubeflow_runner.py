@@ -170,5 +170,9 @@ def test_asking_a_tfx_without_the_2_1_spec_for_it_exits_2_naming_the_way_out(
     args = ["compile", "--target", "kubeflow", "--image", IMAGE, "--root", "gs://b"]
     assert cli.main([*args, "--data", "gs://d", "--output", str(tmp_path / "k.yaml")]) == 2
     err = capsys.readouterr().err
-    assert "--spec-version 2.1" in err and "tfx>=1.16" in err and "--spec-version 2.0" in err
+    assert "--target kubeflow's default spec, 2.1, needs TFX 1.16" in err
+    assert "tfx>=1.16" in err and "--spec-version 2.0" in err
     assert not (tmp_path / "k.yaml").exists()
+    asked = [*args, "--data", "gs://d", "--output", str(tmp_path / "v.json")]
+    assert cli.main([*asked, "--spec-version", "2.1"]) == 2
+    assert "--spec-version 2.1 needs TFX 1.16" in capsys.readouterr().err
