@@ -17,6 +17,8 @@ from nanguard.components.config import (
 )
 
 NONFINITE_POLICIES = ("recover", "stop", "raise")
+# What a served request holding NaN or +/-Inf gets (`served_flags.reject_nonfinite`).
+NONFINITE_INPUT_POLICIES = ("repair", "reject")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
 ENCODINGS = ("one_hot", "embedding")
 HE_ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "silu", "leaky_relu", "relu6")
@@ -91,6 +93,12 @@ class TrainerConfig(FunctionSection):
     )
     nonfinite_policy: str = setting(
         "recover", OneOf(NONFINITE_POLICIES), "on a non-finite step: recover, stop or raise"
+    )
+    nonfinite_input: str = setting(
+        "repair",
+        OneOf(NONFINITE_INPUT_POLICIES),
+        "what a served request holding NaN or +/-Inf gets: repaired by the transform graph "
+        "(flagged in nanguard_repaired), or refused with INVALID_ARGUMENT naming the feature",
     )
     snapshot_every: int = setting(
         20,

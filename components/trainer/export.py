@@ -22,6 +22,7 @@ def export_model(
     serving_model_dir: str,
     label_scaling: tuple[float, float] | None = None,
     ranges: dict[str, tuple[float, float] | None] | None = None,
+    nonfinite_input: str = "repair",
 ) -> None:
     """Checks every weight, then writes the serving SavedModel (serving.py's contract).
 
@@ -29,6 +30,7 @@ def export_model(
     `serving.label_scaling`), the exported model ends in a `Rescaling(std, mean)` layer named
     `label_units`: it predicts in the label's own units. `ranges` (`serving.repair_ranges`):
     the raw ranges the serving signature's `nanguard_repaired` counts values outside of.
+    `nonfinite_input`: `repair` or `reject` (`serving.serving_signatures`).
 
     Raises:
         GuardBlockedError: if any weight is NaN or Inf; nothing is written to
@@ -52,7 +54,7 @@ def export_model(
         ]
     plain = keras.Model(inputs=model.input, outputs=outputs, name="nanguard_model")
     signatures = serving.serving_signatures(
-        plain, tf_transform_output, label_key, label_scaling, ranges
+        plain, tf_transform_output, label_key, label_scaling, ranges, nonfinite_input
     )
     # save_traces=False: the layers are stock Keras layers, rebuilt from their configs on
     # load, so tracing each layer's call for the SavedModel (~10 s, most of the export) buys

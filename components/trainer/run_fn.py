@@ -119,6 +119,7 @@ def run_fn(fn_args) -> None:
                 fn_args.serving_model_dir,
                 label_scaling=scaling,
                 ranges=serving.repair_ranges(fn_args.transform_output),
+                nonfinite_input=config.nonfinite_input,
             )
             report["exported"] = True
         except GuardBlockedError:

@@ -10,6 +10,8 @@ applies y = output * std + mean (`export.py`). Next to the predictions, per exam
 `nanguard_repaired` (int64: how many input values the transform graph repaired, that is missing,
 NaN, +/-Inf, or outside the range it clips to) and `nanguard_finite` (bool: every prediction value
 is finite). gRPC clients and REST clients of the columnar format read `outputs` as before.
+With `trainer.nonfinite_input: reject`, `serving_default` refuses a request holding NaN or
++/-Inf with INVALID_ARGUMENT naming the feature, and `serving_repair` answers it repaired.
 A `transform_features` signature returns the transformed features (TFMA uses it), the label
 back in its own units (`label * std + mean`, NaN for a missing label), so the Evaluator
 compares predictions and labels in the units of the table.
@@ -29,13 +31,20 @@ import tf_keras as keras
 from tfx_bsl.public import tfxio
 
 from nanguard.components.names import tf_name, tf_names
+from nanguard.components.served_flags import (
+    FINITE_KEY,
+    REPAIRED_KEY,
+    finite_rows,
+    reject_nonfinite,
+    repair_flags,
+)
 
 SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
+# Under `nonfinite_input: reject`: the repairing signature, for the Evaluator and the gate.
+REPAIR_SIGNATURE = "serving_repair"
 EXAMPLES_INPUT = "examples"
 OUTPUT_KEY = "outputs"
-REPAIRED_KEY = "nanguard_repaired"
-FINITE_KEY = "nanguard_finite"
 
 
 def input_fn(
@@ -96,48 +105,13 @@ def repair_ranges(transform_output_dir: str) -> dict[str, tuple[float, float] | 
     return ranges
 
 
-def repair_flags(features: dict, ranges: dict, rows: tf.Tensor) -> tf.Tensor:
-    """Per example, the input values the transform graph repairs (int64 [rows]): each feature
-    of `ranges` (all features when it is empty) that is missing, and each numeric value that is
-    NaN, +/-Inf or outside its range. Vectorised per feature (no loop over rows)."""
-    repaired = tf.zeros([rows], tf.int64)
-    for name in sorted(ranges or features):
-        value = features.get(name)
-        if value is None:
-            continue
-        if isinstance(value, tf.RaggedTensor):
-            value = value.to_sparse()
-        if isinstance(value, tf.SparseTensor):
-            row_ids, values = value.indices[:, 0], value.values
-        else:  # a dense feature: one value per row
-            values = tf.reshape(value, [-1])
-            per_row = tf.size(values) // tf.maximum(rows, 1)
-            row_ids = tf.repeat(tf.range(rows, dtype=tf.int64), per_row)
-        present = tf.math.unsorted_segment_sum(tf.ones_like(row_ids), row_ids, rows)
-        repaired += tf.cast(tf.equal(present, 0), tf.int64)
-        if values.dtype.is_floating or values.dtype.is_integer:
-            numbers = tf.cast(values, tf.float64)
-            bad = tf.logical_not(tf.math.is_finite(numbers))
-            if ranges.get(name) is not None:
-                low, high = ranges[name]
-                bad = bad | (numbers < low) | (numbers > high)
-            repaired += tf.math.unsorted_segment_sum(tf.cast(bad, tf.int64), row_ids, rows)
-    return repaired
-
-
-def finite_rows(predictions: tf.Tensor) -> tf.Tensor:
-    """Per example, whether every prediction value is finite (bool [rows])."""
-    rows = tf.shape(predictions)[0]
-    flat = tf.reshape(tf.cast(predictions, tf.float32), [rows, -1])
-    return tf.reduce_all(tf.math.is_finite(flat), axis=1)
-
-
 def serving_signatures(
     model: keras.Model,
     tf_transform_output: tft.TFTransformOutput,
     label_key: str,
     scaling: tuple[float, float] | None = None,
     ranges: dict[str, tuple[float, float] | None] | None = None,
+    nonfinite_input: str = "repair",
 ) -> dict:
     """Builds the `serving_default` and `transform_features` signatures for `model.save`.
 
@@ -146,6 +120,10 @@ def serving_signatures(
     (`label_scaling`), `transform_features` returns the label as `label * std + mean`: in its
     own units, as `model` predicts it (NaN stays NaN). `ranges` (`repair_ranges`): what
     `nanguard_repaired` counts as clipped; None counts missing, NaN and Inf only.
+    `nonfinite_input`: `repair` (the transform graph repairs a NaN or Inf in a request) or
+    `reject`: `serving_default` fails such a request with INVALID_ARGUMENT naming the feature
+    (`served_flags.reject_nonfinite`), and a `serving_repair` signature, the repairing one,
+    is exported too (the Evaluator and the gate read evaluation rows, NaN and all, through it).
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -154,12 +132,11 @@ def serving_signatures(
     # autograph=False: nothing here branches on a tensor, so AutoGraph's rewrite of the Keras
     # model's and the transform layer's code would buy nothing (it saved ~1 s of the export;
     # `save_traces=False` in export.py saved the other ~9 s).
-    @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False
-    )
-    def serve_tf_examples_fn(examples):
+    def serve(examples, reject: bool):
         features = tf.io.parse_example(examples, request_spec)
-        transformed = model.tft_layer(features)
+        checks = reject_nonfinite(features, tf.shape(examples)[0]) if reject else []
+        with tf.control_dependencies(checks):  # a rejected request never reaches the model
+            transformed = model.tft_layer(features)
         transformed.pop(label_key, None)
         predictions = model(transformed)
         return {
@@ -168,9 +145,14 @@ def serving_signatures(
             FINITE_KEY: finite_rows(predictions),
         }
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False
-    )
+    examples_spec = [tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
+
+    def serving_signature(reject: bool):
+        return tf.function(
+            lambda examples: serve(examples, reject), input_signature=examples_spec, autograph=False
+        ).get_concrete_function()
+
+    @tf.function(input_signature=examples_spec, autograph=False)
     def transform_features_fn(examples):
         features = tf.io.parse_example(examples, raw_spec)
         transformed = model.tft_layer(features)
@@ -180,10 +162,14 @@ def serving_signatures(
             transformed[label_key] = tf.cast(label, tf.float32)
         return transformed
 
-    return {
-        SERVING_SIGNATURE: serve_tf_examples_fn.get_concrete_function(),
+    reject = nonfinite_input == "reject"
+    signatures = {
+        SERVING_SIGNATURE: serving_signature(reject),
         TRANSFORM_SIGNATURE: transform_features_fn.get_concrete_function(),
     }
+    if reject:
+        signatures[REPAIR_SIGNATURE] = serving_signature(False)
+    return signatures
 
 
 def feature_inputs(

@@ -118,3 +118,56 @@ def test_ranges_undo_each_scaling_and_intersect_the_quantile_clip(monkeypatch):
         "constant": (4.0, 10.0),
         "island": None,
     }
+
+
+@pytest.fixture(scope="module")
+def rejecting(served, tmp_path_factory):
+    """The model of `served`, exported again with `nonfinite_input='reject'`."""
+    from nanguard.components.trainer import export
+
+    tft_out, _, ranges, model = served
+    target = str(tmp_path_factory.mktemp("reject") / "serving")
+    export.export_model(
+        model, tft_out, _serving_model.LABEL, target, ranges=ranges, nonfinite_input="reject"
+    )
+    return tf.saved_model.load(target)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_reject_fails_a_request_with_nan_or_inf_naming_the_feature_and_example(
+    served, rejecting, bad
+):
+    requests = [
+        {"bill": [41.0], "mass": [4100.0], "island": [b"Dream"]},
+        {"bill": [41.0], "mass": [4100.0], "island": [b"Dream"]},
+        {"bill": [41.0], "mass": [bad], "island": [b"Dream"]},
+    ]
+    serialized = tf.constant([_serving_model.example(r) for r in requests])
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        rejecting.signatures[serving.SERVING_SIGNATURE](examples=serialized)
+    message = str(caught.value)
+    assert "nanguard rejects the request: feature `mass` holds NaN or Inf" in message
+    assert "0-based:] [2]" in message and "`bill`" not in message
+    # `serving_repair` answers the same batch as the repairing model does.
+    repaired = rejecting.signatures[serving.REPAIR_SIGNATURE](examples=serialized)
+    reference = served[1].signatures[serving.SERVING_SIGNATURE](examples=serialized)
+    assert repaired[serving.REPAIRED_KEY].numpy().tolist() == [0, 0, 1]
+    np.testing.assert_allclose(
+        repaired[serving.OUTPUT_KEY].numpy(), reference[serving.OUTPUT_KEY].numpy(), rtol=1e-6
+    )
+
+
+def test_reject_still_answers_missing_and_out_of_range_values_with_their_flags(served, rejecting):
+    _, loaded, ranges, _ = served
+    _, high = ranges["mass"]
+    requests = [{"mass": [4100.0]}, {"bill": [41.0], "mass": [high * 2 + 1]}, {}]
+    serialized = tf.constant([_serving_model.example(r) for r in requests])
+    answer = rejecting.signatures[serving.SERVING_SIGNATURE](examples=serialized)
+    reference = loaded.signatures[serving.SERVING_SIGNATURE](examples=serialized)
+    assert answer[serving.REPAIRED_KEY].numpy().tolist() == [2, 2, 3]
+    assert answer[serving.FINITE_KEY].numpy().tolist() == [True] * 3
+    np.testing.assert_allclose(
+        answer[serving.OUTPUT_KEY].numpy(), reference[serving.OUTPUT_KEY].numpy(), rtol=1e-6
+    )
+    # The repairing model has no second serving signature.
+    assert serving.REPAIR_SIGNATURE not in loaded.signatures
