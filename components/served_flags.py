@@ -21,6 +21,9 @@ REPAIRED_KEY = "nanguard_repaired"
 FINITE_KEY = "nanguard_finite"
 # The start of the error a rejected request gets; the gate reads a probe's error by it.
 REJECT_MESSAGE = "nanguard rejects the request"
+# A model exported under the `reject` policy answers NaN/Inf repaired through this signature
+# too; the Evaluator and the gate read evaluation rows (NaN and all) through it.
+REPAIR_SIGNATURE = "serving_repair"
 
 
 def _values_and_rows(value, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

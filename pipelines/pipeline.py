@@ -35,6 +35,7 @@ from nanguard.components.data_guard import exclusion as guard_exclusion
 from nanguard.components.data_guard.harden_component import HardenSchema
 from nanguard.components.gate import FinitePredictionGate
 from nanguard.components.gate.eval_config import eval_config
+from nanguard.components.served_flags import REPAIR_SIGNATURE
 from nanguard.components.transform.component import Transform as NanguardTransform
 from nanguard.pipelines.config import PipelineConfig
 
@@ -154,13 +155,19 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(num_steps=config.trainer.eval_steps),
         custom_config=config.trainer.custom_config(label, task),
     )
+    rejecting = not baseline and config.trainer.nonfinite_input == "reject"
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         # The stock preprocessing_fn makes every label a class index: the baseline is scored
         # as a classifier whatever the task.
         eval_config=eval_config(
-            label, not baseline, task_lib.CLASSIFICATION if baseline else task, config.evaluator
+            label,
+            not baseline,
+            task_lib.CLASSIFICATION if baseline else task,
+            config.evaluator,
+            # Under `reject`, serving_default refuses an evaluation row holding NaN or Inf.
+            REPAIR_SIGNATURE if rejecting else "serving_default",
         ),
     )
     components += [trainer, evaluator]

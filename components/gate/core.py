@@ -22,7 +22,7 @@ from nanguard.components.gate import probes as probes_lib
 from nanguard.components.gate.config import GateConfig
 from nanguard.components.gate.evaluation import EVALUATOR, NON_FINITE_ADVICE
 from nanguard.components.gate.profiles import FeatureProfile
-from nanguard.components.gate.signature import ModelSignature
+from nanguard.components.gate.signature import ModelSignature, data_signature_name
 from nanguard.components.violations import Violation
 
 GATE = "FinitePredictionGate"
@@ -78,7 +78,7 @@ def check_model(
     split_counts = beam_counts.count_predictions(
         model_dir,
         sources,
-        signature_name=config.signature_name,
+        signature_name=data_signature_name(model_dir, config.signature_name),
         batch_size=config.batch_size,
         max_offending=config.max_offending,
         beam_pipeline_args=beam_pipeline_args,
@@ -128,9 +128,10 @@ def check_tables(
     """
     config = config or GateConfig()
     signature = signature or ModelSignature(model_dir, config.signature_name)
+    data_signature = signature.for_data()
     split_counts = {
         split: local_counts.count_table(
-            signature,
+            data_signature,
             table,
             batch_size=config.batch_size,
             max_offending=config.max_offending,

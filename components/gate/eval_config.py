@@ -121,12 +121,16 @@ def eval_config(
     guarded: bool = True,
     task: str = task_lib.CLASSIFICATION,
     thresholds: EvaluatorConfig | None = None,
+    signature_name: str = "serving_default",
 ) -> tfma.EvalConfig:
     """The Evaluator's config: the task's quality metrics on the transformed label, over the
     serving contract (`quality_metrics`; thresholds from the `evaluator:` section).
 
     Guarded, it also counts non-finite predictions with a threshold of 0, so the Evaluator's own
     blessing fails on a model that predicts NaN or Inf (a guard, always on).
+    `signature_name`: the signature the evaluation rows go through; `serving_repair` for a
+    model exported with `trainer.nonfinite_input: reject`, whose `serving_default` refuses a
+    row holding NaN or Inf.
     """
     import tensorflow_model_analysis as tfma
 
@@ -145,7 +149,7 @@ def eval_config(
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default",
+                signature_name=signature_name,
                 label_key=label_key,
                 prediction_key=PREDICTION_KEY,
                 preprocessing_function_names=["transform_features"],

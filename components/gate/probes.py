@@ -20,6 +20,9 @@ feature changed:
   must answer finitely;
 * ``all_missing``: one request with every feature absent.
 
+A model exported with ``trainer.nonfinite_input: reject`` refuses the ``nan``/``pos_inf``/
+``neg_inf`` probes with INVALID_ARGUMENT naming the feature: status ``rejected``, as it should.
+
 Every probe family except ``missing`` and ``all_missing`` applies to numeric features only;
 ``nan``, ``pos_inf``, ``neg_inf``, ``subnormal`` and ``neg_zero`` to float features only.
 """
@@ -38,6 +41,7 @@ from nanguard.components import vocab
 from nanguard.components.gate.config import PROBE_FAMILIES
 from nanguard.components.gate.profiles import FeatureProfile
 from nanguard.components.gate.records import example_to_dict
+from nanguard.components.served_flags import REJECT_MESSAGE
 
 OUT_OF_RANGE_FACTOR = 1000.0
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -46,6 +50,8 @@ _INT64_MIN = int(np.iinfo(np.int64).min)
 FLOAT32_SUBNORMAL = float(np.finfo(np.float32).smallest_subnormal)  # 1.4e-45
 # Families whose probe a signature may refuse: an exception is then ``rejected``, not a failure.
 REJECTABLE_FAMILIES = ("as_bytes",)
+# Families a model under nanguard's ``reject`` policy refuses with ``REJECT_MESSAGE``: rejected.
+NONFINITE_FAMILIES = ("nan", "pos_inf", "neg_inf")
 _FLOAT_ONLY = ("nan", "pos_inf", "neg_inf", "subnormal", "neg_zero")
 _PER_FEATURE = tuple(f for f in PROBE_FAMILIES if f != "all_missing")
 
@@ -219,7 +225,9 @@ def run_probes(
         One dict per probe, in the order given: ``probe``, ``family``, ``feature``, ``status``
         (``'ok'``; ``'non_finite'`` when any output value is NaN/+Inf/-Inf; ``'rejected'``
         when the signature raised on a probe of ``REJECTABLE_FAMILIES``, the right answer to
-        a number sent as bytes; ``'error'`` when it raised on any other probe), ``request``,
+        a number sent as bytes, or refused a NaN/Inf probe with nanguard's ``reject`` policy
+        error, ``served_flags.REJECT_MESSAGE``; ``'error'`` when it raised on any other
+        probe), ``request``,
         ``outputs``/``non_finite_outputs`` or ``error``.
     """
     if not probes:
@@ -236,7 +244,8 @@ def run_probes(
         out = per_probe[i]
         if isinstance(out, Exception):
             message = f"{type(out).__name__}: {str(out).splitlines()[0] if str(out) else ''}"
-            status = "rejected" if probe.family in REJECTABLE_FAMILIES else "error"
+            refused = probe.family in NONFINITE_FAMILIES and REJECT_MESSAGE in str(out)
+            status = "rejected" if probe.family in REJECTABLE_FAMILIES or refused else "error"
             results.append(_probe_result(probe, status, error=message[:500]))
             continue
         finite = all(

@@ -7,6 +7,23 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from nanguard.components.served_flags import REPAIR_SIGNATURE
+
+
+def data_signature_name(model_dir: str, signature_name: str) -> str:
+    """The signature the evaluation data go through: `serving_repair` when `signature_name` is
+    `serving_default` and the model has one (nanguard's `reject` policy: `serving_default`
+    refuses a request holding NaN or Inf, and evaluation rows may hold them), else
+    `signature_name`. Reads the signature names from saved_model.pb without loading the model.
+    """
+    from tensorflow.python.saved_model import loader_impl
+
+    if signature_name != "serving_default" or not tf.saved_model.contains_saved_model(model_dir):
+        return signature_name
+    graphs = loader_impl.parse_saved_model(model_dir).meta_graphs
+    has_repair = any(REPAIR_SIGNATURE in graph.signature_def for graph in graphs)
+    return REPAIR_SIGNATURE if has_repair else signature_name
+
 
 class ModelSignature:
     """A loaded SavedModel signature that takes serialized tf.Examples.
@@ -27,6 +44,9 @@ class ModelSignature:
                 "that holds saved_model.pb (for a TFX Model artifact, <uri>/Format-Serving)."
             )
         self._loaded = tf.saved_model.load(model_dir)
+        self._bind(model_dir, signature_name)
+
+    def _bind(self, model_dir: str, signature_name: str) -> None:
         signatures = dict(self._loaded.signatures)
         if signature_name not in signatures:
             raise ValueError(
@@ -43,6 +63,17 @@ class ModelSignature:
         self.input_name = next(iter(inputs))
         self.model_dir = model_dir
         self.signature_name = signature_name
+
+    def for_data(self) -> ModelSignature:
+        """The signature the evaluation data go through (`data_signature_name`), sharing this
+        one's loaded model: itself, or `serving_repair` under nanguard's `reject` policy."""
+        name = data_signature_name(self.model_dir, self.signature_name)
+        if name == self.signature_name:
+            return self
+        other = object.__new__(ModelSignature)
+        other._loaded = self._loaded
+        other._bind(self.model_dir, name)
+        return other
 
     def __call__(self, serialized: Sequence[bytes] | np.ndarray) -> dict[str, np.ndarray]:
         """Runs the signature on a batch of serialized tf.Examples.

@@ -33,6 +33,7 @@ from tfx_bsl.public import tfxio
 from nanguard.components.names import tf_name, tf_names
 from nanguard.components.served_flags import (
     FINITE_KEY,
+    REPAIR_SIGNATURE,
     REPAIRED_KEY,
     finite_rows,
     reject_nonfinite,
@@ -41,8 +42,6 @@ from nanguard.components.served_flags import (
 
 SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
-# Under `nonfinite_input: reject`: the repairing signature, for the Evaluator and the gate.
-REPAIR_SIGNATURE = "serving_repair"
 EXAMPLES_INPUT = "examples"
 OUTPUT_KEY = "outputs"
 

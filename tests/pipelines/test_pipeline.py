@@ -225,3 +225,20 @@ def test_auto_is_decided_from_local_data(tmp_path):
 def test_auto_without_readable_data_or_a_text_label_in_the_schema_asks_for_task(tmp_path):
     with pytest.raises(InputError, match=r"set `task: classification` or `task: regression`"):
         _build(tmp_path, config={"label": "body_mass_g"})  # INT in the schema, no data
+
+
+@pytest.mark.parametrize(
+    "policy, signature", [("repair", "serving_default"), ("reject", "serving_repair")]
+)
+def test_the_reject_policy_reaches_the_trainer_and_points_the_evaluator_at_serving_repair(
+    tmp_path, policy, signature
+):
+    c = _build(tmp_path, config={"trainer": {"nonfinite_input": policy}})
+    assert json.loads(c["Trainer"].exec_properties["custom_config"])["nonfinite_input"] == policy
+    spec = json.loads(c["Evaluator"].exec_properties["eval_config"])["model_specs"][0]
+    assert spec["signature_name"] == signature
+
+
+def test_a_bad_nonfinite_input_policy_fails_at_load_naming_the_key():
+    with pytest.raises(InputError, match="nonfinite_input"):
+        PipelineConfig.from_dict({"trainer": {"nonfinite_input": "drop"}})
