@@ -147,10 +147,12 @@ def _evaluation(facts: Mapping[str, Any]) -> str:
     parts.append(f"<p>Verdict: {verdict}</p>")
     parts.append(
         _table(
-            ["examples", "non-finite", "NaN", "+Inf", "-Inf", "probes run", "probes failed"],
+            ["examples", "non-finite", "NaN", "+Inf", "-Inf", "probes run", "probes failed",
+             "probes rejected"],
             [[g.get("examples"), g.get("non_finite"), g.get("nan"), g.get("pos_inf"),
-              g.get("neg_inf"), g.get("probes_run"), len(g.get("probes_failed") or [])]],
-            set(range(7)),
+              g.get("neg_inf"), g.get("probes_run"), len(g.get("probes_failed") or []),
+              len(g.get("probes_rejected") or [])]],
+            set(range(8)),
         )
     )  # fmt: skip
     outputs = g.get("outputs") or {}

@@ -21,7 +21,9 @@ def summarize(uri: str) -> dict[str, Any]:
 
     Returns:
         ``examples``, ``non_finite``, ``nan``, ``pos_inf``, ``neg_inf`` (ints), ``probes_run``,
-        ``probes_failed`` (the failed probes' names), ``blessed`` (bool), ``reasons`` (why not
+        ``probes_failed`` (the failed probes' names), ``probes_rejected`` (the probes the
+        signature refused, as it should: a number sent as bytes, or NaN/Inf under the
+        ``reject`` policy), ``blessed`` (bool), ``reasons`` (why not
         blessed, one line each), ``violations`` (the same as ``Violation.to_dict()`` records;
         ``violations.Violation.from_dict`` reads one back), ``outputs`` (per-output counts),
         ``uri``, ``task`` ('classification',
@@ -41,6 +43,7 @@ def summarize(uri: str) -> dict[str, Any]:
     facts = {k: report[k] for k in keys}
     facts.update(
         probes_failed=list(report["probes_failed"]),
+        probes_rejected=list(report.get("probes_rejected") or []),
         blessed=bool(report["blessed"]),
         reasons=list(report["reasons"]),
         violations=list(report.get("violations") or []),

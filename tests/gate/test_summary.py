@@ -16,6 +16,7 @@ def _blessing(tmp_path, **report):
     base = {"examples": 80, "non_finite": 0, "nan": 0, "pos_inf": 0, "neg_inf": 0,
             "outputs": {"p": {"total": 240, "nan": 0, "pos_inf": 0, "neg_inf": 0}},
             "probes_run": 10, "probes_failed": [], "probe_failures": [], "reasons": [],
+            "probes_rejected": ["nan:x"],
             "blessed": True, "offending_examples": []}  # fmt: skip
     model = standard_artifacts.Model()
     model.uri, model.id = str(tmp_path / "model"), 7
@@ -29,7 +30,8 @@ def test_blessed(tmp_path):
     facts = summary.summarize(_blessing(tmp_path))
     assert facts == {
         "examples": 80, "non_finite": 0, "nan": 0, "pos_inf": 0, "neg_inf": 0, "probes_run": 10,
-        "probes_failed": [], "blessed": True, "reasons": [], "violations": [],
+        "probes_failed": [], "probes_rejected": ["nan:x"], "blessed": True, "reasons": [],
+        "violations": [],
         "outputs": {"p": {"total": 240, "nan": 0, "pos_inf": 0, "neg_inf": 0}},
         "uri": str(tmp_path / "blessing"), "task": "", "quality": {},
     }  # fmt: skip
