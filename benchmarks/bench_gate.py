@@ -26,7 +26,8 @@ import pyarrow as pa
 import tensorflow_model_analysis as tfma
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from nanguard.components.gate import core, profiles, records, testing
+from nanguard.components import profiles
+from nanguard.components.gate import core, records, testing
 from nanguard.components.gate.config import GateConfig
 
 

@@ -60,7 +60,8 @@ def check_model_on_csv(
         InputError: on a missing/unreadable/empty CSV, an unknown --label, or a bad model
             dir/signature.
     """
-    from nanguard.components.gate import core, csv_rows, profiles
+    from nanguard.components import profiles
+    from nanguard.components.gate import core, csv_rows
     from nanguard.components.gate.signature import ModelSignature
 
     config = config or GateConfig()

@@ -6,26 +6,7 @@ import dataclasses
 from typing import ClassVar
 
 from nanguard.components.config import Flag, ListOf, Number, OneOf, Section, Text, setting
-
-# Hostile requests the gate sends, per feature (probes.py says what each one sends): absent;
-# NaN, +Inf, -Inf; 1000x the observed magnitude either way; the type's largest finite value
-# either way (+/-3.4028235e38 for float32); the smallest positive subnormal; -0.0; a number
-# sent as bytes (must be rejected or answered finitely); and one request with every feature
-# absent.
-PROBE_FAMILIES = (
-    "missing",
-    "nan",
-    "pos_inf",
-    "neg_inf",
-    "out_of_range",
-    "out_of_range_neg",
-    "pos_extreme",
-    "neg_extreme",
-    "subnormal",
-    "neg_zero",
-    "as_bytes",
-    "all_missing",
-)
+from nanguard.components.probes import PROBE_FAMILIES
 
 
 @dataclasses.dataclass(frozen=True)

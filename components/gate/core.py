@@ -16,13 +16,13 @@ from typing import Any
 import pyarrow as pa
 from absl import logging
 
+from nanguard.components import probes as probes_lib
 from nanguard.components import violations as violations_lib
-from nanguard.components.gate import counts, local_counts
-from nanguard.components.gate import probes as probes_lib
+from nanguard.components.gate import counts, local_counts, probe_runs
 from nanguard.components.gate.config import GateConfig
 from nanguard.components.gate.evaluation import EVALUATOR, NON_FINITE_ADVICE
-from nanguard.components.gate.profiles import FeatureProfile
 from nanguard.components.gate.signature import ModelSignature, data_signature_name
+from nanguard.components.profiles import FeatureProfile
 from nanguard.components.violations import Violation
 
 GATE = "FinitePredictionGate"
@@ -174,7 +174,7 @@ def report_from_counts(
     probe_results: list[dict[str, Any]] = []
     if profiles and config.probe_families:
         probe_list = probes_lib.build_probes(profiles, families=config.probe_families)
-        probe_results = probes_lib.run_probes(signature, probe_list)
+        probe_results = probe_runs.run_probes(signature, probe_list)
     block_on_error = config.block_on_probe_error
     failed = [
         r

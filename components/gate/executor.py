@@ -17,9 +17,9 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from nanguard.components import vocab
+from nanguard.components import profiles, vocab
 from nanguard.components.errors import GuardBlockedError, InputError
-from nanguard.components.gate import core, evaluation, profiles
+from nanguard.components.gate import core, evaluation
 from nanguard.components.gate import spec as keys
 from nanguard.components.gate.summary import REPORT_FILE_NAME
 from nanguard.components.violations import Violation

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from nanguard.components.errors import InputError
-from nanguard.components.gate.config import PROBE_FAMILIES, GateConfig
+from nanguard.components.gate.config import GateConfig
+from nanguard.components.probes import PROBE_FAMILIES
 
 
 def test_defaults_and_component_kwargs():

@@ -6,7 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from nanguard.components.gate import core, profiles, records, testing
+from nanguard.components import profiles
+from nanguard.components.gate import core, records, testing
 from nanguard.components.gate.config import GateConfig
 
 

@@ -21,7 +21,8 @@ from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.gate import executor as gate_executor
 from nanguard.components.gate import spec as keys
 from nanguard.components.gate import testing
-from nanguard.components.gate.config import PROBE_FAMILIES, GateConfig
+from nanguard.components.gate.config import GateConfig
+from nanguard.components.probes import PROBE_FAMILIES
 
 N = 600
 MULTI_PROCESS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]

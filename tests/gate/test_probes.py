@@ -1,4 +1,5 @@
-"""probes.py: the hostile requests and how their answers are classified."""
+"""components/probes.py and gate/probe_runs.py: the hostile requests and how their answers
+are classified."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nanguard.components.gate import probes, testing
-from nanguard.components.gate.config import PROBE_FAMILIES
-from nanguard.components.gate.profiles import FeatureProfile
+from nanguard.components import probes
+from nanguard.components.gate import probe_runs, testing
 from nanguard.components.gate.signature import ModelSignature
+from nanguard.components.probes import PROBE_FAMILIES
+from nanguard.components.profiles import FeatureProfile
 
 PROFILES = [
     FeatureProfile("x", "float", 2.0, 40.0),
@@ -71,7 +73,7 @@ def test_every_family_is_built_and_documented():
 
     built = {p.family for p in probes.build_probes(PROFILES)}
     assert built == {"base", *PROBE_FAMILIES}
-    readme = (pathlib.Path(probes.__file__).parent / "README.md").read_text()
+    readme = (pathlib.Path(probe_runs.__file__).parent / "README.md").read_text()
     for family in PROBE_FAMILIES:
         assert f"| `{family}` |" in readme, family
         assert f"``{family}``" in probes.__doc__, family
@@ -89,7 +91,7 @@ def test_run_probes_classifies_and_names_the_failing_probe():
         x = example.features.feature["x"].float_list.value
         return {"p": np.array([[x[0] if x else 0.0]], np.float32), "id": np.array([1])}
 
-    results = {r["probe"]: r for r in probes.run_probes(predict, built)}
+    results = {r["probe"]: r for r in probe_runs.run_probes(predict, built)}
     assert results["base"]["status"] == "ok"
     assert results["nan:x"]["status"] == "non_finite"
     assert results["nan:x"]["outputs"] == {"p": ["NaN"], "id": 1}
@@ -112,7 +114,7 @@ def test_a_rejected_number_as_bytes_is_not_an_error():
             raise TypeError("Data types don't match. Data type: float but expected type: string")
         return {"p": np.zeros((len(batch), 1), np.float32)}
 
-    results = {r["probe"]: r for r in probes.run_probes(predict, built)}
+    results = {r["probe"]: r for r in probe_runs.run_probes(predict, built)}
     assert results["as_bytes:x"]["status"] == results["as_bytes:n"]["status"] == "rejected"
     assert results["as_bytes:x"]["error"].startswith("TypeError: Data types don't match")
     assert results["as_bytes:x"]["request"]["x"] == ["2.0"]
@@ -127,7 +129,7 @@ def test_a_number_as_bytes_answered_with_nan_fails():
     def predict(batch):  # a lenient model: strings become NaN instead of an error
         return {"p": np.full((len(batch), 1), np.nan, np.float32)}
 
-    results = {r["probe"]: r["status"] for r in probes.run_probes(predict, built)}
+    results = {r["probe"]: r["status"] for r in probe_runs.run_probes(predict, built)}
     assert results == {"base": "non_finite", "as_bytes:x": "non_finite", "as_bytes:n": "non_finite"}
 
 
@@ -139,7 +141,7 @@ def models(tmp_path_factory):
 
 
 def test_a_model_that_overflows_fails_the_float32_extremes(models):
-    results = probes.run_probes(models["square"], probes.build_probes(PROFILES))
+    results = probe_runs.run_probes(models["square"], probes.build_probes(PROFILES))
     status = {r["probe"]: r["status"] for r in results}
     assert sorted(p for p, s in status.items() if s == "non_finite") == [
         "neg_extreme:x", "pos_extreme:x"
@@ -153,7 +155,7 @@ def test_a_model_that_overflows_fails_the_float32_extremes(models):
 
 
 def test_a_healthy_clipped_model_passes_every_probe(models):
-    results = probes.run_probes(models["healthy"], probes.build_probes(PROFILES))
+    results = probe_runs.run_probes(models["healthy"], probes.build_probes(PROFILES))
     status = {r["probe"]: r["status"] for r in results}
     assert len(status) == 20
     assert {p for p, s in status.items() if s != "ok"} == {"as_bytes:x", "as_bytes:n"}

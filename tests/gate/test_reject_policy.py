@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from nanguard.components.gate import core, profiles, records
+from nanguard.components import profiles
+from nanguard.components.gate import core, records
 from nanguard.components.gate.config import GateConfig
 from nanguard.components.gate.signature import ModelSignature, data_signature_name
 from nanguard.components.trainer import export

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from nanguard.components import vocab
-from nanguard.components.gate import profiles, testing
+from nanguard.components import profiles, vocab
+from nanguard.components.gate import testing
 
 
 def test_profiles_from_schema_and_statistics():
