@@ -10,7 +10,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
-from nanguard.components.trainer import serving
+from nanguard.components.trainer import serving, warmup
 from nanguard.components.trainer.diagnosis import refuse_nonfinite_weights
 from nanguard.components.trainer.health import HEALTH_REPORT_FILE
 
@@ -23,6 +23,7 @@ def export_model(
     label_scaling: tuple[float, float] | None = None,
     ranges: dict[str, tuple[float, float] | None] | None = None,
     nonfinite_input: str = "repair",
+    warmup_profiles: list | None = None,
 ) -> None:
     """Checks every weight, then writes the serving SavedModel (serving.py's contract).
 
@@ -30,7 +31,9 @@ def export_model(
     `serving.label_scaling`), the exported model ends in a `Rescaling(std, mean)` layer named
     `label_units`: it predicts in the label's own units. `ranges` (`serving.repair_ranges`):
     the raw ranges the serving signature's `nanguard_repaired` counts values outside of.
-    `nonfinite_input`: `repair` or `reject` (`serving.serving_signatures`).
+    `nonfinite_input`: `repair` or `reject` (`serving.serving_signatures`). With
+    `warmup_profiles` (`warmup.warmup_profiles`), the hostile probes the serving signature
+    answers are written to `assets.extra/tf_serving_warmup_requests` (`warmup.py`).
 
     Raises:
         GuardBlockedError: if any weight is NaN or Inf; nothing is written to
@@ -60,4 +63,11 @@ def export_model(
     # load, so tracing each layer's call for the SavedModel (~10 s, most of the export) buys
     # nothing; the signatures above are traced and saved all the same.
     plain.save(serving_model_dir, save_format="tf", signatures=signatures, save_traces=False)
+    if warmup_profiles is not None:
+        warmup.write_warmup_requests(
+            serving_model_dir,
+            signatures[serving.SERVING_SIGNATURE],
+            warmup_profiles,
+            nonfinite_input,
+        )
     logging.info("Guarded model written to %s", serving_model_dir)

@@ -8,7 +8,8 @@ custom_config=TrainerConfig.custom_config(label_key), train_args=..., eval_args=
     model.py      build_model_from_transform                  -> a compiled GuardedModel
     fit.py        fit_guarded (GuardCallback)                 -> the training health report
     export.py     export_model                                -> the serving SavedModel
-                  (a standardised regression label back in its units: serving.label_scaling)
+                  (a standardised regression label back in its units: serving.label_scaling;
+                  the hostile probes as TF Serving warmup requests: warmup.py)
     health.py     write_health_report                         -> <model_run_dir>/HEALTH_REPORT_FILE
 
 NaN and Inf: rows whose label is missing (int label -1, float label NaN or Inf) are dropped from
@@ -33,6 +34,7 @@ from nanguard.components.trainer.export import export_model
 from nanguard.components.trainer.fit import fit_guarded
 from nanguard.components.trainer.health import write_health_report
 from nanguard.components.trainer.model import build_model_from_transform
+from nanguard.components.trainer.warmup import warmup_profiles
 
 __all__ = ["run_fn"]
 
@@ -120,6 +122,9 @@ def run_fn(fn_args) -> None:
                 label_scaling=scaling,
                 ranges=serving.repair_ranges(fn_args.transform_output),
                 nonfinite_input=config.nonfinite_input,
+                warmup_profiles=warmup_profiles(
+                    tf_transform_output.raw_feature_spec(), fn_args.transform_output, label_key
+                ),
             )
             report["exported"] = True
         except GuardBlockedError:

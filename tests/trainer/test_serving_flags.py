@@ -6,6 +6,7 @@ Python from the request rows, and the ranges against the transform graph's own c
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -171,3 +172,56 @@ def test_reject_still_answers_missing_and_out_of_range_values_with_their_flags(s
     )
     # The repairing model has no second serving signature.
     assert serving.REPAIR_SIGNATURE not in loaded.signatures
+
+
+def _warmup_requests(model_dir: str) -> list:
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from nanguard.components.trainer import warmup
+
+    path = os.path.join(model_dir, warmup.WARMUP_DIR, warmup.WARMUP_FILE)
+    logs = []
+    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        logs.append(prediction_log_pb2.PredictionLog.FromString(record))
+    return logs
+
+
+@pytest.mark.parametrize("policy", ["repair", "reject"])
+def test_warmup_requests_are_the_probes_the_signature_answers_and_replay(served, tmp_path, policy):
+    """Read back with tensorflow-serving-api's protos and replayed through the signature, as
+    TF Serving does on load: every request answers, finitely."""
+    from nanguard.components import probes as probes_lib
+    from nanguard.components.trainer import export, warmup
+
+    tft_out, _, ranges, model = served
+    transform_dir = os.path.dirname(tft_out.transform_savedmodel_dir)
+    profiles = warmup.warmup_profiles(tft_out.raw_feature_spec(), transform_dir, LABEL)
+    assert [p.name for p in profiles] == ["bill", "island", "mass"]
+    mass = next(p for p in profiles if p.name == "mass")
+    assert mass.kind == "float" and mass.max_abs == max(abs(b) for b in ranges["mass"])
+    assert 3000 < mass.typical < 5000  # the center the transform scales around
+    target = str(tmp_path / "serving")
+    export.export_model(
+        model, tft_out, LABEL, target, ranges=ranges, nonfinite_input=policy,
+        warmup_profiles=profiles,
+    )  # fmt: skip
+    logs = _warmup_requests(target)
+    expected = warmup.warmup_probes(profiles, policy)
+    assert len(logs) == len(expected) > 15
+    families = {p.family for p in expected}
+    assert "as_bytes" not in families and "missing" in families and "out_of_range" in families
+    assert ("nan" in families) == (policy == "repair")
+    loaded = tf.saved_model.load(target)
+    for log, probe in zip(logs, expected, strict=True):
+        request = log.predict_log.request
+        assert request.model_spec.signature_name == "serving_default"
+        examples = tf.make_ndarray(request.inputs["examples"])
+        sent = tf.train.Example.FromString(examples[0]).SerializeToString(deterministic=True)
+        assert len(examples) == 1 and sent == probe.example.SerializeToString(deterministic=True)
+        answer = loaded.signatures[request.model_spec.signature_name](
+            examples=tf.constant(examples)
+        )
+        assert np.isfinite(answer[serving.OUTPUT_KEY].numpy()).all(), probe.name
+    assert {p.family for p in probes_lib.build_probes(profiles)} - families <= {
+        "as_bytes", "nan", "pos_inf", "neg_inf"
+    }  # fmt: skip

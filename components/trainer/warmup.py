@@ -1,0 +1,116 @@
+"""Warmup requests: the gate's hostile probes, shipped inside the model for TF Serving to replay.
+
+TF Serving replays `<SavedModel>/assets.extra/tf_serving_warmup_requests` (a TFRecord file of
+PredictionLog protos, at most 1,000) before the model serves its first request, and a replayed
+request that fails fails the load. So the file holds the probes the serving signature answers:
+every probe of `components/probes.py` built from the transform's record (typical value: the
+center each numeric feature is scaled around; magnitude: the range it clips to), except
+`as_bytes` (a number sent as bytes: the parse refuses it) and, under `nonfinite_input:
+reject`, the NaN and +/-Inf probes (refused by design). The probes are answered once through
+the exported signature before the file is written; one that raises is left out and logged.
+A warmup therefore exercises the missing, NaN (under `repair`), huge, subnormal and -0.0
+paths of the graph before real traffic does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import tensorflow as tf
+from absl import logging
+
+from nanguard.components import probes as probes_lib
+from nanguard.components.profiles import FeatureProfile
+from nanguard.components.trainer.serving import repair_ranges
+from nanguard.components.transform_record import read_transform_record
+
+WARMUP_DIR = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"  # the name TF Serving looks for
+MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
+
+
+def warmup_profiles(
+    raw_feature_spec: dict, transform_output_dir: str, label_key: str
+) -> list[FeatureProfile]:
+    """One probe profile per raw request feature but `label_key`: kind from its dtype; for a
+    numeric feature the transform record's `center` as the typical value and the largest
+    magnitude of the range it clips to (`serving.repair_ranges`); strings get no typical value
+    (the base row leaves them out, so they are missing and repaired)."""
+    record = read_transform_record(transform_output_dir)["features"]
+    ranges = repair_ranges(transform_output_dir)
+    profiles = []
+    for name, spec in sorted(raw_feature_spec.items()):
+        if name == label_key:
+            continue
+        kind = {tf.float32: "float", tf.int64: "int"}.get(spec.dtype, "bytes")
+        center = (record.get(name) or {}).get("center")
+        typical = None
+        if kind != "bytes" and isinstance(center, float | int):
+            typical = int(round(center)) if kind == "int" else float(center)
+        bounds = ranges.get(name)
+        max_abs = max(abs(bounds[0]), abs(bounds[1])) if bounds else None
+        profiles.append(FeatureProfile(name, kind, typical, max_abs))
+    return profiles
+
+
+def warmup_probes(
+    profiles: list[FeatureProfile], nonfinite_input: str = "repair"
+) -> list[probes_lib.Probe]:
+    """The probes a serving signature under `nonfinite_input` must answer (module docstring)."""
+    skipped = set(probes_lib.REJECTABLE_FAMILIES)
+    if nonfinite_input == "reject":
+        skipped |= set(probes_lib.NONFINITE_FAMILIES)
+    families = [f for f in probes_lib.PROBE_FAMILIES if f not in skipped]
+    return probes_lib.build_probes(profiles, families)[:MAX_WARMUP_RECORDS]
+
+
+def _answered(signature: Callable, probes: list[probes_lib.Probe]) -> list[probes_lib.Probe]:
+    """The probes `signature` answers without raising: one batch, else each probe alone."""
+    serialized = [p.example.SerializeToString() for p in probes]
+    try:
+        signature(examples=tf.constant(serialized))
+        return probes
+    except tf.errors.OpError:
+        pass
+    kept = []
+    for probe, record in zip(probes, serialized, strict=True):
+        try:
+            signature(examples=tf.constant([record]))
+            kept.append(probe)
+        except tf.errors.OpError as e:
+            logging.warning("Warmup leaves out probe %s: %s", probe.name, str(e).splitlines()[0])
+    return kept
+
+
+def write_warmup_requests(
+    serving_model_dir: str,
+    signature: Callable,
+    profiles: list[FeatureProfile],
+    nonfinite_input: str = "repair",
+    signature_name: str = "serving_default",
+) -> str:
+    """Writes the warmup file into the SavedModel folder; returns its path.
+
+    Each probe the exported `signature` answers becomes one PredictionLog whose PredictRequest
+    sends it alone (a batch of one serialized tf.Example as input `examples`) to
+    `signature_name`.
+    """
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    kept = _answered(signature, warmup_probes(profiles, nonfinite_input))
+    path = os.path.join(serving_model_dir, WARMUP_DIR, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        for probe in kept:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.signature_name = signature_name
+            request.inputs["examples"].CopyFrom(
+                tf.make_tensor_proto([probe.example.SerializeToString()], dtype=tf.string)
+            )
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+    logging.info("%d warmup requests written to %s", len(kept), path)
+    return path
