@@ -225,3 +225,30 @@ def test_warmup_requests_are_the_probes_the_signature_answers_and_replay(served,
     assert {p.family for p in probes_lib.build_probes(profiles)} - families <= {
         "as_bytes", "nan", "pos_inf", "neg_inf"
     }  # fmt: skip
+
+
+def test_a_string_in_a_numeric_feature_is_refused_never_answered_as_nan(served):
+    """A client that forgot to convert sends `mass` as bytes: the parse refuses the request
+    (INVALID_ARGUMENT naming the feature's type), it is never imputed into a finite answer."""
+    _, loaded, _, _ = served
+    bad = tf.train.Example()
+    bad.features.feature["bill"].float_list.value[:] = [41.0]
+    bad.features.feature["mass"].bytes_list.value[:] = [b"4100"]
+    requests = tf.constant([_serving_model.example({"bill": [41.0]}), bad.SerializeToString()])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="mass|float"):
+        loaded.signatures[serving.SERVING_SIGNATURE](examples=requests)
+
+
+def test_huge_values_are_clipped_and_flagged_with_finite_answers(served):
+    _, loaded, _, _ = served
+    requests = [
+        {"bill": [3.4e38], "mass": [-3.4e38], "island": [b"Dream"]},
+        {"bill": [1.4e-45], "mass": [-0.0], "island": [b"Dream"]},
+    ]
+    answer = loaded.signatures[serving.SERVING_SIGNATURE](
+        examples=tf.constant([_serving_model.example(r) for r in requests])
+    )
+    # 1.4e-45 and -0.0 are far below the bill and mass ranges too: all four are clipped.
+    assert answer[serving.REPAIRED_KEY].numpy().tolist() == [2, 2]
+    assert answer[serving.FINITE_KEY].numpy().tolist() == [True, True]
+    assert np.isfinite(answer[serving.OUTPUT_KEY].numpy()).all()
