@@ -57,9 +57,12 @@ def repair_flags(features: dict, ranges: dict, rows: tf.Tensor) -> tf.Tensor:
 
 
 def finite_rows(predictions: tf.Tensor) -> tf.Tensor:
-    """Per example, whether every prediction value is finite (bool [rows])."""
+    """Per example, whether every prediction value is finite (bool [rows]). A float keeps its
+    own precision: a float64 1e300 is finite."""
     rows = tf.shape(predictions)[0]
-    flat = tf.reshape(tf.cast(predictions, tf.float32), [rows, -1])
+    if not predictions.dtype.is_floating:  # an integer is finite
+        predictions = tf.cast(predictions, tf.float32)
+    flat = tf.reshape(predictions, [rows, -1])
     return tf.reduce_all(tf.math.is_finite(flat), axis=1)
 
 
