@@ -43,6 +43,9 @@ def repair_flags(features: dict, ranges: dict, rows: tf.Tensor) -> tf.Tensor:
         value = features.get(name)
         if value is None:
             continue
+        if isinstance(value, tf.Tensor):
+            repaired += _dense_repairs(value, ranges.get(name), rows)
+            continue
         values, row_ids = _values_and_rows(value, rows)
         present = tf.math.unsorted_segment_sum(tf.ones_like(row_ids), row_ids, rows)
         repaired += tf.cast(tf.equal(present, 0), tf.int64)
@@ -54,6 +57,26 @@ def repair_flags(features: dict, ranges: dict, rows: tf.Tensor) -> tf.Tensor:
                 bad = bad | (numbers < low) | (numbers > high)
             repaired += tf.math.unsorted_segment_sum(tf.cast(bad, tf.int64), row_ids, rows)
     return repaired
+
+
+def _dense_repairs(value: tf.Tensor, bounds, rows: tf.Tensor) -> tf.Tensor:
+    """`repair_flags` of one dense feature batch, summed per row (no segment sums, fewer ops:
+    a tensor signature's request pays for each): missing when a row holds no value, plus each
+    NaN, +/-Inf or out-of-range value; an integer is finite, so only its range is checked."""
+    rows = tf.cast(rows, tf.int32)
+    width = tf.size(value) // tf.maximum(rows, 1)
+    repaired = tf.fill([rows], tf.cast(tf.equal(width, 0), tf.int64))
+    if not (value.dtype.is_floating or value.dtype.is_integer):
+        return repaired
+    if value.dtype.is_integer and bounds is None:
+        return repaired
+    grid = tf.reshape(value, tf.stack([rows, width]))  # not [rows, -1]: rows may be 0
+    numbers = grid if bounds is None else tf.cast(grid, tf.float64)
+    bad = tf.logical_not(tf.math.is_finite(numbers))
+    if bounds is not None:
+        low, high = bounds
+        bad = bad | (numbers < low) | (numbers > high)
+    return repaired + tf.reduce_sum(tf.cast(bad, tf.int64), axis=1)
 
 
 def finite_rows(predictions: tf.Tensor) -> tf.Tensor:

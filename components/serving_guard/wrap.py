@@ -227,10 +227,10 @@ def wrapped_signature(fn, plan: Plan, reject: bool = False):
         else:
             features = request
             rows = tf.shape(request[sorted(request)[0]])[0]
-        checks = reject_nonfinite(features, rows) if reject else []
-        with tf.control_dependencies(checks):  # a rejected request never reaches the model
-            passed = {k: tf.identity(v) for k, v in request.items()}
-        outputs = dict(fn(**passed))
+        if reject:
+            with tf.control_dependencies(reject_nonfinite(features, rows)):
+                request = {k: tf.identity(v) for k, v in request.items()}  # checked first
+        outputs = dict(fn(**request))
         finite = tf.ones([rows], tf.bool)
         for name in sorted(outputs):
             if outputs[name].dtype.is_floating:

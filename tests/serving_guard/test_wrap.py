@@ -13,59 +13,14 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras as keras
 
-from nanguard.components.served_flags import FINITE_KEY, REJECT_MESSAGE, finite_rows
+from nanguard.components.served_flags import FINITE_KEY, REJECT_MESSAGE, finite_rows, repair_flags
 from nanguard.components.serving_guard import wrap
 from nanguard.pipelines.cli import main
+from tests.serving_guard import _team_models
 
 NAN, INF = math.nan, math.inf
 FLAGS = wrap.NONFINITE_INPUTS_KEY
-
-
-def _tensor_model(path: str) -> None:
-    """A tf_keras functional model over a dict of tensors, saved with its tensor signature.
-    `score` overflows to Inf for a >= 1e38; `wide` is float64 (1e300 is finite there)."""
-    a = keras.Input(shape=(1,), name="a")
-    b = keras.Input(shape=(3,), name="b")
-    n = keras.Input(shape=(1,), name="n", dtype="int64")
-    n_float = keras.layers.Lambda(lambda t: tf.cast(t, tf.float32))(n)
-    joined = keras.layers.Concatenate()([a * 10.0, b, n_float])
-    score = keras.layers.Dense(1, kernel_initializer="ones", name="score")(joined)
-    wide = keras.layers.Lambda(lambda t: tf.cast(t, tf.float64) * 1e300, name="wide")(b)
-    keras.Model({"a": a, "b": b, "n": n}, [score, wide]).save(path)
-
-
-EXAMPLE_SPEC = {
-    "x": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
-    "v": tf.io.VarLenFeature(tf.float32),
-    "r": tf.io.RaggedFeature(tf.int64),
-    "cat": tf.io.FixedLenFeature([1], tf.string, default_value=[""]),
-}
-
-
-def _example_model(path: str, vocab_file: str) -> None:
-    """A model whose serving signature parses tf.Examples itself (fixed, VarLen, ragged and a
-    string feature through a StringLookup over a vocabulary file, an asset), with a warmup file
-    in assets.extra."""
-    x = keras.Input(shape=(1,), name="x")
-    v = keras.Input(shape=(1,), name="v")
-    cat = keras.Input(shape=(1,), name="cat", dtype="string")
-    lookup = keras.layers.StringLookup(vocabulary=vocab_file, output_mode="one_hot")(cat)
-    joined = keras.layers.Concatenate()([x * 10.0, v, keras.layers.Flatten()(lookup)])
-    model = keras.Model({"x": x, "v": v, "cat": cat}, keras.layers.Dense(2, name="y")(joined))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def serve(examples):
-        f = tf.io.parse_example(examples, EXAMPLE_SPEC)
-        v_sum = tf.sparse.reduce_sum(f["v"], 1, keepdims=True, output_is_sparse=False)
-        r_sum = tf.cast(tf.reduce_sum(f["r"], 1, keepdims=True), tf.float32)
-        return {"y": model({"x": f["x"], "v": v_sum + r_sum, "cat": f["cat"]})}
-
-    model.save(path, signatures={"serving_default": serve.get_concrete_function()})
-    os.makedirs(os.path.join(path, "assets.extra"))
-    with open(os.path.join(path, "assets.extra", "tf_serving_warmup_requests"), "wb") as f:
-        f.write(b"warmup")
 
 
 class _Odd(tf.Module):
@@ -82,18 +37,6 @@ class _Odd(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="z")])
     def ok(self, z):
         return {"out": tf.reduce_sum(z, 1)}
-
-
-def _example(row: dict) -> bytes:
-    feature = {}
-    for key, values in row.items():
-        if values and isinstance(values[0], bytes):
-            feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-        elif key == "r":
-            feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-        else:
-            feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def _checksums(folder: str) -> dict:
@@ -115,8 +58,8 @@ def models(tmp_path_factory):
     with open(vocab_file, "w") as f:
         f.write("red\ngreen\n")
     paths = {k: str(root / k) for k in ("tensors", "examples", "odd")}
-    _tensor_model(paths["tensors"])
-    _example_model(paths["examples"], vocab_file)
+    _team_models.tensor_model(paths["tensors"])
+    _team_models.example_model(paths["examples"], vocab_file)
     os.remove(vocab_file)  # the model's own assets/ copy is what serves
     odd = _Odd()
     tf.saved_model.save(odd, paths["odd"], signatures={"text": odd.text, "ok": odd.ok,
@@ -193,14 +136,14 @@ REQUESTS = [
 
 def _numpy_count(row: dict) -> int:
     """Missing features (one each) + NaN/Inf values: what the flag must say."""
-    count = sum(1 for key in EXAMPLE_SPEC if not row.get(key))
+    count = sum(1 for key in _team_models.EXAMPLE_SPEC if not row.get(key))
     floats = [v for key in ("x", "v") for v in row.get(key, [])]
     return count + int((~np.isfinite(np.array(floats, np.float64))).sum())
 
 
 def test_example_signature_flags_match_a_numpy_count_and_outputs_are_bit_identical(wrapped):
     original, signature = wrapped["examples", "flag"]
-    examples = tf.constant([_example(r) for r in REQUESTS])
+    examples = tf.constant([_team_models.example(r) for r in REQUESTS])
     got = signature(examples=examples)
     unwrapped = original(examples=examples)
     _assert_outputs_identical(got, unwrapped)
@@ -214,7 +157,7 @@ def test_example_signature_flags_match_a_numpy_count_and_outputs_are_bit_identic
 
 def test_a_string_in_a_float_feature_fails_the_request_naming_the_key(wrapped):
     _, signature = wrapped["examples", "flag"]
-    bad = tf.constant([_example(REQUESTS[0]), _example({"x": [b"4.2"]})])
+    bad = tf.constant([_team_models.example(REQUESTS[0]), _team_models.example({"x": [b"4.2"]})])
     with pytest.raises(tf.errors.InvalidArgumentError, match="Key: x"):
         signature(examples=bad)
 
@@ -222,8 +165,14 @@ def test_a_string_in_a_float_feature_fails_the_request_naming_the_key(wrapped):
 def test_example_signature_reject_names_the_feature(wrapped):
     original, signature = wrapped["examples", "reject"]
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"{REJECT_MESSAGE}: feature `v`"):
-        signature(examples=tf.constant([_example(REQUESTS[0]), _example(REQUESTS[2])]))
-    fine = tf.constant([_example(REQUESTS[0]), _example(REQUESTS[3])])  # missing is flagged
+        signature(
+            examples=tf.constant(
+                [_team_models.example(REQUESTS[0]), _team_models.example(REQUESTS[2])]
+            )
+        )
+    fine = tf.constant(
+        [_team_models.example(REQUESTS[0]), _team_models.example(REQUESTS[3])]
+    )  # missing is flagged
     got = signature(examples=fine)
     _assert_outputs_identical(got, original(examples=fine))
     assert got[FLAGS].numpy().tolist() == [0, 2]
@@ -239,12 +188,14 @@ def test_the_wrapped_model_stands_alone_and_the_original_is_untouched(models, wr
     shutil.move(paths["examples"], moved)  # the wrapped model needs nothing of the original
     try:
         got = tf.saved_model.load(str(target)).signatures["serving_default"](
-            examples=tf.constant([_example(r) for r in REQUESTS])
+            examples=tf.constant([_team_models.example(r) for r in REQUESTS])
         )
     finally:
         shutil.move(moved, paths["examples"])
     original, _ = wrapped["examples", "flag"]
-    _assert_outputs_identical(got, original(examples=tf.constant([_example(r) for r in REQUESTS])))
+    _assert_outputs_identical(
+        got, original(examples=tf.constant([_team_models.example(r) for r in REQUESTS]))
+    )
 
 
 def _refused(argv: list[str], capsys) -> str:
@@ -291,7 +242,7 @@ def test_a_schema_gives_the_features_of_a_string_signature(models, tmp_path):
     argv = ["--model", paths["odd"], "--output", out, "--signature", "text"]
     assert main(["wrap-model", *argv, "--schema", str(schema)]) == 0
     text = tf.saved_model.load(out).signatures["text"]
-    got = text(text=tf.constant([_example({"t": [INF]}), _example({})]))
+    got = text(text=tf.constant([_team_models.example({"t": [INF]}), _team_models.example({})]))
     assert got[FLAGS].numpy().tolist() == [1, 1]  # Inf; t missing (label is not served)
 
 
@@ -318,3 +269,30 @@ def test_finite_rows_keeps_float64_precision():
         True,
         False,
     ]
+
+
+def _as_sparse(dense: np.ndarray) -> tf.SparseTensor:
+    """Every cell of a [rows, width] array as a value (tf.sparse.from_dense drops zeros)."""
+    rows, width = dense.shape
+    indices = [[i, j] for i in range(rows) for j in range(width)]
+    return tf.SparseTensor(tf.constant(indices, tf.int64, [len(indices), 2]), dense.reshape(-1),
+                           [rows, width])  # fmt: skip
+
+
+@pytest.mark.parametrize("rows, width", [(7, 3), (4, 1), (3, 0), (0, 2)])
+def test_dense_features_are_counted_as_their_sparse_form(rows, width):
+    """`repair_flags`' dense path (tensor signatures) agrees with its sparse one: missing for a
+    row without values, then each NaN, +/-Inf or out-of-range value, ints range-checked only."""
+    rng = np.random.default_rng(rows * 10 + width)
+    pool = np.array([NAN, INF, -INF, 1e38, -3.0, 0.5, 2.0], np.float32)
+    dense = {
+        "f": rng.choice(pool, (rows, width)).astype(np.float32),
+        "g": rng.choice(pool, (rows, width)).astype(np.float64),
+        "i": rng.integers(-3, 9, (rows, width)),
+        "s": np.full((rows, width), b"x", object),
+    }
+    ranges = {"f": (-1.0, 1.0), "g": None, "i": (0, 5), "s": None}
+    sparse = {k: _as_sparse(v) for k, v in dense.items()}
+    for spec in (ranges, {}):
+        got = repair_flags({k: tf.constant(v) for k, v in dense.items()}, spec, rows)
+        assert got.numpy().tolist() == repair_flags(sparse, spec, rows).numpy().tolist()
