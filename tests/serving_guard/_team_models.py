@@ -9,15 +9,23 @@ import tensorflow as tf
 import tf_keras as keras
 
 
-def tensor_model(path: str) -> None:
+def _hidden(x, hidden: tuple[int, ...]):
+    """`x` through Dense relu layers of `hidden` units (a model with some compute)."""
+    for units in hidden:
+        x = keras.layers.Dense(units, activation="relu")(x)
+    return x
+
+
+def tensor_model(path: str, hidden: tuple[int, ...] = ()) -> None:
     """A tf_keras functional model over a dict of tensors, saved with its tensor signature.
-    `score` overflows to Inf for a >= 1e38; `wide` is float64 (1e300 is finite there)."""
+    `score` overflows to Inf for a >= 1e38 (no `hidden` layers); `wide` is float64 (1e300 is
+    finite there)."""
     a = keras.Input(shape=(1,), name="a")
     b = keras.Input(shape=(3,), name="b")
     n = keras.Input(shape=(1,), name="n", dtype="int64")
     n_float = keras.layers.Lambda(lambda t: tf.cast(t, tf.float32))(n)
     joined = keras.layers.Concatenate()([a * 10.0, b, n_float])
-    score = keras.layers.Dense(1, kernel_initializer="ones", name="score")(joined)
+    score = keras.layers.Dense(1, kernel_initializer="ones", name="score")(_hidden(joined, hidden))
     wide = keras.layers.Lambda(lambda t: tf.cast(t, tf.float64) * 1e300, name="wide")(b)
     keras.Model({"a": a, "b": b, "n": n}, [score, wide]).save(path)
 
@@ -30,7 +38,7 @@ EXAMPLE_SPEC = {
 }
 
 
-def example_model(path: str, vocab_file: str) -> None:
+def example_model(path: str, vocab_file: str, hidden: tuple[int, ...] = ()) -> None:
     """A model whose serving signature parses tf.Examples itself (fixed, VarLen, ragged and a
     string feature through a StringLookup over a vocabulary file, an asset), with a warmup file
     in assets.extra."""
@@ -39,7 +47,8 @@ def example_model(path: str, vocab_file: str) -> None:
     cat = keras.Input(shape=(1,), name="cat", dtype="string")
     lookup = keras.layers.StringLookup(vocabulary=vocab_file, output_mode="one_hot")(cat)
     joined = keras.layers.Concatenate()([x * 10.0, v, keras.layers.Flatten()(lookup)])
-    model = keras.Model({"x": x, "v": v, "cat": cat}, keras.layers.Dense(2, name="y")(joined))
+    y = keras.layers.Dense(2, name="y")(_hidden(joined, hidden))
+    model = keras.Model({"x": x, "v": v, "cat": cat}, y)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(examples):

@@ -264,6 +264,14 @@ def test_graph_features_are_the_parse_spec(models):
     assert plan.features == {"x": tf.float32, "v": tf.float32, "r": tf.int64, "cat": tf.string}
 
 
+def test_finite_rows_reads_every_value_of_an_example():
+    cube = np.ones((3, 2, 2), np.float32)
+    cube[1, 1, 0], cube[2, 0, 1] = NAN, -INF
+    assert finite_rows(tf.constant(cube)).numpy().tolist() == [True, False, False]
+    traced = tf.function(finite_rows).get_concrete_function(tf.TensorSpec(None, tf.float32))
+    assert traced(tf.constant(cube)).numpy().tolist() == [True, False, False]
+
+
 def test_finite_rows_keeps_float64_precision():
     assert finite_rows(tf.constant([[1e300], [np.inf]], tf.float64)).numpy().tolist() == [
         True,
@@ -277,6 +285,11 @@ def _as_sparse(dense: np.ndarray) -> tf.SparseTensor:
     indices = [[i, j] for i in range(rows) for j in range(width)]
     return tf.SparseTensor(tf.constant(indices, tf.int64, [len(indices), 2]), dense.reshape(-1),
                            [rows, width])  # fmt: skip
+
+
+def _traced_flags(ranges: dict, specs: dict):
+    count = tf.function(lambda **f: repair_flags(f, ranges, tf.shape(f["f"])[0]), autograph=False)
+    return count.get_concrete_function(**specs)
 
 
 @pytest.mark.parametrize("rows, width", [(7, 3), (4, 1), (3, 0), (0, 2)])
@@ -294,5 +307,11 @@ def test_dense_features_are_counted_as_their_sparse_form(rows, width):
     ranges = {"f": (-1.0, 1.0), "g": None, "i": (0, 5), "s": None}
     sparse = {k: _as_sparse(v) for k, v in dense.items()}
     for spec in (ranges, {}):
+        expected = repair_flags(sparse, spec, rows).numpy().tolist()
         got = repair_flags({k: tf.constant(v) for k, v in dense.items()}, spec, rows)
-        assert got.numpy().tolist() == repair_flags(sparse, spec, rows).numpy().tolist()
+        assert got.numpy().tolist() == expected
+        # The width unknown when traced (a [None, None] input): the dynamic path.
+        specs = {k: tf.TensorSpec([None, None], tf.as_dtype(v.dtype if k != "s" else tf.string))
+                 for k, v in dense.items()}  # fmt: skip
+        got = _traced_flags(spec, specs)(**{k: tf.constant(v) for k, v in dense.items()})
+        assert got.numpy().tolist() == expected
