@@ -315,3 +315,24 @@ def test_dense_features_are_counted_as_their_sparse_form(rows, width):
                  for k, v in dense.items()}  # fmt: skip
         got = _traced_flags(spec, specs)(**{k: tf.constant(v) for k, v in dense.items()})
         assert got.numpy().tolist() == expected
+
+
+def test_the_signature_def_answers_as_tf_serving_runs_it(wrapped):
+    """TF Serving's C++ loader runs the SignatureDef by tensor names in a session over the
+    MetaGraph; the TF1 loader does the same here."""
+    target = str(wrapped["out"] / "examples-flag")
+    examples = [_team_models.example(r) for r in REQUESTS]
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta = tf.compat.v1.saved_model.load(session, ["serve"], target)
+        signature = meta.signature_def["serving_default"]
+        names = sorted(signature.outputs)
+        fetched = session.run(
+            [signature.outputs[n].name for n in names],
+            {signature.inputs["examples"].name: examples},
+        )
+    got = dict(zip(names, fetched, strict=True))
+    assert got[FLAGS].tolist() == [_numpy_count(r) for r in REQUESTS]
+    original, _ = wrapped["examples", "flag"]
+    unwrapped = original(examples=tf.constant(examples))
+    np.testing.assert_array_equal(got["y"], unwrapped["y"].numpy())
+    assert got[FINITE_KEY].tolist() == np.isfinite(unwrapped["y"].numpy()).all(1).tolist()
