@@ -303,6 +303,8 @@ def wrap_model(
     except Exception as e:  # noqa: BLE001 - any load failure is the model's
         raise InputError(f"--model {model_dir}: TensorFlow cannot load it ({e})") from e
     available = dict(loaded.signatures)
+    if not available:
+        raise InputError(f"--model {model_dir}: the SavedModel has no signature to wrap")
     chosen = list(dict.fromkeys(signatures or sorted(available)))
     unknown = [s for s in chosen if s not in available]
     if unknown or not chosen:
@@ -319,8 +321,11 @@ def wrap_model(
             available[plan.signature], plan, nonfinite_input == "reject"
         )
     parent = os.path.dirname(os.path.abspath(output))
-    os.makedirs(parent, exist_ok=True)
-    staged = tempfile.mkdtemp(prefix=".wrap-", dir=parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staged = tempfile.mkdtemp(prefix=".wrap-", dir=parent)
+    except OSError as e:
+        raise InputError(f"--output {output}: cannot write beside it ({e})") from e
     try:
         tf.saved_model.save(module, staged, signatures=exported)
         _copy_extra_files(model_dir, staged)
