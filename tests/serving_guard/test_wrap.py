@@ -336,3 +336,23 @@ def test_the_signature_def_answers_as_tf_serving_runs_it(wrapped):
     unwrapped = original(examples=tf.constant(examples))
     np.testing.assert_array_equal(got["y"], unwrapped["y"].numpy())
     assert got[FINITE_KEY].tolist() == np.isfinite(unwrapped["y"].numpy()).all(1).tolist()
+
+
+def test_the_features_of_a_tf1_parse_example_op_are_read_too():
+    def serve(**request):
+        parsed = tf.raw_ops.ParseExample(
+            serialized=request["examples"],
+            names=tf.constant([], tf.string),
+            sparse_keys=[tf.constant("tags")],
+            dense_keys=[tf.constant("x"), tf.constant("n")],
+            dense_defaults=[tf.constant([0.0]), tf.constant([0], tf.int64)],
+            sparse_types=[tf.string],
+            dense_shapes=[[1], [1]],
+        )
+        return {"y": parsed.dense_values[0] + tf.cast(parsed.dense_values[1], tf.float32)}
+
+    # Named inputs, as a loaded signature has them.
+    fn = tf.function(serve).get_concrete_function(examples=tf.TensorSpec([None], tf.string))
+    plan = wrap.plan_signature("v1", fn)
+    assert plan.source == "graph"
+    assert plan.features == {"tags": tf.string, "x": tf.float32, "n": tf.int64}
