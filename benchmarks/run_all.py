@@ -66,6 +66,12 @@ BENCHMARKS = [
         ["--batch", "256", "--rounds", "1", "--calls", "3"],
         "serving_default with its flags <= 1.1x without",
     ),
+    (
+        "bench_wrap_model.py",
+        ["--batches", "1", "64", "1024", "--rounds", "7"],
+        ["--batches", "64", "--rounds", "1", "--calls", "3"],
+        "a signature wrapped by wrap-model <= 1.1x the original",
+    ),
     ("bench_gate.py", ["--rows", "100000"], ["--rows", "5000"], "gate <= 0.5x stock Evaluator"),
     (
         "bench_check_model.py",

@@ -1,0 +1,1 @@
+"""nanguard serving guard: checks around a model where it is served."""
