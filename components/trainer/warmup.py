@@ -4,7 +4,7 @@ TF Serving replays `<SavedModel>/assets.extra/tf_serving_warmup_requests` (a TFR
 PredictionLog protos, at most 1,000) before the model serves its first request, and a replayed
 request that fails fails the load. So the file holds the probes the serving signature answers:
 every probe of `components/probes.py` built from the transform's record (typical value: the
-center each numeric feature is scaled around; magnitude: the range it clips to), except
+median or fill value; magnitude: the range the transform clips to), except
 `as_bytes` (a number sent as bytes: the parse refuses it) and, under `nonfinite_input:
 reject`, the NaN and +/-Inf probes (refused by design). The probes are answered once through
 the exported signature before the file is written; one that raises is left out and logged.
@@ -14,6 +14,7 @@ paths of the graph before real traffic does.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 
@@ -33,10 +34,11 @@ MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 def warmup_profiles(
     raw_feature_spec: dict, transform_output_dir: str, label_key: str
 ) -> list[FeatureProfile]:
-    """One probe profile per raw request feature but `label_key`: kind from its dtype; for a
-    numeric feature the transform record's `center` as the typical value and the largest
-    magnitude of the range it clips to (`serving.repair_ranges`); strings get no typical value
-    (the base row leaves them out, so they are missing and repaired)."""
+    """One probe profile per raw request feature but `label_key`: kind from its dtype; the
+    typical value from the transform record (a numeric feature's median, else its fill value;
+    a string's fill, its most frequent value; a feature without one is left out of the base
+    row, so missing and repaired; a NaN statistic is never typical); for a numeric feature the
+    largest magnitude of the range the transform clips to (`serving.repair_ranges`)."""
     record = read_transform_record(transform_output_dir)["features"]
     ranges = repair_ranges(transform_output_dir)
     profiles = []
@@ -44,10 +46,15 @@ def warmup_profiles(
         if name == label_key:
             continue
         kind = {tf.float32: "float", tf.int64: "int"}.get(spec.dtype, "bytes")
-        center = (record.get(name) or {}).get("center")
-        typical = None
-        if kind != "bytes" and isinstance(center, float | int):
-            typical = int(round(center)) if kind == "int" else float(center)
+        entry = record.get(name) or {}
+        # The gate's base row: the median, else the fill; a string's fill is its most frequent.
+        typical = next((entry[k] for k in ("median", "fill_value", "center") if k in entry), None)
+        if kind == "bytes":
+            typical = typical if isinstance(typical, str) else None
+        elif isinstance(typical, float | int) and math.isfinite(typical):
+            typical = int(round(typical)) if kind == "int" else float(typical)
+        else:
+            typical = None
         bounds = ranges.get(name)
         max_abs = max(abs(bounds[0]), abs(bounds[1])) if bounds else None
         profiles.append(FeatureProfile(name, kind, typical, max_abs))
