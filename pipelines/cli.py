@@ -227,6 +227,7 @@ def _config_command(args) -> int:
 _COMPONENT_COMMANDS = (
     "nanguard.components.data_guard.cli",  # scan, harden-schema
     "nanguard.components.gate.cli",  # check-model
+    "nanguard.components.serving_guard.cli",  # monitor
     "nanguard.pipelines.kubeflow_cli",  # compile, launch
 )
 
