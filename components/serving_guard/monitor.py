@@ -123,7 +123,9 @@ class ServedCounts:
             self.add_record_batch(batch)
         if chunk.instances:
             self.add_instances(chunk.instances)
-        self.add_predictions(chunk.values, chunk.per_example, chunk.finite, chunk.repaired)
+        self.add_predictions(
+            chunk.values, chunk.segments, chunk.answered, chunk.finite, chunk.repaired
+        )
 
     def add_record_batch(self, batch: pa.RecordBatch) -> None:
         """Adds decoded tf.Examples (list columns; null or empty list = missing)."""
@@ -176,24 +178,27 @@ class ServedCounts:
         elif kind in _NUMERIC:
             counts[2:5] += _numeric_counts(as_numpy(values))
 
-    def add_predictions(self, values, per_example, finite=(), repaired=()) -> None:
-        """Adds prediction values (arrays; `per_example[i]` values belong to example i) and the
-        model's flags. An example is non-finite when any of its values is NaN or +/-Inf."""
+    def add_predictions(self, values, segments, answered: int, finite=(), repaired=()) -> None:
+        """Adds prediction values and the model's flags (`served_logs.Chunk`'s fields). An
+        example is non-finite when any of its values is NaN or +/-Inf."""
         p = self.predictions
+        p[0] += answered
         if len(values):
-            v, per = np.concatenate(values), np.concatenate(per_example)
-            bad = ~np.isfinite(v)
-            rows = np.repeat(np.arange(per.size), per)
-            p[0] += per.size
-            p[1] += int(np.count_nonzero(np.bincount(rows[bad], minlength=per.size)))
+            v = np.asarray(values, np.float64)
+            lengths, rows, first = np.asarray(segments, np.int64).reshape(-1, 3).T
+            per_row = np.maximum(lengths // np.maximum(rows, 1), 1)
+            segment = np.repeat(np.arange(lengths.size), lengths)
+            position = np.arange(v.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            example = first[segment] + position // per_row[segment]
+            p[1] += np.unique(example[~np.isfinite(v)]).size
             p[2] += v.size
             p[3:6] += _numeric_counts(v)
         if len(finite):
-            f = np.concatenate(finite)
+            f = np.asarray(finite, bool)
             p[6] += f.size
             p[7] += int(np.count_nonzero(~f))
         if len(repaired):
-            r = np.concatenate(repaired)
+            r = np.asarray(repaired, np.int64)
             p[8] += r.size
             p[9] += int(np.count_nonzero(r > 0))
             p[10] += int(r.sum())

@@ -25,6 +25,7 @@ import base64
 import dataclasses
 import glob
 import json
+import math
 import os
 from collections.abc import Iterator
 
@@ -44,9 +45,11 @@ CHUNK_EXAMPLES = 8192
 class Chunk:
     """Requests read from a log, ready to count.
 
-    `values`: every prediction value (float64, NaN/Inf kept) and `per_example` how many belong
-    to each answered example, in order; `finite` / `repaired`: the model's own flags where the
-    responses carried them (`nanguard_finite`, `nanguard_repaired`).
+    `values`: every prediction value (floats, NaN/Inf kept), in order; `segments`: one
+    `(values, examples, first example)` triple per run of values split evenly among consecutive
+    answered examples (one output tensor of a response); `answered`: the examples that got an
+    answer; `finite` / `repaired`: the model's own flags where the responses carried them
+    (`nanguard_finite`, `nanguard_repaired`).
     """
 
     requests: int = 0
@@ -54,13 +57,19 @@ class Chunk:
     examples: list = dataclasses.field(default_factory=list)
     instances: list = dataclasses.field(default_factory=list)
     values: list = dataclasses.field(default_factory=list)
-    per_example: list = dataclasses.field(default_factory=list)
+    segments: list = dataclasses.field(default_factory=list)
+    answered: int = 0
     finite: list = dataclasses.field(default_factory=list)
     repaired: list = dataclasses.field(default_factory=list)
 
     @property
     def size(self) -> int:
         return len(self.examples) + len(self.instances)
+
+    def answer(self, values, rows: int) -> None:
+        """Adds `values` split evenly among the next `rows` answered examples."""
+        self.values.extend(values)
+        self.segments.append((len(values), rows, self.answered))
 
 
 def log_files(path: str) -> list[str]:
@@ -104,6 +113,13 @@ def read_logs(path: str, fmt: str = "auto", chunk: int = CHUNK_EXAMPLES) -> Iter
         yield from (_read_tfrecord if kind == "tfrecord" else _read_jsonl)(name, chunk)
 
 
+def import_readers() -> None:
+    """Imports what the TFRecord reader needs (TensorFlow, the serving protos, tfx-bsl)."""
+    import tensorflow  # noqa: F401
+    from tensorflow_serving.apis import prediction_log_pb2  # noqa: F401
+    from tfx_bsl.coders import example_coder  # noqa: F401
+
+
 # ---------------------------------------------------------------------------------------------
 # TFRecord of PredictionLog.
 # ---------------------------------------------------------------------------------------------
@@ -119,26 +135,22 @@ _FIELDS = {
 _DT_STRING = 7
 
 
-def tensor_values(tensor) -> np.ndarray:
-    """A numeric TensorProto's values, flat (tensor_content or the *_val field; one value of a
-    larger shape is broadcast, as TensorFlow reads it). Empty for a string tensor."""
+def tensor_values(tensor):
+    """A numeric TensorProto's values, flat: its *_val field as it is (a sequence; one value of
+    a larger shape stands for all, as TensorFlow reads it), or its tensor_content as a numpy
+    array. Empty for a string tensor."""
     field = _FIELDS.get(tensor.dtype)
     if field is None:
-        return np.empty(0)
-    size = int(np.prod([d.size for d in tensor.tensor_shape.dim])) if tensor.tensor_shape.dim else 1
+        return ()
     if tensor.tensor_content:
         return np.frombuffer(tensor.tensor_content, field[1])
-    values = np.asarray(getattr(tensor, field[0]))
+    values = getattr(tensor, field[0])
     if tensor.dtype == 19:  # half_val holds the float16 bits as ints
-        values = values.astype(np.uint16).view(np.float16)
-    if values.size == 1 and size > 1:
-        values = np.broadcast_to(values, size)
-    return values
-
-
-def _rows(tensor, values: np.ndarray) -> int:
+        values = np.asarray(values, np.uint16).view(np.float16)
     dims = tensor.tensor_shape.dim
-    return int(dims[0].size) if dims else int(values.size > 0)
+    if len(values) == 1 and len(dims) and math.prod(d.size for d in dims) > 1:
+        values = np.broadcast_to(np.asarray(values), [d.size for d in dims]).ravel()
+    return values
 
 
 def _add_predict(log, out: Chunk) -> None:
@@ -151,20 +163,21 @@ def _add_predict(log, out: Chunk) -> None:
         out.skipped += 1
         return
     out.examples.extend(tensor.string_val)
-    parts = []
-    for key, t in sorted(log.response.outputs.items()):
-        values = tensor_values(t)
+    rows = 0
+    outputs = log.response.outputs
+    for key in outputs:  # not .items(): its Python view costs more than the lookups
+        t = outputs[key]
         if key == FINITE_KEY:
-            out.finite.append(values.astype(bool))
+            out.finite.extend(tensor_values(t))
         elif key == REPAIRED_KEY:
-            out.repaired.append(values.astype(np.int64))
-        elif values.size and t.dtype != 10:  # every numeric output, one row per example
-            parts.append(values.astype(np.float64).reshape(max(_rows(t, values), 1), -1))
-    if parts:
-        rows = min(p.shape[0] for p in parts)
-        merged = np.concatenate([p[:rows] for p in parts], axis=1)
-        out.values.append(merged.ravel())
-        out.per_example.append(np.full(rows, merged.shape[1], np.int64))
+            out.repaired.extend(tensor_values(t))
+        elif t.dtype != 10 and t.dtype in _FIELDS:  # every numeric output: predictions
+            values = tensor_values(t)
+            dims = t.tensor_shape.dim
+            rows = int(dims[0].size) if len(dims) else 1
+            if len(values):
+                out.answer(values, rows)
+    out.answered += rows
 
 
 def _add_example_list(request, out: Chunk) -> bool:
@@ -182,16 +195,16 @@ def _add_example_list(request, out: Chunk) -> bool:
 
 def _add_classify(log, out: Chunk) -> None:
     if _add_example_list(log.request, out):
-        scores = [[c.score for c in cls.classes] for cls in log.response.result.classifications]
-        out.values.append(np.fromiter((s for row in scores for s in row), np.float64))
-        out.per_example.append(np.fromiter((len(row) for row in scores), np.int64))
+        for classifications in log.response.result.classifications:
+            out.answer([c.score for c in classifications.classes], 1)
+            out.answered += 1
 
 
 def _add_regress(log, out: Chunk) -> None:
     if _add_example_list(log.request, out):
         regressions = log.response.result.regressions
-        out.values.append(np.fromiter((r.value for r in regressions), np.float64))
-        out.per_example.append(np.ones(len(regressions), np.int64))
+        out.answer([r.value for r in regressions], len(regressions))
+        out.answered += len(regressions)
 
 
 _KINDS = {"predict_log": _add_predict, "classify_log": _add_classify, "regress_log": _add_regress}
@@ -246,16 +259,16 @@ def _prediction_numbers(prediction, out: Chunk) -> None:
     NaN."""
     if isinstance(prediction, dict):
         if FINITE_KEY in prediction:
-            out.finite.append(np.asarray([prediction[FINITE_KEY]], bool).ravel())
+            out.finite.extend(np.asarray([prediction[FINITE_KEY]], bool).ravel().tolist())
         if REPAIRED_KEY in prediction:
-            out.repaired.append(np.asarray([prediction[REPAIRED_KEY]], np.int64).ravel())
+            out.repaired.extend(np.asarray([prediction[REPAIRED_KEY]], np.int64).ravel().tolist())
         prediction = [v for k, v in prediction.items() if k not in (FINITE_KEY, REPAIRED_KEY)]
     try:
         values = np.asarray(prediction, np.float64).ravel()
     except (TypeError, ValueError):  # strings or nulls among numbers, or ragged lists
         values = np.asarray(_flat(prediction), np.float64)
-    out.values.append(values)
-    out.per_example.append(np.asarray([values.size], np.int64))
+    out.answer(values.tolist(), 1)
+    out.answered += 1
 
 
 def _flat(value) -> list[float]:
