@@ -301,8 +301,8 @@ def _add_line(record, out: Chunk) -> None:
     if instances is None and predictions is None:
         out.skipped += 1
         return
-    out.requests += 1
-    if instances is not None:
+    if instances is not None:  # a response-only line (KServe logs it apart) is no new request
+        out.requests += 1
         _add_instances(instances, out)
     for p in predictions if isinstance(predictions, list) else ([predictions] * bool(predictions)):
         _prediction_numbers(json.loads(p) if isinstance(p, str) else p, out)
