@@ -29,33 +29,35 @@ _RATES = ("missing", "nan", "pos_inf", "neg_inf", "wrong_type", "repaired")
 _HEADS = ("missing", "NaN", "+Inf", "-Inf", "wrong type", "repaired")
 
 
-def read_reference(path: str, split: str = "train") -> dict[str, Any]:
-    """The data guard profile document at `path`; InputError names the file and what to do."""
+def read_reference(path: str, split: str = "train", flag: str = "--profile") -> dict[str, Any]:
+    """The data guard profile document at `path`; InputError names `flag`, the file and what
+    to do."""
     from nanguard.components.data_guard.outputs import read_json
 
     try:
         document = read_json(path)
     except (OSError, ValueError) as e:
         raise InputError(
-            f"--profile {path}: cannot be read as JSON ({e}); pass a data_guard_profile.json"
+            f"{flag}: {path} cannot be read as JSON ({e}); pass a data_guard_profile.json"
         ) from e
     splits = document.get("splits") if isinstance(document, dict) else None
     if not isinstance(splits, dict) or split not in splits:
         raise InputError(
-            f"--profile {path}: no {split!r} split profile; pass the data_guard_profile.json "
+            f"{flag}: {path} has no {split!r} split profile; pass the data_guard_profile.json "
             "the DataGuard wrote under its ExampleAnomalies output"
         )
     return document
 
 
 def monitor_logs(
-    logs: str, profile_path: str, fmt: str = "auto", split: str = "train"
+    logs: str, profile_path: str, fmt: str = "auto", split: str = "train", flag: str = "--profile"
 ) -> dict[str, Any]:
     """Counts every request in `logs` and judges it against `split` of the profile at
-    `profile_path` (`monitor.judge`); returns the JSON-able result."""
+    `profile_path` (`monitor.judge`); returns the JSON-able result. NaN and Inf are counted
+    per feature and in the predictions, never dropped."""
     from nanguard.components.serving_guard import monitor, served_logs
 
-    document = read_reference(profile_path, split)
+    document = read_reference(profile_path, split, flag)
     reference = monitor.reference_split(document, split)
     files = served_logs.log_files(logs)
     served_logs.import_readers()  # TensorFlow's import is not the monitor's time
@@ -84,7 +86,8 @@ def format_result(result: dict[str, Any]) -> str:
     p = result["predictions"]
     lines = [
         f"requests={result['requests']} examples={result['examples']} "
-        f"skipped={result['skipped']} non_finite_predictions={p['non_finite']} "
+        f"skipped={result['skipped']} undecodable={result['undecodable_examples']} "
+        f"non_finite_predictions={p['non_finite']} "
         f"(of {p['examples']}) ok={str(result['ok']).lower()}"
     ]
     if p["repaired_flagged"]:
@@ -121,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
             from nanguard.components.serving_guard.results import reference_from_run
 
             run_id, profile = reference_from_run(os.path.abspath(args.run), args.run_id)
-        result = monitor_logs(args.logs, profile, args.format)
+        flag = f"--run {args.run}" if args.run else "--profile"
+        result = monitor_logs(args.logs, profile, args.format, flag=flag)
         result["run_id"] = run_id
         print(format_result(result))
         if args.output:

@@ -67,11 +67,12 @@ PREDICTION_COUNTS = (
 _NUMERIC = (FLOAT, INT)
 
 
-def decode_examples(serialized: list[bytes]) -> Iterable[pa.RecordBatch]:
+def decode_examples(serialized: list[bytes]) -> Iterable[pa.RecordBatch | None]:
     """Record batches of the serialized tf.Examples (one list column per feature).
 
     A batch in which one feature has two types (a bytes_list among float_lists) cannot be
-    decoded whole: it is split in halves until each part decodes, so every type is kept.
+    decoded whole: it is split in halves until each part decodes, so every type is kept. An
+    example that does not decode alone (not a tf.Example) gives None.
     """
     from tfx_bsl.coders import example_coder
 
@@ -83,7 +84,8 @@ def decode_examples(serialized: list[bytes]) -> Iterable[pa.RecordBatch]:
             yield decoder.DecodeBatch(part)
         except RuntimeError:  # "Feature had wrong type"
             if len(part) == 1:
-                raise
+                yield None
+                continue
             half = len(part) // 2
             pending += [part[half:], part[:half]]
 
@@ -111,6 +113,7 @@ class ServedCounts:
         self.rows = 0
         self.requests = 0
         self.skipped = 0
+        self.undecodable = 0  # serialized examples that are not tf.Examples
         self.counts = {name: np.zeros(len(COUNTS), np.int64) for name in self.kinds}
         self.unknown: dict[str, int] = {}  # features the training profile does not have
         self.predictions = np.zeros(len(PREDICTION_COUNTS), np.int64)
@@ -120,7 +123,10 @@ class ServedCounts:
         self.requests += chunk.requests
         self.skipped += chunk.skipped
         for batch in decode_examples(chunk.examples):
-            self.add_record_batch(batch)
+            if batch is None:
+                self.undecodable += 1
+            else:
+                self.add_record_batch(batch)
         if chunk.instances:
             self.add_instances(chunk.instances)
         self.add_predictions(
@@ -318,6 +324,7 @@ def judge(
         "requests": counts.requests,
         "examples": counts.rows,
         "skipped": counts.skipped,
+        "undecodable_examples": counts.undecodable,
         "features": features,
         "unknown_features": dict(sorted(counts.unknown.items())),
         "predictions": preds,

@@ -285,3 +285,38 @@ def test_run_root_result_and_report_section(tmp_path, capsys):
     page2 = open(report_data.write_report(fake.root, "run-2")).read()
     assert '<section id="served">' not in page2
     assert _cli(log, "--run", fake.root, "--run-id", "nope") == 2
+
+
+def test_tensor_values_reads_every_encoding():
+    import tensorflow as tf
+    from tensorflow.core.framework import tensor_pb2
+
+    content = tf.make_tensor_proto(np.array([[1.0, np.nan]], np.float32))  # tensor_content
+    assert content.tensor_content
+    np.testing.assert_array_equal(served_logs.tensor_values(content), [1.0, np.nan])
+    listed = tensor_pb2.TensorProto(dtype=1, float_val=[np.inf, 2.0])  # float_val
+    assert list(served_logs.tensor_values(listed)) == [np.inf, 2.0]
+    one = tensor_pb2.TensorProto(dtype=2, double_val=[np.nan])  # one value fills the shape
+    one.tensor_shape.dim.add().size = 3
+    assert np.isnan(served_logs.tensor_values(one)).sum() == 3
+    half = tf.make_tensor_proto(np.array([np.inf], np.float16))
+    half.tensor_content = b""
+    half.half_val[:] = [np.array([np.inf], np.float16).view(np.uint16)[0]]
+    assert list(served_logs.tensor_values(half)) == [np.inf]
+    assert len(served_logs.tensor_values(tf.make_tensor_proto([b"a"]))) == 0
+
+
+def test_a_folder_of_both_formats_and_an_undecodable_example(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    rows = [{"x": math.nan, "n": 1, "color": "red"}, {"x": 1.0}]
+    logs.write_tfrecord(folder / "a", [logs.predict_log(rows, [[0.0], [1.0]])])
+    logs.write_jsonl(folder / "b.jsonl", [{"instances": rows, "predictions": [0.0, math.inf]}])
+    broken = logs.predict_log(rows[:1], [[0.0]])
+    broken.predict_log.request.inputs["examples"].string_val[:] = [b"\xff\xffnot an example"]
+    logs.write_tfrecord(folder / "c", [broken])
+    counts = _count(folder)
+    x = counts.profile()["features"]["x"]
+    assert (counts.requests, counts.rows, counts.undecodable) == (3, 4, 1)
+    assert (x["nan"], x["missing"]) == (2, 0)
+    assert counts.prediction_counts()["non_finite"] == 1
