@@ -32,12 +32,14 @@ from collections.abc import Iterator
 import numpy as np
 
 from nanguard.components.errors import InputError
+from nanguard.components.serving_guard import served_protos
 
 FORMATS = ("auto", "tfrecord", "jsonl")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz")
-REPAIRED_KEY = "nanguard_repaired"  # = trainer.serving.REPAIRED_KEY (the served contract)
-FINITE_KEY = "nanguard_finite"  # = trainer.serving.FINITE_KEY
-EXAMPLES_INPUT = "examples"  # = trainer.serving.EXAMPLES_INPUT
+# The served contract (trainer/serving.py's REPAIRED_KEY, FINITE_KEY, EXAMPLES_INPUT).
+REPAIRED_KEY = served_protos.REPAIRED_KEY
+FINITE_KEY = served_protos.FINITE_KEY
+EXAMPLES_INPUT = served_protos.EXAMPLES_INPUT
 CHUNK_EXAMPLES = 8192
 
 
@@ -215,11 +217,12 @@ def _read_tfrecord(path: str, chunk: int) -> Iterator[Chunk]:
     from tensorflow_serving.apis import prediction_log_pb2
 
     compression = "GZIP" if path.endswith(".gz") else ""
-    dataset = tf.data.TFRecordDataset(path, compression_type=compression).batch(1024)
+    dataset = tf.data.TFRecordDataset(path, compression_type=compression).batch(4096)
     out, log = Chunk(), prediction_log_pb2.PredictionLog()
     try:
         for batch in dataset.as_numpy_iterator():
-            for record in batch:
+            # predict_logs in C++ (served_protos); the rest one message at a time
+            for record in batch[served_protos.decode_predict_logs(batch, out)]:
                 log.ParseFromString(record)
                 out.requests += 1
                 add = _KINDS.get(log.WhichOneof("log_type"))

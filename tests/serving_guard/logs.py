@@ -36,9 +36,22 @@ def example(row: dict) -> tf.train.Example:
     return e
 
 
-def predict_log(rows: list[dict], predictions: np.ndarray) -> prediction_log_pb2.PredictionLog:
+def _as_fields(tensor):
+    """The tensor with its values in the *_val field, as TF Serving's AsProtoField writes them
+    (make_tensor_proto writes tensor_content)."""
+    values = tf.make_ndarray(tensor).ravel()
+    tensor.tensor_content = b""
+    field = {1: "float_val", 9: "int64_val", 10: "bool_val"}[tensor.dtype]
+    getattr(tensor, field)[:] = values.tolist()  # bool tensors came in bool_val already
+    return tensor
+
+
+def predict_log(
+    rows: list[dict], predictions: np.ndarray, fields: bool = False
+) -> prediction_log_pb2.PredictionLog:
     """A predict_log as TF Serving logs it: `examples` in, `outputs` [n, k] and the nanguard
-    flags out."""
+    flags out; `fields`: values in *_val fields (TF Serving's own responses), else in
+    tensor_content (make_tensor_proto's)."""
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "nanguard"
     request.model_spec.signature_name = "serving_default"
@@ -53,6 +66,9 @@ def predict_log(rows: list[dict], predictions: np.ndarray) -> prediction_log_pb2
     response.outputs["nanguard_repaired"].CopyFrom(
         tf.make_tensor_proto(np.asarray([repaired(r) for r in rows], np.int64))
     )
+    if fields:
+        for tensor in response.outputs.values():
+            _as_fields(tensor)
     log = prediction_log_pb2.PredictionLog()
     log.predict_log.request.CopyFrom(request)
     log.predict_log.response.CopyFrom(response)

@@ -61,11 +61,11 @@ def _count(path, kinds=logs.KINDS, fmt="auto"):
     return counts
 
 
-def _predict_logs(rows, predictions):
+def _predict_logs(rows, predictions, fields=True):
     out, i = [], 0
     while i < len(rows):  # 1, 2 or 3 examples per request
         k = 1 + i % 3
-        out.append(logs.predict_log(rows[i : i + k], predictions[i : i + k]))
+        out.append(logs.predict_log(rows[i : i + k], predictions[i : i + k], fields))
         i += k
     return out
 
@@ -74,12 +74,16 @@ def _non_finite_rows(predictions):
     return int((~np.isfinite(predictions)).any(axis=1).sum())
 
 
-def test_predict_logs_count_exactly_as_pandas(served, tmp_path):
+@pytest.mark.parametrize("fields", [True, False], ids=["val_fields", "tensor_content"])
+def test_predict_logs_count_exactly_as_pandas(served, tmp_path, fields):
+    """Responses as TF Serving writes them (*_val fields: decoded in batches by
+    served_protos) and as make_tensor_proto writes them (tensor_content: one by one)."""
     rows, predictions = served
-    path = logs.write_tfrecord(tmp_path / "requests.log", _predict_logs(rows, predictions))
+    records = _predict_logs(rows, predictions, fields)
+    path = logs.write_tfrecord(tmp_path / "requests.log", records)
     counts = _count(path)
     profile = counts.profile()
-    assert counts.requests == len(_predict_logs(rows[:N], predictions)) and counts.rows == N
+    assert counts.requests == len(records) and counts.rows == N
     reference = pandas_reference(rows)
     for name in logs.KINDS:
         got = {k: profile["features"][name][k] for k in reference[name]}
