@@ -78,19 +78,12 @@ def _write_logs(requests: int, folder: str, seed: int = 0) -> tuple[str, str]:
     log = prediction_log_pb2.PredictionLog()
     request, response = log.predict_log.request, log.predict_log.response
     request.model_spec.name = "nanguard"
-    tensor = request.inputs["examples"]
-    tensor.dtype = 7  # DT_STRING
-    tensor.tensor_shape.dim.add().size = 1
-    out = response.outputs["outputs"]
-    out.dtype = 1  # DT_FLOAT
-    out.tensor_shape.dim.add().size = 1
-    out.tensor_shape.dim.add().size = 3
-    flag = response.outputs["nanguard_finite"]
-    flag.dtype = 10  # DT_BOOL
-    flag.tensor_shape.dim.add().size = 1
-    repaired = response.outputs["nanguard_repaired"]
-    repaired.dtype = 9  # DT_INT64
-    repaired.tensor_shape.dim.add().size = 1
+    # DataType codes: 7 string, 1 float, 10 bool, 9 int64; values in the *_val fields, as TF
+    # Serving writes its responses
+    tensor = _tensor(request.inputs["examples"], 7, 1)
+    out = _tensor(response.outputs["outputs"], 1, 1, 3)
+    flag = _tensor(response.outputs["nanguard_finite"], 10, 1)
+    repaired = _tensor(response.outputs["nanguard_repaired"], 9, 1)
     with tf.io.TFRecordWriter(logs_path) as w, tf.io.TFRecordWriter(examples_path) as e:
         for i, example in enumerate(examples):
             tensor.string_val[:] = [example]
@@ -100,6 +93,14 @@ def _write_logs(requests: int, folder: str, seed: int = 0) -> tuple[str, str]:
             w.write(log.SerializeToString())
             e.write(example)
     return logs_path, examples_path
+
+
+def _tensor(proto, dtype: int, *dims: int):
+    """`proto` (a TensorProto) given `dtype` and shape `dims`; returned."""
+    proto.dtype = dtype
+    for size in dims:
+        proto.tensor_shape.dim.add().size = size
+    return proto
 
 
 def _profile(path: str) -> None:

@@ -9,7 +9,8 @@ responses. Nothing is counted here (`monitor.py` counts); NaN and Inf pass throu
   tf.Examples; every numeric output but the nanguard flags is a prediction), `classify_log`
   and `regress_log` (`request.input.example_list` tf.Examples; class scores or regression
   values). A record of any other kind, or a predict request without a string input, is counted
-  in `skipped`. `.gz` files are read as GZIP.
+  in `skipped`. `.gz` files are read as GZIP. Predict logs are decoded a batch at a time by
+  `served_protos.py`; the records it leaves are parsed here one by one.
 * JSON lines (Vertex endpoints' request-response logging exported from BigQuery, a KServe
   logger sink, or any service writing TF Serving's REST bodies): a line with `instances` and/or
   `predictions` (TF Serving's row format; `inputs`/`outputs` too), or BigQuery's
