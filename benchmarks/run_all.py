@@ -72,6 +72,12 @@ BENCHMARKS = [
         ["--batches", "64", "--rounds", "1", "--calls", "3"],
         "a signature wrapped by wrap-model <= 1.1x the original",
     ),
+    (
+        "bench_serving_monitor.py",
+        ["--requests", "1000000"],
+        ["--requests", "20000", "--no-tfdv", "--output", os.path.join(HERE, "results", "sm.json")],
+        "nanguard monitor's requests/s on 1M logged requests, vs a per-record loop and TFDV",
+    ),
     ("bench_gate.py", ["--rows", "100000"], ["--rows", "5000"], "gate <= 0.5x stock Evaluator"),
     (
         "bench_check_model.py",

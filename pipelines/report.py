@@ -21,6 +21,7 @@ The facts (every key optional except `run_id`):
           summary, Trainer: trainer summary + health (the health report), FinitePredictionGate:
           gate summary + report (gate_report.json)}, each with uri and from_failed_execution;
   evaluation {metrics [{name, value, lower, upper}], validation_ok, failures};
+  served: the newest `nanguard monitor --run` result of the run (`report_served.py`);
   errors {section: why it could not be read}.
 """
 
@@ -31,18 +32,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from nanguard.components.gate.summary import quality_text
-from nanguard.pipelines.report_html import _compact, _e, _kv, _missing, _section, _table
+from nanguard.pipelines.report_html import (
+    RATE_SERIES,
+    _compact,
+    _e,
+    _kv,
+    _missing,
+    _section,
+    _table,
+)
 from nanguard.pipelines.report_model import _evaluation, _training
+from nanguard.pipelines.report_served import served
 from nanguard.pipelines.report_svg import fmt, stacked_bars
 
 SECTIONS = ("outcome", "data", "transform", "training", "evaluation")
-RATE_SERIES = (
-    ("missing", "missing", "#7f8c8d"),
-    ("nan", "NaN", "#c0392b"),
-    ("pos_inf", "+Inf", "#e67e22"),
-    ("neg_inf", "-Inf", "#8e44ad"),
-    ("huge", "huge", "#2980b9"),
-)
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif;
  margin:0 auto;max-width:1100px;padding:16px 24px;color:#222;line-height:1.4;font-size:15px}
@@ -289,6 +292,7 @@ def render(facts: Mapping[str, Any]) -> str:
         _transform(facts),
         _training(facts),
         _evaluation(facts),
+        served(facts),
     ]
     if extra:
         body.append(_section("errors", "Not readable", _kv(sorted(extra.items()))))

@@ -214,6 +214,7 @@ def write_report(root: str, run_id: str | None = None, output: str | None = None
         run_id = run_id or mlmd.latest_run(layout.metadata_path)
         facts = collect(layout.metadata_path, run_id, layout.pipeline_root, layout.log_dir)
         facts["history"] = _history(root, run_id)
+        facts["served"] = _served(root, run_id)
     return report.write(facts, output or default_path(root, run_id))
 
 
@@ -227,3 +228,14 @@ def _history(root: str, run_id: str, runs: int = 8) -> list[dict[str, Any]]:
     except Exception:  # noqa: BLE001 - an optional section
         logging.exception("The rate history could not be read")
         return []
+
+
+def _served(root: str, run_id: str) -> dict[str, Any] | None:
+    """The newest `nanguard monitor --run` result of `run_id`, None if none or unreadable."""
+    from nanguard.components.serving_guard.results import latest_result
+
+    try:
+        return latest_result(root, run_id)
+    except Exception:  # noqa: BLE001 - an optional section
+        logging.exception("The served traffic result could not be read")
+        return None

@@ -11,6 +11,15 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+# The data profile's rates as the charts draw them: (key, label, colour).
+RATE_SERIES = (
+    ("missing", "missing", "#7f8c8d"),
+    ("nan", "NaN", "#c0392b"),
+    ("pos_inf", "+Inf", "#e67e22"),
+    ("neg_inf", "-Inf", "#8e44ad"),
+    ("huge", "huge", "#2980b9"),
+)
+
 
 def _e(value: Any) -> str:
     """Any value as escaped HTML text (the only way data reaches the page)."""
