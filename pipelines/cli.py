@@ -228,7 +228,7 @@ _COMPONENT_COMMANDS = (
     "nanguard.components.data_guard.cli",  # scan, harden-schema
     "nanguard.components.gate.cli",  # check-model
     "nanguard.components.serving_guard.wrap_cli",  # wrap-model
-    "nanguard.components.serving_guard.cli",  # monitor
+    "nanguard.components.serving_guard.monitor_cli",  # monitor
     "nanguard.pipelines.kubeflow_cli",  # compile, launch
 )
 

@@ -6,7 +6,7 @@ from nanguard.components import _lazy
 _EXPORTS = {
     "ServedCounts": "nanguard.components.serving_guard.monitor",
     "judge": "nanguard.components.serving_guard.monitor",
-    "monitor_logs": "nanguard.components.serving_guard.cli",
+    "monitor_logs": "nanguard.components.serving_guard.monitor_cli",
     "read_logs": "nanguard.components.serving_guard.served_logs",
     "wrap_model": "nanguard.components.serving_guard.wrap",
 }
