@@ -18,6 +18,7 @@ nanguard JSON file: "NaN", "Infinity", "-Infinity".
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "attach_record",
     "read_label_record",
     "read_transform_record",
+    "repair_ranges",
     "write_transform_record",
 ]
 _MARKER = "nanguard_transform_record"
@@ -248,3 +250,24 @@ def read_label_record(transform_graph_dir: str) -> dict[str, Any] | None:
             label = json.load(f).get("label")
         return _numbers(label) if isinstance(label, dict) else None
     return read_transform_record(transform_graph_dir)["label"]
+
+
+def repair_ranges(transform_output_dir: str) -> dict[str, tuple[float, float] | None]:
+    """{feature: the raw range the transform keeps as it is, or None (a string feature)}, for
+    each feature nanguard's preprocessing_fn recorded; {} for a graph
+    without records. A numeric value outside `[center + output_low * factor, center +
+    output_high * factor]` (or outside `[clip_low, clip_high]` under `clip_quantiles`) is
+    clipped, so counted as repaired."""
+    ranges = {}
+    for name, entry in read_transform_record(transform_output_dir)["features"].items():
+        low, high = entry.get("output_low"), entry.get("output_high")
+        if entry.get("kind") != "numeric" or low is None or high is None:
+            ranges[name] = None
+            continue
+        center, factor = entry.get("center") or 0.0, entry.get("scale_factor") or 1.0
+        low, high = center + low * factor, center + high * factor
+        # `clip_quantiles` clips the raw values first: outside those, a value is repaired too.
+        low = max(low, entry.get("clip_low", -math.inf))
+        high = min(high, entry.get("clip_high", math.inf))
+        ranges[name] = (low, high)
+    return ranges

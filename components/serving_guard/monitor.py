@@ -21,9 +21,11 @@ Definitions, per feature (the training profile's features, the label left out):
   numbers; a quoted "NaN" is a string, so wrong type: TF Serving refuses it for a float
   input, and `tf.io.parse_example` refuses a bytes_list where the model reads floats, so such
   a request got no answer from a nanguard model.
-* `repaired`: `missing + nan + pos_inf + neg_inf`, the values the transform graph imputes (it
-  also clips values outside the training range; the response's `nanguard_repaired` counts
-  those too, and the monitor reports its total).
+* `out_of_range`: finite numeric values outside the raw range the run's transform keeps
+  (`transform_record.repair_ranges`: it clips them), when the ranges are known (`--run`).
+* `repaired`: `missing + nan + pos_inf + neg_inf + out_of_range`, the values the transform
+  graph imputes or clips: per feature, what the responses' `nanguard_repaired` counts per
+  example (the monitor reports that total too).
 
 The rule: the missing, NaN, +Inf and -Inf rates are compared with the training split by
 `drift.compare_splits` (the data guard's skew rule and the run's own thresholds); any
@@ -50,7 +52,7 @@ GUARD = "ServingMonitor"
 SPLIT = "served"
 REFERENCE_SPLIT = "train"
 # Counters per feature, in this order.
-COUNTS = ("present", "num_values", "nan", "pos_inf", "neg_inf", "wrong_type")
+COUNTS = ("present", "num_values", "nan", "pos_inf", "neg_inf", "wrong_type", "out_of_range")
 PREDICTION_COUNTS = (
     "examples",  # examples whose responses carried prediction values
     "non_finite",  # of them, examples with a NaN or +/-Inf prediction value
@@ -108,8 +110,11 @@ class ServedCounts:
     Memory is fixed per feature: counters only. NaN and Inf are counted, never dropped.
     """
 
-    def __init__(self, kinds: Mapping[str, str]):
+    def __init__(
+        self, kinds: Mapping[str, str], ranges: Mapping[str, tuple[float, float] | None] = ()
+    ):
         self.kinds = dict(kinds)
+        self.ranges = dict(ranges or {})  # the raw ranges the transform keeps (else: clipped)
         self.rows = 0
         self.requests = 0
         self.skipped = 0
@@ -182,7 +187,12 @@ class ServedCounts:
         if (kind == STRING) != (expected == STRING) and expected != UNKNOWN:
             counts[5] += len(values)
         elif kind in _NUMERIC:
-            counts[2:5] += _numeric_counts(as_numpy(values))
+            numbers = as_numpy(values)
+            counts[2:5] += _numeric_counts(numbers)
+            if self.ranges.get(name) is not None:
+                low, high = self.ranges[name]
+                finite = numbers[np.isfinite(numbers)]
+                counts[6] += int(np.count_nonzero((finite < low) | (finite > high)))
 
     def add_predictions(self, values, segments, answered: int, finite=(), repaired=()) -> None:
         """Adds prediction values and the model's flags (`served_logs.Chunk`'s fields). An
@@ -216,6 +226,7 @@ class ServedCounts:
             c = dict(zip(COUNTS, (int(x) for x in counts), strict=True))
             c["missing"] = self.rows - c["present"]
             c["repaired"] = c["missing"] + c["nan"] + c["pos_inf"] + c["neg_inf"]
+            c["repaired"] += c["out_of_range"]
             features[name] = {"type": self.kinds[name], "rows": self.rows, **c}
         return {"rows": self.rows, "features": features}
 

@@ -50,11 +50,17 @@ def read_reference(path: str, split: str = "train", flag: str = "--profile") -> 
 
 
 def monitor_logs(
-    logs: str, profile_path: str, fmt: str = "auto", split: str = "train", flag: str = "--profile"
+    logs: str,
+    profile_path: str,
+    fmt: str = "auto",
+    split: str = "train",
+    flag: str = "--profile",
+    ranges: dict | None = None,
 ) -> dict[str, Any]:
     """Counts every request in `logs` and judges it against `split` of the profile at
     `profile_path` (`monitor.judge`); returns the JSON-able result. NaN and Inf are counted
-    per feature and in the predictions, never dropped."""
+    per feature and in the predictions, never dropped. `ranges` (`results.ranges_from_run`):
+    finite values outside them are counted as `out_of_range`, and so as repaired."""
     from nanguard.components.serving_guard import monitor, served_logs
 
     document = read_reference(profile_path, split, flag)
@@ -62,7 +68,7 @@ def monitor_logs(
     files = served_logs.log_files(logs)
     served_logs.import_readers()  # TensorFlow's import is not the monitor's time
     start = time.perf_counter()
-    counts = monitor.ServedCounts(monitor.kinds_of(reference))
+    counts = monitor.ServedCounts(monitor.kinds_of(reference), ranges or {})
     for chunk in served_logs.read_logs(logs, fmt):
         counts.add_chunk(chunk)
     if counts.rows == 0 and counts.predictions[0] == 0:
@@ -118,14 +124,15 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--run and --profile: pass one (the training profile to compare)")
         if args.run_id and not args.run:
             raise InputError("--run-id: needs --run ROOT")
-        run_id = None
+        run_id, ranges = None, {}
         profile = args.profile
         if args.run:
-            from nanguard.components.serving_guard.results import reference_from_run
+            from nanguard.components.serving_guard import results
 
-            run_id, profile = reference_from_run(os.path.abspath(args.run), args.run_id)
+            run_id, profile = results.reference_from_run(os.path.abspath(args.run), args.run_id)
+            ranges = results.ranges_from_run(os.path.abspath(args.run), run_id)
         flag = f"--run {args.run}" if args.run else "--profile"
-        result = monitor_logs(args.logs, profile, args.format, flag=flag)
+        result = monitor_logs(args.logs, profile, args.format, flag=flag, ranges=ranges)
         result["run_id"] = run_id
         print(format_result(result))
         if args.output:

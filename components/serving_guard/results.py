@@ -14,6 +14,8 @@ import os
 import re
 from typing import Any
 
+from absl import logging
+
 from nanguard.components import vocab
 from nanguard.components.errors import InputError
 
@@ -48,6 +50,27 @@ def latest_result(root: str, run_id: str) -> dict[str, Any] | None:
     path = os.path.join(folder, names[-1])
     with open(path, encoding="utf-8") as f:
         return {**json.load(f), "path": path}
+
+
+def ranges_from_run(root: str, run_id: str) -> dict[str, tuple[float, float] | None]:
+    """The raw ranges the run's transform keeps per feature (`transform_record.repair_ranges`:
+    a value outside is clipped, so repaired); {} when the run has no transform graph or its
+    graph holds no nanguard record (a team's own preprocessing_fn)."""
+    from nanguard.pipelines import mlmd, run_record
+
+    metadata = os.path.join(root, "metadata.sqlite")
+    with mlmd.quiet("absl", "tensorflow"):
+        record = run_record.read_run(metadata, run_id, read=())
+    output = record.output("Transform", "transform_graph")
+    if output is None:
+        return {}
+    from nanguard.components.transform_record import repair_ranges
+
+    try:
+        return repair_ranges(output.uri)
+    except (OSError, ValueError, KeyError) as e:  # no graph, or no record in it
+        logging.warning("No transform ranges in %s (%s): out-of-range not counted", output.uri, e)
+        return {}
 
 
 def reference_from_run(root: str, run_id: str | None = None) -> tuple[str, str]:

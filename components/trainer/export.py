@@ -29,8 +29,9 @@ def export_model(
 
     With `label_scaling` (`(mean, std)` of a standardised regression label,
     `serving.label_scaling`), the exported model ends in a `Rescaling(std, mean)` layer named
-    `label_units`: it predicts in the label's own units. `ranges` (`serving.repair_ranges`):
-    the raw ranges the serving signature's `nanguard_repaired` counts values outside of.
+    `label_units`: it predicts in the label's own units. `ranges`
+    (`transform_record.repair_ranges`): the raw ranges the serving signature's
+    `nanguard_repaired` counts values outside of.
     `nonfinite_input`: `repair` or `reject` (`serving.serving_signatures`). With
     `warmup_profiles` (`warmup.warmup_profiles`), the hostile probes the serving signature
     answers are written to `assets.extra/tf_serving_warmup_requests` (`warmup.py`).

@@ -35,6 +35,7 @@ from nanguard.components.trainer.fit import fit_guarded
 from nanguard.components.trainer.health import write_health_report
 from nanguard.components.trainer.model import build_model_from_transform
 from nanguard.components.trainer.warmup import warmup_profiles
+from nanguard.components.transform_record import repair_ranges
 
 __all__ = ["run_fn"]
 
@@ -120,7 +121,7 @@ def run_fn(fn_args) -> None:
                 label_key,
                 fn_args.serving_model_dir,
                 label_scaling=scaling,
-                ranges=serving.repair_ranges(fn_args.transform_output),
+                ranges=repair_ranges(fn_args.transform_output),
                 nonfinite_input=config.nonfinite_input,
                 warmup_profiles=warmup_profiles(
                     tf_transform_output.raw_feature_spec(), fn_args.transform_output, label_key

@@ -23,8 +23,6 @@ checks the result.
 
 from __future__ import annotations
 
-import math
-
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
@@ -81,29 +79,6 @@ def label_scaling(transform_output_dir: str, label_key: str) -> tuple[float, flo
     return float(label["mean"]), float(label["std"])
 
 
-def repair_ranges(transform_output_dir: str) -> dict[str, tuple[float, float] | None]:
-    """{feature: the raw range the transform keeps as it is, or None (a string feature)}, for
-    each feature nanguard's preprocessing_fn recorded (`transform_record`); {} for a graph
-    without records. A numeric value outside `[center + output_low * factor, center +
-    output_high * factor]` (or outside `[clip_low, clip_high]` under `clip_quantiles`) is
-    clipped, so counted as repaired."""
-    from nanguard.components.transform_record import read_transform_record
-
-    ranges = {}
-    for name, entry in read_transform_record(transform_output_dir)["features"].items():
-        low, high = entry.get("output_low"), entry.get("output_high")
-        if entry.get("kind") != "numeric" or low is None or high is None:
-            ranges[name] = None
-            continue
-        center, factor = entry.get("center") or 0.0, entry.get("scale_factor") or 1.0
-        low, high = center + low * factor, center + high * factor
-        # `clip_quantiles` clips the raw values first: outside those, a value is repaired too.
-        low = max(low, entry.get("clip_low", -math.inf))
-        high = min(high, entry.get("clip_high", math.inf))
-        ranges[name] = (low, high)
-    return ranges
-
-
 def serving_signatures(
     model: keras.Model,
     tf_transform_output: tft.TFTransformOutput,
@@ -117,8 +92,9 @@ def serving_signatures(
     The transform layer is attached to the model so that its assets (vocabularies) are saved.
     The label is removed from the raw feature spec: requests do not carry it. With `scaling`
     (`label_scaling`), `transform_features` returns the label as `label * std + mean`: in its
-    own units, as `model` predicts it (NaN stays NaN). `ranges` (`repair_ranges`): what
-    `nanguard_repaired` counts as clipped; None counts missing, NaN and Inf only.
+    own units, as `model` predicts it (NaN stays NaN). `ranges`
+    (`transform_record.repair_ranges`): what `nanguard_repaired` counts as clipped; None counts
+    missing, NaN and Inf only.
     `nonfinite_input`: `repair` (the transform graph repairs a NaN or Inf in a request) or
     `reject`: `serving_default` fails such a request with INVALID_ARGUMENT naming the feature
     (`served_flags.reject_nonfinite`), and a `serving_repair` signature, the repairing one,

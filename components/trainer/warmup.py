@@ -23,8 +23,7 @@ from absl import logging
 
 from nanguard.components import probes as probes_lib
 from nanguard.components.profiles import FeatureProfile
-from nanguard.components.trainer.serving import repair_ranges
-from nanguard.components.transform_record import read_transform_record
+from nanguard.components.transform_record import read_transform_record, repair_ranges
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"  # the name TF Serving looks for
@@ -38,7 +37,7 @@ def warmup_profiles(
     typical value from the transform record (a numeric feature's median, else its fill value;
     a string's fill, its most frequent value; a feature without one is left out of the base
     row, so missing and repaired; a NaN statistic is never typical); for a numeric feature the
-    largest magnitude of the range the transform clips to (`serving.repair_ranges`)."""
+    largest magnitude of the range the transform clips to (`transform_record.repair_ranges`)."""
     record = read_transform_record(transform_output_dir)["features"]
     ranges = repair_ranges(transform_output_dir)
     profiles = []

@@ -324,3 +324,39 @@ def test_a_folder_of_both_formats_and_an_undecodable_example(tmp_path):
     assert (counts.requests, counts.rows, counts.undecodable) == (3, 4, 1)
     assert (x["nan"], x["missing"]) == (2, 0)
     assert counts.prediction_counts()["non_finite"] == 1
+
+
+def test_out_of_range_values_count_as_repaired_when_the_ranges_are_known(tmp_path):
+    """The transform clips a finite value outside its raw range: with the run's ranges, the
+    monitor counts it (`out_of_range`) and adds it to `repaired`, as `nanguard_repaired`
+    does per example; NaN and Inf are not out of range, they are NaN and Inf."""
+    xs = [1.5, 100.0, -50.0, math.nan, math.inf, None, 10.0, -10.0]
+    rows = [{"x": v, "n": 1} if v is not None else {"n": 1} for v in xs]
+    path = logs.write_tfrecord(tmp_path / "log", [logs.predict_log(rows, [[0.0]] * len(rows))])
+    counts = monitor.ServedCounts(logs.KINDS, {"x": (-10.0, 10.0), "n": None})
+    for chunk in served_logs.read_logs(str(path)):
+        counts.add_chunk(chunk)
+    x = counts.profile()["features"]["x"]
+    finite = np.array([v for v in xs if v is not None and math.isfinite(v)])
+    expected = int(((finite < -10.0) | (finite > 10.0)).sum())  # the ends are kept
+    assert x["out_of_range"] == expected == 2
+    assert x["repaired"] == x["missing"] + x["nan"] + x["pos_inf"] + x["neg_inf"] + 2 == 5
+    assert _count(path).profile()["features"]["x"]["out_of_range"] == 0  # no ranges known
+
+
+def test_the_ranges_come_from_the_run_s_transform_graph(tmp_path, monkeypatch):
+    from nanguard.components import transform_record
+    from nanguard.components.serving_guard import results
+    from tests.pipelines.mlmd_fake import FakeStore
+
+    fake = FakeStore(tmp_path / "root")
+    run = fake.run("run-1")
+    graph = str(tmp_path / "graph")
+    run.execution("Transform", outputs={"transform_graph": (graph, {})})
+    fake.run("run-2")
+    seen = []
+    monkeypatch.setattr(
+        transform_record, "repair_ranges", lambda uri: seen.append(uri) or {"x": (0.0, 1.0)}
+    )
+    assert results.ranges_from_run(fake.root, "run-1") == {"x": (0.0, 1.0)} and seen == [graph]
+    assert results.ranges_from_run(fake.root, "run-2") == {}  # no transform graph

@@ -8,7 +8,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from nanguard.components.trainer import export, serving
+from nanguard.components import transform_record
+from nanguard.components.trainer import export
 from nanguard.components.trainer import model as model_lib
 from nanguard.components.trainer.config import TrainerConfig
 
@@ -68,7 +69,7 @@ def build(tmp: str, n: int = 96):
     )
     y = transformed.pop(LABEL)
     model.fit(tf.data.Dataset.from_tensor_slices((transformed, y)).batch(16), epochs=1, verbose=0)
-    ranges = serving.repair_ranges(graph)
+    ranges = transform_record.repair_ranges(graph)
     target = os.path.join(tmp, "serving")
     export.export_model(model, tft_out, LABEL, target, ranges=ranges)
     return tft_out, tf.saved_model.load(target), ranges, model

@@ -112,7 +112,7 @@ def test_ranges_undo_each_scaling_and_intersect_the_quantile_clip(monkeypatch):
         "island": {"kind": "string", "fill_value": "Dream"},
     }  # fmt: skip
     monkeypatch.setattr(transform_record, "read_transform_record", lambda d: {"features": features})
-    assert serving.repair_ranges("unused") == {
+    assert transform_record.repair_ranges("unused") == {
         "z": (4.0, 18.0),
         "clipped": (5.0, 18.0),
         "raw": (-1.5, 8.0),
