@@ -21,8 +21,14 @@ def data_signature_name(model_dir: str, signature_name: str) -> str:
     if signature_name != "serving_default" or not tf.saved_model.contains_saved_model(model_dir):
         return signature_name
     graphs = loader_impl.parse_saved_model(model_dir).meta_graphs
-    has_repair = any(REPAIR_SIGNATURE in graph.signature_def for graph in graphs)
-    return REPAIR_SIGNATURE if has_repair else signature_name
+    return _data_signature(signature_name, {n for g in graphs for n in g.signature_def})
+
+
+def _data_signature(signature_name: str, names) -> str:
+    """`data_signature_name`'s rule on the model's signature names."""
+    if signature_name == "serving_default" and REPAIR_SIGNATURE in names:
+        return REPAIR_SIGNATURE
+    return signature_name
 
 
 class ModelSignature:
@@ -67,7 +73,7 @@ class ModelSignature:
     def for_data(self) -> ModelSignature:
         """The signature the evaluation data go through (`data_signature_name`), sharing this
         one's loaded model: itself, or `serving_repair` under nanguard's `reject` policy."""
-        name = data_signature_name(self.model_dir, self.signature_name)
+        name = _data_signature(self.signature_name, self._loaded.signatures)  # loaded already
         if name == self.signature_name:
             return self
         other = object.__new__(ModelSignature)
