@@ -36,6 +36,7 @@ __all__ = [
     "attach_record",
     "read_label_record",
     "read_transform_record",
+    "ranges_of",
     "repair_ranges",
     "write_transform_record",
 ]
@@ -258,8 +259,13 @@ def repair_ranges(transform_output_dir: str) -> dict[str, tuple[float, float] | 
     without records. A numeric value outside `[center + output_low * factor, center +
     output_high * factor]` (or outside `[clip_low, clip_high]` under `clip_quantiles`) is
     clipped, so counted as repaired."""
+    return ranges_of(read_transform_record(transform_output_dir)["features"])
+
+
+def ranges_of(features: dict[str, Any]) -> dict[str, tuple[float, float] | None]:
+    """`repair_ranges` of an already read record's `features` (`read_transform_record`)."""
     ranges = {}
-    for name, entry in read_transform_record(transform_output_dir)["features"].items():
+    for name, entry in features.items():
         low, high = entry.get("output_low"), entry.get("output_high")
         if entry.get("kind") != "numeric" or low is None or high is None:
             ranges[name] = None

@@ -23,7 +23,6 @@ from absl import logging
 
 from nanguard.components import probes as probes_lib
 from nanguard.components.profiles import FeatureProfile
-from nanguard.components.transform_record import read_transform_record, repair_ranges
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"  # the name TF Serving looks for
@@ -31,15 +30,14 @@ MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 
 
 def warmup_profiles(
-    raw_feature_spec: dict, transform_output_dir: str, label_key: str
+    raw_feature_spec: dict, record: dict, ranges: dict, label_key: str
 ) -> list[FeatureProfile]:
     """One probe profile per raw request feature but `label_key`: kind from its dtype; the
     typical value from the transform record (a numeric feature's median, else its fill value;
     a string's fill, its most frequent value; a feature without one is left out of the base
     row, so missing and repaired; a NaN statistic is never typical); for a numeric feature the
-    largest magnitude of the range the transform clips to (`transform_record.repair_ranges`)."""
-    record = read_transform_record(transform_output_dir)["features"]
-    ranges = repair_ranges(transform_output_dir)
+    largest magnitude of the range the transform clips to. `record`: the record's `features`
+    (`transform_record.read_transform_record`); `ranges`: `transform_record.ranges_of` them."""
     profiles = []
     for name, spec in sorted(raw_feature_spec.items()):
         if name == label_key:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nanguard.components import transform_record
 from nanguard.components.trainer import serving
 from tests.trainer import _serving_model
 
@@ -99,7 +100,6 @@ def test_finite_rows_marks_any_non_finite_value_of_a_row():
 def test_ranges_undo_each_scaling_and_intersect_the_quantile_clip(monkeypatch):
     """The raw range of an output range: z-score and robust `center + bound * factor`, `none`
     the bounds themselves, a zero spread read as factor 1; `clip_quantiles` narrows it."""
-    from nanguard.components import transform_record
 
     features = {
         "z": {"kind": "numeric", "center": 10.0, "scale_factor": 2.0,
@@ -195,7 +195,9 @@ def test_warmup_requests_are_the_probes_the_signature_answers_and_replay(served,
 
     tft_out, _, ranges, model = served
     transform_dir = os.path.dirname(tft_out.transform_savedmodel_dir)
-    profiles = warmup.warmup_profiles(tft_out.raw_feature_spec(), transform_dir, LABEL)
+    record = transform_record.read_transform_record(transform_dir)["features"]
+    assert transform_record.ranges_of(record) == ranges
+    profiles = warmup.warmup_profiles(tft_out.raw_feature_spec(), record, ranges, LABEL)
     assert [p.name for p in profiles] == ["bill", "island", "mass"]
     mass = next(p for p in profiles if p.name == "mass")
     assert mass.kind == "float" and mass.max_abs == max(abs(b) for b in ranges["mass"])
