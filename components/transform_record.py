@@ -22,6 +22,7 @@ import math
 import os
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -33,6 +34,7 @@ RECORD_FILENAME = vocab.TRANSFORM_RECORD_FILENAME
 __all__ = [
     "LABEL_KIND",
     "RECORD_FILENAME",
+    "attach_block_record",
     "attach_record",
     "read_label_record",
     "read_transform_record",
@@ -138,6 +140,45 @@ def attach_record(output: tf.Tensor, feature: str, info: dict[str, Any]) -> tf.T
         return tf.identity(output)
 
 
+def attach_block_record(output: tf.Tensor, features: list[str], info: dict[str, Any]) -> tf.Tensor:
+    """`attach_record` for the k features of a `[batch, k]` block, in one record node.
+
+    Every tensor of `info` is a `[k]` vector (entry j for `features[j]`) or a scalar shared by
+    all k; other values are shared constants. The node holds k JSON texts, each the text that
+    `attach_record` would build for its feature, so the graph costs a few dozen ops per block
+    whatever k is.
+    """
+    k = len(features)
+    values: dict[str, Any] = {}
+    kinds: dict[str, dict[str, tf.Tensor]] = {"number": {}, "string": {}, "bool": {}}
+    for key, v in info.items():
+        if not isinstance(v, tf.Tensor):
+            values[key] = vocab.dumps(v)
+            continue
+        v = tf.broadcast_to(v, [k]) if v.shape.rank == 0 else tf.reshape(v, [k])
+        kind = {tf.string: "string", tf.bool: "bool"}.get(v.dtype, "number")
+        kinds[kind][key] = v if kind != "number" else tf.cast(v, tf.float64)
+    convert = {"number": _json_numbers, "string": _json_strings, "bool": _json_flags}
+    for kind, tensors in kinds.items():
+        if tensors:
+            texts = convert[kind](tf.stack(list(tensors.values())))  # [m, k]
+            values.update(zip(tensors, tf.unstack(texts, num=len(tensors)), strict=True))
+    names = tf.constant([json.dumps(f) for f in features])
+    pieces: list[Any] = ["{", json.dumps(_MARKER), ': true, "feature": ', names]
+    for key in sorted(info):
+        pieces += [", ", json.dumps(key), ": ", values[key]]
+    pieces.append("}")
+    parts: list[Any] = []
+    for piece in pieces:  # adjacent constant text becomes one constant
+        if isinstance(piece, str) and parts and isinstance(parts[-1], str):
+            parts[-1] += piece
+        else:
+            parts.append(piece)
+    text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + tf_name(features[0]))
+    with tf.control_dependencies([text]):
+        return tf.identity(output)
+
+
 def _evaluate_records(transform_fn_dir: str) -> list[bytes]:
     """Evaluates the record nodes of a saved transform graph (they depend on constants only)."""
     loaded = tf.saved_model.load(transform_fn_dir)
@@ -159,7 +200,8 @@ def _evaluate_records(transform_fn_dir: str) -> list[bytes]:
             if external.dtype != tf.resource
         }
         with tf.compat.v1.Session(graph=graph) as sess:
-            texts += sess.run(nodes, feed_dict=feeds)
+            for found in sess.run(nodes, feed_dict=feeds):  # a text, or a block's k texts
+                texts += np.asarray(found, dtype=object).reshape(-1).tolist()
         break
     return texts
 

@@ -23,52 +23,64 @@ def _compact(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 class _ModeCombineFn(beam.CombineFn):
-    """Accumulator: (sorted unique values, float counts)."""
+    """Accumulator: per column, (sorted unique values, float counts); None before any input."""
 
     def create_accumulator(self):
         return None
 
     def add_input(self, acc, batch):
         (values, present) = batch
-        values = np.asarray(values).reshape(-1)[np.asarray(present).reshape(-1).astype(bool)]
-        part = _compact(values, np.ones(values.shape, np.float64))
-        return self.merge_accumulators([acc, part])
+        values, present = np.asarray(values), np.asarray(present).astype(bool)
+        values = values.reshape(values.shape[0], -1)
+        present = present.reshape(values.shape)
+        parts = []
+        for j in range(values.shape[1]):  # one np.unique per column and batch
+            column = values[present[:, j], j]
+            parts.append(_compact(column, np.ones(column.shape, np.float64)))
+        return self.merge_accumulators([acc, parts])
 
     def merge_accumulators(self, accs):
         accs = [a for a in accs if a is not None]
         if not accs:
             return None
-        values = np.concatenate([a[0] for a in accs])
-        counts = np.concatenate([a[1] for a in accs])
-        return _compact(values, counts)
+        merged = []
+        for columns in zip(*accs, strict=True):
+            values = np.concatenate([c[0] for c in columns])
+            counts = np.concatenate([c[1] for c in columns])
+            merged.append(_compact(values, counts))
+        return merged
 
     def extract_output(self, acc):
         return acc
 
 
 class _ModeAnalyzer(beam.PTransform):
-    """PCollection of (values, present) batches -> (mode, count) single-element PCollections."""
+    """PCollection of (values, present) batches -> (modes, counts) single-element PCollections,
+    one entry per column."""
 
-    def __init__(self, is_string: bool):
+    def __init__(self, is_string: bool, width: int):
         super().__init__()
         self._is_string = is_string
+        self._width = width
 
     def expand(self, pcoll):
-        is_string = self._is_string
+        is_string, width = self._is_string, self._width
 
         def _extract(acc):
-            if acc is None or acc[0].size == 0:
-                mode = np.array(
-                    b"" if is_string else np.nan, dtype=object if is_string else np.float64
-                )
-                count = np.array(0.0)
-            else:
-                i = int(np.argmax(acc[1]))  # first maximum = smallest value among ties
-                mode = np.array(acc[0][i], dtype=object if is_string else np.float64)
-                count = np.array(float(acc[1][i]))
+            modes, counts = [], []
+            for values, column_counts in acc or [(np.array([]), np.array([]))] * width:
+                if values.size == 0:
+                    modes.append(b"" if is_string else np.nan)
+                    counts.append(0.0)
+                else:
+                    i = int(np.argmax(column_counts))  # first maximum = smallest among ties
+                    modes.append(values[i])
+                    counts.append(float(column_counts[i]))
             return [
-                beam.pvalue.TaggedOutput("mode", mode),
-                beam.pvalue.TaggedOutput("count", count),
+                beam.pvalue.TaggedOutput(
+                    "mode", np.array(modes, dtype=object if is_string else np.float64)
+                ),
+                beam.pvalue.TaggedOutput("count", np.array(counts)),
             ]
 
         result = (
@@ -80,19 +92,24 @@ class _ModeAnalyzer(beam.PTransform):
 
 
 def most_frequent(values: tf.Tensor, present: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Analyzer: most frequent present value (float64 or string scalar) and its count (float64).
+    """Analyzer: most frequent present value (float64 or string) and its count (float64).
 
-    For a float feature, `present` must already exclude NaN/Inf. With no present value at all the
-    mode is NaN (float) or b'' (string) and the count is 0.
+    `values` and `present` are `[batch]` (scalar results) or `[batch, k]` (`[k]` results, one
+    per column, all from one analyzer). For a float feature, `present` must already exclude
+    NaN/Inf. A column with no present value at all has mode NaN (float) or b'' (string) and
+    count 0.
     """
     is_string = values.dtype == tf.string
     if not is_string:
         values = tf.cast(values, tf.float64)
+    width = 1 if values.shape.rank == 1 else int(values.shape[1])
     mode, count = tft.experimental.ptransform_analyzer(
         inputs=[values, present],
-        ptransform=_ModeAnalyzer(is_string),
+        ptransform=_ModeAnalyzer(is_string, width),
         output_dtypes=[tf.string if is_string else tf.float64, tf.float64],
-        output_shapes=[[], []],
+        output_shapes=[[width], [width]],
         name="most_frequent",
     )
+    if values.shape.rank == 1:
+        return tf.reshape(mode, []), tf.reshape(count, [])
     return mode, count

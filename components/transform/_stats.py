@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -52,6 +53,19 @@ class NumericStats:
     min: tf.Tensor | None = None
     max: tf.Tensor | None = None
 
+    def column(self, j: int) -> NumericStats:
+        """Feature j of a block's statistics (`compute_groups`), as scalars."""
+        pick = lambda t: None if t is None else t[j]  # noqa: E731
+        return NumericStats(
+            x=self.x[:, j],
+            count=self.count[j],
+            mean=pick(self.mean),
+            std=pick(self.std),
+            quantiles={p: q[j] for p, q in self.quantiles.items()},
+            min=pick(self.min),
+            max=pick(self.max),
+        )
+
     @classmethod
     def compute(
         cls,
@@ -93,7 +107,7 @@ class StatsSpec:
     moments: bool = False
     quantile_probs: tuple[float, ...] = ()
     min_max: bool = False
-    wide_range: bool = False
+    wide_range: bool | tuple[bool, ...] = False  # per column for a `[batch, k]` block
     epsilon: float = QUANTILE_EPSILON
 
 
@@ -109,89 +123,158 @@ def _stack(columns: list[tf.Tensor]) -> tf.Tensor:
     return tf.reshape(tf.stack([tf.reshape(c, [-1]) for c in columns], axis=1), [-1, len(columns)])
 
 
-def compute_many(specs: dict[str, StatsSpec]) -> dict[str, NumericStats]:
-    """Full-pass statistics of several features with one analyzer per statistic kind.
+def _width(x: tf.Tensor) -> int:
+    """k of a `[batch, k]` column block; 1 for a `[batch]` feature."""
+    return 1 if x.shape.rank == 1 else int(x.shape[1])
 
-    The float64 `[batch]` features are stacked into `[batch, k]` tensors and every statistic is
-    learned elementwise (`reduce_instance_dims=False`): one count (tft.sum), one mean/variance
-    combiner, one tft.quantiles sketch per (grid, epsilon) group and one max per sign, instead of
-    one of each per feature. Results are the same as per-feature analyzers (the combiners are
-    elementwise); it only removes per-analyzer overhead in the analysis pass.
+
+def _block(x: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(x, [-1, _width(x)])
+
+
+def _concat(blocks: list[tf.Tensor]) -> tf.Tensor:
+    """`[batch, K]` of `[batch, k]` blocks, K static."""
+    if len(blocks) == 1:
+        return blocks[0]
+    return tf.reshape(tf.concat(blocks, axis=1), [-1, sum(_width(b) for b in blocks)])
+
+
+def compute_many(specs: dict[str, StatsSpec]) -> dict[str, NumericStats]:
+    """Full-pass statistics of several `[batch]` features: `compute_groups` with one feature per
+    group, statistics returned as scalars (see there for NaN and Inf)."""
+    groups = compute_groups(specs)
+    for stats in groups.values():
+        stats.count = tf.reshape(stats.count, [])
+        for name in ("mean", "std", "min", "max"):
+            if getattr(stats, name) is not None:
+                setattr(stats, name, tf.reshape(getattr(stats, name), []))
+        stats.quantiles = {p: tf.reshape(q, []) for p, q in stats.quantiles.items()}
+    return groups
+
+
+def compute_groups(specs: dict[Any, StatsSpec]) -> dict[Any, NumericStats]:
+    """Full-pass statistics of groups of features, with one analyzer per statistic kind.
+
+    Each spec's `x_finite` is a float64 `[batch, k]` block of k features that need the same
+    statistics (or one `[batch]` feature); `wide_range` is one flag for the block or a tuple of
+    k flags. The statistics come back as `[k]` vectors, column j for the block's feature j.
+
+    The blocks are concatenated into one `[batch, K]` tensor per statistic and every statistic
+    is learned elementwise (`reduce_instance_dims=False`): one count (tft.sum), one mean/variance
+    combiner, one tft.quantiles sketch per (grid, epsilon) group and one max per sign, for all
+    features together. The combiners are elementwise, so the results are those of one analyzer
+    per feature; only the per-analyzer and per-feature graph overhead is gone.
 
     NaN and Inf: every entry that is not finite is ignored by every statistic (the features are
     masked to NaN, or to -Inf for the max). A feature without any finite value gets count 0, NaN
     mean/std/quantiles, and +Inf/-Inf as min/max.
     """
-    names = list(specs)
-    out = {name: NumericStats(x=specs[name].x_finite, count=None) for name in names}
-    if not names:
+    keys = list(specs)
+    out = {key: NumericStats(x=specs[key].x_finite, count=None) for key in keys}
+    if not keys:
         return out
-    xs = _stack([specs[n].x_finite for n in names])
-    finite = tf.math.is_finite(xs)
-    # Analyzer outputs are reshaped to their known size: with k == 1 some combiners return a
+    blocks = {key: _block(specs[key].x_finite) for key in keys}
+    widths = {key: _width(specs[key].x_finite) for key in keys}
+
+    def learned(members: list[Any], block_stat) -> dict[Any, tf.Tensor]:
+        """Runs `block_stat` on the members' concatenated blocks; per member its `[k]` slice."""
+        total = sum(widths[m] for m in members)
+        result = tf.reshape(block_stat(_concat([blocks[m] for m in members])), [total])
+        sliced, start = {}, 0
+        for m in members:
+            sliced[m] = result if len(members) == 1 else result[start : start + widths[m]]
+            start += widths[m]
+        return sliced
+
+    # Analyzer outputs are reshaped to their known size: with K == 1 some combiners return a
     # scalar constant in later phases.
-    counts = tf.reshape(
-        tft.sum(tf.cast(finite, tf.float64), reduce_instance_dims=False), [len(names)]
+    counts = learned(
+        keys,
+        lambda x: tft.sum(tf.cast(tf.math.is_finite(x), tf.float64), reduce_instance_dims=False),
     )
     nan = tf.constant(math.nan, tf.float64)
-    for i, name in enumerate(names):
-        out[name].count = counts[i]
+    for key in keys:
+        out[key].count = counts[key]
 
-    mom = [n for n in names if specs[n].moments]
+    mom = [key for key in keys if specs[key].moments]
     if mom:
-        x_mom = _stack([specs[n].x_finite for n in mom])
-        mean, var = _mean_and_var(x_mom, reduce_instance_dims=False)
-        mean, var = tf.reshape(mean, [len(mom)]), tf.reshape(var, [len(mom)])
-        std = tf.sqrt(tf.maximum(var, 0.0))
-        wide = [n for n in mom if specs[n].wide_range]
-        wide_idx = {}
-        if wide:
-            c = 2.0**-_SAFE_SCALE_EXP
-            mean_s, var_s = _mean_and_var(
-                _stack([specs[n].x_finite for n in wide]) * c, reduce_instance_dims=False
-            )
-            mean_s = tf.reshape(mean_s, [len(wide)]) / c
-            std_s = tf.sqrt(tf.maximum(tf.reshape(var_s, [len(wide)]), 0.0)) / c
-            wide_idx = {n: j for j, n in enumerate(wide)}
-        for j, name in enumerate(mom):
-            m, s = mean[j], std[j]
-            if name in wide_idx:
-                w = wide_idx[name]
-                m = tf.where(tf.math.is_finite(m), m, mean_s[w])
-                s = tf.where(tf.math.is_finite(s), s, std_s[w])
-            has = out[name].count > 0
-            out[name].mean = tf.where(has, m, nan)
-            out[name].std = tf.where(has, s, nan)
 
-    groups: dict[tuple[int, float], list[str]] = {}
-    for name in names:
-        probs = sorted(set(float(p) for p in specs[name].quantile_probs))
+        def moments(x):
+            mean, var = _mean_and_var(x, reduce_instance_dims=False)
+            return tf.stack([tf.reshape(mean, [-1]), tf.reshape(var, [-1])])
+
+        both = learned_pairs(mom, blocks, widths, moments)
+        wide = {key: _wide_flags(specs[key], widths[key]) for key in mom}
+        scaled = [key for key in mom if any(wide[key])]
+        scaled_both = {}
+        if scaled:
+            c = 2.0**-_SAFE_SCALE_EXP
+            scaled_both = learned_pairs(scaled, {k: blocks[k] * c for k in scaled}, widths, moments)
+        for key in mom:
+            mean, var = both[key]
+            m, s = mean, tf.sqrt(tf.maximum(var, 0.0))
+            if key in scaled_both:
+                mean_s, var_s = scaled_both[key]
+                mean_s = mean_s / c
+                std_s = tf.sqrt(tf.maximum(var_s, 0.0)) / c
+                flags = tf.constant(wide[key])
+                m = tf.where(tf.math.is_finite(m) | ~flags, m, mean_s)
+                s = tf.where(tf.math.is_finite(s) | ~flags, s, std_s)
+            has = out[key].count > 0
+            out[key].mean = tf.where(has, m, nan)
+            out[key].std = tf.where(has, s, nan)
+
+    groups: dict[tuple[int, float], list[Any]] = {}
+    for key in keys:
+        probs = sorted(set(float(p) for p in specs[key].quantile_probs))
         if probs:
             grid = _quantile_grid(probs)
-            eps = min(specs[name].epsilon, 0.5 / grid)
-            groups.setdefault((grid, eps), []).append(name)
+            eps = min(specs[key].epsilon, 0.5 / grid)
+            groups.setdefault((grid, eps), []).append(key)
     for (grid, eps), members in sorted(groups.items()):
+        total = sum(widths[m] for m in members)
         boundaries = tft.quantiles(
-            _stack([specs[n].x_finite for n in members]),
+            _concat([blocks[m] for m in members]),
             num_buckets=grid,
             epsilon=eps,
             reduce_instance_dims=False,
         )
-        boundaries = tf.cast(tf.reshape(boundaries, [len(members), grid - 1]), tf.float64)
-        for j, name in enumerate(members):
-            for p in sorted(set(float(p) for p in specs[name].quantile_probs)):
+        boundaries = tf.cast(tf.reshape(boundaries, [total, grid - 1]), tf.float64)
+        start = 0
+        for key in members:
+            rows = boundaries[start : start + widths[key]] if len(members) > 1 else boundaries
+            start += widths[key]
+            for p in sorted(set(float(p) for p in specs[key].quantile_probs)):
                 idx = min(max(int(round(p * grid)) - 1, 0), grid - 2)
-                q = boundaries[j, idx]
-                out[name].quantiles[p] = tf.where(out[name].count > 0, q, nan)
+                out[key].quantiles[p] = tf.where(out[key].count > 0, rows[:, idx], nan)
 
-    mm = [n for n in names if specs[n].min_max]
+    mm = [key for key in keys if specs[key].min_max]
     if mm:
-        x_mm = _stack([specs[n].x_finite for n in mm])
-        ok = tf.math.is_finite(x_mm)
         inf = tf.constant(math.inf, tf.float64)
-        hi = tf.reshape(tft.max(tf.where(ok, x_mm, -inf), reduce_instance_dims=False), [len(mm)])
-        lo = -tf.reshape(tft.max(tf.where(ok, -x_mm, -inf), reduce_instance_dims=False), [len(mm)])
-        for j, name in enumerate(mm):
-            out[name].max = hi[j]
-            out[name].min = lo[j]
+
+        def largest(x):
+            return tft.max(tf.where(tf.math.is_finite(x), x, -inf), reduce_instance_dims=False)
+
+        his = learned(mm, largest)
+        los = learned(mm, lambda x: largest(-x))
+        for key in mm:
+            out[key].max = his[key]
+            out[key].min = -los[key]
     return out
+
+
+def learned_pairs(members, blocks, widths, block_stat) -> dict[Any, tuple[tf.Tensor, tf.Tensor]]:
+    """Like `compute_groups`' `learned` for a statistic returning `[2, K]` (mean and variance)."""
+    total = sum(widths[m] for m in members)
+    result = tf.reshape(block_stat(_concat([blocks[m] for m in members])), [2, total])
+    sliced, start = {}, 0
+    for m in members:
+        part = result if len(members) == 1 else result[:, start : start + widths[m]]
+        sliced[m] = (part[0], part[1])
+        start += widths[m]
+    return sliced
+
+
+def _wide_flags(spec: StatsSpec, width: int) -> tuple[bool, ...]:
+    flags = spec.wide_range
+    return tuple(flags) if isinstance(flags, tuple | list) else (bool(flags),) * width

@@ -69,6 +69,28 @@ def prepare_numeric(
     return values, finite, missing
 
 
+def prepare_numeric_block(
+    xs: list[tf.Tensor | tf.SparseTensor | tf.RaggedTensor], inf: str
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """`prepare_numeric` of k features at once: float64 values, `finite` and `missing`, each
+    `[batch, k]` (column j for `xs[j]`). Each feature is densified on its own; the masks are
+    computed once on the stacked block."""
+    values, present = [], []
+    for x in xs:
+        v, p = densify(x)
+        values.append(tf.cast(v, tf.float64))
+        present.append(p)
+    k = len(xs)
+    values = tf.reshape(tf.stack(values, axis=1), [-1, k])
+    present = tf.reshape(tf.stack(present, axis=1), [-1, k])
+    finite = present & tf.math.is_finite(values)
+    if inf == "clip":
+        missing = ~present | tf.math.is_nan(values)
+    else:
+        missing = ~finite
+    return values, finite, missing
+
+
 def finite_only(values: tf.Tensor, finite: tf.Tensor) -> tf.Tensor:
     """float64 `values` where `finite`, NaN elsewhere: what the statistics may see."""
     return tf.where(finite, values, tf.constant(math.nan, tf.float64))

@@ -130,13 +130,30 @@ def impute_string(
     Missing: an absent value or an empty string. `most_frequent`/`auto` fill the most frequent
     present value; `constant` fills `fill_value` (default 'missing_value').
     """
+    imputed, missing, info, _ = impute_string_block([x], strategy, fill_value)
+    info = {k: tf.reshape(v, []) if isinstance(v, tf.Tensor) else v for k, v in info.items()}
+    return imputed[:, 0], missing[:, 0], info
+
+
+def impute_string_block(
+    xs: list[tf.Tensor | tf.SparseTensor | tf.RaggedTensor],
+    strategy: str = "most_frequent",
+    fill_value: str | None = None,
+) -> tuple[tf.Tensor, tf.Tensor, dict[str, Any], tf.Tensor]:
+    """`impute_string` of k string features at once, with one most-frequent analyzer.
+
+    Returns (imputed [batch, k], missing [batch, k], record entries, raw values [batch, k]);
+    a tensor entry is a `[k]` vector (column j for `xs[j]`) or a scalar shared by all k.
+    """
     if strategy not in STRING_STRATEGIES:
         raise ValueError(
             f"Strategy {strategy!r} does not apply to a string feature; "
             "use most_frequent or constant."
         )
-    values, present = _tensors.densify(x)
-    present &= tf.strings.length(values) > 0
+    k = len(xs)
+    values, present = zip(*(_tensors.densify(x) for x in xs), strict=True)
+    values = tf.reshape(tf.stack(values, axis=1), [-1, k])
+    present = tf.reshape(tf.stack(present, axis=1), [-1, k]) & (tf.strings.length(values) > 0)
     missing = ~present
     info: dict[str, Any] = {"strategy": strategy}
     if strategy == "constant":
@@ -152,7 +169,8 @@ def impute_string(
         info["mode_count"] = count
         info["warning"] = tf.where(usable, "", "no value in the analyzed data: constant fill used")
     info["fill_value"] = fill
-    return tf.where(missing, tf.broadcast_to(fill, tf.shape(values)), values), missing, info
+    imputed = tf.where(missing, tf.broadcast_to(fill, tf.shape(values)), values)
+    return imputed, missing, info, values
 
 
 def impute(

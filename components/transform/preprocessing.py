@@ -174,65 +174,87 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
     # Output keys stay the original column names; scopes and vocabulary files use tf_names.
     scope = {name: f"nanguard_{safe}" for name, safe in tf_names(inputs).items()}
     outputs: dict[str, tf.Tensor] = {}
-    numeric: dict[str, tuple[Any, ...]] = {}
-    specs: dict[str, _stats.StatsSpec] = {}
+    numeric: dict[str, FeatureConfig] = {}
+    strings: dict[str, FeatureConfig] = {}
     for name in sorted(inputs):
         x = inputs[name]
         if name in config.exclude:
             continue
         if name == label_key:
             outputs[name] = _label(x, label_key, task)
-            continue
-        with tf.name_scope(scope[name]):
-            if x.dtype == tf.string:
-                outputs.update(_string_feature(name, x, config.feature(name, "string")))
-                continue
-            cfg = config.feature(name, "numeric")
-            values, finite, missing = _tensors.prepare_numeric(x, inf)
-            needs = scale.merge_needs(
-                impute_lib.numeric_needs(cfg.strategy, inf),
-                scale.scale_needs(cfg.scale, cfg.clip_quantiles, bounded=True),
+        elif x.dtype == tf.string:
+            strings[name] = config.feature(name, "string")
+        else:
+            numeric[name] = config.feature(name, "numeric")
+    string_blocks: dict[tuple, list[str]] = {}
+    for name, cfg in strings.items():
+        string_blocks.setdefault((cfg.strategy, cfg.fill_value, cfg.add_indicator), []).append(name)
+    for i, names in enumerate(string_blocks.values()):
+        with tf.name_scope(f"nanguard_strings_{i}"):
+            outputs.update(_string_block(names, [inputs[n] for n in names], strings[names[0]]))
+    # The numeric features that share a config form one [batch, k] block: one fill, one scale,
+    # one clip and one record node per block, not one sub-graph per feature.
+    blocks: dict[tuple, list[str]] = {}
+    for name, cfg in numeric.items():
+        key = (cfg.strategy, cfg.fill_value, cfg.scale, cfg.clip_quantiles, cfg.add_indicator)
+        blocks.setdefault(key, []).append(name)
+    prepared, specs = {}, {}
+    for i, (key, names) in enumerate(blocks.items()):
+        cfg = numeric[names[0]]
+        with tf.name_scope(f"nanguard_numeric_{i}"):
+            values, finite, missing = _tensors.prepare_numeric_block(
+                [inputs[n] for n in names], inf
             )
-            specs[name] = _stats.StatsSpec(
-                _tensors.finite_only(values, finite), wide_range=x.dtype == tf.float64, **needs
-            )
-            numeric[name] = (values, finite, missing, cfg)
-    # All numeric statistics in one stacked analyzer per kind (not one per feature).
+        needs = scale.merge_needs(
+            impute_lib.numeric_needs(cfg.strategy, inf),
+            scale.scale_needs(cfg.scale, cfg.clip_quantiles, bounded=True),
+        )
+        wide = tuple(inputs[n].dtype == tf.float64 for n in names)
+        specs[key] = _stats.StatsSpec(
+            _tensors.finite_only(values, finite), wide_range=wide, **needs
+        )
+        prepared[key] = (values, finite, missing)
+    # All numeric statistics in one stacked analyzer per kind (not one per feature or block).
     with tf.name_scope("nanguard_stats"):
-        all_stats = _stats.compute_many(specs)
+        all_stats = _stats.compute_groups(specs)
     joint: dict[str, dict[str, tuple[Any, ...]]] = {s: {} for s in JOINT_STRATEGIES}
+    joint_stats: dict[str, _stats.NumericStats] = {}
     margin = config.range_margin
-    for name, (values, finite, missing, cfg) in numeric.items():
-        with tf.name_scope(scope[name]):
-            stats = all_stats[name]
+    for i, (key, names) in enumerate(blocks.items()):
+        cfg, stats = numeric[names[0]], all_stats[key]
+        values, finite, missing = prepared[key]
+        with tf.name_scope(f"nanguard_numeric_{i}"):
             if cfg.add_indicator:
-                outputs[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
+                indicators = tf.unstack(tf.cast(missing, tf.float32), num=len(names), axis=1)
+                named = zip(names, indicators, strict=True)
+                outputs.update((n + INDICATOR_SUFFIX, v) for n, v in named)
             if cfg.strategy in joint:  # imputed together with the others of that strategy
-                joint[cfg.strategy][name] = (values, finite, missing)
+                for j, name in enumerate(names):
+                    joint[cfg.strategy][name] = (values[:, j], finite[:, j], missing[:, j])
+                    joint_stats[name] = stats.column(j)
                 continue
             imputed, info = impute_lib.impute_numeric(
                 values, finite, missing, stats, cfg.strategy, cfg.fill_value, inf
             )
-            outputs[name] = _finish_numeric(name, imputed, stats, cfg, info, margin)
+            outputs.update(_finish_block(names, imputed, stats, cfg, info, margin))
     filled, infos = {}, {}
-    for strategy, prepared in joint.items():  # registered in config.JOINT_STRATEGIES
-        if prepared:
+    for strategy, members in joint.items():  # registered in config.JOINT_STRATEGIES
+        if members:
             module, function = JOINT_STRATEGIES[strategy].rsplit(".", 1)
             impute_joint = getattr(importlib.import_module(module), function)
             with tf.name_scope(f"nanguard_{strategy}"):
                 found, found_infos = impute_joint(
-                    prepared,
-                    {n: all_stats[n] for n in prepared},
+                    members,
+                    {n: joint_stats[n] for n in members},
                     inf=inf,
                     **getattr(config, strategy).to_dict(),
                 )
             filled.update(found)
             infos.update(found_infos)
     for name in sorted(filled):
-        cfg = numeric[name][3]
         with tf.name_scope(scope[name]):
             outputs[name] = _finish_numeric(
-                name, filled[name], all_stats[name], cfg, infos[name], margin
+                name, filled[name], joint_stats[name], numeric[name], infos[name], margin
             )
     return outputs
 
@@ -255,26 +277,32 @@ def _check_indicator_names(inputs: dict[str, Any], config: TransformConfig, labe
             )
 
 
-def _string_feature(name: str, x: Any, cfg: FeatureConfig) -> dict[str, tf.Tensor]:
-    """Imputed, vocabulary-encoded string feature (+ its indicator); record attached."""
-    imputed, missing, info = impute_lib.impute_string(x, cfg.strategy, cfg.fill_value)
-    vocab_file = tf_name(name)
-    if cfg.strategy == "constant":
-        learned = imputed  # the fill is a constant: it joins the vocabulary in the same pass
-    else:
-        # A most-frequent fill is itself an analyzer result: a vocabulary over the imputed
-        # values would wait for it (a second analysis phase, a second pass over the data). The
-        # fill is the most frequent present value, so the present values give it a slot.
-        values, _ = _tensors.densify(x)
-        learned = tf.boolean_mask(values, ~missing)
-    vocabulary = tft.vocabulary(learned, vocab_filename=vocab_file)
-    out = {name: tft.apply_vocabulary(imputed, vocabulary, num_oov_buckets=1)}
-    if cfg.add_indicator:
-        out[name + INDICATOR_SUFFIX] = tf.cast(missing, tf.float32)
+def _string_block(names: list[str], xs: list[Any], cfg: FeatureConfig) -> dict[str, tf.Tensor]:
+    """Imputed, vocabulary-encoded string features sharing `cfg` (+ their indicators): one
+    most-frequent analyzer and one record node for the block, one vocabulary per feature."""
+    k = len(names)
+    imputed, missing, info, values = impute_lib.impute_string_block(
+        xs, cfg.strategy, cfg.fill_value
+    )
+    ids = []
+    for j, name in enumerate(names):
+        if cfg.strategy == "constant":
+            learned = imputed[:, j]  # the constant fill joins the vocabulary in the same pass
+        else:
+            # A most-frequent fill is itself an analyzer result: a vocabulary over the imputed
+            # values would wait for it (a second analysis phase, a second pass over the data).
+            # The fill is the most frequent present value, so the present values give it a slot.
+            learned = tf.boolean_mask(values[:, j], ~missing[:, j])
+        vocabulary = tft.vocabulary(learned, vocab_filename=tf_name(name))
+        ids.append(tft.apply_vocabulary(imputed[:, j], vocabulary, num_oov_buckets=1))
     info["kind"] = "string"
-    info["vocabulary"] = vocab_file
+    info["vocabulary"] = tf.constant([tf_name(n) for n in names])
     info["add_indicator"] = bool(cfg.add_indicator)
-    out[name] = record.attach_record(out[name], name, info)
+    block = record.attach_block_record(tf.stack(ids, axis=1), names, info)
+    out = dict(zip(names, tf.unstack(block, num=k, axis=1), strict=True))
+    if cfg.add_indicator:
+        indicators = tf.unstack(tf.cast(missing, tf.float32), num=k, axis=1)
+        out.update((n + INDICATOR_SUFFIX, v) for n, v in zip(names, indicators, strict=True))
     return out
 
 
@@ -295,3 +323,24 @@ def _finish_numeric(
     info["kind"] = "numeric"
     info["add_indicator"] = bool(cfg.add_indicator)
     return record.attach_record(_tensors.to_float32_finite(y), name, info)
+
+
+def _finish_block(
+    names: list[str],
+    imputed: tf.Tensor,
+    stats: _stats.NumericStats,
+    cfg: FeatureConfig,
+    info: dict[str, Any],
+    range_margin: float,
+) -> dict[str, tf.Tensor]:
+    """`_finish_numeric` of a `[batch, k]` block of imputed float64 features (statistics `[k]`
+    vectors): scaled, clipped to each feature's safe range, finite float32, one output per
+    name; one record node for the block."""
+    y, scale_info = scale.scale_values(
+        imputed, stats, cfg.scale, cfg.clip_quantiles, range_margin, fill=info.get("fill_value")
+    )
+    info.update(scale_info)
+    info["kind"] = "numeric"
+    info["add_indicator"] = bool(cfg.add_indicator)
+    y = record.attach_block_record(_tensors.to_float32_finite(y), names, info)
+    return dict(zip(names, tf.unstack(y, num=len(names), axis=1), strict=True))
