@@ -3,7 +3,8 @@
 tf.Transform traces the `preprocessing_fn` about ten times a run and runs its graph in every
 bundle, so the graph's size is paid over and over (#29). The features that share a config are
 one `[batch, k]` block; what each more feature adds is its densify, its slot in the stacks and
-its outputs. The per-feature graph this replaced added ~250 ops per numeric feature.
+its outputs. The per-feature graph this replaced added 237 ops per numeric feature and 217 per
+string feature (TFX 1.16's TFT); the blocks add 50 and 141.
 """
 
 from __future__ import annotations
@@ -37,5 +38,5 @@ def test_a_numeric_feature_sharing_the_config_adds_few_ops():
 
 def test_a_string_feature_sharing_the_config_adds_about_its_vocabulary():
     per_feature = (_ops(1, strings=5) - _ops(1, strings=1)) / 4
-    # tft.vocabulary and apply_vocabulary alone are ~60 ops a feature.
-    assert per_feature < 110, per_feature
+    # Each string feature keeps its own tft.vocabulary (a file each) and apply_vocabulary.
+    assert per_feature < 160, per_feature
