@@ -30,16 +30,19 @@ def densify(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor) -> tuple[tf.Tensor
     else:
         default = tf.zeros([], x.dtype)
     if isinstance(x, tf.SparseTensor):
-        # Each row's first value goes to its slot; later values of the row go to one extra
-        # slot past the end, dropped. Few ops: tf.Transform traces this ~10 times per feature.
-        batch = x.dense_shape[0]
-        first = tf.equal(x.indices[:, 1], 0)
-        slots = tf.where(first, x.indices[:, 0], batch)[:, None]
-        values = tf.tensor_scatter_nd_update(tf.fill([batch + 1], default), slots, x.values)
-        present = tf.tensor_scatter_nd_update(
-            tf.zeros([batch + 1], tf.bool), slots, tf.ones_like(first)
+        # Column 0 of the dense form is each row's first value; a row with no value (or a
+        # batch with none at all) gets the placeholder. Few ops: tf.Transform traces this ~10
+        # times per feature and runs it in every bundle.
+        shape = tf.stack([x.dense_shape[0], tf.maximum(x.dense_shape[1], 1)])
+        values = tf.sparse.to_dense(
+            tf.SparseTensor(x.indices, x.values, shape), default, validate_indices=False
         )
-        return values[:-1], present[:-1]
+        present = tf.sparse.to_dense(
+            tf.SparseTensor(x.indices, tf.ones_like(x.values, tf.bool), shape),
+            False,
+            validate_indices=False,
+        )
+        return values[:, 0], present[:, 0]
     if isinstance(x, tf.RaggedTensor):
         lengths = x.row_lengths()
         values = x.to_tensor(default_value=default, shape=[None, 1])
