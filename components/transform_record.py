@@ -9,8 +9,8 @@ the open-source build (`tensorflow_transform.common.IS_ANNOTATIONS_PB_AVAILABLE`
 the preprocessing_fn builds, per feature, a JSON string from the analyzer results *in the graph*
 (a node named `nanguard_record_<tf_name(feature)>`, kept by a control dependency on the feature's
 output; a block of k features that share a config holds its k strings in one such node,
-`attach_block_record`) and `read_transform_record` evaluates those nodes from the saved transform graph after
-the run. `write_transform_record` writes them to
+`attach_block_record`) and `read_transform_record` evaluates those nodes from the saved
+transform graph after the run. `write_transform_record` writes them to
 `<transform_graph>/nanguard_transform_record.json` (RECORD_FILENAME). Non-finite statistics
 (e.g. the mean of a feature with no finite value) are spelled as `vocab` spells them in every
 nanguard JSON file: "NaN", "Infinity", "-Infinity".
