@@ -48,6 +48,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PYTHON) benchmarks/run_all.py
 
+# nanguard's Transform vs the stock one (median of 3) and a penguins run vs --baseline
+# -> benchmarks/SMALL_RUNS.*; ROWS="10000 1000000" adds sizes.
+bench-small: $(STAMP)
+	$(PYTHON) benchmarks/bench_small_runs.py $(if $(ROWS),--rows $(ROWS),)
+
 # The whole guarded pipeline vs the stock one at 10k, 100k and 1M rows -> benchmarks/RESULTS.*
 bench-pipeline: $(STAMP)
 	$(PYTHON) benchmarks/bench_pipeline.py $(if $(SIZES),--sizes $(SIZES),)
