@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.nanguard-installed
 # Python 3.10 as pyenv provides it on these machines, else whatever python3.10 is on PATH.
 PY310  := $(shell pyenv which python3.10 2>/dev/null || command -v python3.10)
 
-.PHONY: demo test test-launch test-fast lint format bench bench-pipeline flink bench-flink acceptance tables lock \
+.PHONY: demo test test-launch test-fast lint format bench bench-small bench-pipeline flink bench-flink acceptance tables lock \
 	clean dist compat compat-lock
 
 $(STAMP): requirements.lock pyproject.toml
