@@ -1,0 +1,124 @@
+"""Blocks of features that share a config: each column is imputed and scaled as if alone.
+
+The shared dataset (`_data`, `test_golden`) has one most-frequent feature; here a block holds
+several, of different dtypes (int64, float32, float64 with values whose squares overflow), with
+ties, a column with no value at all, and a block of string features, each checked against
+scikit-learn's SimpleImputer or numpy column by column.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import tempfile
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from sklearn.impute import SimpleImputer
+
+from nanguard.components import transform_record as record
+from nanguard.components.transform import preprocessing
+
+N = 12
+COLUMNS = {
+    # ties between 2.0 and 3.0: scikit-learn keeps the smallest
+    "m_f32": [2.0, 3.0, None, 3.0, 2.0, math.nan, 9.0, None, 1.0, 1.5, 7.0, 8.0],
+    "m_int": [5, 5, 4, None, 4, 4, 5, 1, None, 5, 2, 3],
+    "m_none": [None] * N,
+    "w_f64": [1e300, -1e300, 3e299, None, 2e300, math.inf, -5e299, 1e300, None, 0.0, 4e299, 7.0],
+    "s_a": [b"x", b"y", b"", None, b"y", b"x", b"z", b"y", None, b"x", b"y", b"x"],
+    "s_b": [b"q", None, b"q", b"r", None, b"r", b"p", b"p", b"r", b"q", None, b"s"],
+}
+SPEC = {
+    "m_f32": tf.io.VarLenFeature(tf.float32),
+    "m_int": tf.io.VarLenFeature(tf.int64),
+    "m_none": tf.io.VarLenFeature(tf.float32),
+    "w_f64": tf.io.VarLenFeature(tf.float64),
+    "s_a": tf.io.VarLenFeature(tf.string),
+    "s_b": tf.io.VarLenFeature(tf.string),
+}
+MODE = {"strategy": "most_frequent", "scale": "none", "add_indicator": True}
+CONFIG = {
+    "defaults": {"string": {"strategy": "most_frequent", "add_indicator": True}},
+    "features": {
+        "m_f32": MODE,
+        "m_int": MODE,
+        "m_none": {**MODE, "fill_value": -1.0},
+        "w_f64": {"strategy": "mean", "scale": "z_score", "add_indicator": True},
+    },
+}
+
+
+def _run():
+    rows = [{k: [] if v[i] is None else [v[i]] for k, v in COLUMNS.items()} for i in range(N)]
+    tmp = tempfile.mkdtemp()
+    fn = functools.partial(preprocessing.preprocessing_fn, custom_config=CONFIG)
+    with beam.Pipeline() as p:
+        with tft_beam.Context(temp_dir=os.path.join(tmp, "tmp")):
+            data = p | beam.Create(rows)
+            meta = tft.DatasetMetadata.from_feature_spec(SPEC)
+            transform_fn = (data, meta) | tft_beam.AnalyzeDataset(fn)
+            _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(tmp, "graph"))
+    graph = os.path.join(tmp, "graph")
+    sparse = {}
+    for name, spec in SPEC.items():
+        idx = [[i, 0] for i, r in enumerate(rows) if r[name]]
+        vals = [r[name][0] for r in rows if r[name]]
+        sparse[name] = tf.SparseTensor(
+            tf.constant(idx, tf.int64, shape=[len(idx), 2]),
+            tf.constant(vals, spec.dtype, shape=[len(vals)]),
+            [N, 1],
+        )
+    out = tft.TFTransformOutput(graph).transform_features_layer()(sparse)
+    return {k: v.numpy() for k, v in out.items()}, graph
+
+
+def _column(name):
+    values = [np.nan if v is None else float(v) for v in COLUMNS[name]]
+    return np.array(values, np.float64)
+
+
+def test_a_block_of_most_frequent_columns_matches_scikit_learn_column_by_column():
+    out, graph = _run()
+    recs = record.read_transform_record(graph)["features"]
+    for name in ("m_f32", "m_int"):
+        x = _column(name)
+        expected = SimpleImputer(strategy="most_frequent").fit_transform(x[:, None])[:, 0]
+        np.testing.assert_allclose(out[name], expected, rtol=1e-6, err_msg=name)
+        np.testing.assert_array_equal(out[name + "_missing"], np.isnan(x).astype(np.float32))
+        assert recs[name]["fill_value"] == expected[np.isnan(x)][0], name
+        values, counts = np.unique(x[~np.isnan(x)], return_counts=True)
+        assert recs[name]["mode_count"] == counts.max(), name
+    assert recs["m_f32"]["fill_value"] == 2.0  # the tie 2.0/3.0 goes to the smaller
+    # A column with no value at all in a block: its own fallback fill, recorded with a warning.
+    np.testing.assert_array_equal(out["m_none"], np.full(N, -1.0, np.float32))
+    assert recs["m_none"]["mode_count"] == 0 and recs["m_none"]["warning"]
+
+
+def test_a_float64_column_beyond_float32_in_a_block_gets_its_rescaled_moments():
+    out, graph = _run()
+    x = _column("w_f64")
+    x[~np.isfinite(x)] = np.nan  # Inf is treated as missing by default
+    finite = x[~np.isnan(x)]
+    mean, std = finite.mean(), finite.std()
+    rec = record.read_transform_record(graph)["features"]["w_f64"]
+    np.testing.assert_allclose([rec["mean"], rec["std"]], [mean, std], rtol=1e-9)
+    expected = (np.where(np.isnan(x), mean, x) - mean) / std
+    np.testing.assert_allclose(out["w_f64"], expected, rtol=1e-5)
+    assert np.isfinite(out["w_f64"]).all()
+
+
+def test_a_block_of_string_columns_fills_each_with_its_own_most_frequent_value():
+    out, graph = _run()
+    output = tft.TFTransformOutput(graph)
+    recs = record.read_transform_record(graph)["features"]
+    for name, fill in (("s_a", b"x"), ("s_b", b"q")):  # s_a: x 4 and y 4, s_b: q 3 and r 3
+        raw = [v if v else None for v in COLUMNS[name]]
+        vocab = output.vocabulary_by_name(name)
+        np.testing.assert_array_equal(out[name], [vocab.index(v or fill) for v in raw])
+        np.testing.assert_array_equal(out[name + "_missing"], [v is None for v in raw])
+        assert recs[name]["fill_value"] == fill.decode() and recs[name]["vocabulary"] == name
