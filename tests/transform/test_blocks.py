@@ -1,8 +1,9 @@
 """Blocks of features that share a config: each column is imputed and scaled as if alone.
 
 The shared dataset (`_data`, `test_golden`) has one most-frequent feature; here a block holds
-several, of different dtypes (int64, float32, float64 with values whose squares overflow), with
-ties, a column with no value at all, and a block of string features, each checked against
+several, of two dtypes (int64, float32), with ties and a column with no value at all; a z-score
+block holds columns of scales 1 and 1e38 (squares beyond float32); and a block of string
+features; each checked against
 scikit-learn's SimpleImputer or numpy column by column.
 """
 
@@ -29,7 +30,9 @@ COLUMNS = {
     "m_f32": [2.0, 3.0, None, 3.0, 2.0, math.nan, 9.0, None, 1.0, 1.5, 7.0, 8.0],
     "m_int": [5, 5, 4, None, 4, 4, 5, 1, None, 5, 2, 3],
     "m_none": [None] * N,
-    "w_f64": [1e300, -1e300, 3e299, None, 2e300, math.inf, -5e299, 1e300, None, 0.0, 4e299, 7.0],
+    # squares overflow float32; the moments are float64
+    "w_big": [1e38, -1e38, 3e37, None, 2e38, math.inf, -5e37, 1e38, None, 0.0, 4e37, 7.0],
+    "w_small": [0.5, None, -1.25, 2.0, math.nan, 3.5, 0.25, -0.75, 1.0, None, 2.5, -2.0],
     "s_a": [b"x", b"y", b"", None, b"y", b"x", b"z", b"y", None, b"x", b"y", b"x"],
     "s_b": [b"q", None, b"q", b"r", None, b"r", b"p", b"p", b"r", b"q", None, b"s"],
 }
@@ -37,7 +40,8 @@ SPEC = {
     "m_f32": tf.io.VarLenFeature(tf.float32),
     "m_int": tf.io.VarLenFeature(tf.int64),
     "m_none": tf.io.VarLenFeature(tf.float32),
-    "w_f64": tf.io.VarLenFeature(tf.float64),
+    "w_big": tf.io.VarLenFeature(tf.float32),
+    "w_small": tf.io.VarLenFeature(tf.float32),
     "s_a": tf.io.VarLenFeature(tf.string),
     "s_b": tf.io.VarLenFeature(tf.string),
 }
@@ -48,7 +52,8 @@ CONFIG = {
         "m_f32": MODE,
         "m_int": MODE,
         "m_none": {**MODE, "fill_value": -1.0},
-        "w_f64": {"strategy": "mean", "scale": "z_score", "add_indicator": True},
+        "w_big": {"strategy": "mean", "scale": "z_score", "add_indicator": True},
+        "w_small": {"strategy": "mean", "scale": "z_score", "add_indicator": True},
     },
 }
 
@@ -99,17 +104,18 @@ def test_a_block_of_most_frequent_columns_matches_scikit_learn_column_by_column(
     assert recs["m_none"]["mode_count"] == 0 and recs["m_none"]["warning"]
 
 
-def test_a_float64_column_beyond_float32_in_a_block_gets_its_rescaled_moments():
+def test_columns_of_any_scale_in_one_block_get_their_own_mean_and_spread():
     out, graph = _run()
-    x = _column("w_f64")
-    x[~np.isfinite(x)] = np.nan  # Inf is treated as missing by default
-    finite = x[~np.isnan(x)]
-    mean, std = finite.mean(), finite.std()
-    rec = record.read_transform_record(graph)["features"]["w_f64"]
-    np.testing.assert_allclose([rec["mean"], rec["std"]], [mean, std], rtol=1e-9)
-    expected = (np.where(np.isnan(x), mean, x) - mean) / std
-    np.testing.assert_allclose(out["w_f64"], expected, rtol=1e-5)
-    assert np.isfinite(out["w_f64"]).all()
+    recs = record.read_transform_record(graph)["features"]
+    for name in ("w_big", "w_small"):
+        x = _column(name).astype(np.float32).astype(np.float64)  # what tf.Example carries
+        x[~np.isfinite(x)] = np.nan  # Inf is treated as missing by default
+        finite = x[~np.isnan(x)]
+        mean, std = finite.mean(), finite.std()
+        np.testing.assert_allclose([recs[name]["mean"], recs[name]["std"]], [mean, std], 1e-9)
+        expected = (np.where(np.isnan(x), mean, x) - mean) / std
+        np.testing.assert_allclose(out[name], expected, rtol=1e-5, err_msg=name)
+        assert np.isfinite(out[name]).all()
 
 
 def test_a_block_of_string_columns_fills_each_with_its_own_most_frequent_value():
