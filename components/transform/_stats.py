@@ -176,49 +176,45 @@ def compute_groups(specs: dict[Any, StatsSpec]) -> dict[Any, NumericStats]:
     blocks = {key: _block(specs[key].x_finite) for key in keys}
     widths = {key: _width(specs[key].x_finite) for key in keys}
 
-    def learned(members: list[Any], block_stat) -> dict[Any, tf.Tensor]:
-        """Runs `block_stat` on the members' concatenated blocks; per member its `[k]` slice."""
-        total = sum(widths[m] for m in members)
-        result = tf.reshape(block_stat(_concat([blocks[m] for m in members])), [total])
+    def together(members: list[Any], scale: float = 1.0) -> tf.Tensor:
+        """The members' blocks as one `[batch, K]` tensor (times `scale`)."""
+        x = _concat([blocks[m] for m in members])
+        return x if scale == 1.0 else x * scale
+
+    def split(result: tf.Tensor, members: list[Any]) -> dict[Any, tf.Tensor]:
+        """Each member's `[k]` slice of a `[K]` analyzer result (reshaped to its known size:
+        with K == 1 some combiners return a scalar constant in later phases)."""
+        result = tf.reshape(result, [sum(widths[m] for m in members)])
+        if len(members) == 1:
+            return {members[0]: result}
         sliced, start = {}, 0
         for m in members:
-            sliced[m] = result if len(members) == 1 else result[start : start + widths[m]]
+            sliced[m] = result[start : start + widths[m]]
             start += widths[m]
         return sliced
 
-    # Analyzer outputs are reshaped to their known size: with K == 1 some combiners return a
-    # scalar constant in later phases.
-    counts = learned(
-        keys,
-        lambda x: tft.sum(tf.cast(tf.math.is_finite(x), tf.float64), reduce_instance_dims=False),
-    )
+    finite = tf.cast(tf.math.is_finite(together(keys)), tf.float64)
+    counts = split(tft.sum(finite, reduce_instance_dims=False), keys)
     nan = tf.constant(math.nan, tf.float64)
     for key in keys:
         out[key].count = counts[key]
 
     mom = [key for key in keys if specs[key].moments]
     if mom:
-
-        def moments(x):
-            mean, var = _mean_and_var(x, reduce_instance_dims=False)
-            return tf.stack([tf.reshape(mean, [-1]), tf.reshape(var, [-1])])
-
-        both = learned_pairs(mom, blocks, widths, moments)
+        means, variances = (split(t, mom) for t in _mean_and_var(together(mom), False))
         wide = {key: _wide_flags(specs[key], widths[key]) for key in mom}
         scaled = [key for key in mom if any(wide[key])]
-        scaled_both = {}
-        if scaled:
+        if scaled:  # float64 inputs: also moments of x * 2**-512, for when the plain overflow
             c = 2.0**-_SAFE_SCALE_EXP
-            scaled_both = learned_pairs(scaled, {k: blocks[k] * c for k in scaled}, widths, moments)
+            scaled_means, scaled_vars = (
+                split(t, scaled) for t in _mean_and_var(together(scaled, c), False)
+            )
         for key in mom:
-            mean, var = both[key]
-            m, s = mean, tf.sqrt(tf.maximum(var, 0.0))
-            if key in scaled_both:
-                mean_s, var_s = scaled_both[key]
-                mean_s = mean_s / c
-                std_s = tf.sqrt(tf.maximum(var_s, 0.0)) / c
+            m, s = means[key], tf.sqrt(tf.maximum(variances[key], 0.0))
+            if key in scaled:
                 flags = tf.constant(wide[key])
-                m = tf.where(tf.math.is_finite(m) | ~flags, m, mean_s)
+                std_s = tf.sqrt(tf.maximum(scaled_vars[key], 0.0)) / c
+                m = tf.where(tf.math.is_finite(m) | ~flags, m, scaled_means[key] / c)
                 s = tf.where(tf.math.is_finite(s) | ~flags, s, std_s)
             has = out[key].count > 0
             out[key].mean = tf.where(has, m, nan)
@@ -234,45 +230,32 @@ def compute_groups(specs: dict[Any, StatsSpec]) -> dict[Any, NumericStats]:
     for (grid, eps), members in sorted(groups.items()):
         total = sum(widths[m] for m in members)
         boundaries = tft.quantiles(
-            _concat([blocks[m] for m in members]),
-            num_buckets=grid,
-            epsilon=eps,
-            reduce_instance_dims=False,
+            together(members), num_buckets=grid, epsilon=eps, reduce_instance_dims=False
         )
         boundaries = tf.cast(tf.reshape(boundaries, [total, grid - 1]), tf.float64)
         start = 0
-        for key in members:
+        for key in members:  # each member's rows, then the column of each probability
             rows = boundaries[start : start + widths[key]] if len(members) > 1 else boundaries
             start += widths[key]
             for p in sorted(set(float(p) for p in specs[key].quantile_probs)):
-                idx = min(max(int(round(p * grid)) - 1, 0), grid - 2)
-                out[key].quantiles[p] = tf.where(out[key].count > 0, rows[:, idx], nan)
+                q = rows[:, _grid_index(p, grid)]
+                out[key].quantiles[p] = tf.where(out[key].count > 0, q, nan)
 
     mm = [key for key in keys if specs[key].min_max]
     if mm:
-        inf = tf.constant(math.inf, tf.float64)
-
-        def largest(x):
-            return tft.max(tf.where(tf.math.is_finite(x), x, -inf), reduce_instance_dims=False)
-
-        his = learned(mm, largest)
-        los = learned(mm, lambda x: largest(-x))
+        x, inf = together(mm), tf.constant(math.inf, tf.float64)
+        ok = tf.math.is_finite(x)
+        his = split(tft.max(tf.where(ok, x, -inf), reduce_instance_dims=False), mm)
+        los = split(tft.max(tf.where(ok, -x, -inf), reduce_instance_dims=False), mm)
         for key in mm:
             out[key].max = his[key]
             out[key].min = -los[key]
     return out
 
 
-def learned_pairs(members, blocks, widths, block_stat) -> dict[Any, tuple[tf.Tensor, tf.Tensor]]:
-    """Like `compute_groups`' `learned` for a statistic returning `[2, K]` (mean and variance)."""
-    total = sum(widths[m] for m in members)
-    result = tf.reshape(block_stat(_concat([blocks[m] for m in members])), [2, total])
-    sliced, start = {}, 0
-    for m in members:
-        part = result if len(members) == 1 else result[:, start : start + widths[m]]
-        sliced[m] = (part[0], part[1])
-        start += widths[m]
-    return sliced
+def _grid_index(p: float, grid: int) -> int:
+    """The boundary of a `grid`-bucket tft.quantiles result that stands for probability p."""
+    return min(max(int(round(float(p) * grid)) - 1, 0), grid - 2)
 
 
 def _wide_flags(spec: StatsSpec, width: int) -> tuple[bool, ...]:
