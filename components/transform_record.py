@@ -93,17 +93,23 @@ def _json_value(v: Any) -> tf.Tensor | str:
     return _json_numbers(tf.reshape(tf.cast(v, tf.float64), []))
 
 
-def _json_values(values: dict[str, Any]) -> dict[str, tf.Tensor | str]:
+def _json_values(values: dict[str, Any], width: int | None = None) -> dict[str, tf.Tensor | str]:
     """`_json_value` of every value, with the scalar tensors of one kind (numbers, strings,
     flags) converted together: one stack, one conversion and one unstack per kind, so a
     record costs a few dozen graph ops whatever its length (tf.Transform traces the
-    preprocessing_fn about ten times per run; every op is paid each time)."""
+    preprocessing_fn about ten times per run; every op is paid each time).
+
+    With `width` k (a block's record), every tensor is a `[k]` vector of per-feature values or
+    a scalar shared by all k, and each text comes back as a `[k]` vector."""
     out: dict[str, tf.Tensor | str] = {}
     kinds: dict[str, dict[str, tf.Tensor]] = {"number": {}, "string": {}, "bool": {}}
     for key, v in values.items():
-        if not isinstance(v, tf.Tensor) or v.shape.rank != 0:  # texts, vectors, unknown rank
+        if width is not None and isinstance(v, tf.Tensor):
+            v = tf.broadcast_to(v, [width]) if v.shape.rank == 0 else tf.reshape(v, [width])
+        elif not isinstance(v, tf.Tensor) or v.shape.rank != 0:  # texts, vectors, unknown rank
             out[key] = _json_value(v)
-        elif v.dtype == tf.string:
+            continue
+        if v.dtype == tf.string:
             kinds["string"][key] = v
         elif v.dtype == tf.bool:
             kinds["bool"][key] = v
@@ -125,20 +131,7 @@ def attach_record(output: tf.Tensor, feature: str, info: dict[str, Any]) -> tf.T
     tf.Transform prunes it from the saved transform graph; a control dependency keeps it there at
     no numerical cost (it depends on constants only, so serving folds it away).
     """
-    values = _json_values(info)
-    pieces: list[Any] = ["{", json.dumps(_MARKER), ': true, "feature": ', json.dumps(feature)]
-    for key in sorted(info):
-        pieces += [", ", json.dumps(key), ": ", values[key]]
-    pieces.append("}")
-    parts: list[Any] = []
-    for piece in pieces:  # adjacent constant text becomes one constant
-        if isinstance(piece, str) and parts and isinstance(parts[-1], str):
-            parts[-1] += piece
-        else:
-            parts.append(piece)
-    text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + tf_name(feature))
-    with tf.control_dependencies([text]):
-        return tf.identity(output)
+    return _attach(output, json.dumps(feature), _json_values(info), tf_name(feature))
 
 
 def attach_block_record(output: tf.Tensor, features: list[str], info: dict[str, Any]) -> tf.Tensor:
@@ -149,24 +142,15 @@ def attach_block_record(output: tf.Tensor, features: list[str], info: dict[str, 
     `attach_record` would build for its feature, so the graph costs a few dozen ops per block
     whatever k is.
     """
-    k = len(features)
-    values: dict[str, Any] = {}
-    kinds: dict[str, dict[str, tf.Tensor]] = {"number": {}, "string": {}, "bool": {}}
-    for key, v in info.items():
-        if not isinstance(v, tf.Tensor):
-            values[key] = vocab.dumps(v)
-            continue
-        v = tf.broadcast_to(v, [k]) if v.shape.rank == 0 else tf.reshape(v, [k])
-        kind = {tf.string: "string", tf.bool: "bool"}.get(v.dtype, "number")
-        kinds[kind][key] = v if kind != "number" else tf.cast(v, tf.float64)
-    convert = {"number": _json_numbers, "string": _json_strings, "bool": _json_flags}
-    for kind, tensors in kinds.items():
-        if tensors:
-            texts = convert[kind](tf.stack(list(tensors.values())))  # [m, k]
-            values.update(zip(tensors, tf.unstack(texts, num=len(tensors)), strict=True))
     names = tf.constant([json.dumps(f) for f in features])
-    pieces: list[Any] = ["{", json.dumps(_MARKER), ': true, "feature": ', names]
-    for key in sorted(info):
+    return _attach(output, names, _json_values(info, len(features)), tf_name(features[0]))
+
+
+def _attach(output: tf.Tensor, feature: Any, values: dict[str, Any], node: str) -> tf.Tensor:
+    """`output` with the record text(s) `{"nanguard_transform_record": true, "feature": ...,
+    <sorted values>}` as a control dependency, in a node named `nanguard_record_<node>`."""
+    pieces: list[Any] = ["{", json.dumps(_MARKER), ': true, "feature": ', feature]
+    for key in sorted(values):
         pieces += [", ", json.dumps(key), ": ", values[key]]
     pieces.append("}")
     parts: list[Any] = []
@@ -175,7 +159,7 @@ def attach_block_record(output: tf.Tensor, features: list[str], info: dict[str, 
             parts[-1] += piece
         else:
             parts.append(piece)
-    text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + tf_name(features[0]))
+    text = tf.identity(tf.strings.join(parts), name=_NODE_PREFIX + node)
     with tf.control_dependencies([text]):
         return tf.identity(output)
 

@@ -118,11 +118,6 @@ def _quantile_grid(probs: Sequence[float]) -> int:
     return 4
 
 
-def _stack(columns: list[tf.Tensor]) -> tf.Tensor:
-    """`[batch, k]` with a static k (the elementwise analyzers size their outputs from it)."""
-    return tf.reshape(tf.stack([tf.reshape(c, [-1]) for c in columns], axis=1), [-1, len(columns)])
-
-
 def _width(x: tf.Tensor) -> int:
     """k of a `[batch, k]` column block; 1 for a `[batch]` feature."""
     return 1 if x.shape.rank == 1 else int(x.shape[1])

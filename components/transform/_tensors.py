@@ -63,13 +63,7 @@ def prepare_numeric(
     Inf is not missing (it is clipped later) but it is never part of the statistics.
     """
     values, present = densify(x)
-    values = tf.cast(values, tf.float64)
-    finite = present & tf.math.is_finite(values)
-    if inf == "clip":
-        missing = ~present | tf.math.is_nan(values)
-    else:
-        missing = ~finite
-    return values, finite, missing
+    return _numeric_masks(tf.cast(values, tf.float64), present, inf)
 
 
 def prepare_numeric_block(
@@ -78,14 +72,31 @@ def prepare_numeric_block(
     """`prepare_numeric` of k features at once: float64 values, `finite` and `missing`, each
     `[batch, k]` (column j for `xs[j]`). Each feature is densified on its own; the masks are
     computed once on the stacked block."""
+    values, present = densify_block(xs, tf.float64)
+    return _numeric_masks(values, present, inf)
+
+
+def densify_block(
+    xs: list[tf.Tensor | tf.SparseTensor | tf.RaggedTensor], dtype: tf.DType | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """`densify` of k features stacked: `(values [batch, k], present [batch, k])`, column j
+    for `xs[j]`, the values cast to `dtype` when given."""
     values, present = [], []
     for x in xs:
         v, p = densify(x)
-        values.append(tf.cast(v, tf.float64))
+        values.append(v if dtype is None else tf.cast(v, dtype))
         present.append(p)
     k = len(xs)
-    values = tf.reshape(tf.stack(values, axis=1), [-1, k])
-    present = tf.reshape(tf.stack(present, axis=1), [-1, k])
+    return (
+        tf.reshape(tf.stack(values, axis=1), [-1, k]),
+        tf.reshape(tf.stack(present, axis=1), [-1, k]),
+    )
+
+
+def _numeric_masks(
+    values: tf.Tensor, present: tf.Tensor, inf: str
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """`(values, finite, missing)` of float64 `values` (see `prepare_numeric`)."""
     finite = present & tf.math.is_finite(values)
     if inf == "clip":
         missing = ~present | tf.math.is_nan(values)

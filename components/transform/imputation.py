@@ -150,10 +150,8 @@ def impute_string_block(
             f"Strategy {strategy!r} does not apply to a string feature; "
             "use most_frequent or constant."
         )
-    k = len(xs)
-    values, present = zip(*(_tensors.densify(x) for x in xs), strict=True)
-    values = tf.reshape(tf.stack(values, axis=1), [-1, k])
-    present = tf.reshape(tf.stack(present, axis=1), [-1, k]) & (tf.strings.length(values) > 0)
+    values, present = _tensors.densify_block(xs)
+    present &= tf.strings.length(values) > 0
     missing = ~present
     info: dict[str, Any] = {"strategy": strategy}
     if strategy == "constant":
