@@ -22,9 +22,11 @@ Two ways of guarding, chosen from the model's class:
   weights and optimizer state back to the last finite snapshot at its next check, so up to
   `snapshot_every` steps of work are lost per event.
 
-Both steps snapshot weights and optimizer state themselves after every `snapshot_every`-th step
-(one `tf.cond`, cheaper than a host call), also inside a Keras call of several steps; under a
-distribution strategy or a loss scaler the host snapshots at its checks instead.
+The host snapshots weights and optimizer state at its checks, between Keras calls, every
+`snapshot_every` steps. When a Keras call runs more steps than that (`steps_per_execution`),
+both steps snapshot themselves after every `snapshot_every`-th step (one `tf.cond` per step),
+so a rollback inside a call lands on the last such boundary; never under a distribution
+strategy or a loss scaler (the host snapshots at its checks).
 
 NaN and Inf: as above; after `fit` every weight is finite (the last finite snapshot is restored
 when the last steps went wrong), and saving a model that holds a NaN or Inf weight
@@ -281,12 +283,13 @@ class _AnyGuard:
         guard, optimizer = self._nanguard_state, self.optimizer
         lso = _is_lso(optimizer)
         variables = self.trainable_variables
+        quiet = None
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             if self._nanguard_own_loss:
                 loss = self.compute_loss(x, y, y_pred, sample_weight)
             else:
-                with _QuietLosses(self, y_pred):
+                with _QuietLosses(self, y_pred) as quiet:
                     loss = self.compute_loss(x, y, y_pred, sample_weight)
             scaled = optimizer.get_scaled_loss(loss) if lso else loss
         grads = tape.gradient(scaled, variables)
@@ -318,8 +321,8 @@ class _AnyGuard:
                 norm = tf.where(overflow, 0.0, grad_norm)
             guard.max_grad_norm.assign(tf.maximum(guard.max_grad_norm, norm))
             guard.examples.assign_add(_rows(x))
-            if not self._nanguard_own_loss:
-                self.compute_loss(x, y, y_pred, sample_weight)  # the loss metrics, this time
+            if quiet is not None:
+                quiet.replay()  # the loss metrics, from the loss computed above
             if not self._nanguard_own_metrics:  # (metric results would synchronise replicas)
                 self.compiled_metrics.update_state(y, y_pred, sample_weight)
             return tf.constant(True)

@@ -81,21 +81,29 @@ class _AnyState(_GuardState):
         )
 
 
-class _NoMetric:
+class _Recorder:
+    """Stands in for a loss metric: keeps the arguments of its `update_state` calls."""
+
+    def __init__(self, metric, calls: list):
+        self.metric, self.calls = metric, calls
+
     def update_state(self, *args, **kwargs):
-        return None
+        self.calls.append((self.metric, args, kwargs))
 
 
 class _QuietLosses:
     """Keeps the compiled loss from updating its loss metrics (trace time only).
 
-    The guarded step computes the loss for the tape with this on, and again, with the metrics,
-    in the branch that applies the update: a non-finite step is not averaged into `loss`.
+    The guarded step computes the loss for the tape with this on; the updates the loss metrics
+    would have made are kept (`calls`) and made by `replay` in the branch that applies the
+    update, from the same tensors (the loss is not computed twice): a non-finite step is not
+    averaged into `loss`.
     """
 
     def __init__(self, model, y_pred):
         self.container = getattr(model, "compiled_loss", None)
         self.y_pred = y_pred
+        self.calls: list = []
 
     def __enter__(self):
         c = self.container
@@ -105,13 +113,20 @@ class _QuietLosses:
         if not c._built:
             c.build(self.y_pred)
         self.saved = (c._total_loss_mean, c._per_output_metrics)
-        c._total_loss_mean = _NoMetric()
-        c._per_output_metrics = [None] * len(c._per_output_metrics or [])
+        c._total_loss_mean = _Recorder(c._total_loss_mean, self.calls)
+        c._per_output_metrics = [
+            None if m is None else _Recorder(m, self.calls) for m in c._per_output_metrics or []
+        ]
         return self
 
     def __exit__(self, *exc):
         if self.saved is not None:
             self.container._total_loss_mean, self.container._per_output_metrics = self.saved
+
+    def replay(self) -> None:
+        """The loss metrics' updates held back while the loss was computed."""
+        for metric, args, kwargs in self.calls:
+            metric.update_state(*args, **kwargs)
 
 
 def _rows(data) -> tf.Tensor:

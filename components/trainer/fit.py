@@ -33,8 +33,9 @@ class GuardCallback(keras.callbacks.Callback):
     Every `config.snapshot_every` steps and at each epoch end it reads one scalar (the count of
     non-finite steps). None: it snapshots weights and optimizer state (in graph, and only if
     every weight is finite), unless the model's step snapshots itself every `snapshot_every`
-    steps (without a distribution strategy or a loss scaler: the guard state's `in_step`);
-    then its checks within an epoch only read the count. Some: it diagnoses the
+    steps (when a Keras call runs more steps than that, without a distribution strategy or a
+    loss scaler: the guard state's `in_step`); then its checks within an epoch only read the
+    count. Some: it diagnoses the
     captured batch (`diagnose_batch`), restores the last snapshot and then, by
     `config.nonfinite_policy`:
       * `recover`: multiplies the learning rate by `lr_factor` and goes on; after
@@ -95,7 +96,8 @@ class GuardCallback(keras.callbacks.Callback):
         if getattr(self.model, "guard_state", None) is None:
             raise TypeError("GuardCallback needs a compiled GuardedModel or a guard()ed model.")
         self._snapshots_before = int(self.model.guard_state.snapshots.numpy())
-        self.model.guard_state.every = self.snapshot_every  # read when the step is traced
+        guard = self.model.guard_state  # `every` and `per_call`: read when the step is traced
+        guard.every, guard.per_call = self.snapshot_every, _steps_per_call(self.model)
         self.report["status"] = "running"
         self.report["initial_learning_rate"] = json_float(self._learning_rate())
         if not self.model.take_snapshot():
@@ -346,3 +348,9 @@ def fit_guarded(
             "best_val_loss": json_float(stopper.best),
         }
     return report
+
+
+def _steps_per_call(model) -> int:
+    """Keras's `steps_per_execution` of `model` (1 when it has none)."""
+    steps = getattr(model, "_steps_per_execution", None)
+    return 1 if steps is None else int(steps.numpy())

@@ -10,10 +10,11 @@ step). A non-finite step is counted in graph variables, its batch is captured in
 variables, and every later update is frozen until the host looks (`guard.GuardCallback`):
 nothing is copied to Python per batch. `take_snapshot` copies weights and optimizer state into
 graph variables, only if every weight is finite (an update that overflowed a weight is marked
-as an event instead), so `restore_snapshot` always brings back finite weights. The step itself
-takes that snapshot after every `snapshot_every`-th step (`snapshot_in_step`: one `tf.cond` per
-step, whose copying branch runs only then), so the host's check between calls reads one scalar;
-under a distribution strategy or a loss scaler the host snapshots at its checks instead.
+as an event instead), so `restore_snapshot` always brings back finite weights. The host takes
+it at its checks, between Keras calls; when a call runs more than `snapshot_every` steps, the
+step itself takes it after every `snapshot_every`-th step (`snapshot_in_step`: one `tf.cond` per
+step, whose copying branch runs only then), and the host's check reads one scalar; never under
+a distribution strategy or a loss scaler.
 
 NaN and Inf: a step whose loss or global gradient norm is NaN or Inf never updates the weights,
 the optimizer slots or the iteration count, and is not averaged into the `loss` metric. An
@@ -61,18 +62,22 @@ class _GuardState:
         # Here, not on the model: functions the model held would be saved with it.
         self.save_fn = tf.function(self._save)
         self.restore_fn = tf.function(self._restore)
-        # `GuardCallback` sets `every` (its snapshot_every) before the step is traced; the step
-        # sets `in_step` when it snapshots itself (`snapshot_in_step`), so the host's checks
-        # between calls only read `bad_steps`.
-        self.every, self.in_step = 0, False
+        # `GuardCallback` sets `every` (its snapshot_every) and `per_call` (the model's steps per
+        # Keras call) before the step is traced; the step sets `in_step` when it snapshots
+        # itself (`snapshot_in_step`), so the host's checks between calls only read `bad_steps`.
+        self.every, self.per_call, self.in_step = 0, 1, False
 
     def snapshot_in_step(self, step: tf.Tensor, lso: bool) -> tf.Tensor:
         """In the train step, after the step counter moved to `step`: every `every`-th step,
         the host's snapshot (`_save`: copies only if no step was non-finite and every weight is
-        finite, else records the event). One `tf.cond` per step, cheaper than a host call per
-        check. Not under a distribution strategy (masked updates; the host rolls back) nor a
-        loss scaler (its scale is checked by the host before a snapshot may keep it)."""
-        self.in_step = self.every > 0 and not lso and not tf.distribute.has_strategy()
+        finite, else records the event). Only when a Keras call runs more than `every` steps,
+        so that the host, which sees whole calls, would snapshot too seldom: the `tf.cond` it
+        costs on every step (about 18 us on a small model) is dearer than the host's one call
+        per check otherwise. Not under a distribution strategy (masked updates; the host rolls
+        back) nor a loss scaler (its scale is checked by the host before a snapshot keeps it)."""
+        self.in_step = (
+            0 < self.every < self.per_call and not lso and not tf.distribute.has_strategy()
+        )
         if not self.in_step:
             return step
         due = tf.equal(tf.math.floormod(step, self.every), 0)
