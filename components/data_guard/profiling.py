@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from nanguard.components.arrow_numpy import as_numpy
 from nanguard.components.data_guard.counts import (
     FLOAT,
     INT,
@@ -61,7 +60,7 @@ def _feature_output(feat: FeatureAccumulator, rows: int) -> dict[str, Any]:
     if feat.kind in (FLOAT, INT, UNKNOWN):
         if finite:
             std = math.sqrt(max(feat.m2, 0.0) / finite)
-            median = float(as_numpy(feat.quantiles.GetQuantiles(2).values)[1])
+            median = feat.median()
             skew = 3.0 * (feat.mean - median) / std if std > 0 else 0.0
             out.update(
                 mean=feat.mean,
