@@ -103,6 +103,7 @@ class FeatureAccumulator:
         "pending",
         "pending_size",
         "top_k",
+        "distinct",
         "numeric_like",
         "non_numeric_sample",
         "strays",
@@ -121,6 +122,8 @@ class FeatureAccumulator:
         self.pending: list[np.ndarray] = []
         self.pending_size = 0
         self.top_k = None
+        # The distinct values fed to `top_k` while there are at most TOP_K_BUCKETS (None: more).
+        self.distinct: set | None = set()
         self.numeric_like = 0
         self.non_numeric_sample = None
         # The sketch of the values that are not numbers; None while no value was a number
@@ -210,6 +213,10 @@ class FeatureAccumulator:
                 self.top_k = other.top_k
             else:
                 self.top_k.Merge(other.top_k)
+        if self.distinct is not None and other.distinct is not None:
+            self.distinct = self.distinct | other.distinct
+        if self.distinct is None or other.distinct is None or len(self.distinct) > TOP_K_BUCKETS:
+            self.distinct = None
         self.numeric_like += other.numeric_like
         self.non_numeric_sample = _smallest(self.non_numeric_sample, other.non_numeric_sample)
 
@@ -293,28 +300,54 @@ def _add_numeric(acc: FeatureAccumulator, values: np.ndarray, defer: _Defer | No
 
 
 def _add_string(acc: FeatureAccumulator, values: pa.Array) -> None:
-    """Vectorised update of a bytes feature: top-k sketch, numbers, the non-number values."""
+    """Vectorised update of a bytes feature: top-k sketch, numbers, the non-number values.
+
+    The number rule and the smallest non-number run on the batch's distinct values (counted
+    by Arrow's hash), not on every value.
+    """
     n = len(values)
     if n == 0:
         return
     acc.counts[1] += n
-    numeric = is_number(values)
-    n_numeric = pc.sum(numeric).as_py() or 0
+    counted = pc.value_counts(values)
+    uniques, weights = counted.field("values"), counted.field("counts")
+    numeric = is_number(uniques)
+    n_numeric = int(np.dot(as_numpy(weights), as_numpy(pc.cast(numeric, pa.int64()))))
     if n_numeric and acc.strays is None:
         acc.strays = acc.stray_sketch() or sketches.MisraGriesSketch(TOP_K_BUCKETS)
     if acc.top_k is None:
         acc.top_k = sketches.MisraGriesSketch(TOP_K_BUCKETS)
-    acc.top_k.AddValues(values)
+    _add_top_k(acc, values, uniques, weights)
     acc.numeric_like += n_numeric
     if n_numeric < n:
-        others = pc.filter(values, pc.invert(numeric))
         if acc.strays is not None:
+            others = values
+            if n_numeric:
+                number_set = pc.filter(uniques, numeric)
+                others = pc.filter(values, pc.invert(pc.is_in(values, value_set=number_set)))
             acc.strays.AddValues(others)
         # The smallest such value, not the first seen: the same on every runner, whatever
         # the order of its bundles (Flink's differed from the DirectRunner's).
-        bad = pc.min(others).as_py()
+        bad = pc.min(pc.filter(uniques, pc.invert(numeric))).as_py()
         bad = bad.decode("utf-8", "replace") if isinstance(bad, bytes) else bad
         acc.non_numeric_sample = _smallest(acc.non_numeric_sample, bad)
+
+
+def _add_top_k(
+    acc: FeatureAccumulator, values: pa.Array, uniques: pa.Array, weights: pa.Array
+) -> None:
+    """Feeds the top-k sketch: the batch's distinct values weighted by their counts while the
+    feature has shown at most `TOP_K_BUCKETS` distinct values (the sketch then holds exact
+    counts, the same state as value by value), else value by value (Misra-Gries depends on
+    the order of the values once it must evict)."""
+    if acc.distinct is not None and len(uniques) <= TOP_K_BUCKETS:
+        seen = acc.distinct.union(uniques.to_pylist())
+        if len(seen) <= TOP_K_BUCKETS:
+            acc.distinct = seen
+            acc.top_k.AddValues(uniques, pc.cast(weights, pa.float32()))
+            return
+    acc.distinct = None
+    acc.top_k.AddValues(values)
 
 
 def _smallest(a: str | None, b: str | None) -> str | None:
