@@ -291,7 +291,10 @@ def _add_numeric(acc: FeatureAccumulator, values: np.ndarray, defer: _Defer | No
             huge = int(np.count_nonzero(np.abs(f64) > HUGE_THRESHOLD))
         mean = float(f64.mean())
         centred = f64 - mean
-        m2 = float(np.dot(centred, centred))
+        # numpy's pairwise sum of squares, not np.dot: OpenBLAS's dot spreads over threads
+        # that spin (CPU the other threads of a scan need) and its last bits depend on their
+        # number; this one is single-threaded and the same on every machine.
+        m2 = float(np.multiply(centred, centred, out=centred).sum())
         acc.add_moments(n_finite, mean, m2)
         acc.min = min(acc.min, lo)
         acc.max = max(acc.max, hi)
