@@ -9,6 +9,7 @@ same types and values from the string cells `inputs` reads (missing cells null),
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 from nanguard.components.arrow_numpy import as_numpy, from_numpy
 from nanguard.components.cells import MISSING_TOKENS, StrayVerdict, column_strays, null_strays
 from nanguard.components.csv_dialect import CsvDialect
-from nanguard.components.inputs import csv_text_batches
+from nanguard.components.inputs import csv_text_batches, read_ahead
 
 __all__ = [
     "TypesWidened",
@@ -212,7 +213,28 @@ def example_gen_batches(
     kinds of all rows. NaN/Inf tokens become float NaN/Inf; `missing` tokens stay null, and so
     do the cells that are not numbers in the columns named in `as_missing` (the data guard's
     `stray_strings: treat_as_missing`). `dialect` and `spellings`: see `inputs.read_csv`.
+
+    The typing runs on a worker thread (`inputs.read_ahead`) a few batches ahead of the
+    caller, the parsing on another: the caller's counting overlaps both. `spellings` is
+    complete once the generator is exhausted or has raised.
     """
+    read = (files, names, kinds, block_size, missing, as_missing, dialect, spellings)
+    typed = read_ahead(_typed_batches(*read))
+    with contextlib.closing(typed):
+        yield from typed
+
+
+def _typed_batches(
+    files: Sequence[str],
+    names: Sequence[str],
+    kinds: Mapping[str, str] | None,
+    block_size: int,
+    missing: Sequence[str],
+    as_missing: Iterable[str],
+    dialect: CsvDialect | None,
+    spellings: dict | None,
+) -> Iterator[pa.RecordBatch]:
+    """`example_gen_batches`, on the worker thread of its `read_ahead`."""
     current: dict[str, str | None] = dict(kinds) if kinds else dict.fromkeys(names)
     for batch in csv_text_batches(files, names, block_size, missing, dialect, spellings):
         columns = []
