@@ -34,6 +34,24 @@ __all__ = [
 _INT64_TEXT = r"^[-+]?\d+$"
 
 
+_HEAD = 64  # values cast first by `_casts`
+
+
+def _casts(values: pa.Array | pa.ChunkedArray, arrow_type: pa.DataType) -> bool:
+    """Whether Arrow casts every value to `arrow_type`.
+
+    A failing cast costs Arrow 10 about 0.3 us per value (it goes through all of them, ~4 ms
+    per batch of a float column tried as int64); the first `_HEAD` values are tried alone
+    first, and a column that is not of the type usually fails there.
+    """
+    for part in (values.slice(0, _HEAD), values) if len(values) > _HEAD else (values,):
+        try:
+            pc.cast(part, arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return False
+    return True
+
+
 def _column_kind(column: pa.ChunkedArray) -> str:
     """'int', 'float' or 'string', as tfx-bsl's CSV decoder (CsvExampleGen's) infers a column.
 
@@ -45,9 +63,7 @@ def _column_kind(column: pa.ChunkedArray) -> str:
     if len(values) == 0:
         return "null"
     for kind, arrow_type in (("int", pa.int64()), ("float", pa.float64())):
-        try:
-            pc.cast(values, arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if not _casts(values, arrow_type):
             continue
         if kind == "float":
             integers = pc.filter(values, pc.match_substring_regex(values, _INT64_TEXT))
