@@ -84,7 +84,7 @@ def _most_frequent(found: Mapping[str, int]) -> dict[str, int]:
 
 def _read_spellings(column: pa.Array, missing: tuple[str, ...]) -> tuple[pa.Array, dict]:
     """`read_missing` of one array (no cell counted as already missing)."""
-    value_set = string_array(missing)
+    value_set = _spelling_table(missing)[3]
     candidates = _candidates(column, missing)
     if candidates is None:  # not a plain string array: the lookup over every cell
         hits = pc.is_in(column, value_set=value_set)
@@ -110,26 +110,28 @@ def _read_spellings(column: pa.Array, missing: tuple[str, ...]) -> tuple[pa.Arra
 
 
 @functools.lru_cache(maxsize=16)
-def _spelling_table(missing: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, int]:
-    """`(firsts, table, width)` of the spellings' UTF-8 bytes: `firsts[b]` is True when a
-    non-empty spelling starts with byte `b`; `table[min(length, width) * 256 + b]` when one
-    has that length and first byte (any first byte for length 0, when "" is a spelling)."""
+def _spelling_table(missing: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, int, pa.Array]:
+    """`(firsts, table, width, value set)` of the spellings' UTF-8 bytes: `firsts[b]` is True
+    when a non-empty spelling starts with byte `b`; `table[(min(length, width) * 256 + b) *
+    256 + e]` when one has that length, first byte `b` and last byte `e` (any bytes for
+    length 0, when "" is a spelling)."""
     encoded = [m.encode("utf-8") for m in missing]
     width = max((len(e) for e in encoded), default=0) + 1  # the row of longer cells: all False
-    table = np.zeros((width + 1, 256), dtype=bool)
+    table = np.zeros((width + 1, 256, 256), dtype=bool)
     firsts = np.zeros(256, dtype=bool)
     for e in encoded:
         if e:
-            table[len(e), e[0]] = True
+            table[len(e), e[0], e[-1]] = True
             firsts[e[0]] = True
         else:
-            table[0, :] = True  # an empty cell has no first byte
-    return firsts, table.ravel(), width
+            table[0] = True  # an empty cell has no first or last byte
+    return firsts, table.ravel(), width, string_array(missing)
 
 
 def _candidates(column: pa.Array, missing: tuple[str, ...]) -> np.ndarray | None:
     """Indexes of the cells that may be one of `missing` (a superset of the matches: same byte
-    length and first byte), or None for an array other than an unsliced (large) string array."""
+    length, first and last byte), or None for an array other than an unsliced (large) string
+    array."""
     large = pa.types.is_large_string(column.type)
     if column.offset or not (large or pa.types.is_string(column.type)):
         return None
@@ -138,18 +140,21 @@ def _candidates(column: pa.Array, missing: tuple[str, ...]) -> np.ndarray | None
         return np.empty(0, np.int64)
     _, offsets, data = column.buffers()
     offsets = np.frombuffer(offsets, np.int64 if large else np.int32, count=n + 1)
-    firsts, table, width = _spelling_table(missing)
+    firsts, table, width, _ = _spelling_table(missing)
     if data is None or data.size == 0:
         text = np.zeros(1, np.uint8)
     else:
         text = np.frombuffer(data, np.uint8)
-    first = np.take(text, offsets[:-1], mode="clip")  # any byte for an empty cell
-    if "" in missing:  # every cell's length
-        rows = np.minimum(np.diff(offsets), width)
-        return np.flatnonzero(table[rows * 256 + first])
-    some = np.flatnonzero(firsts[first])  # then the length of those few
-    rows = np.minimum(offsets[some + 1] - offsets[some], width)
-    return some[table[rows * 256 + first[some]]]
+    first = np.take(text, offsets[:-1], mode="clip")  # any bytes for an empty cell
+    if "" in missing:  # every cell's length and last byte
+        some, starts, ends = None, offsets[:-1], offsets[1:]
+    else:  # the cells starting as a spelling starts, then the length and last byte of those
+        some = np.flatnonzero(firsts[first])
+        first, starts, ends = first[some], offsets[some], offsets[some + 1]
+    last = np.take(text, ends - 1, mode="clip").astype(np.int64)
+    rows = np.minimum(ends - starts, width)
+    hits = np.flatnonzero(table[(rows * 256 + first) * 256 + last])
+    return hits if some is None else some[hits]
 
 
 def missing_in_table(
