@@ -183,40 +183,36 @@ def csv_text_batches(
     pyarrow's streaming reader, about `block_size` bytes per batch, run on a worker thread at
     most `READ_AHEAD` batches ahead of the caller (pyarrow parses in the thread that asks for
     the next batch: the caller's counting would wait for it): memory does not grow with the row
-    count. Cells spelled as one of `missing` are nulls (counted into `spellings` when given, as
-    the batches are handed over); decimal commas are written as points (`dialect`); other cell
-    text is kept. `.csv.gz` files are decompressed as they stream. Closing the generator (or
-    its end) stops the worker.
+    count. Cells spelled as one of `missing` are nulls (counted into `spellings` when given, on
+    the caller's thread as the batches are handed over); decimal commas are written as points
+    (`dialect`); other cell text is kept. `.csv.gz` files are decompressed as they stream.
+    Closing the generator (or its end) stops the worker.
 
     Raises:
       InputError: naming the file: unreadable, not in the encoding, a ragged row.
     """
-    parsed = read_ahead(
-        _parsed_batches(files, names, block_size, missing, dialect, spellings is not None)
-    )
+    count = spellings is not None
+    # The reader makes empty cells null itself (cheaper than a lookup): counted as ''.
+    empty = "" if count and "" in missing else None
+    null_values = ([] if empty is None else [""]) if count else list(missing)
+    parsed = read_ahead(_parsed_batches(files, names, block_size, null_values, dialect))
     with contextlib.closing(parsed):
         for batch, found in parsed:
-            if spellings is not None:
-                for name, counted in found.items():
-                    mine = spellings.setdefault(name, {})
-                    for token, count in counted.items():
-                        mine[token] = mine.get(token, 0) + count
-            yield batch
+            if count:  # here, not on the parsing thread: that one is the busiest
+                batch = missing_in_table(batch, missing, spellings, empty)
+            yield points_in_table(batch, found)
 
 
 def _parsed_batches(
     files: Sequence[str],
     names: Sequence[str],
     block_size: int,
-    missing: Sequence[str],
+    null_values: list[str],
     dialect: CsvDialect | None,
-    count: bool,
-) -> Iterator[tuple[pa.RecordBatch, dict]]:
-    """`(batch, {column: {missing spelling: count}})` of `csv_text_batches` (counted: `count`)."""
-    # The reader makes empty cells null itself (cheaper than a lookup): counted as ''.
-    empty = "" if count and "" in missing else None
+) -> Iterator[tuple[pa.RecordBatch, CsvDialect]]:
+    """`(string batch, the file's dialect)` of the files, `null_values` cells null."""
     convert = pacsv.ConvertOptions(
-        null_values=([] if empty is None else [""]) if count else list(missing),
+        null_values=null_values,
         strings_can_be_null=True,
         column_types={n: pa.string() for n in names},
         include_columns=list(names),  # leaves out a row-names column (`read_header`)
@@ -233,10 +229,7 @@ def _parsed_batches(
                 ) as reader,
             ):
                 for batch in reader:
-                    spellings: dict[str, dict[str, int]] = {}
-                    if count:
-                        batch = missing_in_table(batch, missing, spellings, empty)
-                    yield points_in_table(batch, found), spellings
+                    yield batch, found
         except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as e:
             raise arrow_error(path, e, found) from e
 
