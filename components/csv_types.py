@@ -192,13 +192,26 @@ def _typed_column(column: pa.Array, kind: str | None) -> tuple[str, pa.Array]:
     # Only a value of magnitude >= 2**63 (or Inf: 400 digits) can be an integer text beyond
     # int64, which makes the column STRING as tfx-bsl types it: check those few cells' text.
     data = as_numpy(doubles, dense=False)
-    suspects = np.flatnonzero(np.abs(data) >= _INT64_LIMIT)
+    suspects = _long_texts(column, np.flatnonzero(np.abs(data) >= _INT64_LIMIT))
     if suspects.size:
-        texts = pc.take(column, from_numpy(suspects))  # 'inf', '1e30', ...: rarely digits only
+        texts = pc.take(column, from_numpy(suspects))  # rarely digits only
         integers = pc.filter(texts, pc.match_substring_regex(texts, _INT64_TEXT))
         if len(integers) and _column_kind(integers) == "string":
             raise TypesWidened()
     return kind, pc.cast(doubles, pa.float32())
+
+
+def _long_texts(column: pa.Array, cells: np.ndarray) -> np.ndarray:
+    """Those of `cells` whose text is long enough to be an integer of magnitude >= 2**63 (19
+    digits): 'inf' and '1e+30' never are, and need no further look."""
+    large = pa.types.is_large_string(column.type)
+    if not cells.size or not (large or pa.types.is_string(column.type)):
+        return cells
+    width = np.dtype(np.int64 if large else np.int32)
+    offsets = np.frombuffer(
+        column.buffers()[1], width, count=len(column) + 1, offset=column.offset * width.itemsize
+    )
+    return cells[offsets[cells + 1] - offsets[cells] >= 19]
 
 
 def _strays_nulled(batch: pa.RecordBatch, as_missing: Iterable[str]) -> list[pa.Array]:
