@@ -286,11 +286,12 @@ def _add_numeric(acc: FeatureAccumulator, values: np.ndarray, defer: _Defer | No
     huge = 0
     if n_finite:
         f64 = finite.astype(np.float64, copy=False)
-        lo, hi = float(f64.min()), float(f64.max())
+        lo, hi = float(finite.min()), float(finite.max())  # the same as f64's: a monotone cast
         if lo < -HUGE_THRESHOLD or hi > HUGE_THRESHOLD:
             huge = int(np.count_nonzero(np.abs(f64) > HUGE_THRESHOLD))
         mean = float(f64.mean())
-        centred = f64 - mean
+        # A copy of float32 or int values may be overwritten; the batch's own float64 not.
+        centred = np.subtract(f64, mean, out=f64 if f64 is not finite else None)
         # numpy's pairwise sum of squares, not np.dot: OpenBLAS's dot spreads over threads
         # that spin (CPU the other threads of a scan need) and its last bits depend on their
         # number; this one is single-threaded and the same on every machine.
