@@ -239,7 +239,11 @@ def _summarise(sketch, parts: list[np.ndarray]) -> None:
     if k <= 1:
         sketch.AddValues(from_numpy(values.astype(np.float64, copy=False)))
         return
-    ordered = np.sort(values)
+    if len(parts) == 1:
+        ordered = np.sort(values)  # perhaps a view of a batch's buffer: a sorted copy
+    else:
+        ordered = values  # the concatenation's own copy, sorted in place
+        ordered.sort()
     full = m - m % k
     points = ordered[(k - 1) // 2 : full : k]
     weights = np.full(points.size, float(k))

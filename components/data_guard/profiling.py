@@ -118,9 +118,10 @@ def empty_feature_profile(rows: int, kind: str = UNKNOWN) -> dict[str, Any]:
 class _SketchThread:
     """Runs sketch updates on one worker thread, in the order they were submitted.
 
-    tfx-bsl's sketches release the GIL, so the median sketch (the costliest part of counting)
-    overlaps the reading and counting of the next batches. At most `limit` updates wait: the
-    batches they hold do not pile up when the sketch is the slower side.
+    numpy's sort and tfx-bsl's sketches release the GIL, so the median's summaries (a sort of
+    each full buffer, `counts._summarise`) overlap the reading and counting of the next
+    batches. At most `limit` updates wait: the values they hold do not pile up when the
+    sketch is the slower side.
     """
 
     def __init__(self, limit: int = 32):
