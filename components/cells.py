@@ -23,12 +23,14 @@ run`, `nanguard scan` and the data guard's policy all use them. Imports pyarrow 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nanguard.components.arrow_numpy import null_of, string_array
+from nanguard.components.arrow_numpy import as_numpy, from_numpy, null_of, string_array
 
 # Missing cells, as real files write them; `nan`/`inf` spellings are numbers, not listed here.
 MISSING_TOKENS = ("", "NA", "null", "None", "?", "-", "n/a", "N/A", "#N/A", "NULL", "missing", " ")
@@ -47,24 +49,123 @@ def missing_tokens(extra: Iterable[str] = (), defaults: bool = True) -> tuple[st
 
 
 def read_missing(
-    column: pa.Array | pa.ChunkedArray, missing: Sequence[str]
+    column: pa.Array | pa.ChunkedArray, missing: Sequence[str], null_spelling: str | None = None
 ) -> tuple[pa.Array | pa.ChunkedArray, dict[str, int]]:
     """A string column with its cells spelled as one of `missing` made null, and how often each
-    spelling was read: `(column, {spelling: count})`, most frequent first. Vectorised (Arrow's
-    hash lookup and value counts); cells that are already null stay null and are not counted."""
-    hits = pc.is_in(column, value_set=string_array(missing))
-    if not pc.any(hits).as_py():
+    spelling was read: `(column, {spelling: count})`, most frequent first (ties by spelling).
+    Vectorised (Arrow's hash lookup and value counts); cells that are already null stay null
+    and are not counted, unless `null_spelling` names the spelling they had (the CSV reader
+    made the empty cells null itself): then they count as that spelling.
+
+    Only the cells whose byte length and first byte are those of a spelling go through the
+    lookup (numpy on the offsets and first bytes: number cells rarely do), and the nulls are
+    written into a new validity bitmap over the same text buffers, not a copy of the column.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        read = [read_missing(chunk, missing, null_spelling) for chunk in column.chunks]
+        found: dict[str, int] = {}
+        for _, counted in read:
+            for token, count in counted.items():
+                found[token] = found.get(token, 0) + count
+        return pa.chunked_array([c for c, _ in read], column.type), _most_frequent(found)
+    found = {}
+    if null_spelling is not None and column.null_count:
+        found[null_spelling] = column.null_count
+    missing = tuple(m for m in missing if m != null_spelling)
+    column, read = _read_spellings(column, missing) if missing else (column, {})
+    for token, count in read.items():
+        found[token] = found.get(token, 0) + count
+    return column, _most_frequent(found)
+
+
+def _most_frequent(found: Mapping[str, int]) -> dict[str, int]:
+    return dict(sorted(found.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _read_spellings(column: pa.Array, missing: tuple[str, ...]) -> tuple[pa.Array, dict]:
+    """`read_missing` of one array (no cell counted as already missing)."""
+    value_set = _spelling_table(missing)[3]
+    candidates = _candidates(column, missing)
+    if candidates is None:  # not a plain string array: the lookup over every cell
+        hits = pc.is_in(column, value_set=value_set)
+        if not pc.any(hits).as_py():
+            return column, {}
+        found = token_counts(pc.filter(column, hits), limit=None)
+        return pc.if_else(hits, null_of(column.type), column), found
+    if candidates.size == 0:
         return column, {}
-    found = token_counts(pc.filter(column, hits), limit=None)
-    return pc.if_else(hits, null_of(column.type), column), found
+    maybe = pc.take(column, from_numpy(candidates))
+    matched = as_numpy(pc.indices_nonzero(pc.is_in(maybe, value_set=value_set)))
+    if matched.size == 0:
+        return column, {}
+    found = token_counts(pc.take(maybe, from_numpy(matched)), limit=None)
+    valid = np.ones(len(column), dtype=bool)
+    valid[candidates[matched]] = False
+    if column.null_count:
+        bits = np.frombuffer(column.buffers()[0], np.uint8)
+        valid &= np.unpackbits(bits, count=len(column), bitorder="little").astype(bool)
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    buffers = column.buffers()
+    return pa.Array.from_buffers(column.type, len(column), [validity, *buffers[1:]]), found
 
 
-def missing_in_table(table, missing: Sequence[str], spellings: dict | None = None):
-    """A string table (or record batch) with its missing spellings null (`read_missing`),
-    their counts added into `spellings` (`{column: {spelling: count}}`) when given."""
+@functools.lru_cache(maxsize=16)
+def _spelling_table(missing: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, int, pa.Array]:
+    """`(firsts, table, width, value set)` of the spellings' UTF-8 bytes: `firsts[b]` is True
+    when a non-empty spelling starts with byte `b`; `table[(min(length, width) * 256 + b) *
+    256 + e]` when one has that length, first byte `b` and last byte `e` (any bytes for
+    length 0, when "" is a spelling)."""
+    encoded = [m.encode("utf-8") for m in missing]
+    width = max((len(e) for e in encoded), default=0) + 1  # the row of longer cells: all False
+    table = np.zeros((width + 1, 256, 256), dtype=bool)
+    firsts = np.zeros(256, dtype=bool)
+    for e in encoded:
+        if e:
+            table[len(e), e[0], e[-1]] = True
+            firsts[e[0]] = True
+        else:
+            table[0] = True  # an empty cell has no first or last byte
+    return firsts, table.ravel(), width, string_array(missing)
+
+
+def _candidates(column: pa.Array, missing: tuple[str, ...]) -> np.ndarray | None:
+    """Indexes of the cells that may be one of `missing` (a superset of the matches: same byte
+    length, first and last byte), or None for an array other than an unsliced (large) string
+    array."""
+    large = pa.types.is_large_string(column.type)
+    if column.offset or not (large or pa.types.is_string(column.type)):
+        return None
+    n = len(column)
+    if n == 0:
+        return np.empty(0, np.int64)
+    _, offsets, data = column.buffers()
+    offsets = np.frombuffer(offsets, np.int64 if large else np.int32, count=n + 1)
+    firsts, table, width, _ = _spelling_table(missing)
+    if data is None or data.size == 0:
+        text = np.zeros(1, np.uint8)
+    else:
+        text = np.frombuffer(data, np.uint8)
+    first = np.take(text, offsets[:-1], mode="clip")  # any bytes for an empty cell
+    if "" in missing:  # every cell's length and last byte
+        some, starts, ends = None, offsets[:-1], offsets[1:]
+    else:  # the cells starting as a spelling starts, then the length and last byte of those
+        some = np.flatnonzero(firsts[first])
+        first, starts, ends = first[some], offsets[some], offsets[some + 1]
+    last = np.take(text, ends - 1, mode="clip").astype(np.int64)
+    rows = np.minimum(ends - starts, width)
+    hits = np.flatnonzero(table[(rows * 256 + first) * 256 + last])
+    return hits if some is None else some[hits]
+
+
+def missing_in_table(
+    table, missing: Sequence[str], spellings: dict | None = None, null_spelling: str | None = None
+):
+    """A string table (or record batch) with its missing spellings null (`read_missing`; the
+    cells already null spelled `null_spelling`, if given), their counts added into `spellings`
+    (`{column: {spelling: count}}`) when given."""
     columns = []
     for name, column in zip(table.schema.names, table.columns, strict=True):
-        column, found = read_missing(column, missing)
+        column, found = read_missing(column, missing, null_spelling)
         if spellings is not None:
             counts = spellings.setdefault(name, {})
             for token, count in found.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import functools
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -180,8 +181,27 @@ def has_row_names(names: Sequence[str]) -> bool:
 
 
 def raw_header(path: str, dialect: CsvDialect | None = None) -> list[str]:
-    """The first record of one CSV file as written (not checked; see `read_header`)."""
+    """The first record of one CSV file as written (not checked; see `read_header`).
+
+    Cached per file (path, size, modification time) and dialect, like the dialect itself: a
+    scan asks three or four times, and Arrow reads a whole first block (1 MB) each time.
+    """
     dialect = dialect_of(path, dialect)
+    try:
+        info = os.stat(path)
+        stamp = (info.st_size, info.st_mtime_ns)
+    except OSError:  # remote or unreadable: not cached
+        return _raw_header(path, dialect)
+    return list(_cached_header(path, stamp, dialect))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_header(path: str, stamp: tuple[int, int], dialect: CsvDialect) -> tuple[str, ...]:
+    del stamp  # part of the cache key only: a rewritten file is read again
+    return tuple(_raw_header(path, dialect))
+
+
+def _raw_header(path: str, dialect: CsvDialect) -> list[str]:
     if dialect.encoding != "utf-8":
         # The first record only, decoded by Python: Arrow reading a transcoded stream must be
         # read to its end (closing it early waits on its read-ahead thread, which waits on

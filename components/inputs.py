@@ -19,7 +19,11 @@ never TensorFlow or Beam.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -40,6 +44,8 @@ from nanguard.components.csv_files import (
     read_header,
 )
 from nanguard.components.errors import InputError
+
+T = TypeVar("T")
 
 __all__ = [
     "CSV_SUFFIXES",
@@ -174,16 +180,39 @@ def csv_text_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Streams the rows of CSV files sharing the header `names` as string record batches.
 
-    pyarrow's streaming reader (parsing ahead on its own thread), about `block_size` bytes per
-    batch: memory does not grow with the row count. Cells spelled as one of `missing` are
-    nulls (counted into `spellings` when given); decimal commas are written as points
+    pyarrow's streaming reader, about `block_size` bytes per batch, run on a worker thread at
+    most `READ_AHEAD` batches ahead of the caller (pyarrow parses in the thread that asks for
+    the next batch: the caller's counting would wait for it): memory does not grow with the row
+    count. Cells spelled as one of `missing` are nulls (counted into `spellings` when given, on
+    the caller's thread as the batches are handed over); decimal commas are written as points
     (`dialect`); other cell text is kept. `.csv.gz` files are decompressed as they stream.
+    Closing the generator (or its end) stops the worker.
 
     Raises:
       InputError: naming the file: unreadable, not in the encoding, a ragged row.
     """
+    count = spellings is not None
+    # The reader makes empty cells null itself (cheaper than a lookup): counted as ''.
+    empty = "" if count and "" in missing else None
+    null_values = ([] if empty is None else [""]) if count else list(missing)
+    parsed = read_ahead(_parsed_batches(files, names, block_size, null_values, dialect))
+    with contextlib.closing(parsed):
+        for batch, found in parsed:
+            if count:  # here, not on the parsing thread: that one is the busiest
+                batch = missing_in_table(batch, missing, spellings, empty)
+            yield points_in_table(batch, found)
+
+
+def _parsed_batches(
+    files: Sequence[str],
+    names: Sequence[str],
+    block_size: int,
+    null_values: list[str],
+    dialect: CsvDialect | None,
+) -> Iterator[tuple[pa.RecordBatch, CsvDialect]]:
+    """`(string batch, the file's dialect)` of the files, `null_values` cells null."""
     convert = pacsv.ConvertOptions(
-        null_values=[] if spellings is not None else list(missing),
+        null_values=null_values,
         strings_can_be_null=True,
         column_types={n: pa.string() for n in names},
         include_columns=list(names),  # leaves out a row-names column (`read_header`)
@@ -200,8 +229,57 @@ def csv_text_batches(
                 ) as reader,
             ):
                 for batch in reader:
-                    if spellings is not None:
-                        batch = missing_in_table(batch, missing, spellings)
-                    yield points_in_table(batch, found)
+                    yield batch, found
         except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as e:
             raise arrow_error(path, e, found) from e
+
+
+READ_AHEAD = 2  # batches parsed ahead of the caller by `read_ahead`'s worker
+_END = object()
+
+
+def read_ahead(items: Iterator[T], depth: int = READ_AHEAD) -> Iterator[T]:
+    """The items of `items`, produced on a worker thread at most `depth` ahead of the caller.
+
+    An exception in the worker is raised here, in the caller, after the items before it.
+    Closing this generator (or an exception in the caller) stops the worker and waits for it;
+    the worker closes `items` (its `with` blocks end there).
+    """
+    handoff: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as e:  # noqa: BLE001 (handed to the caller, raised there)
+            put((_END, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=work, name="read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()

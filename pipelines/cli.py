@@ -233,17 +233,29 @@ _COMPONENT_COMMANDS = (
 )
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: the installed version, looked up only when asked (importlib.metadata
+    costs every other command ~0.02 s of start-up)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, **kw):
+        kw.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest, default=default, nargs=0, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib import metadata
+
+        print(f"{parser.prog} {metadata.version('nanguard')}")  # to stdout, as argparse's
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (imports no TensorFlow, Beam, TFDV or TFMA)."""
     import importlib
-    from importlib import metadata
 
     parser = argparse.ArgumentParser(
         prog="nanguard", description="TFX components that keep NaN and Inf out of models."
     )
-    parser.add_argument(
-        "--version", action="version", version="%(prog)s " + metadata.version("nanguard")
-    )
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parser(subparsers)
     for module in _COMPONENT_COMMANDS:

@@ -65,6 +65,7 @@ class ProfileCombineFn(beam.CombineFn):
 
     def compact(self, accumulator):
         for feat in accumulator[0].features.values():
+            feat.flush()  # the buffered values, summarised
             if feat.quantiles is not None:
                 feat.quantiles.Compact()
         return accumulator

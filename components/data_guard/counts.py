@@ -17,9 +17,17 @@ Definitions (per feature, per split):
   squaring such a value (a variance, an L2 penalty) overflows float32 to Inf.
 * ``mean``, ``std`` (population, ddof=0), ``min``, ``max``, ``median`` and ``skewness`` are
   computed over the finite values only (NaN and +/-Inf excluded); ``None`` when there are no
-  finite values. ``median`` is approximate: it comes from tfx-bsl's mergeable
-  ``QuantilesSketch`` (the one TFDV uses) with rank error at most ``QUANTILES_EPSILON`` times
-  the number of finite values. ``skewness`` is Pearson's median skewness
+  finite values. ``median`` is approximate, with rank error at most ``QUANTILES_EPSILON``
+  times the number of finite values ``n`` (checked against numpy in the tests): the finite
+  values wait in a buffer of at most ``SUMMARY_VALUES`` per feature; each full buffer (and
+  the rest at the end, or at a merge that would overflow it) of ``m`` values is sorted and
+  cut into groups of ``k = floor(2 * SUMMARY_EPSILON * m)`` values, each group summarised by
+  its middle value weighing ``k`` (rank error at most ``k / 2`` per buffer, so at most
+  ``SUMMARY_EPSILON * n`` in all; see ``_summarise``). The summaries feed tfx-bsl's
+  mergeable weighted ``QuantilesSketch`` (the one TFDV uses) with rank error at most
+  ``SKETCH_EPSILON * n``; the two bounds add up to ``QUANTILES_EPSILON``. The sketch sees
+  about ``1 / (2 * SUMMARY_EPSILON)`` points per buffer instead of every value: fed every
+  value, it cost most of a scan. ``skewness`` is Pearson's median skewness
   ``3 * (mean - median) / std`` (0.0 when ``std == 0``), the measure the transform helper uses.
 * String (bytes) features: the same row counts, the most frequent value (``top_value``,
   ``top_count`` from a Misra-Gries sketch, exact when there are at most ``TOP_K_BUCKETS``
@@ -45,8 +53,13 @@ from nanguard.components.cells import is_number
 
 # sqrt(np.finfo(np.float32).max): past this magnitude, x * x overflows float32.
 HUGE_THRESHOLD = float(np.sqrt(np.finfo(np.float32).max))
-# Rank error bound of the median sketch (fraction of the number of finite values).
+# Rank error bound of the median (fraction of the number of finite values): the sum of the
+# error of the sorted-buffer summaries and of the sketch they feed (see the module doc).
 QUANTILES_EPSILON = 0.001
+SUMMARY_EPSILON = QUANTILES_EPSILON / 10
+SKETCH_EPSILON = QUANTILES_EPSILON - SUMMARY_EPSILON
+# Finite values buffered per feature before they are summarised (1 MB of float32).
+SUMMARY_VALUES = 1 << 18
 TOP_K_BUCKETS = 16
 # Serialized tf.Examples decoded per Arrow RecordBatch by ReadTFExampleFiles.
 
@@ -87,7 +100,10 @@ class FeatureAccumulator:
         "min",
         "max",
         "quantiles",
+        "pending",
+        "pending_size",
         "top_k",
+        "distinct",
         "numeric_like",
         "non_numeric_sample",
         "strays",
@@ -102,7 +118,12 @@ class FeatureAccumulator:
         self.min = math.inf
         self.max = -math.inf
         self.quantiles = None
+        # Finite values not yet summarised into `quantiles` (at most SUMMARY_VALUES).
+        self.pending: list[np.ndarray] = []
+        self.pending_size = 0
         self.top_k = None
+        # The distinct values fed to `top_k` while there are at most TOP_K_BUCKETS (None: more).
+        self.distinct: set | None = set()
         self.numeric_like = 0
         self.non_numeric_sample = None
         # The sketch of the values that are not numbers; None while no value was a number
@@ -116,6 +137,30 @@ class FeatureAccumulator:
         if self.top_k is None:
             return sketches.MisraGriesSketch(TOP_K_BUCKETS)
         return sketches.MisraGriesSketch.Deserialize(self.top_k.Serialize())
+
+    def add_finite(self, finite: np.ndarray, defer: _Defer | None = None) -> None:
+        """Buffers finite values for the median; a full buffer is summarised (`defer`red)."""
+        self.pending.append(finite)
+        self.pending_size += finite.size
+        if self.pending_size >= SUMMARY_VALUES:
+            self.flush(defer)
+
+    def flush(self, defer: _Defer | None = None) -> None:
+        """Summarises the buffered values into the median sketch (see the module doc)."""
+        if not self.pending_size:
+            return
+        if self.quantiles is None:
+            self.quantiles = sketches.QuantilesSketch(SKETCH_EPSILON, 1 << 32, 1)
+        pending, self.pending, self.pending_size = self.pending, [], 0
+        if defer is None:
+            _summarise(self.quantiles, pending)
+        else:
+            defer(_summarise, self.quantiles, pending)
+
+    def median(self) -> float:
+        """The approximate median of the finite values (finalises the sketch)."""
+        self.flush()
+        return float(as_numpy(self.quantiles.GetQuantiles(2).values)[1])
 
     def set_kind(self, kind: str, name: str) -> None:
         if kind == UNKNOWN or kind == self.kind:
@@ -158,16 +203,55 @@ class FeatureAccumulator:
                 self.quantiles = other.quantiles
             else:
                 self.quantiles.Merge(other.quantiles)
+        if other.pending_size:
+            if self.pending_size + other.pending_size > SUMMARY_VALUES:
+                self.flush()
+            self.pending += other.pending
+            self.pending_size += other.pending_size
         if other.top_k is not None:
             if self.top_k is None:
                 self.top_k = other.top_k
             else:
                 self.top_k.Merge(other.top_k)
+        if self.distinct is not None and other.distinct is not None:
+            self.distinct = self.distinct | other.distinct
+        if self.distinct is None or other.distinct is None or len(self.distinct) > TOP_K_BUCKETS:
+            self.distinct = None
         self.numeric_like += other.numeric_like
         self.non_numeric_sample = _smallest(self.non_numeric_sample, other.non_numeric_sample)
 
 
 _Defer = Callable[..., None]  # runs function(*args), possibly later (see _SketchThread)
+
+
+def _summarise(sketch, parts: list[np.ndarray]) -> None:
+    """Adds `m` finite values to the weighted sketch as groups of `k` sorted values, each group
+    as its middle value weighing `k` (the last group may be shorter and weighs what it holds).
+
+    `k = floor(2 * SUMMARY_EPSILON * m)` (at most 1: every value as it is). Groups are runs of
+    the sorted values, so at most one holds values on both sides of any `x`; the summary's
+    weight at or below `x` then differs from the count of values at or below `x` by at most
+    half a group, `SUMMARY_EPSILON * m`; middles (not maxima) keep the error unbiased.
+    """
+    values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    m = values.size
+    k = int(2 * SUMMARY_EPSILON * m)
+    if k <= 1:
+        sketch.AddValues(from_numpy(values.astype(np.float64, copy=False)))
+        return
+    if len(parts) == 1:
+        ordered = np.sort(values)  # perhaps a view of a batch's buffer: a sorted copy
+    else:
+        ordered = values  # the concatenation's own copy, sorted in place
+        ordered.sort()
+    full = m - m % k
+    points = ordered[(k - 1) // 2 : full : k]
+    weights = np.full(points.size, float(k))
+    if full < m:
+        rest = m - full
+        points = np.append(points, ordered[full + (rest - 1) // 2])
+        weights = np.append(weights, float(rest))
+    sketch.AddValues(from_numpy(points.astype(np.float64)), from_numpy(weights))
 
 
 class ProfileAccumulator:
@@ -183,8 +267,9 @@ class ProfileAccumulator:
 def _add_numeric(acc: FeatureAccumulator, values: np.ndarray, defer: _Defer | None = None) -> None:
     """Vectorised update of a numeric feature with the flattened values of one batch.
 
-    With `defer`, the median sketch's update runs on its worker thread (same order, same
-    sketch); the counts and moments are updated here.
+    The finite values wait for the median (`FeatureAccumulator.add_finite`); with `defer`,
+    their summary and the sketch update run on its worker thread (same order, same sketch);
+    the counts and moments are updated here.
     """
     n = values.size
     if n == 0:
@@ -205,47 +290,72 @@ def _add_numeric(acc: FeatureAccumulator, values: np.ndarray, defer: _Defer | No
     huge = 0
     if n_finite:
         f64 = finite.astype(np.float64, copy=False)
-        lo, hi = float(f64.min()), float(f64.max())
+        lo, hi = float(finite.min()), float(finite.max())  # the same as f64's: a monotone cast
         if lo < -HUGE_THRESHOLD or hi > HUGE_THRESHOLD:
             huge = int(np.count_nonzero(np.abs(f64) > HUGE_THRESHOLD))
         mean = float(f64.mean())
-        centred = f64 - mean
-        m2 = float(np.dot(centred, centred))
+        # A copy of float32 or int values may be overwritten; the batch's own float64 not.
+        centred = np.subtract(f64, mean, out=f64 if f64 is not finite else None)
+        # numpy's pairwise sum of squares, not np.dot: OpenBLAS's dot spreads over threads
+        # that spin (CPU the other threads of a scan need) and its last bits depend on their
+        # number; this one is single-threaded and the same on every machine.
+        m2 = float(np.multiply(centred, centred, out=centred).sum())
         acc.add_moments(n_finite, mean, m2)
         acc.min = min(acc.min, lo)
         acc.max = max(acc.max, hi)
-        if acc.quantiles is None:
-            acc.quantiles = sketches.QuantilesSketch(QUANTILES_EPSILON, 1 << 32, 1)
-        if defer is None:
-            acc.quantiles.AddValues(from_numpy(f64))
-        else:
-            defer(acc.quantiles.AddValues, from_numpy(f64))
+        acc.add_finite(finite, defer)
     acc.counts[1:] += (n, nan, pos_inf, neg_inf, huge, n_finite)
 
 
 def _add_string(acc: FeatureAccumulator, values: pa.Array) -> None:
-    """Vectorised update of a bytes feature: top-k sketch, numbers, the non-number values."""
+    """Vectorised update of a bytes feature: top-k sketch, numbers, the non-number values.
+
+    The number rule and the smallest non-number run on the batch's distinct values (counted
+    by Arrow's hash), not on every value.
+    """
     n = len(values)
     if n == 0:
         return
     acc.counts[1] += n
-    numeric = is_number(values)
-    n_numeric = pc.sum(numeric).as_py() or 0
+    counted = pc.value_counts(values)
+    uniques, weights = counted.field("values"), counted.field("counts")
+    numeric = is_number(uniques)
+    n_numeric = int(np.dot(as_numpy(weights), as_numpy(pc.cast(numeric, pa.int64()))))
     if n_numeric and acc.strays is None:
         acc.strays = acc.stray_sketch() or sketches.MisraGriesSketch(TOP_K_BUCKETS)
     if acc.top_k is None:
         acc.top_k = sketches.MisraGriesSketch(TOP_K_BUCKETS)
-    acc.top_k.AddValues(values)
+    _add_top_k(acc, values, uniques, weights)
     acc.numeric_like += n_numeric
     if n_numeric < n:
-        others = pc.filter(values, pc.invert(numeric))
         if acc.strays is not None:
+            others = values
+            if n_numeric:
+                number_set = pc.filter(uniques, numeric)
+                others = pc.filter(values, pc.invert(pc.is_in(values, value_set=number_set)))
             acc.strays.AddValues(others)
         # The smallest such value, not the first seen: the same on every runner, whatever
         # the order of its bundles (Flink's differed from the DirectRunner's).
-        bad = pc.min(others).as_py()
+        bad = pc.min(pc.filter(uniques, pc.invert(numeric))).as_py()
         bad = bad.decode("utf-8", "replace") if isinstance(bad, bytes) else bad
         acc.non_numeric_sample = _smallest(acc.non_numeric_sample, bad)
+
+
+def _add_top_k(
+    acc: FeatureAccumulator, values: pa.Array, uniques: pa.Array, weights: pa.Array
+) -> None:
+    """Feeds the top-k sketch: the batch's distinct values weighted by their counts while the
+    feature has shown at most `TOP_K_BUCKETS` distinct values (the sketch then holds exact
+    counts, the same state as value by value), else value by value (Misra-Gries depends on
+    the order of the values once it must evict)."""
+    if acc.distinct is not None and len(uniques) <= TOP_K_BUCKETS:
+        seen = acc.distinct.union(uniques.to_pylist())
+        if len(seen) <= TOP_K_BUCKETS:
+            acc.distinct = seen
+            acc.top_k.AddValues(uniques, pc.cast(weights, pa.float32()))
+            return
+    acc.distinct = None
+    acc.top_k.AddValues(values)
 
 
 def _smallest(a: str | None, b: str | None) -> str | None:

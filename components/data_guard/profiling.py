@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from nanguard.components.arrow_numpy import as_numpy
 from nanguard.components.data_guard.counts import (
     FLOAT,
     INT,
@@ -61,7 +60,7 @@ def _feature_output(feat: FeatureAccumulator, rows: int) -> dict[str, Any]:
     if feat.kind in (FLOAT, INT, UNKNOWN):
         if finite:
             std = math.sqrt(max(feat.m2, 0.0) / finite)
-            median = float(as_numpy(feat.quantiles.GetQuantiles(2).values)[1])
+            median = feat.median()
             skew = 3.0 * (feat.mean - median) / std if std > 0 else 0.0
             out.update(
                 mean=feat.mean,
@@ -119,9 +118,10 @@ def empty_feature_profile(rows: int, kind: str = UNKNOWN) -> dict[str, Any]:
 class _SketchThread:
     """Runs sketch updates on one worker thread, in the order they were submitted.
 
-    tfx-bsl's sketches release the GIL, so the median sketch (the costliest part of counting)
-    overlaps the reading and counting of the next batches. At most `limit` updates wait: the
-    batches they hold do not pile up when the sketch is the slower side.
+    numpy's sort and tfx-bsl's sketches release the GIL, so the median's summaries (a sort of
+    each full buffer, `counts._summarise`) overlap the reading and counting of the next
+    batches. At most `limit` updates wait: the values they hold do not pile up when the
+    sketch is the slower side.
     """
 
     def __init__(self, limit: int = 32):

@@ -101,3 +101,34 @@ def test_the_non_numeric_sample_is_the_smallest_in_any_order_of_batches_and_merg
         merged = profiling.extract_profile(counts.merge_accumulators(accs))["features"]["v"]
         samples.add(merged["non_numeric_sample"])
     assert samples == {expected} == {"female"}
+
+
+def test_the_median_is_within_its_rank_bound_over_summarised_buffers_and_merges():
+    """Past `SUMMARY_VALUES` finite values a feature's buffer is sorted and summarised into the
+    sketch: the median stays within `QUANTILES_EPSILON * n` ranks of numpy's, in one pass over
+    batches and over accumulators merged in either order, for float32 and int64 values."""
+    rng = np.random.default_rng(7)
+    n = 3 * counts.SUMMARY_VALUES + 12345
+    floats = rng.lognormal(3.0, 1.0, n).astype(np.float32)
+    floats[rng.random(n) < 0.01] = np.nan
+    ints = rng.integers(-1000, 50, n)
+    table = pa.table({"f": floats, "i": ints})
+    batches = table.to_batches(max_chunksize=40_000)
+
+    def accumulators():  # one per batch (merging reuses and finalises them)
+        for batch in batches:
+            yield counts.add_record_batch(counts.ProfileAccumulator(), batch)
+
+    results = [
+        profiling.profile_record_batches(batches),
+        profiling.extract_profile(counts.merge_accumulators(accumulators())),
+        profiling.extract_profile(counts.merge_accumulators(list(accumulators())[::-1])),
+    ]
+    for name, values in (("f", floats), ("i", ints)):
+        finite = np.sort(values[np.isfinite(values)].astype(np.float64))
+        bound = counts.QUANTILES_EPSILON * finite.size
+        for result in results:
+            median = result["features"][name]["median"]
+            below = np.searchsorted(finite, median, "left")
+            above = np.searchsorted(finite, median, "right")
+            assert below - bound <= finite.size / 2 <= above + bound, (name, median)

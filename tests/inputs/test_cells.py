@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -71,3 +72,47 @@ def test_token_counts_sorts_in_arrow_and_names_at_most_the_limit():
     assert len(cells.token_counts(values, limit=None)) == 21
     text = cells.describe_tokens(counted, total=230)
     assert text.startswith("'top' x30, 't0' x10") and text.endswith(" and 50 more cell(s)")
+
+
+def _naive_read_missing(values: list, missing) -> tuple[list, dict]:
+    found: dict = {}
+    for v in values:
+        if v is not None and v in missing:
+            found[v] = found.get(v, 0) + 1
+    ordered = dict(sorted(found.items(), key=lambda item: (-item[1], item[0])))
+    return [None if v in missing else v for v in values], ordered
+
+
+def test_read_missing_agrees_with_a_plain_lookup_on_every_layout():
+    """The length-and-first-byte prefilter never misses a spelling: negative numbers against
+    '-', 'nan' against 'n/a', a number spelling ('-999'), a non-ASCII one, nulls, chunks."""
+    rng = np.random.default_rng(3)
+    pool = [
+        "", " ", "-", "-1.5", "-999", "-9990", "nan", "n/a", "NA", "N/A", "#N/A", "NULL",
+        "null", "None", "missing", "missings", "?", "??", "12", "0.5", "inconnu", "é", "ée",
+        None,
+    ]  # fmt: skip
+    values = [pool[i] for i in rng.integers(0, len(pool), 5000)]
+    for missing in (
+        cells.MISSING_TOKENS,
+        cells.missing_tokens(["-999", "é"]),
+        ("-999", "NA"),  # no empty spelling: the first-byte path only
+    ):
+        want_values, want_found = _naive_read_missing(values, missing)
+        for column in (
+            pa.array(values, pa.string()),
+            pa.array(values, pa.large_string()),
+            pa.array(values, pa.string()).slice(0),
+            pa.chunked_array([values[:1234], values[1234:]], pa.string()),
+            pa.array([None, *values], pa.string()).slice(1),  # an offset: the plain lookup
+        ):
+            got, found = cells.read_missing(column, missing)
+            assert got.to_pylist() == want_values
+            assert found == want_found and list(found) == list(want_found)
+
+
+def test_read_missing_counts_cells_already_null_as_the_null_spelling():
+    column = pa.array(["1", None, "NA", None, "NA", "2", None, "?"])  # the reader nulled ''
+    got, found = cells.read_missing(column, cells.MISSING_TOKENS, null_spelling="")
+    assert got.to_pylist() == ["1", None, None, None, None, "2", None, None]
+    assert found == {"": 3, "NA": 2, "?": 1} and list(found) == ["", "NA", "?"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pyarrow as pa
 import pytest
 
@@ -75,3 +77,27 @@ def test_bad_header_names_are_header_errors_naming_the_position(tmp_path):
             inputs.read_header(str(path))
         with pytest.raises(inputs.HeaderError, match=words):
             inputs.read_csv(str(path))
+
+
+def test_read_ahead_stops_its_worker_when_closed_early_and_raises_its_errors_in_order():
+    produced = []
+
+    def numbers():
+        for i in range(100):
+            produced.append(i)
+            yield i
+
+    ahead = inputs.read_ahead(numbers(), depth=2)
+    assert next(ahead) == 0
+    ahead.close()
+    assert len(produced) <= 4  # at most `depth` waiting, one handed over, one being made
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+
+    def failing():
+        yield 1
+        raise ValueError("boom")
+
+    ahead = inputs.read_ahead(failing())
+    assert next(ahead) == 1
+    with pytest.raises(ValueError, match="boom"):
+        next(ahead)
