@@ -182,6 +182,15 @@ class _AnyGuard:
     def captured_batch(self):
         return self._nanguard_state.batch()
 
+    def make_train_function(self, force=False):
+        """Keras's train function, with the guard's snapshot after each call (`after_call`)."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        function = super().make_train_function(force)
+        state = self._nanguard_state
+        self.train_function = function if state is None else state.after_call(self, function)
+        return self.train_function
+
     def guarded_loss(self, y, y_pred, sample_weight=None, x=None):
         """The compiled loss plus regularization, as a float32 scalar; no metric is updated."""
         with _QuietLosses(self, y_pred):

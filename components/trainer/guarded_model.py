@@ -52,6 +52,7 @@ class _GuardState:
         )
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.snapshots = var(0, tf.int64)  # snapshots taken
+        self.snapped_at = var(0, tf.int64)  # `step` at the last snapshot
         # A snapshot copies the weights and the optimizer state; only the weights are checked.
         self._checked = [v for v in weights if v.dtype.is_floating]
         self._targets = list(weights) + list(optimizer_variables)
@@ -63,25 +64,54 @@ class _GuardState:
         self.save_fn = tf.function(self._save)
         self.restore_fn = tf.function(self._restore)
         # `GuardCallback` sets `every` (its snapshot_every) and `per_call` (the model's steps per
-        # Keras call) before the step is traced; the step sets `in_step` when it snapshots
-        # itself (`snapshot_in_step`), so the host's checks between calls only read `bad_steps`.
+        # Keras call) before the train function is traced; `in_step` is True when the traced
+        # function snapshots itself (in its step or after its call), so the host's checks
+        # between calls only read `bad_steps`.
         self.every, self.per_call, self.in_step = 0, 1, False
+
+    def _in_graph(self, lso: bool) -> bool:
+        """Whether the train function may snapshot itself: not under a distribution strategy
+        (masked updates; the host rolls back) nor a loss scaler (its scale is checked by the
+        host before a snapshot keeps it)."""
+        return self.every > 0 and not lso and not tf.distribute.has_strategy()
 
     def snapshot_in_step(self, step: tf.Tensor, lso: bool) -> tf.Tensor:
         """In the train step, after the step counter moved to `step`: every `every`-th step,
         the host's snapshot (`_save`: copies only if no step was non-finite and every weight is
-        finite, else records the event). Only when a Keras call runs more than `every` steps,
-        so that the host, which sees whole calls, would snapshot too seldom: the `tf.cond` it
-        costs on every step (about 18 us on a small model) is dearer than the host's one call
-        per check otherwise. Not under a distribution strategy (masked updates; the host rolls
-        back) nor a loss scaler (its scale is checked by the host before a snapshot keeps it)."""
-        self.in_step = (
-            0 < self.every < self.per_call and not lso and not tf.distribute.has_strategy()
-        )
-        if not self.in_step:
+        finite, else records the event). Only when a Keras call runs more than `every` steps:
+        the `tf.cond` costs every step (about 18 us on a small model), and otherwise the
+        snapshot after each call (`after_call`) comes as often."""
+        if not (self._in_graph(lso) and self.every < self.per_call):
             return step
+        self.in_step = True
         due = tf.equal(tf.math.floormod(step, self.every), 0)
         return tf.cond(due, self._save, lambda: tf.constant(False))
+
+    def after_call(self, model: keras.Model, function):
+        """Keras's train function `function`, followed in the same graph by the snapshot
+        (`_save`) once `every` steps have passed since the last one: one `tf.cond` per call, and
+        no call from the host. `function` itself when Keras runs it eagerly or through a
+        cluster coordinator; decided when traced, after `GuardCallback` set `every`."""
+        inner = getattr(model, "train_tf_function", None)
+        if inner is None or inner is not function:
+            return function
+        lso = _is_lso(model.optimizer)
+
+        @tf.function(reduce_retracing=True)
+        def train_function(iterator):
+            self.in_step = False
+            logs = inner(iterator)  # traces the step (`snapshot_in_step` may set `in_step`)
+            if self.in_step or not self._in_graph(lso):
+                return logs
+            self.in_step = True
+            with tf.control_dependencies(tf.nest.flatten(logs)):
+                due = self.step - self.snapped_at >= self.every
+                saved = tf.cond(due, self._save, lambda: tf.constant(False))
+            with tf.control_dependencies([saved]):
+                return tf.nest.map_structure(tf.identity, logs)
+
+        model.train_tf_function = train_function
+        return train_function
 
     def reset_event(self) -> None:
         self.bad_steps.assign(0)
@@ -112,6 +142,7 @@ class _GuardState:
             for src, dst in zip(self._targets, self._copies, strict=True):
                 dst.assign(src)
             self.snapshots.assign_add(1)
+            self.snapped_at.assign(self.step)
             return tf.constant(True)
 
         def _overflowed():
@@ -185,6 +216,13 @@ class GuardedModel(keras.Model):
         """Snapshots weights and optimizer state; False if a step since the last snapshot was
         non-finite, or (an event) if a weight is not finite."""
         return bool(self._guard.save_fn())
+
+    def make_train_function(self, force=False):
+        """Keras's train function, with the guard's snapshot after each call (`after_call`)."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        self.train_function = self._guard.after_call(self, super().make_train_function(force))
+        return self.train_function
 
     def restore_snapshot(self) -> None:
         """Puts back the weights and optimizer state of the last snapshot (all finite)."""

@@ -148,6 +148,23 @@ def test_a_rollback_inside_one_call_lands_on_the_last_in_step_snapshot(kind):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_the_snapshot_after_each_call_is_taken_in_graph_not_by_the_host(monkeypatch):
+    """4 steps per Keras call, a snapshot every 4: the train function snapshots itself at the end
+    of each call; the host snapshots only at the start, at each epoch end and at the end."""
+    host = []
+    original = any_model._AnyGuard.take_snapshot
+    monkeypatch.setattr(
+        any_model._AnyGuard, "take_snapshot", lambda self: host.append(1) or original(self)
+    )
+    model, data = _models.sequential(steps_per_execution=4)
+    model = any_model.guard(model, snapshot_every=4)
+    model.fit(_models.dataset(data), epochs=2, verbose=0)  # 8 steps per epoch: 2 calls
+    assert model.guard_state.in_step
+    assert len(host) == 4  # train begin, 2 epoch ends, train end
+    assert model.guard_report["snapshots"] == 8  # and 4 after the 4 calls
+    assert int(model.guard_state.snapped_at.numpy()) == 16
+
+
 def test_the_functional_diagnosis_names_the_extreme_input_and_layer():
     model, (x, y, w) = _models.functional()
     x = {k: v.copy() for k, v in x.items()}
