@@ -18,17 +18,10 @@ Definitions (per feature, per split):
 * ``mean``, ``std`` (population, ddof=0), ``min``, ``max``, ``median`` and ``skewness`` are
   computed over the finite values only (NaN and +/-Inf excluded); ``None`` when there are no
   finite values. ``median`` is approximate, with rank error at most ``QUANTILES_EPSILON``
-  times the number of finite values ``n`` (checked against numpy in the tests): the finite
-  values wait in a buffer of at most ``SUMMARY_VALUES`` per feature; each full buffer (and
-  the rest at the end, or at a merge that would overflow it) of ``m`` values is sorted and
-  cut into groups of ``k = floor(2 * SUMMARY_EPSILON * m)`` values, each group summarised by
-  its middle value weighing ``k`` (rank error at most ``k / 2`` per buffer, so at most
-  ``SUMMARY_EPSILON * n`` in all; see ``_summarise``). The summaries feed tfx-bsl's
-  mergeable weighted ``QuantilesSketch`` (the one TFDV uses) with rank error at most
-  ``SKETCH_EPSILON * n``; the two bounds add up to ``QUANTILES_EPSILON``. The sketch sees
-  about ``1 / (2 * SUMMARY_EPSILON)`` points per buffer instead of every value: fed every
-  value, it cost most of a scan. ``skewness`` is Pearson's median skewness
-  ``3 * (mean - median) / std`` (0.0 when ``std == 0``), the measure the transform helper uses.
+  times the number of finite values (``median_summary``: sorted-buffer summaries feeding
+  tfx-bsl's mergeable ``QuantilesSketch``, checked against numpy in the tests).
+  ``skewness`` is Pearson's median skewness ``3 * (mean - median) / std`` (0.0 when
+  ``std == 0``), the measure the transform helper uses.
 * String (bytes) features: the same row counts, the most frequent value (``top_value``,
   ``top_count`` from a Misra-Gries sketch, exact when there are at most ``TOP_K_BUCKETS``
   distinct values), ``numeric_like``, the number of values that parse as a number
@@ -48,18 +41,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tfx_bsl import sketches
 
-from nanguard.components.arrow_numpy import as_numpy, from_numpy
+from nanguard.components.arrow_numpy import as_numpy
 from nanguard.components.cells import is_number
+from nanguard.components.data_guard.median_summary import (  # noqa: F401 (QUANTILES_EPSILON)
+    QUANTILES_EPSILON,
+    SKETCH_EPSILON,
+    SUMMARY_VALUES,
+    summarise,
+)
 
 # sqrt(np.finfo(np.float32).max): past this magnitude, x * x overflows float32.
 HUGE_THRESHOLD = float(np.sqrt(np.finfo(np.float32).max))
-# Rank error bound of the median (fraction of the number of finite values): the sum of the
-# error of the sorted-buffer summaries and of the sketch they feed (see the module doc).
-QUANTILES_EPSILON = 0.001
-SUMMARY_EPSILON = QUANTILES_EPSILON / 10
-SKETCH_EPSILON = QUANTILES_EPSILON - SUMMARY_EPSILON
-# Finite values buffered per feature before they are summarised (1 MB of float32).
-SUMMARY_VALUES = 1 << 18
 TOP_K_BUCKETS = 16
 # Serialized tf.Examples decoded per Arrow RecordBatch by ReadTFExampleFiles.
 
@@ -153,9 +145,9 @@ class FeatureAccumulator:
             self.quantiles = sketches.QuantilesSketch(SKETCH_EPSILON, 1 << 32, 1)
         pending, self.pending, self.pending_size = self.pending, [], 0
         if defer is None:
-            _summarise(self.quantiles, pending)
+            summarise(self.quantiles, pending)
         else:
-            defer(_summarise, self.quantiles, pending)
+            defer(summarise, self.quantiles, pending)
 
     def median(self) -> float:
         """The approximate median of the finite values (finalises the sketch)."""
@@ -222,36 +214,6 @@ class FeatureAccumulator:
 
 
 _Defer = Callable[..., None]  # runs function(*args), possibly later (see _SketchThread)
-
-
-def _summarise(sketch, parts: list[np.ndarray]) -> None:
-    """Adds `m` finite values to the weighted sketch as groups of `k` sorted values, each group
-    as its middle value weighing `k` (the last group may be shorter and weighs what it holds).
-
-    `k = floor(2 * SUMMARY_EPSILON * m)` (at most 1: every value as it is). Groups are runs of
-    the sorted values, so at most one holds values on both sides of any `x`; the summary's
-    weight at or below `x` then differs from the count of values at or below `x` by at most
-    half a group, `SUMMARY_EPSILON * m`; middles (not maxima) keep the error unbiased.
-    """
-    values = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    m = values.size
-    k = int(2 * SUMMARY_EPSILON * m)
-    if k <= 1:
-        sketch.AddValues(from_numpy(values.astype(np.float64, copy=False)))
-        return
-    if len(parts) == 1:
-        ordered = np.sort(values)  # perhaps a view of a batch's buffer: a sorted copy
-    else:
-        ordered = values  # the concatenation's own copy, sorted in place
-        ordered.sort()
-    full = m - m % k
-    points = ordered[(k - 1) // 2 : full : k]
-    weights = np.full(points.size, float(k))
-    if full < m:
-        rest = m - full
-        points = np.append(points, ordered[full + (rest - 1) // 2])
-        weights = np.append(weights, float(rest))
-    sketch.AddValues(from_numpy(points.astype(np.float64)), from_numpy(weights))
 
 
 class ProfileAccumulator:

@@ -119,7 +119,7 @@ class _SketchThread:
     """Runs sketch updates on one worker thread, in the order they were submitted.
 
     numpy's sort and tfx-bsl's sketches release the GIL, so the median's summaries (a sort of
-    each full buffer, `counts._summarise`) overlap the reading and counting of the next
+    each full buffer, `median_summary.summarise`) overlap the reading and counting of the next
     batches. At most `limit` updates wait: the values they hold do not pile up when the
     sketch is the slower side.
     """
