@@ -42,11 +42,16 @@ from nanguard.components.errors import InputError
 
 AUTO = "auto"
 TAB = "\t"
-DELIMITERS = (",", ";", TAB, "|")
+SPACE = " "
+# Tried in this order; a space (R's write.table, some text exports) only when none of the others
+# splits the sample into rows of one width.
+DELIMITERS = (",", ";", TAB, "|", SPACE)
 DECIMALS = (".", ",")
 ENCODINGS = ("utf-8", "cp1252", "latin-1")
 # The spellings a config may use for a delimiter ("tab" and a YAML '\t' mean the tab).
-DELIMITER_NAMES = {",": ",", ";": ";", "|": "|", TAB: TAB, "\\t": TAB, "tab": TAB}
+DELIMITER_NAMES = {
+    ",": ",", ";": ";", "|": "|", TAB: TAB, "\\t": TAB, "tab": TAB, SPACE: SPACE, "space": SPACE,
+}  # fmt: skip
 ENCODING_NAMES = {
     "utf-8": "utf-8", "utf8": "utf-8", "cp1252": "cp1252", "windows-1252": "cp1252",
     "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
@@ -65,7 +70,7 @@ class CsvDialect:
     """How a CSV file is written; `auto` fields are decided per file by `resolve`.
 
     Attributes:
-      delimiter: `auto`, `,`, `;`, a tab or `|`.
+      delimiter: `auto`, `,`, `;`, a tab, `|` or a space (one space between cells).
       decimal: `auto`, `.` or `,` (a comma needs a delimiter other than `,`).
       encoding: `auto`, `utf-8` (a byte-order mark skipped), `cp1252` or `latin-1`.
     """
@@ -109,7 +114,7 @@ class CsvDialect:
 
     def describe(self) -> str:
         """E.g. `';'-separated, decimal comma, cp1252`."""
-        name = "tab" if self.delimiter == TAB else repr(self.delimiter)
+        name = {TAB: "tab", SPACE: "space"}.get(self.delimiter, repr(self.delimiter))
         mark = "decimal comma" if self.decimal == "," else "decimal point"
         return f"{name}-separated, {mark}, {self.encoding}"
 
@@ -175,6 +180,8 @@ def _sample_rows(text: str, whole: bool, delimiter: str) -> list[list[str]]:
 def _detect_delimiter(text: str, whole: bool) -> str:
     best, best_width = ",", 1
     for delimiter in DELIMITERS:
+        if delimiter == SPACE and best_width > 1:
+            break
         rows = _sample_rows(text, whole, delimiter)
         if not rows:
             continue
@@ -214,7 +221,7 @@ def _resolve(path: str, stamp: tuple[int, int], asked: CsvDialect) -> CsvDialect
     decimal = asked.decimal
     if decimal == AUTO:
         decimal = "."
-        if delimiter in (";", TAB):
+        if delimiter in (";", TAB, SPACE):
             decimal = _detect_decimal(_sample_rows(text, whole, delimiter))
     return CsvDialect(delimiter, decimal, encoding)
 

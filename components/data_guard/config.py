@@ -162,8 +162,9 @@ class DataGuardConfig(Section):
     )
     csv_delimiter: str = setting(
         "auto",
-        OneOf(("auto", ",", ";", "\t", "tab", "|")),
-        "the CSV cell separator: auto (detected per file among , ; tab |) or one of them",
+        OneOf(("auto", ",", ";", "\t", "tab", "|", " ", "space")),
+        "the CSV cell separator: auto (detected per file among , ; tab | and, last, a space) "
+        "or one of them",
     )
     csv_decimal: str = setting(
         "auto",

@@ -64,6 +64,7 @@ def _check_equal(table, reference: pd.DataFrame):
         (",", ".", "cp1252"),  # Excel "CSV (Comma delimited)" on Windows: exited 2 before
         ("\t", ",", "latin-1"),
         ("|", ".", "utf-8-sig"),
+        (" ", ".", "utf-8"),  # one space between cells (R's write.table, scikit-learn's linnerud)
     ],
 )
 def test_a_spreadsheet_export_reads_as_pandas_reads_it_told_the_dialect(
