@@ -16,6 +16,7 @@ import csv
 import functools
 import io
 import os
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -244,6 +245,7 @@ def _checked_names(path: str, names: list[str], start: int = 1) -> list[str]:
         if not name.strip():
             raise HeaderError(
                 f"{path}: column {position} of the header has no name; name every column"
+                + _numbers_hint(names)
             )
         if name in seen:
             raise HeaderError(
@@ -252,6 +254,21 @@ def _checked_names(path: str, names: list[str], start: int = 1) -> list[str]:
             )
         seen[name] = position
     return names
+
+
+def _numbers_hint(names: list[str]) -> str:
+    """A hint when every named cell of the first line is a number (e.g. scikit-learn's
+    `506,13,,,` line of counts above the real header): the header is further down."""
+    named = [n.strip() for n in names if n.strip()]
+    if not named or not all(_NUMBER.match(n) for n in named):
+        return ""
+    return (
+        f" (line 1 holds only numbers: {', '.join(named[:4])}; if the header is on a later "
+        "line, delete the lines above it)"
+    )
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def header_notes(files: Sequence[str], dialect: CsvDialect | None = None) -> list[str]:

@@ -196,6 +196,19 @@ def test_duplicate_or_empty_header_name_is_input_error_naming_the_position(tmp_p
     )
 
 
+def test_a_line_of_counts_above_the_header_is_named_as_such(tmp_path):
+    """scikit-learn's own CSVs start with a line of counts (`506,13,,,`) above the header: the
+    error says so and what to do, not only that a column has no name."""
+    path = tmp_path / "boston.csv"
+    path.write_text("506,13,,\nCRIM,ZN,INDUS,MEDV\n0.006,18.0,2.31,24.0\n")
+    with pytest.raises(data.InputError) as info:
+        data.stage_csv(str(path), str(tmp_path / "out"))
+    assert str(info.value) == (
+        f"{path}: column 3 of the header has no name; name every column (line 1 holds only "
+        "numbers: 506, 13; if the header is on a later line, delete the lines above it)"
+    )
+
+
 def test_gzip_csv_and_a_folder_stage_the_same_cells_as_the_plain_file(tmp_path):
     import gzip
 
