@@ -10,10 +10,13 @@ rows):
 - text (string or binary) or boolean values: classification (binary or multi-class), whatever
   the values (`yes`/`no`, `cat`/`dog`, `"3"`);
 - integer values: classification when they take at most `MAX_CLASSES` (20) distinct values
-  (0/1, ratings 1..5), else regression (counts, prices in cents);
-- float values: regression, unless every value is a whole number and they take at most
-  `MAX_CLASSES` distinct values (a 0/1 or 1..5 column written as `1.0`, as pandas writes an
-  integer column with gaps): classification;
+  and, beyond two values, each is seen `MIN_ROWS_PER_CLASS` (3) times on average (0/1,
+  ratings 1..5), else
+  regression (counts, prices in cents, or scikit-learn's linnerud `Jumps`: 17 values in 20
+  rows, a quantity with too few rows to look like classes);
+- float values: regression, unless every value is a whole number and they pass the integer
+  rule (a 0/1 or 1..5 column written as `1.0`, as pandas writes an integer column with
+  gaps): classification;
 - no value at all: not decidable; an InputError asks for `task:`.
 """
 
@@ -30,6 +33,7 @@ from nanguard.components.errors import InputError
 AUTO, CLASSIFICATION, REGRESSION = "auto", "classification", "regression"
 TASKS = (AUTO, CLASSIFICATION, REGRESSION)
 MAX_CLASSES = 20  # at most this many distinct integer values: classes, not a quantity
+MIN_ROWS_PER_CLASS = 3  # labelled rows per distinct value, on average, for classes
 
 
 def _as_arrow(column: Any) -> pa.Array:
@@ -60,6 +64,14 @@ def label_kind(column: Any) -> str:
     raise InputError(f"the label has values of type {kind}; expected text or numbers")
 
 
+def _labelled(column: Any) -> int:
+    """Values besides nulls, NaN and +/-Inf."""
+    values = pc.drop_null(_as_arrow(column))
+    if pa.types.is_floating(values.type):
+        values = pc.filter(values, pc.is_finite(values))
+    return len(values)
+
+
 def distinct_values(column: Any) -> int:
     """Distinct values besides nulls, NaN and +/-Inf."""
     values = pc.drop_null(_as_arrow(column))
@@ -88,7 +100,10 @@ def infer_task(column: Any, label: str = "the label") -> str:
         )
     if kind == "text":
         return CLASSIFICATION
-    few = distinct_values(column) <= MAX_CLASSES
+    distinct = distinct_values(column)
+    few = distinct <= MAX_CLASSES and (
+        distinct <= 2 or _labelled(column) >= MIN_ROWS_PER_CLASS * distinct
+    )
     if kind == "integer":
         return CLASSIFICATION if few else REGRESSION
     values = _as_arrow(column).to_numpy(zero_copy_only=False).astype(np.float64)

@@ -26,8 +26,12 @@ def _typed(*cells):
         (_typed("yes", "no", None, "yes"), C),
         (_typed("0", "1", "1", None), C),  # binary 0/1 as CsvExampleGen types it: int64
         (pa.array([0, 1, 1, 0], pa.int64()), C),
-        (pa.array(np.arange(20) % 20, pa.int64()), C),  # 20 distinct: still classes
-        (pa.array(np.arange(21), pa.int64()), R),  # 21 distinct: a quantity
+        (pa.array(np.arange(60) % 20, pa.int64()), C),  # 20 distinct, 3 rows each: classes
+        (pa.array(np.arange(63) % 21, pa.int64()), R),  # 21 distinct: a quantity
+        (pa.array(np.arange(20) % 20, pa.int64()), R),  # 20 values once each: a quantity
+        (_typed(*"5 2 12 12 13 4 8 6 15 17 17 13 14 1 6 12 4 11 15 2".split()), R),  # linnerud
+        (pa.array([1, 2, 3, 4, 5] * 3, pa.int64()), C),  # ratings, 3 rows each
+        (pa.array([1, 2, 3, 4, 5] * 3, pa.int64())[:14], R),  # fewer rows than 3 per value
         (pa.array(np.arange(1000) % 7 + 1, pa.int64()), C),  # ratings 1..7, many rows
         (pa.array(np.arange(500) * 3, pa.int64()), R),
         (_typed("1.5", "2.25", "3.0"), R),  # floats
@@ -45,9 +49,9 @@ def test_infer_task(column, expected):
 
 
 def test_the_boundary_is_max_classes():
-    assert task.MAX_CLASSES == 20
-    assert task.infer_task(list(range(task.MAX_CLASSES))) == C
-    assert task.infer_task(list(range(task.MAX_CLASSES + 1))) == R
+    assert (task.MAX_CLASSES, task.MIN_ROWS_PER_CLASS) == (20, 3)
+    assert task.infer_task(list(range(task.MAX_CLASSES)) * 3) == C
+    assert task.infer_task(list(range(task.MAX_CLASSES + 1)) * 3) == R
 
 
 def test_distinct_values_ignore_nulls_nan_and_inf():

@@ -93,7 +93,7 @@ def _table(**columns):
 
 
 def test_with_task_decides_auto_from_the_staged_table():
-    table = _table(x=["1", "2", "3", "4"], y=["yes", "no", None, "yes"], z=["1.5", "2", "", "9"])
+    table = _table(x=["1", "2", "2", "1"], y=["yes", "no", None, "yes"], z=["1.5", "2", "", "9"])
     assert PipelineConfig.from_dict({"label": "y"}).with_task(table).task == "classification"
     assert PipelineConfig.from_dict({"label": "x"}).with_task(table).task == "classification"
     # "" is what an empty cell reads as with no null token: text, so classification.
