@@ -16,14 +16,15 @@ import csv
 import functools
 import io
 import os
-import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from nanguard.components import csv_dialect
+from nanguard.components.cells import is_number
 from nanguard.components.csv_dialect import CsvDialect, open_bytes
 from nanguard.components.errors import InputError
 
@@ -257,18 +258,16 @@ def _checked_names(path: str, names: list[str], start: int = 1) -> list[str]:
 
 
 def _numbers_hint(names: list[str]) -> str:
-    """A hint when every named cell of the first line is a number (e.g. scikit-learn's
-    `506,13,,,` line of counts above the real header): the header is further down."""
+    """A hint when every named cell of the first line is a number (`cells.is_number`; e.g.
+    scikit-learn's `506,13,,,` line of counts above the real header): the header is further
+    down."""
     named = [n.strip() for n in names if n.strip()]
-    if not named or not all(_NUMBER.match(n) for n in named):
+    if not named or not pc.all(is_number(pa.array(named, pa.string()))).as_py():
         return ""
     return (
         f" (line 1 holds only numbers: {', '.join(named[:4])}; if the header is on a later "
         "line, delete the lines above it)"
     )
-
-
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def header_notes(files: Sequence[str], dialect: CsvDialect | None = None) -> list[str]:

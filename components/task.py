@@ -11,9 +11,8 @@ rows):
   the values (`yes`/`no`, `cat`/`dog`, `"3"`);
 - integer values: classification when they take at most `MAX_CLASSES` (20) distinct values
   and, beyond two values, each is seen `MIN_ROWS_PER_CLASS` (3) times on average (0/1,
-  ratings 1..5), else
-  regression (counts, prices in cents, or scikit-learn's linnerud `Jumps`: 17 values in 20
-  rows, a quantity with too few rows to look like classes);
+  ratings 1..5); else regression (counts, prices in cents, or scikit-learn's linnerud
+  `Jumps`: 17 values in 20 rows, a quantity with too few rows to look like classes);
 - float values: regression, unless every value is a whole number and they pass the integer
   rule (a 0/1 or 1..5 column written as `1.0`, as pandas writes an integer column with
   gaps): classification;
@@ -64,20 +63,17 @@ def label_kind(column: Any) -> str:
     raise InputError(f"the label has values of type {kind}; expected text or numbers")
 
 
-def _labelled(column: Any) -> int:
-    """Values besides nulls, NaN and +/-Inf."""
+def _values(column: Any) -> pa.Array:
+    """The values besides nulls, NaN and +/-Inf."""
     values = pc.drop_null(_as_arrow(column))
     if pa.types.is_floating(values.type):
         values = pc.filter(values, pc.is_finite(values))
-    return len(values)
+    return values
 
 
 def distinct_values(column: Any) -> int:
     """Distinct values besides nulls, NaN and +/-Inf."""
-    values = pc.drop_null(_as_arrow(column))
-    if pa.types.is_floating(values.type):
-        values = pc.filter(values, pc.is_finite(values))
-    return len(pc.unique(values))
+    return len(pc.unique(_values(column)))
 
 
 def infer_task(column: Any, label: str = "the label") -> str:
@@ -100,15 +96,15 @@ def infer_task(column: Any, label: str = "the label") -> str:
         )
     if kind == "text":
         return CLASSIFICATION
-    distinct = distinct_values(column)
+    values = _values(column)
+    distinct = len(pc.unique(values))
     few = distinct <= MAX_CLASSES and (
-        distinct <= 2 or _labelled(column) >= MIN_ROWS_PER_CLASS * distinct
+        distinct <= 2 or len(values) >= MIN_ROWS_PER_CLASS * distinct
     )
     if kind == "integer":
         return CLASSIFICATION if few else REGRESSION
-    values = _as_arrow(column).to_numpy(zero_copy_only=False).astype(np.float64)
-    values = values[np.isfinite(values)]
-    whole = bool(np.all(values == np.round(values)))
+    numbers = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    whole = bool(np.all(numbers == np.round(numbers)))
     return CLASSIFICATION if few and whole else REGRESSION
 
 
