@@ -22,11 +22,11 @@ Two ways of guarding, chosen from the model's class:
   weights and optimizer state back to the last finite snapshot at its next check, so up to
   `snapshot_every` steps of work are lost per event.
 
-The host snapshots weights and optimizer state at its checks, between Keras calls, every
-`snapshot_every` steps. When a Keras call runs more steps than that (`steps_per_execution`),
-both steps snapshot themselves after every `snapshot_every`-th step (one `tf.cond` per step),
-so a rollback inside a call lands on the last such boundary; never under a distribution
-strategy or a loss scaler (the host snapshots at its checks).
+Weights and optimizer state are snapshotted in graph at the end of a Keras call once
+`snapshot_every` steps have passed (`_GuardState.after_call`); when a call runs more steps than
+that (`steps_per_execution`), both steps snapshot themselves after every `snapshot_every`-th
+step instead (one `tf.cond` per step), so a rollback inside a call lands on the last such
+boundary. Under a distribution strategy or a loss scaler the host snapshots at its checks.
 
 NaN and Inf: as above; after `fit` every weight is finite (the last finite snapshot is restored
 when the last steps went wrong), and saving a model that holds a NaN or Inf weight

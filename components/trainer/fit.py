@@ -32,12 +32,11 @@ class GuardCallback(keras.callbacks.Callback):
 
     Every `config.snapshot_every` steps and at each epoch end it reads one scalar (the count of
     non-finite steps). None: it snapshots weights and optimizer state (in graph, and only if
-    every weight is finite), unless the model's step snapshots itself every `snapshot_every`
-    steps (when a Keras call runs more steps than that, without a distribution strategy or a
-    loss scaler: the guard state's `in_step`); then its checks within an epoch only read the
-    count. Some: it diagnoses the
-    captured batch (`diagnose_batch`), restores the last snapshot and then, by
-    `config.nonfinite_policy`:
+    every weight is finite), unless the model's train function snapshots itself (after each
+    Keras call, or in its step when a call runs more than `snapshot_every` steps; without a
+    distribution strategy or a loss scaler: the guard state's `in_step`); then its checks
+    within an epoch only read the count. Some: it diagnoses the captured batch
+    (`diagnose_batch`), restores the last snapshot and then, by `config.nonfinite_policy`:
       * `recover`: multiplies the learning rate by `lr_factor` and goes on; after
         `max_recoveries` recoveries it stops as `stop` does.
       * `stop`: ends training with the last finite weights restored.

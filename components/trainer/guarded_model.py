@@ -10,11 +10,12 @@ step). A non-finite step is counted in graph variables, its batch is captured in
 variables, and every later update is frozen until the host looks (`guard.GuardCallback`):
 nothing is copied to Python per batch. `take_snapshot` copies weights and optimizer state into
 graph variables, only if every weight is finite (an update that overflowed a weight is marked
-as an event instead), so `restore_snapshot` always brings back finite weights. The host takes
-it at its checks, between Keras calls; when a call runs more than `snapshot_every` steps, the
-step itself takes it after every `snapshot_every`-th step (`snapshot_in_step`: one `tf.cond` per
-step, whose copying branch runs only then), and the host's check reads one scalar; never under
-a distribution strategy or a loss scaler.
+as an event instead), so `restore_snapshot` always brings back finite weights. The train
+function takes that snapshot itself, at the end of a Keras call once `snapshot_every` steps have
+passed (`after_call`), or, when a call runs more steps than that, after every
+`snapshot_every`-th step (`snapshot_in_step`: one `tf.cond` per step, whose copying branch runs
+only then); the host's check between calls then reads one scalar. Under a distribution strategy
+or a loss scaler the host snapshots at its checks instead.
 
 NaN and Inf: a step whose loss or global gradient norm is NaN or Inf never updates the weights,
 the optimizer slots or the iteration count, and is not averaged into the `loss` metric. An
