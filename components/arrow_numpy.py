@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["as_numpy", "from_numpy", "null_of", "string_array"]
+__all__ = ["as_numpy", "from_numpy", "null_of", "string_array", "string_offsets"]
 _NUMPY_DTYPES = {"float": np.float32, "double": np.float64, "halffloat": np.float16}
 
 
@@ -45,6 +45,15 @@ def string_array(values) -> pa.Array:
     np.cumsum([len(b) for b in encoded], out=offsets[1:])
     data = pa.py_buffer(b"".join(encoded))
     return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets), data)
+
+
+def string_offsets(array: pa.Array) -> np.ndarray:
+    """The `len(array) + 1` offsets of a (large) string array into its text buffer, as a
+    numpy view (cell i is `text[offsets[i]:offsets[i + 1]]`; a sliced array's own)."""
+    width = np.dtype(np.int64 if pa.types.is_large_string(array.type) else np.int32)
+    return np.frombuffer(
+        array.buffers()[1], width, count=len(array) + 1, offset=array.offset * width.itemsize
+    )
 
 
 def null_of(arrow_type: pa.DataType) -> pa.Scalar:

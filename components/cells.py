@@ -30,7 +30,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nanguard.components.arrow_numpy import as_numpy, from_numpy, null_of, string_array
+from nanguard.components.arrow_numpy import (
+    as_numpy,
+    from_numpy,
+    null_of,
+    string_array,
+    string_offsets,
+)
 
 # Missing cells, as real files write them; `nan`/`inf` spellings are numbers, not listed here.
 MISSING_TOKENS = ("", "NA", "null", "None", "?", "-", "n/a", "N/A", "#N/A", "NULL", "missing", " ")
@@ -138,8 +144,8 @@ def _candidates(column: pa.Array, missing: tuple[str, ...]) -> np.ndarray | None
     n = len(column)
     if n == 0:
         return np.empty(0, np.int64)
-    _, offsets, data = column.buffers()
-    offsets = np.frombuffer(offsets, np.int64 if large else np.int32, count=n + 1)
+    data = column.buffers()[2]
+    offsets = string_offsets(column)
     firsts, table, width, _ = _spelling_table(missing)
     if data is None or data.size == 0:
         text = np.zeros(1, np.uint8)

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nanguard.components.arrow_numpy import as_numpy, from_numpy
+from nanguard.components.arrow_numpy import as_numpy, from_numpy, string_offsets
 from nanguard.components.cells import MISSING_TOKENS, StrayVerdict, column_strays, null_strays
 from nanguard.components.csv_dialect import CsvDialect
 from nanguard.components.inputs import csv_text_batches, read_ahead
@@ -204,13 +204,11 @@ def _typed_column(column: pa.Array, kind: str | None) -> tuple[str, pa.Array]:
 def _long_texts(column: pa.Array, cells: np.ndarray) -> np.ndarray:
     """Those of `cells` whose text is long enough to be an integer of magnitude >= 2**63 (19
     digits): 'inf' and '1e+30' never are, and need no further look."""
-    large = pa.types.is_large_string(column.type)
-    if not cells.size or not (large or pa.types.is_string(column.type)):
+    if not cells.size or not (
+        pa.types.is_large_string(column.type) or pa.types.is_string(column.type)
+    ):
         return cells
-    width = np.dtype(np.int64 if large else np.int32)
-    offsets = np.frombuffer(
-        column.buffers()[1], width, count=len(column) + 1, offset=column.offset * width.itemsize
-    )
+    offsets = string_offsets(column)
     return cells[offsets[cells + 1] - offsets[cells] >= 19]
 
 
