@@ -63,7 +63,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .CACHED{background:#eef}.bad{color:#c0392b;font-weight:600}.ok{color:#2e8b57;font-weight:600}
 .note{color:#555;font-size:13px}code,pre{font-family:ui-monospace,"DejaVu Sans Mono",monospace;
  font-size:12.5px}pre{white-space:pre-wrap;background:#f7f7f7;padding:6px;margin:4px 0}
-.kv td:first-child{color:#555}svg{display:block;margin:6px 0}
+.kv td:first-child{color:#555}.fix{color:#1a5276}svg{display:block;margin:6px 0}
 """
 
 
@@ -81,7 +81,16 @@ def _outcome(facts: Mapping[str, Any]) -> str:
     else:
         head = f"<b>{_e(status.upper())}</b>"
     parts = [f'<div class="banner {_e(status)}">{head}</div>']
-    if o.get("lines"):  # one violation per line, each naming its key and a passing value
+    if o.get("violations"):  # one item per violation: what was found, then its fix
+        fixes = o.get("fixes") or [""] * len(o["violations"])
+        items = "".join(
+            f"<li>{_e(v.get('message', ''))}"
+            + (f'<br><span class="fix">What to change: {_e(fix)}</span>' if fix else "")
+            + "</li>"
+            for v, fix in zip(o["violations"], fixes, strict=False)
+        )
+        parts.append(f"<h3>Why</h3><ul>{items}</ul>")
+    elif o.get("lines"):  # older facts: one line per violation, message then fix
         items = "".join(f"<li>{_e(line)}</li>" for line in o["lines"] if str(line).strip())
         parts.append(f"<h3>Why</h3><ul>{items}</ul>")
     elif o.get("reason"):
@@ -93,7 +102,7 @@ def _outcome(facts: Mapping[str, Any]) -> str:
     advice = [a for a in o.get("advice") or [] if str(a).strip()]
     if advice:
         items = "".join(f"<li>{_e(a)}</li>" for a in advice)
-        parts.append(f"<h3>What to change</h3><ul>{items}</ul>")
+        parts.append(f"<h3>What else to try</h3><ul>{items}</ul>")
     stages = "".join(
         f'<span class="{_e(s.get("state", ""))}" title="{_e(s.get("state", ""))}">'
         f"{_e(s.get('node', ''))} {_e(s.get('state', '').lower())}"

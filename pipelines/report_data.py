@@ -193,6 +193,7 @@ def outcome_facts(outcome: run_record.Outcome) -> dict[str, Any]:
         "version": outcome.version,
         "violations": [v.to_dict() for v in outcome.violations],
         "lines": [v.line() for v in outcome.violations],
+        "fixes": [v.fix() for v in outcome.violations],
         "advice": summary_lib.advice(outcome),
     }
 

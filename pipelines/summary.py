@@ -25,9 +25,10 @@ REASON_ADVICE = {
     "training": "Training did not converge to a usable model: lower trainer.learning_rate, "
     "clip or impute extreme inputs (transform section), or set trainer.nonfinite_policy to "
     "'recover'; the training section below names the steps and layers.",
-    "quality": "The model misses the Evaluator's threshold: train longer (trainer.epochs, "
-    "trainer.early_stopping_patience), try another trainer.learning_rate, add or clean "
-    "features, or change the threshold's key named above; the metrics are below.",
+    "quality": "The training section below shows the loss per epoch: an evaluation loss "
+    "still falling at the last epoch asks for more trainer.epochs (or a longer "
+    "trainer.early_stopping_patience); one lowest in the first epochs, for a lower "
+    "trainer.learning_rate; one that barely moved, for features that predict the label.",
     "non_finite": "The model predicts NaN/Inf on the data or on a probe: see the offending "
     "examples and probes below; impute or clip the features named there (transform section), "
     "or retrain with a lower trainer.learning_rate.",
@@ -106,12 +107,12 @@ def outcome_lines(outcome: Outcome, log_path: str) -> list[str]:
 
 
 def advice(outcome: Outcome) -> list[str]:
-    """What to change: each violation's fix (its key and passing value, its advice), then one
-    item per reason among them (`REASON_ADVICE`); never an empty item."""
+    """What else to try, beyond each violation's own fix (`Violation.fix()`, which the report
+    shows beside its message): one item per reason among the violations (`REASON_ADVICE`);
+    never an empty item."""
     if outcome.status not in ("blocked", "failed"):
         return []
-    items = [f"{v.message}: {v.fix()}" for v in outcome.violations if v.fix()]
-    items += [REASON_ADVICE[r] for r in reasons(outcome.violations)]
+    items = [REASON_ADVICE[r] for r in reasons(outcome.violations)]
     if not outcome.violations and outcome.status == "failed" and outcome.reason:
         items.append(f"The stage {outcome.stage or '?'} failed; its log has the traceback.")
     return [i for i in dict.fromkeys(items) if i.strip()]

@@ -190,9 +190,13 @@ def test_pushed_page_shows_version_charts_and_nonfinite_loss():
 def test_blocked_page_says_who_blocked_why_and_shows_the_evidence():
     page = report.render(blocked_facts())
     assert "BLOCKED</b> by DataGuard" in page
-    assert "What to change" in page and "fix the data" in page
-    # One violation per line, naming its key and the value that would pass; no empty item.
-    assert "set data_guard.inf: treat_as_missing; fix the data</li>" in page
+    # One item per violation: what was found, then its key, the value that would pass and
+    # its advice, each said once; no empty item.
+    assert (
+        '<span class="fix">What to change: set data_guard.inf: treat_as_missing; fix the data'
+        "</span></li>" in page
+    )
+    assert page.count("fix the data") == 1
     assert "<li></li>" not in page and "NaN/Inf" not in page
     assert "Rows without a label, left out" in page and '<td>train</td><td class="num">4' in page
     assert (
@@ -276,7 +280,12 @@ def test_a_quality_block_names_the_evaluator_and_gives_no_nan_advice():
     page = report.render(facts)
     page = page[page.index('<section id="outcome">') : page.index('<section id="data">')]
     assert "BLOCKED</b> by Evaluator: nothing was pushed" in page
-    assert "<li>accuracy 0.41 &lt; 0.9; set evaluator.min_accuracy: 0.41</li>" in page
+    assert (
+        '<li>accuracy 0.41 &lt; 0.9<br><span class="fix">What to change: set '
+        "evaluator.min_accuracy: 0.41</span></li>" in page
+    )
+    # Then the quality reason's advice, once.
+    assert page.count("The training section below shows the loss per epoch") == 1
     assert "NaN/Inf" not in page and "lower learning rate" not in page
     assert "<li></li>" not in page and "<li> </li>" not in page
 
