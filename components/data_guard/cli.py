@@ -39,7 +39,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
             "columns. Exit 0; with --check, 3 if the policy is violated; 2 on bad input."
         ),
     )
-    scan.add_argument("path", help="CSV file, folder of CSVs, or TFRecord file(s)/folder.")
+    scan.add_argument(
+        "path", nargs="?", help="CSV file, folder of CSVs, or TFRecord file(s)/folder."
+    )
+    scan.add_argument("--data", help="the same as PATH, as `nanguard run --data` takes it")
     scan.add_argument("--schema", help="Schema text proto (schema.pbtxt).")
     scan.add_argument("--json", dest="json_out", help="Write the profile as JSON here.")
     scan.add_argument("--check", action="store_true", help="Exit 3 if the policy is violated.")
@@ -161,6 +164,14 @@ def _write_json(result: dict[str, Any], path: str) -> None:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    if bool(args.path) == bool(args.data):
+        raise InputError(
+            "pass the data once: a PATH (`nanguard scan FILE.csv`) or --data FILE.csv"
+            if args.path
+            else "no data: pass a CSV file, a folder of CSVs or TFRecords (`nanguard scan "
+            "FILE.csv` or --data FILE.csv)"
+        )
+    args.path = args.path or args.data
     config = _load_config(args.policy)
     if args.json_out:
         _check_writable(args.json_out, "--json")

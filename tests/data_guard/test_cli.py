@@ -120,6 +120,26 @@ def test_scan_penguins_check_passes():
     assert _run_cli(["scan", PENGUINS, "--check", "--label", "species"]) == vocab.EXIT_OK
 
 
+def test_scan_takes_the_data_as_run_does_and_a_wrong_flag_shows_scans_usage(tmp_path, capsys):
+    """`--data FILE` as `run` and `check-model` take it; an unknown flag gets scan's usage
+    (it got the top level's `nanguard [-h] [--version] COMMAND ...`, which names no flag)."""
+    json_out = str(tmp_path / "p.json")
+    assert _run_cli(["scan", "--data", PENGUINS, "--json", json_out]) == vocab.EXIT_OK
+    with open(json_out) as f:
+        assert json.load(f)["rows"] == 344
+    assert _run_cli(["scan", PENGUINS, "--data", PENGUINS]) == vocab.EXIT_USAGE
+    assert "pass the data once" in capsys.readouterr().err
+    assert _run_cli(["scan"]) == vocab.EXIT_USAGE
+    assert "no data: pass a CSV file" in capsys.readouterr().err
+    wrong = subprocess.run(
+        [sys.executable, "-m", "nanguard.pipelines.cli", "scan", "--datx", PENGUINS],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert wrong.returncode == vocab.EXIT_USAGE
+    assert wrong.stderr.startswith("usage: nanguard scan ")
+    assert "nanguard scan: error: unrecognized arguments: --datx" in wrong.stderr
+
+
 def test_scan_json_under_a_file_or_unwritable_is_exit_2_naming_json(tmp_path, capsys):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
