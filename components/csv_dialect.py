@@ -73,11 +73,14 @@ class CsvDialect:
       delimiter: `auto`, `,`, `;`, a tab, `|` or a space (one space between cells).
       decimal: `auto`, `.` or `,` (a comma needs a delimiter other than `,`).
       encoding: `auto`, `utf-8` (a byte-order mark skipped), `cp1252` or `latin-1`.
+      short_header: the header names one column fewer than every row holds: R's
+        `write.table()` leaves its row-names column unnamed (always detected, never asked).
     """
 
     delimiter: str = AUTO
     decimal: str = AUTO
     encoding: str = AUTO
+    short_header: bool = False
 
     def __post_init__(self):
         delimiter = DELIMITER_NAMES.get(self.delimiter, self.delimiter)
@@ -102,9 +105,12 @@ class CsvDialect:
         """True when no field is `auto`."""
         return AUTO not in (self.delimiter, self.decimal, self.encoding)
 
-    def to_dict(self) -> dict[str, str]:
-        """`{"delimiter", "decimal", "encoding"}` (JSON-able; a tab as `\\t`)."""
-        return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """`{"delimiter", "decimal", "encoding"}`, and `short_header` when set (JSON-able)."""
+        values = dataclasses.asdict(self)
+        if not self.short_header:
+            del values["short_header"]
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> CsvDialect:
@@ -177,17 +183,27 @@ def _sample_rows(text: str, whole: bool, delimiter: str) -> list[list[str]]:
     return rows
 
 
+def _widths(rows: list[list[str]]) -> tuple[int, bool] | None:
+    """`(columns, short_header)` when the rows after the header share one width and the header
+    has that width or one less (R's unnamed row-names column); None otherwise."""
+    if not rows:
+        return None
+    width = len(rows[1]) if len(rows) > 1 else len(rows[0])
+    if any(len(r) != width for r in rows[2:]):
+        return None
+    if len(rows[0]) == width:
+        return width, False
+    return (width, True) if len(rows[0]) == width - 1 > 0 else None
+
+
 def _detect_delimiter(text: str, whole: bool) -> str:
     best, best_width = ",", 1
     for delimiter in DELIMITERS:
         if delimiter == SPACE and best_width > 1:
             break
-        rows = _sample_rows(text, whole, delimiter)
-        if not rows:
-            continue
-        width = len(rows[0])
-        if width > best_width and all(len(r) == width for r in rows[1:]):
-            best, best_width = delimiter, width
+        found = _widths(_sample_rows(text, whole, delimiter))
+        if found and found[0] > best_width:
+            best, best_width = delimiter, found[0]
     return best
 
 
@@ -218,12 +234,14 @@ def _resolve(path: str, stamp: tuple[int, int], asked: CsvDialect) -> CsvDialect
     delimiter = asked.delimiter
     if delimiter == AUTO:
         delimiter = _detect_delimiter(text, whole)
+    rows = _sample_rows(text, whole, delimiter)
     decimal = asked.decimal
     if decimal == AUTO:
         decimal = "."
         if delimiter in (";", TAB, SPACE):
-            decimal = _detect_decimal(_sample_rows(text, whole, delimiter))
-    return CsvDialect(delimiter, decimal, encoding)
+            decimal = _detect_decimal(rows)
+    found = _widths(rows)
+    return CsvDialect(delimiter, decimal, encoding, short_header=bool(found and found[1]))
 
 
 def resolve(path: str, asked: CsvDialect | None = None) -> CsvDialect:

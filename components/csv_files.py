@@ -5,7 +5,9 @@ layer. Every problem is an ``InputError`` naming the file and what to do; a head
 or repeated name is a ``HeaderError`` naming the column position. An empty FIRST name is the
 header pandas' ``to_csv()`` and R's ``write.csv()`` write over their row names (the index): that
 column is read as row names and left out of every read (``read_header`` drops it, the readers pass
-the remaining names as Arrow's ``include_columns``), with a note. Imports pyarrow only.
+the remaining names as Arrow's ``include_columns``), with a note. So is the first column of a file
+whose header names one column fewer than its rows hold (R's ``write.table()``): Arrow is given
+the header with an empty first name (``CsvDialect.short_header``). Imports pyarrow only.
 """
 
 from __future__ import annotations
@@ -121,6 +123,17 @@ def _not_a_header(path: str, dialect: CsvDialect) -> InputError:
     return InputError(f"{path}: a header but no data rows; pass a CSV with a header and rows")
 
 
+def _first_record(path: str, dialect: CsvDialect) -> list[str]:
+    """The first record of the file, as Python's csv module reads it in `dialect`."""
+    try:
+        head = _head(path)
+    except (OSError, EOFError) as e:
+        raise arrow_error(path, e, dialect) from e
+    encoding = "utf-8-sig" if dialect.encoding == "utf-8" else dialect.encoding
+    text = head.decode(encoding, errors="replace")
+    return next(csv.reader(io.StringIO(text), delimiter=dialect.delimiter), [])
+
+
 def lone_header_line(path: str, dialect: CsvDialect) -> list[str] | None:
     """The names in a file that is one header line with no line break (Arrow reads no rows)."""
     try:
@@ -148,9 +161,12 @@ def arrow_source(
     as a stream: Arrow's own transcoding reader hangs at close on large files (seen with
     pyarrow 10 and a 13 MB cp1252 file).
     """
+    dialect = dialect_of(path, dialect)
     read = pacsv.ReadOptions(encoding="utf8", use_threads=True)
     if block_size:
         read.block_size = block_size
+    if dialect.short_header:  # name the unnamed row-names column '' (see `has_row_names`)
+        read.column_names, read.skip_rows = ["", *_first_record(path, dialect)], 1
     parse = pacsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True)
     if dialect.encoding == "utf-8":
         yield path, read, parse
@@ -213,7 +229,7 @@ def _raw_header(path: str, dialect: CsvDialect) -> list[str]:
                 names = next(csv.reader(f, delimiter=dialect.delimiter), [])
         except (UnicodeDecodeError, OSError, csv.Error) as e:
             raise arrow_error(path, e, dialect) from e
-        return names
+        return ["", *names] if dialect.short_header else names
     try:
         with (
             arrow_source(path, dialect) as (source, read, parse),
@@ -277,9 +293,15 @@ def header_notes(files: Sequence[str], dialect: CsvDialect | None = None) -> lis
     notes = []
     for path in files:
         found = dialect_of(path, dialect)
-        if found != CsvDialect(",", ".", "utf-8"):
+        if (found.delimiter, found.decimal, found.encoding) != (",", ".", "utf-8"):
             notes.append(f"{path}: read as {found.describe()}")
-        if has_row_names(raw_header(path, found)):
+        if found.short_header:
+            notes.append(
+                f"{path}: the header names one column fewer than the rows hold (R's "
+                "write.table): column 1 read as row names and left out; name it in the header "
+                "to use it as a feature"
+            )
+        elif has_row_names(raw_header(path, found)):
             notes.append(
                 f"{path}: column 1 of the header has no name: read as row names (pandas' index, "
                 "R's row names) and left out; name it to use it as a feature"

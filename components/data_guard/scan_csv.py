@@ -78,8 +78,9 @@ def locate_string(files: Sequence[str], column: str, value: str, dialect=None) -
     """The first CSV file (and line) where `column` holds `value`: for the message only."""
     for path in files:
         with inputs.open_text(path, dialect) as f:
-            reader = csv.reader(f, delimiter=inputs.dialect_of(path, dialect).delimiter)
-            header = next(reader, [])
+            found = inputs.dialect_of(path, dialect)
+            reader = csv.reader(f, delimiter=found.delimiter)
+            header = [""] * found.short_header + next(reader, [])
             if column not in header:
                 continue
             index = header.index(column)

@@ -1,5 +1,6 @@
-"""A header whose first name is empty (pandas' `to_csv()` index, R's `write.csv()` row names):
-that column is row names, left out alike by `run`'s staging, `scan` and `check-model`."""
+"""A header whose first name is empty (pandas' `to_csv()` index, R's `write.csv()` row names), or
+one name short of the rows (R's `write.table()`): that column is row names, left out alike by
+`run`'s staging, `scan` and `check-model`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from nanguard.components.gate import csv_rows
 from nanguard.pipelines import data
 
 NOTE = "column 1 of the header has no name: read as row names"
+SHORT = "the header names one column fewer than the rows hold (R's write.table)"
 
 
 @pytest.fixture
@@ -29,27 +31,42 @@ def frame():
     )
 
 
-@pytest.fixture(params=["pandas", "r"])
+@pytest.fixture(params=["pandas", "r", "r_table"])
 def path(request, frame, tmp_path):
-    """As pandas writes it (BOM, CRLF, an empty first cell) or as R does (every cell quoted)."""
+    """As pandas writes it (BOM, CRLF, an empty first cell), as R's write.csv does (every cell
+    quoted) or as R's write.table does by default (space-separated, no name over the row names)."""
     out = tmp_path / f"{request.param}.csv"
     if request.param == "pandas":
         frame.to_csv(out, encoding="utf-8-sig", lineterminator="\r\n")
     else:
-        lines = ['"","education","income","type"']
+        sep = " " if request.param == "r_table" else ","
+        lines = [sep.join(f'"{n}"' for n in ([] if sep == " " else [""]) + list(frame.columns))]
         for name, row in frame.iterrows():
             cells = [
                 "NA" if pd.isna(v) else f'"{v}"' if isinstance(v, str) else str(v) for v in row
             ]
-            lines.append(",".join([f'"{name}"', *cells]))
+            lines.append(sep.join([f'"{name}"', *cells]))
         out.write_text("\n".join(lines) + "\n")
     return str(out)
+
+
+def _note(path: str) -> str:
+    return SHORT if path.endswith("r_table.csv") else NOTE
 
 
 def test_the_header_leaves_row_names_out_and_notes_it(path):
     assert inputs.read_header(path) == ["education", "income", "type"]
     assert inputs.csv_header([path]) == ["education", "income", "type"]
     notes = inputs.header_notes([path])
+    if _note(path) == SHORT:
+        assert [n for n in notes if "row names" in n] == [
+            f"{path}: {SHORT}: column 1 read as row names and left out; name it in the header "
+            "to use it as a feature"
+        ]
+        assert inputs.dialect_of(path).to_dict() == {
+            "delimiter": " ", "decimal": ".", "encoding": "utf-8", "short_header": True,
+        }  # fmt: skip
+        return
     assert [n for n in notes if NOTE in n] == [
         f"{path}: {NOTE} (pandas' index, R's row names) and left out; name it to use it as a "
         "feature"
@@ -57,10 +74,11 @@ def test_the_header_leaves_row_names_out_and_notes_it(path):
 
 
 def test_staging_scan_and_check_model_read_the_same_columns_and_gaps(path, frame, tmp_path):
-    reference = pd.read_csv(path, index_col=0, encoding="utf-8-sig")
+    sep = " " if _note(path) == SHORT else ","
+    reference = pd.read_csv(path, index_col=0, encoding="utf-8-sig", sep=sep)
     table, notes = data.read_data(path)
     assert table.column_names == list(reference.columns) == list(frame.columns)
-    assert any(NOTE in n for n in notes)
+    assert any(_note(path) in n for n in notes)
     for name in frame.columns:
         assert table.column(name).null_count == int(reference[name].isna().sum()) == 1, name
     staged = pd.read_csv(data.write_staged(table, str(tmp_path / "staged")) + "/data.csv")
@@ -73,7 +91,7 @@ def test_staging_scan_and_check_model_read_the_same_columns_and_gaps(path, frame
         "education": 1, "income": 1, "type": 1,
     }  # fmt: skip
     assert found["features"]["income"]["mean"] == pytest.approx(reference["income"].mean())
-    assert any(NOTE in n for n in found["notes"])
+    assert any(_note(path) in n for n in found["notes"])
 
     rows = csv_rows.read_rows(path, DataGuardConfig())
     assert rows.table.column_names == list(frame.columns)
