@@ -108,6 +108,17 @@ def infer_task(column: Any, label: str = "the label") -> str:
     return CLASSIFICATION if few and whole else REGRESSION
 
 
+def classes_note(column: Any, label: str = "the label") -> str | None:
+    """For `task: auto` that read a numeric label as classes: a note naming the key that
+    predicts it as a number instead; None for a text label or a regression."""
+    if label_kind(column) not in ("integer", "float") or infer_task(column) != CLASSIFICATION:
+        return None
+    return (
+        f"label {label!r} holds {distinct_values(column)} distinct whole numbers: read as classes "
+        "(classification); set `task: regression` in --config to predict it as a number"
+    )
+
+
 def decide_task(task: str, column: Any, label: str = "the label") -> str:
     """The task to run: `task` if it is not 'auto', else `infer_task(column)`.
 

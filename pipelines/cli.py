@@ -78,6 +78,14 @@ def _run_command(args) -> int:
         )
     # The task (`task: auto` -> from the label's values) is decided once, here, on the table
     # that is staged; every component is then told the same.
+    from nanguard.components import task as task_lib
+
+    if config.task == task_lib.AUTO:
+        from nanguard.components.csv_types import example_gen_types
+
+        label_column = example_gen_types(table.select([config.label])).column(0)
+        if note := task_lib.classes_note(label_column, config.label):
+            print(f"nanguard run: {note}")
     config = config.with_task(table)
     layout.claim()
     with layout.lock():

@@ -83,3 +83,15 @@ def test_a_schema_decides_only_text_labels():
     assert task.task_from_schema_type("BYTES") == C
     assert task.task_from_schema_type("INT") is None
     assert task.task_from_schema_type("FLOAT") is None
+
+
+def test_a_numeric_label_read_as_classes_gets_a_note_naming_task_regression():
+    """statsmodels' fair `naffairs` (0, 1, 2, 3, 7, 12 affairs, written `0.0`) ran as 6 classes
+    and was blocked at the majority rate: the note says how to predict it as a number."""
+    counts = _typed(*(["0.0"] * 9 + ["1.0", "2.0", "3.0", "7.0", "12.0"] * 3))
+    assert task.classes_note(counts, "naffairs") == (
+        "label 'naffairs' holds 6 distinct whole numbers: read as classes (classification); "
+        "set `task: regression` in --config to predict it as a number"
+    )
+    assert task.classes_note(_typed("yes", "no", "no"), "y") is None  # text: classes anyway
+    assert task.classes_note(_typed("1.5", "2.25", "3.0"), "y") is None  # a regression

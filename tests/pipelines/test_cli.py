@@ -145,6 +145,26 @@ def test_a_root_holding_files_nanguard_did_not_create_is_refused(tmp_path, capsy
     assert sorted(os.listdir(root)) == ["thesis.tex"]
 
 
+def test_run_says_when_a_numeric_label_is_read_as_classes(tmp_path, capsys):
+    """Printed before anything is claimed: here the root is refused right after it."""
+    data = tmp_path / "fair.csv"
+    rows = [f"{i % 5}.5,{n}.0" for i, n in enumerate([0] * 9 + [1, 2, 3, 7, 12] * 3)]
+    data.write_text("x,naffairs\n" + "\n".join(rows) + "\n")
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "thesis.tex").write_text("keep")
+    argv = ["run", "--data", str(data), "--label", "naffairs", "--root", str(root)]
+    assert cli.main(argv) == vocab.EXIT_USAGE
+    assert capsys.readouterr().out == (
+        "nanguard run: label 'naffairs' holds 6 distinct whole numbers: read as classes "
+        "(classification); set `task: regression` in --config to predict it as a number\n"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("task: regression\n")
+    assert cli.main([*argv, "--config", str(config)]) == vocab.EXIT_USAGE
+    assert capsys.readouterr().out == ""
+
+
 HEAVY = ("tensorflow", "apache_beam", "tensorflow_data_validation", "tensorflow_model_analysis")
 _PROBE = """
 import sys
