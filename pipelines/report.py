@@ -135,7 +135,10 @@ def _data(facts: Mapping[str, Any]) -> str:
             '<p class="note">Read from the files the guard wrote before it stopped the run: '
             f"<code>{_e(g.get('uri', ''))}</code></p>"
         )
-    for split, profile in sorted((g.get("profile") or {}).items()):
+    # train first (what the model learns from), then eval, then any other split by name
+    order = {"train": 0, "eval": 1}
+    profiles = (g.get("profile") or {}).items()
+    for split, profile in sorted(profiles, key=lambda item: (order.get(item[0], 2), item[0])):
         rows = profile.get("rows") or 0
         features = profile.get("features") or {}
         groups = [

@@ -529,3 +529,13 @@ def test_history_reads_only_the_runs_asked_for(tmp_path, monkeypatch):
     assert {r for _, r in read} == {("DataGuard",)}
     read.clear()
     assert len(history.collect_history(str(tmp_path))) == 12 and [r for r, _ in read] == ids
+
+
+def test_splits_show_train_first_then_eval_then_others_by_name():
+    """Sorted by name, eval came before train (a la-riots run read as the evaluation first)."""
+    facts = pushed_facts()
+    one = {"rows": 10, "features": _features(10), "violations": []}
+    facts["guards"]["DataGuard"]["profile"] = {s: dict(one) for s in ("eval", "b", "train", "a")}
+    page = report.render(facts)
+    found = re.findall(r"<h3>Split (\w+): 10 rows</h3>", page)
+    assert found == ["train", "eval", "a", "b"]
