@@ -18,6 +18,7 @@ import csv
 import functools
 import io
 import os
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -74,6 +75,13 @@ def arrow_error(path: str, error: Exception, dialect: CsvDialect | None = None) 
     text = "".join(c if c.isprintable() else "?" for c in text)
     read = f" read as {dialect.describe()}" if dialect else ""
     note = dialect and csv_dialect.first_line_note(path, dialect)
+    widths = re.search(r"Expected (\d+) columns, got (\d+)", text)
+    if not note and widths and int(widths.group(1)) < int(widths.group(2)):
+        note = (
+            f": the header names {widths.group(1)} columns and a row holds {widths.group(2)} "
+            "cells: if the header is on a later line (a preamble such as scikit-learn's count "
+            "line), delete the lines above it; if a text cell holds the delimiter, quote it"
+        )
     return InputError(
         f"{path}: cannot be read as CSV{read} ({text}); "
         + (f"{note.split(': ', 1)[1]}" if note else "pass a CSV with a header, or set "

@@ -209,6 +209,21 @@ def test_a_line_of_counts_above_the_header_is_named_as_such(tmp_path):
     )
 
 
+def test_a_preamble_with_text_above_the_header_is_named_by_the_widths(tmp_path):
+    """scikit-learn's wine_data.csv: `178,13,class_0,class_1,class_2` above 14 columns."""
+    path = tmp_path / "wine.csv"
+    rows = "\n".join(",".join(str(i + j) for j in range(14)) for i in range(3))
+    path.write_text("178,13,class_0,class_1,class_2\n" + rows + "\n")
+    with pytest.raises(data.InputError) as info:
+        data.stage_csv(str(path), str(tmp_path / "out"))
+    assert str(info.value).startswith(f"{path}: cannot be read as CSV read as ','-separated")
+    assert str(info.value).endswith(
+        "); the header names 5 columns and a row holds 14 cells: if the header is on a later "
+        "line (a preamble such as scikit-learn's count line), delete the lines above it; if a "
+        "text cell holds the delimiter, quote it"
+    )
+
+
 def test_gzip_csv_and_a_folder_stage_the_same_cells_as_the_plain_file(tmp_path):
     import gzip
 
