@@ -76,6 +76,10 @@ def _run_command(args) -> int:
             f"--label {config.label}: not a column of the data (columns: {table.column_names}); "
             "pass --label with the column to predict"
         )
+    ids = data_lib.identifier_notes(table.drop([config.label]))  # warnings; the columns stay
+    for note in ids:
+        print(f"nanguard run: {note}")
+    table = data_lib.with_notes(table, ids)
     # The task (`task: auto` -> from the label's values) is decided once, here, on the table
     # that is staged; every component is then told the same.
     from nanguard.components import task as task_lib

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -230,6 +231,39 @@ def read_data(
     return _with_record(table, record), notes
 
 
+def identifier_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
+    """Warnings for columns that look like identifiers, which predict nothing about a new row:
+    whole numbers, each different and rising row by row (a row number, a saved index, sorted
+    ids), or text whose every value is different (names, ids: a vocabulary no new row will
+    match). Only columns with a value in each of at least `min_rows` rows; they are kept, and
+    the warning names the key that leaves them out (`transform.exclude`). `nanguard run` warns
+    of every feature but the label."""
+    notes = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        rows = len(column)
+        if rows < min_rows or column.null_count or pc.count_distinct(column).as_py() != rows:
+            continue
+        exclude = f"set transform.exclude: [{name}]"
+        if not pc.all(cells.is_number(column)).as_py():
+            notes.append(
+                f"feature {name!r}: each of its {rows:,} values is different (a name or an id): "
+                f"learnt as a vocabulary that no new row will match; {exclude} unless its "
+                "values recur"
+            )
+            continue
+        try:
+            steps = np.diff(pc.cast(column, pa.int64()).to_numpy())
+        except pa.ArrowInvalid:  # not whole numbers: a measurement
+            continue
+        if (steps > 0).all():
+            notes.append(
+                f"feature {name!r}: whole numbers, each different and rising row by row (a row "
+                f"number, a saved index, an id) predict nothing about a new row; {exclude} if "
+                "it is one"
+            )
+    return notes
+
+
 def staging_record(
     path: str,
     files: list[str],
@@ -274,6 +308,13 @@ def staging_record(
         },
         "schema": schema_path and os.path.abspath(schema_path),
     }
+
+
+def with_notes(table: pa.Table, notes: list[str]) -> pa.Table:
+    """`table` (from `read_data`) with `notes` added to its staging record's notes."""
+    record = json.loads((table.schema.metadata or {}).get(_RECORD_KEY) or b"{}")
+    record["notes"] = [*record.get("notes", []), *notes]
+    return _with_record(table, record)
 
 
 def _with_record(table: pa.Table, record: Mapping[str, Any]) -> pa.Table:

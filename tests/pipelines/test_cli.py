@@ -165,6 +165,22 @@ def test_run_says_when_a_numeric_label_is_read_as_classes(tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_run_warns_of_an_identifier_column_but_not_of_the_label(tmp_path, capsys):
+    data = tmp_path / "ids.csv"
+    rows = [f"{i},{(i * 37) % 11}.5,{i * 1.5}" for i in range(1, 31)]
+    data.write_text("row,x,y\n" + "\n".join(rows) + "\n")  # y: distinct, rising: the label
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "thesis.tex").write_text("keep")
+    argv = ["run", "--data", str(data), "--label", "y", "--root", str(root)]
+    assert cli.main(argv) == vocab.EXIT_USAGE
+    assert capsys.readouterr().out == (
+        "nanguard run: feature 'row': whole numbers, each different and rising row by row (a "
+        "row number, a saved index, an id) predict nothing about a new row; set "
+        "transform.exclude: [row] if it is one\n"
+    )
+
+
 HEAVY = ("tensorflow", "apache_beam", "tensorflow_data_validation", "tensorflow_model_analysis")
 _PROBE = """
 import sys

@@ -4,6 +4,7 @@ import csv
 import os
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from nanguard.pipelines import data
@@ -222,6 +223,34 @@ def test_a_preamble_with_text_above_the_header_is_named_by_the_widths(tmp_path):
         "line (a preamble such as scikit-learn's count line), delete the lines above it; if a "
         "text cell holds the delimiter, quote it"
     )
+
+
+def test_identifier_columns_are_named_with_the_key_that_leaves_them_out():
+    """Kept, with a warning: a row counter or sorted ids, and text that never repeats; not a
+    measurement, a repeated value, a gap, a sorted float, or fewer than 20 rows."""
+    n = 25
+    table = pa.table({
+        "row": [str(i) for i in range(1, n + 1)],
+        "id": [str(3 * i + 4) for i in range(n)],  # sorted, with gaps: statsmodels' fair
+        "name": [f"person {i}" for i in range(n)],
+        "income": [str((i * 7919) % 101) for i in range(n)],  # distinct, not sorted
+        "city": ["Oslo", "Bergen"] * 12 + ["Oslo"],
+        "gappy": [str(i) for i in range(n - 1)] + [None],
+        "height": [f"{1.5 + i / 100:.2f}" for i in range(n)],  # sorted, not whole numbers
+    })  # fmt: skip
+    notes = data.identifier_notes(table)
+    assert notes == [
+        "feature 'row': whole numbers, each different and rising row by row (a row number, a "
+        "saved index, an id) predict nothing about a new row; set transform.exclude: [row] if "
+        "it is one",
+        "feature 'id': whole numbers, each different and rising row by row (a row number, a "
+        "saved index, an id) predict nothing about a new row; set transform.exclude: [id] if "
+        "it is one",
+        "feature 'name': each of its 25 values is different (a name or an id): learnt as a "
+        "vocabulary that no new row will match; set transform.exclude: [name] unless its "
+        "values recur",
+    ]
+    assert data.identifier_notes(table.slice(0, 19)) == []
 
 
 def test_gzip_csv_and_a_folder_stage_the_same_cells_as_the_plain_file(tmp_path):
