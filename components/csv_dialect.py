@@ -197,14 +197,18 @@ def _widths(rows: list[list[str]]) -> tuple[int, bool] | None:
 
 
 def _detect_delimiter(text: str, whole: bool) -> str:
-    best, best_width = ",", 1
+    best, best_width, short = ",", 1, None
     for delimiter in DELIMITERS:
         if delimiter == SPACE and best_width > 1:
             break
         found = _widths(_sample_rows(text, whole, delimiter))
-        if found and found[0] > best_width:
+        if found and found[1] and (short is None or found[0] > short[1]):
+            short = (delimiter, found[0])
+        elif found and not found[1] and found[0] > best_width:
             best, best_width = delimiter, found[0]
-    return best
+    # A header one name short (R's write.table) only when no delimiter fits header and rows
+    # alike: `a;b` over `1,5;x` is `;` with decimal commas, not `,` under a short header.
+    return short[0] if best_width == 1 and short else best
 
 
 def _detect_decimal(rows: list[list[str]]) -> str:

@@ -194,3 +194,22 @@ def test_a_file_head_is_binary_exactly_when_it_holds_a_control_byte_text_does_no
         text_control = byte in (9, 10, 12, 13)  # tab, LF, FF, CR
         head = b"a,b\n1," + bytes([byte]) + b"\n"
         assert is_binary(head) is (byte < 32 and not text_control), byte
+
+
+@pytest.mark.parametrize(
+    "text, sep, decimal, short",
+    [
+        ("a;b\n1,5;x\n2,5;y\n", ";", ",", False),  # not ',' under a one-name header
+        ("a;b;c\n1,5;x;2\n", ";", ",", False),
+        ('"a" "b"\n"r1" 1 2\n"r2" 3 4\n', " ", ".", True),  # R's write.table
+        ("a,b\nr1,1,2\nr2,3,4\n", ",", ".", True),  # write.table(sep = ",")
+        ("a\nr1,1\nr2,3\n", ",", ".", True),  # one named column beside the row names
+    ],
+)
+def test_a_short_header_is_taken_only_when_no_delimiter_fits_header_and_rows(
+    tmp_path, text, sep, decimal, short
+):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    found = inputs.dialect_of(str(path))
+    assert (found.delimiter, found.decimal, found.short_header) == (sep, decimal, short)
