@@ -90,6 +90,7 @@ def _run_command(args) -> int:
         label_column = example_gen_types(table.select([config.label])).column(0)
         if note := task_lib.classes_note(label_column, config.label):
             print(f"nanguard run: {note}")
+            table = data_lib.with_notes(table, [note])  # the report's "How the data was read"
     config = config.with_task(table)
     layout.claim()
     with layout.lock():

@@ -253,6 +253,16 @@ def test_identifier_columns_are_named_with_the_key_that_leaves_them_out():
     assert data.identifier_notes(table.slice(0, 19)) == []
 
 
+def test_notes_added_after_reading_reach_the_staging_record(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a;b\n1,5;x\n2,5;y\n")
+    table, notes = data.read_data(str(path))
+    assert notes == [f"{path}: read as ';'-separated, decimal comma, utf-8"]
+    staged = data.write_staged(data.with_notes(table, ["an id column"]), str(tmp_path / "s"))
+    assert data.read_record(staged)["notes"] == [*notes, "an id column"]
+    assert pd.read_csv(os.path.join(staged, "data.csv"))["a"].tolist() == [1.5, 2.5]
+
+
 def test_gzip_csv_and_a_folder_stage_the_same_cells_as_the_plain_file(tmp_path):
     import gzip
 
