@@ -37,6 +37,7 @@ __all__ = [
     "RECORD_FILENAME",
     "attach_block_record",
     "attach_record",
+    "load_transform_record",
     "read_label_record",
     "read_transform_record",
     "ranges_of",
@@ -264,20 +265,29 @@ def write_transform_record(transform_graph_dir: str) -> str:
     return path
 
 
-def read_label_record(transform_graph_dir: str) -> dict[str, Any] | None:
-    """The label's entry of the transform record (see `read_transform_record`), or None.
-
-    Reads `<transform_graph_dir>/nanguard_transform_record.json` when nanguard's Transform
-    wrote it, else evaluates the record nodes of the graph (any Transform running nanguard's
-    preprocessing_fn). None for a graph without a label record (e.g. the stock preprocessing).
-    NaN/Inf statistics come back as floats.
-    """
+def load_transform_record(transform_graph_dir: str) -> dict[str, Any]:
+    """`read_transform_record`'s result, read from `<transform_graph_dir>/`
+    `nanguard_transform_record.json` when nanguard's Transform wrote it (no graph is loaded:
+    about 1 s saved per reader), else evaluated from the graph (any Transform running
+    nanguard's preprocessing_fn). NaN/Inf statistics come back as floats either way."""
     path = os.path.join(transform_graph_dir, RECORD_FILENAME)
-    if tf.io.gfile.exists(path):
-        with tf.io.gfile.GFile(path) as f:
-            label = json.load(f).get("label")
-        return _numbers(label) if isinstance(label, dict) else None
-    return read_transform_record(transform_graph_dir)["label"]
+    if not tf.io.gfile.exists(path):
+        return read_transform_record(transform_graph_dir)
+    with tf.io.gfile.GFile(path) as f:
+        saved = json.load(f)
+    label = saved.get("label")
+    return {
+        "features": {name: _numbers(e) for name, e in (saved.get("features") or {}).items()},
+        "label": _numbers(label) if isinstance(label, dict) else None,
+        "vocabularies": saved.get("vocabularies") or {},
+    }
+
+
+def read_label_record(transform_graph_dir: str) -> dict[str, Any] | None:
+    """The label's entry of the transform record (`load_transform_record`), or None for a graph
+    without a label record (e.g. the stock preprocessing). NaN/Inf statistics come back as
+    floats."""
+    return load_transform_record(transform_graph_dir)["label"]
 
 
 def repair_ranges(transform_output_dir: str) -> dict[str, tuple[float, float] | None]:
@@ -286,7 +296,7 @@ def repair_ranges(transform_output_dir: str) -> dict[str, tuple[float, float] | 
     without records. A numeric value outside `[center + output_low * factor, center +
     output_high * factor]` (or outside `[clip_low, clip_high]` under `clip_quantiles`) is
     clipped, so counted as repaired."""
-    return ranges_of(read_transform_record(transform_output_dir)["features"])
+    return ranges_of(load_transform_record(transform_output_dir)["features"])
 
 
 def ranges_of(features: dict[str, Any]) -> dict[str, tuple[float, float] | None]:

@@ -35,7 +35,7 @@ from nanguard.components.trainer.fit import fit_guarded
 from nanguard.components.trainer.health import write_health_report
 from nanguard.components.trainer.model import build_model_from_transform
 from nanguard.components.trainer.warmup import warmup_profiles
-from nanguard.components.transform_record import ranges_of, read_transform_record
+from nanguard.components.transform_record import load_transform_record, ranges_of
 
 __all__ = ["run_fn"]
 
@@ -104,8 +104,8 @@ def run_fn(fn_args) -> None:
     model = build_model_from_transform(tf_transform_output, label_key, config)
     # A regression label was standardised by the transform: the export undoes it.
     scaling = serving.label_scaling(fn_args.transform_output, label_key)
-    # Read once (it evaluates the transform graph): the export's ranges and warmup probes.
-    record = read_transform_record(fn_args.transform_output)["features"]
+    # Read once (the Transform's JSON, else the graph): the export's ranges and warmup probes.
+    record = load_transform_record(fn_args.transform_output)["features"]
     ranges = ranges_of(record)
     report = {"status": "not_started"}
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,3 +96,19 @@ def test_summary_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_saved_record_loads_as_the_graph_evaluates_it(graph, tmp_path):
+    """`load_transform_record` reads the JSON nanguard's Transform wrote (no graph loaded); it
+    equals the graph's evaluation, NaN/Inf statistics included, and falls back to it."""
+    evaluated = record.read_transform_record(graph)
+    loaded = record.load_transform_record(graph)
+    assert vocab.dumps(loaded, sort_keys=True) == vocab.dumps(evaluated, sort_keys=True)
+    assert any(
+        isinstance(v, float) and v != v for e in loaded["features"].values() for v in e.values()
+    ), "the fixture holds a NaN statistic, read back as a float"
+    copy = str(tmp_path / "graph")  # the fixture's folder is shared by the test workers
+    shutil.copytree(graph, copy)
+    os.remove(os.path.join(copy, spec.RECORD_FILENAME))
+    fallback = record.load_transform_record(copy)
+    assert vocab.dumps(fallback, sort_keys=True) == vocab.dumps(evaluated, sort_keys=True)
