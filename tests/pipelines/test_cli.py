@@ -145,36 +145,37 @@ def test_a_root_holding_files_nanguard_did_not_create_is_refused(tmp_path, capsy
     assert sorted(os.listdir(root)) == ["thesis.tex"]
 
 
-def test_run_says_when_a_numeric_label_is_read_as_classes(tmp_path, capsys):
-    """Printed before anything is claimed: here the root is refused right after it."""
-    data = tmp_path / "fair.csv"
-    rows = [f"{i % 5}.5,{n}.0" for i, n in enumerate([0] * 9 + [1, 2, 3, 7, 12] * 3)]
-    data.write_text("x,naffairs\n" + "\n".join(rows) + "\n")
+def _printed_before_a_refused_root(tmp_path, capsys, csv_text, label, *flags) -> str:
+    """What `run` prints before it claims its root: a root holding a user's file is refused
+    (exit 2) right after the notes, so nothing runs."""
+    data = tmp_path / "t.csv"
+    data.write_text(csv_text)
     root = tmp_path / "mine"
-    root.mkdir()
+    root.mkdir(exist_ok=True)
     (root / "thesis.tex").write_text("keep")
-    argv = ["run", "--data", str(data), "--label", "naffairs", "--root", str(root)]
+    argv = ["run", "--data", str(data), "--label", label, "--root", str(root), *flags]
     assert cli.main(argv) == vocab.EXIT_USAGE
-    assert capsys.readouterr().out == (
+    assert sorted(os.listdir(root)) == ["thesis.tex"]
+    return capsys.readouterr().out
+
+
+def test_run_says_when_a_numeric_label_is_read_as_classes(tmp_path, capsys):
+    rows = [f"{i % 5}.5,{n}.0" for i, n in enumerate([0] * 9 + [1, 2, 3, 7, 12] * 3)]
+    text = "x,naffairs\n" + "\n".join(rows) + "\n"  # statsmodels' fair: counts of affairs
+    assert _printed_before_a_refused_root(tmp_path, capsys, text, "naffairs") == (
         "nanguard run: label 'naffairs' holds 6 distinct whole numbers: read as classes "
         "(classification); set `task: regression` in --config to predict it as a number\n"
     )
     config = tmp_path / "c.yaml"
     config.write_text("task: regression\n")
-    assert cli.main([*argv, "--config", str(config)]) == vocab.EXIT_USAGE
-    assert capsys.readouterr().out == ""
+    flags = ("--config", str(config))
+    assert _printed_before_a_refused_root(tmp_path, capsys, text, "naffairs", *flags) == ""
 
 
 def test_run_warns_of_an_identifier_column_but_not_of_the_label(tmp_path, capsys):
-    data = tmp_path / "ids.csv"
     rows = [f"{i},{(i * 37) % 11}.5,{i * 1.5}" for i in range(1, 31)]
-    data.write_text("row,x,y\n" + "\n".join(rows) + "\n")  # y: distinct, rising: the label
-    root = tmp_path / "mine"
-    root.mkdir()
-    (root / "thesis.tex").write_text("keep")
-    argv = ["run", "--data", str(data), "--label", "y", "--root", str(root)]
-    assert cli.main(argv) == vocab.EXIT_USAGE
-    assert capsys.readouterr().out == (
+    text = "row,x,y\n" + "\n".join(rows) + "\n"  # y: distinct and rising too, the label
+    assert _printed_before_a_refused_root(tmp_path, capsys, text, "y") == (
         "nanguard run: feature 'row': whole numbers, each different and rising row by row (a "
         "row number, a saved index, an id) predict nothing about a new row; set "
         "transform.exclude: [row] if it is one\n"
