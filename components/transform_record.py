@@ -165,18 +165,32 @@ def _attach(output: tf.Tensor, feature: Any, values: dict[str, Any], node: str) 
         return tf.identity(output)
 
 
+def _is_record(op) -> bool:
+    return op.type == "Identity" and op.name.split("/")[-1].startswith(_NODE_PREFIX)
+
+
+def _evaluate_v1_records(transform_fn_dir: str) -> list[bytes]:
+    """The record nodes of a TF1 transform graph (`force_tf_compat_v1`): analyzer results are
+    constants there, so the nodes run without feeds."""
+    texts: list[bytes] = []
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as sess:
+        tf.compat.v1.saved_model.loader.load(sess, ["transform"], transform_fn_dir)
+        nodes = [op.outputs[0] for op in graph.get_operations() if _is_record(op)]
+        for found in sess.run(nodes) if nodes else []:
+            texts += np.asarray(found, dtype=object).reshape(-1).tolist()
+    return texts
+
+
 def _evaluate_records(transform_fn_dir: str) -> list[bytes]:
     """Evaluates the record nodes of a saved transform graph (they depend on constants only)."""
     loaded = tf.saved_model.load(transform_fn_dir)
+    if not hasattr(loaded, "transform_fn"):  # a TF1 graph: TFT's force_tf_compat_v1
+        return _evaluate_v1_records(transform_fn_dir)
     fn = loaded.transform_fn
     texts: list[bytes] = []
     for cf in getattr(fn, "concrete_functions", None) or [fn]:
         graph = cf.graph
-        nodes = [
-            op.outputs[0]
-            for op in graph.get_operations()
-            if op.type == "Identity" and op.name.split("/")[-1].startswith(_NODE_PREFIX)
-        ]
+        nodes = [op.outputs[0] for op in graph.get_operations() if _is_record(op)]
         if not nodes:
             continue
         # Analyzer results are captured constants: feed their values to the placeholders.
