@@ -9,7 +9,8 @@ categorical, gaps, NaN, +/-Inf and huge values) goes through the stock CsvExampl
 StatisticsGen and SchemaGen once; then, in alternating fresh processes, the stock Transform
 executor runs the stock preprocessing (the TFX penguin example's, `pipelines/stock.py`) and
 nanguard's Transform executor runs nanguard's (imputation, indicators, scaling, safe ranges, the
-record), on the same examples and schema, each writing every output the component writes. The
+record), on the same examples and schema, each writing every output the component writes and
+each with its component's defaults (nanguard's sets `force_tf_compat_v1`: TFT's TF1 graph mode). The
 time is the executor's `Do`, start to end. Target: nanguard <= 1.0x stock at 10k rows, <= 1.1x
 at 1M.
 
@@ -92,9 +93,11 @@ def transform_worker(variant: str, examples_uri: str, schema_uri: str, out: str)
         outputs[key] = [artifact]
     config = json.dumps({"label_key": "label", "task": "classification"})
     props = {"custom_config": config, "force_tf_compat_v1": 0, "disable_statistics": 0}
-    if variant == "nanguard":
+    if variant == "nanguard":  # the exec properties nanguard's Transform component sets
         executor = NanguardExecutor()
-        props.update(preprocessing_fn=NANGUARD_FN, stats_options_updater_fn=OPTIONS_FN)
+        props.update(
+            preprocessing_fn=NANGUARD_FN, stats_options_updater_fn=OPTIONS_FN, force_tf_compat_v1=1
+        )
     else:
         executor = StockExecutor()
         props.update(preprocessing_fn=STOCK_FN)

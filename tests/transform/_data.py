@@ -74,6 +74,9 @@ def _with_gaps(x: np.ndarray, frac_absent: float, frac_nan: float) -> np.ndarray
 
 
 def make_data():
+    """The same rows at every call (the stream restarts from its seed)."""
+    global RNG
+    RNG = np.random.default_rng(7)
     cols, absent = {}, {}
     cols["f_mean"], absent["f_mean"] = _with_gaps(RNG.normal(10, 3, N), 0.1, 0.05)
     cols["f_median"], absent["f_median"] = _with_gaps(RNG.normal(0, 1, N) ** 3, 0.1, 0.05)
@@ -148,12 +151,15 @@ def preprocessing_fn_under_test(inputs):
     return out
 
 
-def analyze(rows, pipeline_args=None):
+def analyze(rows, pipeline_args=None, force_tf_compat_v1=False):
     tmp = tempfile.mkdtemp()
     meta = tft.DatasetMetadata.from_feature_spec(FEATURE_SPEC)
     options = PipelineOptions(pipeline_args or [])
     with beam.Pipeline(options=options) as p:
-        with tft_beam.Context(temp_dir=os.path.join(tmp, "tmp")):
+        context = tft_beam.Context(
+            temp_dir=os.path.join(tmp, "tmp"), force_tf_compat_v1=force_tf_compat_v1
+        )
+        with context:
             data = p | beam.Create(rows, reshuffle=False)
             (transformed, _), transform_fn = (data, meta) | tft_beam.AnalyzeAndTransformDataset(
                 preprocessing_fn_under_test

@@ -28,6 +28,10 @@ def test_defaults_are_nanguards_functions_and_executor():
     assert props["preprocessing_fn"] == spec.PREPROCESSING_FN
     assert props["stats_options_updater_fn"] == spec.STATS_OPTIONS_UPDATER_FN
     assert json.loads(props["custom_config"]) == {"label_key": "y", **config.to_dict()}
+    # TFT's TF1 graph mode (one trace); a team may still ask for TF2 mode.
+    assert props["force_tf_compat_v1"] == 1
+    off = Transform(**_channels(), force_tf_compat_v1=False).exec_properties
+    assert off["force_tf_compat_v1"] == 0
     # The dotted paths name the real functions.
     mod, _, fn = spec.PREPROCESSING_FN.rpartition(".")
     assert getattr(preprocessing, fn) and mod == preprocessing.__name__
@@ -40,3 +44,4 @@ def test_module_file_overrides_both_functions():
     assert t.exec_properties["module_file"] == "/team/prep.py"
     assert t.exec_properties.get("preprocessing_fn") is None
     assert t.exec_properties.get("stats_options_updater_fn") is None
+    assert t.exec_properties["force_tf_compat_v1"] == 0  # a team's module keeps TFX's default

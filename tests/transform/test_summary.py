@@ -9,7 +9,9 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
 import pytest
+import tensorflow_transform as tft
 
 from nanguard.components import transform_record as record
 from nanguard.components import vocab
@@ -112,3 +114,19 @@ def test_the_saved_record_loads_as_the_graph_evaluates_it(graph, tmp_path):
     os.remove(os.path.join(copy, spec.RECORD_FILENAME))
     fallback = record.load_transform_record(copy)
     assert vocab.dumps(fallback, sort_keys=True) == vocab.dumps(evaluated, sort_keys=True)
+
+
+def test_a_tf1_transform_graph_has_the_same_record_and_outputs(graph):
+    """nanguard's Transform runs TFT in TF1 graph mode (`force_tf_compat_v1`, one trace of the
+    preprocessing_fn): its saved graph gives the record and the outputs of the TF2 one."""
+    rows, _ = _data.make_data()
+    _, v1_graph = _data.analyze(rows, force_tf_compat_v1=True)
+    assert vocab.dumps(record.read_transform_record(v1_graph), sort_keys=True) == vocab.dumps(
+        record.read_transform_record(graph), sort_keys=True
+    )
+    _, res, _ = _data.analyzed()
+    layer = tft.TFTransformOutput(v1_graph).transform_features_layer()
+    v1_res = {k: v.numpy() for k, v in layer(_data.to_sparse_batch(rows)).items()}
+    assert sorted(v1_res) == sorted(res)
+    for name, values in res.items():
+        np.testing.assert_array_equal(v1_res[name], values, err_msg=name)
