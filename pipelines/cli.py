@@ -80,18 +80,16 @@ def _run_command(args) -> int:
     for note in ids:
         print(f"nanguard run: {note}")
     table = data_lib.with_notes(table, ids)
-    # The task (`task: auto` -> from the label's values) is decided once, here, on the table
-    # that is staged; every component is then told the same.
+    # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is
+    # decided once, here, on the table that is staged; every component is then told the same.
     from nanguard.components import task as task_lib
+    from nanguard.components.csv_types import example_gen_types
 
-    if config.task == task_lib.AUTO:
-        from nanguard.components.csv_types import example_gen_types
-
-        label_column = example_gen_types(table.select([config.label])).column(0)
-        if note := task_lib.classes_note(label_column, config.label):
-            print(f"nanguard run: {note}")
-            table = data_lib.with_notes(table, [note])  # the report's "How the data was read"
-    config = config.with_task(table)
+    label_column = example_gen_types(table.select([config.label])).column(0)
+    if config.task == task_lib.AUTO and (note := task_lib.classes_note(label_column, config.label)):
+        print(f"nanguard run: {note}")
+        table = data_lib.with_notes(table, [note])  # the report's "How the data was read"
+    config = config.with_task(label_column)
     layout.claim()
     with layout.lock():
         layout.check_serving_dir()
