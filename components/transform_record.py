@@ -26,11 +26,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from tensorflow.core.protobuf import saved_model_pb2
 
 from nanguard.components import vocab
 from nanguard.components.names import tf_name
 
 RECORD_FILENAME = vocab.TRANSFORM_RECORD_FILENAME
+_V1_TAG = "transform"  # the tag of TFT's TF1 transform graph (tft's constants.TRANSFORM_TAG)
 
 __all__ = [
     "LABEL_KIND",
@@ -174,19 +176,27 @@ def _evaluate_v1_records(transform_fn_dir: str) -> list[bytes]:
     constants there, so the nodes run without feeds."""
     texts: list[bytes] = []
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as sess:
-        tf.compat.v1.saved_model.loader.load(sess, ["transform"], transform_fn_dir)
+        tf.compat.v1.saved_model.loader.load(sess, [_V1_TAG], transform_fn_dir)
         nodes = [op.outputs[0] for op in graph.get_operations() if _is_record(op)]
         for found in sess.run(nodes) if nodes else []:
             texts += np.asarray(found, dtype=object).reshape(-1).tolist()
     return texts
 
 
+def _is_v1_graph(transform_fn_dir: str) -> bool:
+    """Whether the SavedModel is TFT's TF1 graph (tagged `transform`), read from its
+    `saved_model.pb` without loading it."""
+    saved = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(transform_fn_dir, "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    return any(_V1_TAG in graph.meta_info_def.tags for graph in saved.meta_graphs)
+
+
 def _evaluate_records(transform_fn_dir: str) -> list[bytes]:
     """Evaluates the record nodes of a saved transform graph (they depend on constants only)."""
-    loaded = tf.saved_model.load(transform_fn_dir)
-    if not hasattr(loaded, "transform_fn"):  # a TF1 graph: TFT's force_tf_compat_v1
+    if _is_v1_graph(transform_fn_dir):  # TFT's force_tf_compat_v1
         return _evaluate_v1_records(transform_fn_dir)
-    fn = loaded.transform_fn
+    fn = tf.saved_model.load(transform_fn_dir).transform_fn
     texts: list[bytes] = []
     for cf in getattr(fn, "concrete_functions", None) or [fn]:
         graph = cf.graph
