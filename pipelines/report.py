@@ -82,16 +82,12 @@ def _outcome(facts: Mapping[str, Any]) -> str:
         head = f"<b>{_e(status.upper())}</b>"
     parts = [f'<div class="banner {_e(status)}">{head}</div>']
     if o.get("violations"):  # one item per violation: what was found, then its fix
-        fixes = o.get("fixes") or [""] * len(o["violations"])
         items = "".join(
             f"<li>{_e(v.get('message', ''))}"
             + (f'<br><span class="fix">What to change: {_e(fix)}</span>' if fix else "")
             + "</li>"
-            for v, fix in zip(o["violations"], fixes, strict=False)
+            for v, fix in zip(o["violations"], o["fixes"], strict=True)
         )
-        parts.append(f"<h3>Why</h3><ul>{items}</ul>")
-    elif o.get("lines"):  # older facts: one line per violation, message then fix
-        items = "".join(f"<li>{_e(line)}</li>" for line in o["lines"] if str(line).strip())
         parts.append(f"<h3>Why</h3><ul>{items}</ul>")
     elif o.get("reason"):
         reason = o["reason"]
