@@ -76,10 +76,7 @@ def _run_command(args) -> int:
             f"--label {config.label}: not a column of the data (columns: {table.column_names}); "
             "pass --label with the column to predict"
         )
-    ids = data_lib.identifier_notes(table.drop([config.label]))  # warnings; the columns stay
-    for note in ids:
-        print(f"nanguard run: {note}")
-    table = data_lib.with_notes(table, ids)
+    added = data_lib.identifier_notes(table.drop([config.label]))  # warnings; columns stay
     # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is
     # decided once, here, on the table that is staged; every component is then told the same.
     from nanguard.components import task as task_lib
@@ -87,8 +84,10 @@ def _run_command(args) -> int:
 
     label_column = example_gen_types(table.select([config.label])).column(0)
     if config.task == task_lib.AUTO and (note := task_lib.classes_note(label_column, config.label)):
+        added.append(note)
+    for note in added:
         print(f"nanguard run: {note}")
-        table = data_lib.with_notes(table, [note])  # the report's "How the data was read"
+    table = data_lib.with_notes(table, added)  # the report's "How the data was read"
     config = config.with_task(label_column)
     layout.claim()
     with layout.lock():
