@@ -243,10 +243,16 @@ def _violation(failure: dict[str, Any], metrics: dict[str, Any], keys: dict[str,
     if name == "accuracy_over_majority":
         accuracy = metrics.get("labelled_accuracy", math.nan)
         majority = metrics.get("majority_accuracy", math.nan)
+        # "beats ... by -0.081" reads as a win: a model at or under the baseline is said so.
+        if value > 0:
+            standing = f"beats the majority baseline {_number(majority)} by {_number(value)}"
+        elif value == 0:
+            standing = f"equals the majority baseline {_number(majority)}"
+        else:
+            standing = f"is under the majority baseline {_number(majority)} by {_number(-value)}"
         message = (
-            f"accuracy {_number(accuracy)}{rows} beats the majority baseline "
-            f"{_number(majority)} (always predicting the most frequent class) by "
-            f"{_number(value)}, under the margin {_number(lower)}: short by "
+            f"accuracy {_number(accuracy)}{rows} {standing} (always predicting the most "
+            f"frequent class), under the margin {_number(lower)}: short by "
             f"{_number(lower - value)}"
         )
         details = {**counts, "accuracy": accuracy, "majority_accuracy": majority}

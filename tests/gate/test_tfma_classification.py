@@ -115,6 +115,14 @@ def test_a_missed_majority_baseline_is_a_quality_violation_naming_the_key():
     assert close.passing_value == 0.03 and "set evaluator.min_accuracy_over_majority: 0.03" in (
         close.line()
     )
+    assert "beats the majority baseline 0.72 by 0.0312" in close.message
+    assert "equals the majority baseline 0.72" in found.message
+
+
+def test_a_model_under_the_majority_baseline_is_not_said_to_beat_it():
+    (found,) = evaluation.violations(_evaluated(-0.081, accuracy=0.596, majority=0.677))
+    assert "is under the majority baseline 0.677 by 0.081" in found.message
+    assert "beats" not in found.message and "short by 0.131" in found.message
 
 
 def test_a_regression_ratio_over_the_limit_names_the_mean_predictor():
