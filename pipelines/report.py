@@ -111,6 +111,26 @@ def _outcome(facts: Mapping[str, Any]) -> str:
     return _section("outcome", "Outcome", "".join(parts))
 
 
+def _policy(policy: Mapping[str, Any]) -> str:
+    """The guard's settings, folded, one per line under the config keys that set them."""
+    if not policy:
+        return ""
+    rows = [
+        f"<li><code>{_e(key)}: {_e(_compact(value))}</code></li>"
+        for key, value in _dotted(policy, "data_guard")
+    ]
+    count = f"{len(rows)} setting{'' if len(rows) == 1 else 's'}"
+    return f"<details><summary>Policy: {count}</summary><ul>{''.join(rows)}</ul></details>"
+
+
+def _dotted(values: Mapping[str, Any], prefix: str):
+    for key, value in sorted(values.items()):
+        if isinstance(value, Mapping) and value:
+            yield from _dotted(value, f"{prefix}.{key}")
+        else:
+            yield f"{prefix}.{key}", value
+
+
 def _data(facts: Mapping[str, Any]) -> str:
     g = (facts.get("guards") or {}).get("DataGuard")
     title = "Data profile (DataGuard)"
@@ -123,8 +143,8 @@ def _data(facts: Mapping[str, Any]) -> str:
     )
     parts = [
         f"<p>Verdict: {verdict}. {_e(g.get('rows', '?'))} rows; "
-        f"label <code>{_e(g.get('label_key') or '(none)')}</code>; policy "
-        f"<code>{_e(_compact(g.get('policy', {})))}</code></p>"
+        f"label <code>{_e(g.get('label_key') or '(none)')}</code></p>",
+        _policy(g.get("policy") or {}),
     ]
     if g.get("from_failed_execution"):
         parts.append(

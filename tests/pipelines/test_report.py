@@ -156,6 +156,24 @@ def test_every_section_is_there_and_data_is_only_text(facts):
     )
     for fetched in ("<link", "@import", "url(", "<iframe", "<object"):
         assert fetched not in page
+    # The guard's policy is folded, one setting per line under its config key; none, no fold.
+    folded = "<details><summary>Policy: 1 setting</summary>"
+    policy = facts["guards"]["DataGuard"]["policy"]
+    assert page.count(folded) == (1 if policy else 0) and page.count("<details>") == page.count(
+        "</details>"
+    )
+
+
+def test_a_policy_setting_is_named_by_its_dotted_config_key():
+    assert report._policy({"inf": "fail"}) == (
+        "<details><summary>Policy: 1 setting</summary>"
+        "<ul><li><code>data_guard.inf: fail</code></li></ul></details>"
+    )
+    assert report._policy({}) == ""
+    html = report._policy({"skew": {"check": True, "relative": 0.5}, "exclude": []})
+    assert html.count("<li>") == 3 and "<summary>Policy: 3 settings</summary>" in html
+    assert "data_guard.skew.check: true" in html and "data_guard.skew.relative: 0.5" in html
+    assert "data_guard.exclude: []" in html
 
 
 def test_pushed_page_shows_version_charts_and_nonfinite_loss():
