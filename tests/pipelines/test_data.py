@@ -439,3 +439,18 @@ def test_replaced_missing_spellings_keep_a_category_spelled_none(tmp_path):
     out = data.write_staged(table, str(tmp_path / "out"))
     assert data.read_record(out)["missing_spellings"] == {"AirBags": {"NA": 1, "": 1}}
     assert data.read_record(out)["reading"]["default_missing_tokens"] is False
+
+
+def test_a_table_of_repeated_rows_is_warned_of_its_split():
+    """At most half the rows distinct (label included) -> one warning naming the fix; a table
+    whose rows differ, or one under 20 rows, gets none."""
+    repeated = pa.table({"sex": ["man", "woman"] * 15, "survived": ["yes", "no", "no"] * 10})
+    (note,) = data.duplicate_notes(repeated)
+    assert note.startswith("30 rows but only 4 distinct") and "transform.exclude: [row]" in note
+    distinct = pa.table({"x": [str(i) for i in range(30)], "y": ["a", "b"] * 15})
+    assert data.duplicate_notes(distinct) == []
+    assert data.duplicate_notes(repeated.slice(0, 19)) == []
+    # 16 distinct of 30: more than half, no warning; 15 of 30: warned.
+    half = pa.table({"x": [str(i % 16) for i in range(30)]})
+    assert data.duplicate_notes(half) == []
+    assert len(data.duplicate_notes(pa.table({"x": [str(i % 15) for i in range(30)]}))) == 1
