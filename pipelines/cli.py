@@ -52,7 +52,7 @@ def _add_run_parser(subparsers) -> None:
 
 def _run_command(args) -> int:
     from nanguard.pipelines import data as data_lib
-    from nanguard.pipelines import local_runner
+    from nanguard.pipelines import local_runner, table_notes
 
     config = cli_flags.load_config(args)
     # The curated penguins schema goes with the bundled data; other data without --schema gets
@@ -76,19 +76,22 @@ def _run_command(args) -> int:
             f"--label {config.label}: not a column of the data (columns: {table.column_names}); "
             "pass --label with the column to predict"
         )
-    added = data_lib.identifier_notes(table.drop([config.label]))  # warnings; columns stay
-    added += data_lib.duplicate_notes(table)
+    added = table_notes.identifier_notes(table.drop([config.label]))  # warnings; columns stay
+    added += table_notes.duplicate_notes(table)
     # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is
     # decided once, here, on the table that is staged; every component is then told the same.
     from nanguard.components import task as task_lib
     from nanguard.components.csv_types import example_gen_types
 
     label_column = example_gen_types(table.select([config.label])).column(0)
-    if config.task == task_lib.AUTO and (note := task_lib.classes_note(label_column, config.label)):
-        added.append(note)
+    classes = None
+    if config.task == task_lib.AUTO:
+        classes = task_lib.classes_note(label_column, config.label)
+    added += [classes] if classes else []
     for note in added:
         print(f"nanguard run: {note}")
-    table = data_lib.with_notes(table, added)  # the report's "How the data was read"
+    # The report's "How the data was read"; a quality block repeats `label_as_classes`.
+    table = data_lib.with_notes(table, added, label_as_classes=classes)
     config = config.with_task(label_column)
     layout.claim()
     with layout.lock():
@@ -168,6 +171,8 @@ def _report(layout, run_id: str, error: BaseException | None, log_path: str) -> 
     outcome = record.outcome
     stream = sys.stderr if outcome.status == "failed" else sys.stdout
     print(*summary_lib.outcome_lines(outcome, log_path), sep="\n", file=stream)
+    for item in summary_lib.task_advice(outcome, record.staging):
+        print(f"nanguard run: {item}", file=stream)
     return outcome.exit_code
 
 

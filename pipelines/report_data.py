@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from nanguard.components.errors import InputError
@@ -154,7 +155,7 @@ def collect(
         ],
         "guards": {},
         "errors": dict(record.errors),
-        "outcome": outcome_facts(record.outcome),
+        "outcome": outcome_facts(record.outcome, record.staging),
         "violations": {n: [v.to_dict() for v in found] for n, found in record.violations.items()},
         "label_rows_left_out": dict(record.label_rows_left_out),
         "missing_spellings": summary_lib.missing_spellings(record.staging),
@@ -182,7 +183,9 @@ def collect(
     return facts
 
 
-def outcome_facts(outcome: run_record.Outcome) -> dict[str, Any]:
+def outcome_facts(
+    outcome: run_record.Outcome, staging: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The outcome as the report shows it: status, stage, reason, violations, advice."""
     return {
         "status": outcome.status,
@@ -194,7 +197,7 @@ def outcome_facts(outcome: run_record.Outcome) -> dict[str, Any]:
         "violations": [v.to_dict() for v in outcome.violations],
         "lines": [v.line() for v in outcome.violations],
         "fixes": [v.fix() for v in outcome.violations],
-        "advice": summary_lib.advice(outcome),
+        "advice": summary_lib.advice(outcome, staging),
     }
 
 

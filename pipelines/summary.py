@@ -2,7 +2,7 @@
 
     lines = summary_lines(record)           # one line per guard, written by its own summary
     lines = outcome_lines(record, log_path) # "Pushed model: ..." or the BLOCKED block
-    items = advice(record.outcome)          # what to change, following each violation's reason
+    items = advice(record.outcome, record.staging)  # what to change, per violation's reason
 
 Reads only the record (`run_record.RunRecord`) and its `Violation`s (`Violation.line()`); no
 message text is parsed. Light: imports no TensorFlow, Beam, TFDV or TFMA.
@@ -106,16 +106,27 @@ def outcome_lines(outcome: Outcome, log_path: str) -> list[str]:
     ]
 
 
-def advice(outcome: Outcome) -> list[str]:
+def advice(outcome: Outcome, staging: Mapping[str, Any] | None = None) -> list[str]:
     """What else to try, beyond each violation's own fix (`Violation.fix()`, which the report
-    shows beside its message): one item per reason among the violations (`REASON_ADVICE`);
-    never an empty item."""
+    shows beside its message): one item per reason among the violations (`REASON_ADVICE`),
+    then `task_advice`; never an empty item."""
     if outcome.status not in ("blocked", "failed"):
         return []
     items = [REASON_ADVICE[r] for r in reasons(outcome.violations)]
+    items += task_advice(outcome, staging)
     if not outcome.violations and outcome.status == "failed" and outcome.reason:
         items.append(f"The stage {outcome.stage or '?'} failed; its log has the traceback.")
     return [i for i in dict.fromkeys(items) if i.strip()]
+
+
+def task_advice(outcome: Outcome, staging: Mapping[str, Any] | None) -> list[str]:
+    """For a quality block whose numeric label `task: auto` read as classes (the staging
+    record's `label_as_classes`): that note, which names `task: regression`. A 1-7 scale
+    read as 7 classes can miss the majority margin that the same label as a number meets."""
+    note = (staging or {}).get("label_as_classes")
+    if outcome.status != "blocked" or "quality" not in reasons(outcome.violations) or not note:
+        return []
+    return [f"The {note}."]
 
 
 def reasons(violations: Iterable[Violation]) -> list[str]:

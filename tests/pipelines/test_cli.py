@@ -160,7 +160,7 @@ def _printed_before_a_refused_root(tmp_path, capsys, csv_text, label, *flags) ->
 
 
 def test_run_says_when_a_numeric_label_is_read_as_classes(tmp_path, capsys):
-    rows = [f"{i % 5}.5,{n}.0" for i, n in enumerate([0] * 9 + [1, 2, 3, 7, 12] * 3)]
+    rows = [f"{i}.5,{n}.0" for i, n in enumerate([0] * 9 + [1, 2, 3, 7, 12] * 3)]
     text = "x,naffairs\n" + "\n".join(rows) + "\n"  # statsmodels' fair: counts of affairs
     assert _printed_before_a_refused_root(tmp_path, capsys, text, "naffairs") == (
         "nanguard run: label 'naffairs' holds 6 distinct whole numbers: read as classes "
@@ -170,6 +170,16 @@ def test_run_says_when_a_numeric_label_is_read_as_classes(tmp_path, capsys):
     config.write_text("task: regression\n")
     flags = ("--config", str(config))
     assert _printed_before_a_refused_root(tmp_path, capsys, text, "naffairs", *flags) == ""
+
+
+def test_run_warns_of_a_table_of_repeated_rows(tmp_path, capsys):
+    text = "sex,survived\n" + "man,no\n" * 15 + "woman,yes\n" * 10  # titanic, in small
+    assert _printed_before_a_refused_root(tmp_path, capsys, text, "survived") == (
+        "nanguard run: 25 rows but only 2 distinct: CsvExampleGen splits train from eval by a "
+        "hash of the whole row, so identical rows all land in one split and the eval split can "
+        "hold a class mix that training never saw; to split them apart, add a column of row "
+        "numbers (e.g. `row`) and set transform.exclude: [row]\n"
+    )
 
 
 def test_run_warns_of_an_identifier_column_but_not_of_the_label(tmp_path, capsys):

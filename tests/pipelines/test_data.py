@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from nanguard.pipelines import data
+from nanguard.pipelines import data, table_notes
 
 
 def _staged_rows(out_dir):
@@ -238,7 +238,7 @@ def test_identifier_columns_are_named_with_the_key_that_leaves_them_out():
         "gappy": [str(i) for i in range(n - 1)] + [None],
         "height": [f"{1.5 + i / 100:.2f}" for i in range(n)],  # sorted, not whole numbers
     })  # fmt: skip
-    notes = data.identifier_notes(table)
+    notes = table_notes.identifier_notes(table)
     assert notes == [
         "feature 'row': whole numbers, each different and rising row by row (a row number, a "
         "saved index, an id) predict nothing about a new row; set transform.exclude: [row] if "
@@ -250,12 +250,13 @@ def test_identifier_columns_are_named_with_the_key_that_leaves_them_out():
         "vocabulary that no new row will match; set transform.exclude: [name] unless its "
         "values recur",
     ]
-    assert data.identifier_notes(table.slice(0, 19)) == []
+    assert table_notes.identifier_notes(table.slice(0, 19)) == []
     # statsmodels' fair `identifier`: two sorted runs joined (9029 then 6), 1 drop in 600 steps.
     joined = [*range(1000, 1400), *range(1, 201)]
-    assert len(data.identifier_notes(pa.table({"identifier": [str(i) for i in joined]}))) == 1
+    ids = pa.table({"identifier": [str(i) for i in joined]})
+    assert len(table_notes.identifier_notes(ids)) == 1
     wobbly = [i + (5 if i % 50 == 0 else 0) for i in range(0, 2 * 600, 2)]  # 2% of steps drop
-    assert data.identifier_notes(pa.table({"x": [str(i) for i in wobbly]})) == []
+    assert table_notes.identifier_notes(pa.table({"x": [str(i) for i in wobbly]})) == []
 
 
 def test_notes_added_after_reading_reach_the_staging_record(tmp_path):
@@ -445,12 +446,12 @@ def test_a_table_of_repeated_rows_is_warned_of_its_split():
     """At most half the rows distinct (label included) -> one warning naming the fix; a table
     whose rows differ, or one under 20 rows, gets none."""
     repeated = pa.table({"sex": ["man", "woman"] * 15, "survived": ["yes", "no", "no"] * 10})
-    (note,) = data.duplicate_notes(repeated)
+    (note,) = table_notes.duplicate_notes(repeated)
     assert note.startswith("30 rows but only 4 distinct") and "transform.exclude: [row]" in note
     distinct = pa.table({"x": [str(i) for i in range(30)], "y": ["a", "b"] * 15})
-    assert data.duplicate_notes(distinct) == []
-    assert data.duplicate_notes(repeated.slice(0, 19)) == []
+    assert table_notes.duplicate_notes(distinct) == []
+    assert table_notes.duplicate_notes(repeated.slice(0, 19)) == []
     # 16 distinct of 30: more than half, no warning; 15 of 30: warned.
     half = pa.table({"x": [str(i % 16) for i in range(30)]})
-    assert data.duplicate_notes(half) == []
-    assert len(data.duplicate_notes(pa.table({"x": [str(i % 15) for i in range(30)]}))) == 1
+    assert table_notes.duplicate_notes(half) == []
+    assert len(table_notes.duplicate_notes(pa.table({"x": [str(i % 15) for i in range(30)]}))) == 1

