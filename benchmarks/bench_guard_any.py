@@ -19,8 +19,10 @@ real training run of many epochs charges them to all of its epochs.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -39,7 +41,9 @@ TARGET = 0.95
 
 
 def _two_tower(rows: int, steps: int):
-    path = os.path.join(tempfile.mkdtemp(prefix="bench_guard_any_"), "clicks.tfrecord")
+    folder = tempfile.mkdtemp(prefix="bench_guard_any_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # read lazily until then
+    path = os.path.join(folder, "clicks.tfrecord")
     two_tower_module.write_examples(path, rows)
     keras.utils.set_random_seed(0)
     model = two_tower_module.build_model(1e-3, steps_per_execution=steps)
