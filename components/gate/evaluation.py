@@ -255,13 +255,13 @@ def _violation(failure: dict[str, Any], metrics: dict[str, Any], keys: dict[str,
             f"frequent class), under the margin {_number(lower)}: short by "
             f"{_number(lower - value)}"
         )
+        trained = metrics.get("training_majority_accuracy")
         details = {**counts, "accuracy": accuracy, "majority_accuracy": majority}
-        details["training_majority_accuracy"] = metrics.get("training_majority_accuracy")
+        details["training_majority_accuracy"] = trained
         passing = _floor(value) if value > 0 else None
         advice = QUALITY_ADVICE
         if value <= 0:
             advice = "the model is no better than a constant; " + QUALITY_ADVICE
-        trained = metrics.get("training_majority_accuracy")
         if trained is not None and math.isfinite(majority) and trained * 2 < majority:
             # The splits disagree on which class is common: no training fixes that.
             advice = (
