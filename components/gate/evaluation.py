@@ -262,8 +262,10 @@ def _violation(failure: dict[str, Any], metrics: dict[str, Any], keys: dict[str,
         advice = QUALITY_ADVICE
         if value <= 0:
             advice = "the model is no better than a constant; " + QUALITY_ADVICE
-        if trained is not None and math.isfinite(majority) and trained * 2 < majority:
-            # The splits disagree on which class is common: no training fixes that.
+        common_rows = majority * labelled if labelled and math.isfinite(majority) else 0
+        if trained is not None and trained * 2 < majority and common_rows >= 20:
+            # The splits disagree on a class that is common in eval (20 rows at least; fewer
+            # is a label of many rare classes): no training fixes that.
             advice = (
                 f"the eval split's class mix is not the training split's: the training "
                 f"split's most frequent class is {_number(trained)} of eval rows, the eval "
