@@ -76,7 +76,9 @@ def _run_command(args) -> int:
             f"--label {config.label}: not a column of the data (columns: {table.column_names}); "
             "pass --label with the column to predict"
         )
-    added = table_notes.identifier_notes(table.drop([config.label]))  # warnings; columns stay
+    # Warnings about the features the model will see; every column stays.
+    excluded = [c for c in config.transform.exclude if c in table.column_names]
+    added = table_notes.identifier_notes(table.drop([config.label, *excluded]))
     added += table_notes.duplicate_notes(table)
     # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is
     # decided once, here, on the table that is staged; every component is then told the same.
@@ -88,11 +90,13 @@ def _run_command(args) -> int:
     if config.task == task_lib.AUTO:
         classes = task_lib.classes_note(label_column, config.label)
     added += [classes] if classes else []
+    config = config.with_task(label_column)
+    added += table_notes.class_notes(table, config.label, config.task)
+    added += table_notes.leak_notes(table.drop(excluded), config.label, config.task)
     for note in added:
         print(f"nanguard run: {note}")
     # The report's "How the data was read"; a quality block repeats `label_as_classes`.
     table = data_lib.with_notes(table, added, label_as_classes=classes)
-    config = config.with_task(label_column)
     layout.claim()
     with layout.lock():
         layout.check_serving_dir()

