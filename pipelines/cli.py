@@ -91,12 +91,14 @@ def _run_command(args) -> int:
         classes = task_lib.classes_note(label_column, config.label)
     added += [classes] if classes else []
     config = config.with_task(label_column)
-    added += table_notes.class_notes(table, config.label, config.task)
+    rare = table_notes.class_notes(table, config.label, config.task)
+    added += rare
     added += table_notes.leak_notes(table.drop(excluded), config.label, config.task)
     for note in added:
         print(f"nanguard run: {note}")
-    # The report's "How the data was read"; a quality block repeats `label_as_classes`.
-    table = data_lib.with_notes(table, added, label_as_classes=classes)
+    # The report's "How the data was read"; a quality block repeats the label's notes.
+    rare = rare[0] if rare else None
+    table = data_lib.with_notes(table, added, label_as_classes=classes, rare_classes=rare)
     layout.claim()
     with layout.lock():
         layout.check_serving_dir()
@@ -138,7 +140,10 @@ def _run_locked(args, config, layout, table, schema: str | None) -> int:
             flush=True,
         )
     run_id, error = "", None
-    with local_runner.quiet_console(log_path, args.verbose) as console:
+    with (
+        local_runner.scratch_dir(layout),
+        local_runner.quiet_console(log_path, args.verbose) as console,
+    ):
         pipeline = local_runner.build(
             layout,
             pipeline_name="nanguard-baseline" if args.baseline else "nanguard",

@@ -8,7 +8,9 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -168,6 +170,30 @@ def run(pipeline, console: TextIO | None = None) -> str:
         e.nanguard_run_id = runner.run_id  # type: ignore[attr-defined]
         raise
     return runner.run_id
+
+
+@contextlib.contextmanager
+def scratch_dir(layout: Layout) -> Iterator[str]:
+    """A folder `ROOT/tmp/run-*` for the run's temporary files, removed with everything in it
+    afterwards (and `ROOT/tmp` when empty). TensorFlow's AutoGraph writes the source of each
+    function it converts to the temp folder and never deletes it (~21 files a run); `tempfile`
+    in this process and TMPDIR for the Beam workers it starts point here meanwhile."""
+    parent = os.path.join(layout.root, "tmp")
+    os.makedirs(parent, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="run-", dir=parent)
+    saved_tempdir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = folder, folder
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(parent)  # only when no other run's folder is in it
 
 
 @contextlib.contextmanager

@@ -120,13 +120,14 @@ def advice(outcome: Outcome, staging: Mapping[str, Any] | None = None) -> list[s
 
 
 def task_advice(outcome: Outcome, staging: Mapping[str, Any] | None) -> list[str]:
-    """For a quality block whose numeric label `task: auto` read as classes (the staging
-    record's `label_as_classes`): that note, which names `task: regression`. A 1-7 scale
-    read as 7 classes can miss the majority margin that the same label as a number meets."""
-    note = (staging or {}).get("label_as_classes")
-    if outcome.status != "blocked" or "quality" not in reasons(outcome.violations) or not note:
+    """For a quality block, the staging record's notes on the label: `label_as_classes` (a
+    numeric label `task: auto` read as classes; it names `task: regression`: a 1-7 scale read
+    as 7 classes can miss the majority margin that the same label as a number meets) and
+    `rare_classes` (too few rows per class: no training setting fixes that)."""
+    if outcome.status != "blocked" or "quality" not in reasons(outcome.violations):
         return []
-    return [f"The {note}."]
+    notes = [(staging or {}).get(key) for key in ("label_as_classes", "rare_classes")]
+    return [f"The {note}." for note in notes if note]
 
 
 def reasons(violations: Iterable[Violation]) -> list[str]:

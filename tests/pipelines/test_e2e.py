@@ -55,12 +55,13 @@ def _features(values: dict) -> dict:
     return {name: feature(v) for name, v in values.items()}
 
 
-def run_nanguard(tmp_path, *flags, root="runs"):
+def run_nanguard(tmp_path, *flags, root="runs", env=None):
     result = subprocess.run(
         [*NANGUARD, "run", "--root", str(tmp_path / root), "--train-steps", "60", *flags],
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=env,
     )
     print(result.stdout, result.stderr)
     return result
@@ -90,12 +91,23 @@ def penguins_with(tmp_path, name, column, token, every) -> str:
 def guarded_run(tmp_path_factory):
     """One guarded run on the bundled data, its Beam steps in 2 worker processes."""
     tmp_path = tmp_path_factory.mktemp("guarded")
+    (tmp_path / "tmp").mkdir()  # the run's TMPDIR: what it leaves there is checked
     result = run_nanguard(
         tmp_path,
         "--beam-arg=--direct_running_mode=multi_processing",
         "--beam-arg=--direct_num_workers=2",
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
     )
     return tmp_path, result
+
+
+def test_a_run_leaves_no_temporary_file(guarded_run):
+    """AutoGraph's generated sources (~21 a run) and the Beam workers' files went to a scratch
+    folder under the root, removed at the end; nothing is left in TMPDIR or the root's tmp."""
+    tmp_path, result = guarded_run
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(tmp_path / "tmp") == []
+    assert "tmp" not in os.listdir(tmp_path / "runs")
 
 
 def test_guarded_pipeline_pushes_a_finite_model(guarded_run, penguins_csv):

