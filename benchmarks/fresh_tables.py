@@ -100,7 +100,7 @@ def write(name: str, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", required=True, help="a new folder for the CSVs and roots")
-    parser.add_argument("--round", type=int, default=1, choices=(1, 2, 3, 4, 5), help="which tables")
+    parser.add_argument("--round", type=int, default=1, choices=range(1, 6), help="which tables")
     parser.add_argument("--only", nargs="+", help="these tables (of any round) instead")
     args = parser.parse_args()
     names = args.only or [name for name, (*_, r) in TABLES.items() if r == args.round]
