@@ -139,3 +139,10 @@ def test_a_label_of_many_rare_classes_is_named_with_its_rows_per_class():
     assert table_notes.class_notes(_table(y=five_each), "y", C) == []
     assert len(table_notes.class_notes(_table(y=five_each[:-8]), "y", C)) == 1  # 49 rows
     assert table_notes.class_notes(_table(y=makers), "y", R) == []
+
+
+def test_a_text_label_gets_no_regression_note_and_a_large_table_is_sampled():
+    assert table_notes.leak_notes(_table(x=["a", "b"] * 20, y=["a", "b"] * 20), "y", R) == []
+    y = np.arange(1000.0)
+    notes = table_notes.leak_notes(_table(x=y * 2, y=y), "y", R, max_rows=100)
+    assert notes and "(rank correlation 1.000)" in notes[0]  # 100 of the 1,000 rows suffice
