@@ -126,17 +126,24 @@ def decide_task(task: str, column: Any, label: str = "the label") -> str:
     """The task to run: `task` if it is not 'auto', else `infer_task(column)`.
 
     Raises:
-      InputError: `task: regression` on a text label (names the label and the key), or an
-        undecidable `auto` (see `infer_task`).
+      InputError: `task: regression` on a text label (names the label and the key), an
+        undecidable `auto` (see `infer_task`), or a label of one value in every labelled row
+        (a classifier of one class fails in training; a regression has nothing to learn).
     """
     if task not in TASKS:
         raise InputError(f"task: {task!r} is not allowed; use one of {list(TASKS)}")
     if task == AUTO:
-        return infer_task(column, label)
-    if task == REGRESSION and label_kind(column) == "text":
+        task = infer_task(column, label)
+    elif task == REGRESSION and label_kind(column) == "text":
         raise InputError(
             f"task: regression needs a numeric label, and {label!r} holds text; set "
             "`task: classification` (or auto) in --config, or pass a numeric --label"
+        )
+    values = pc.unique(_values(column))
+    if len(values) == 1:
+        raise InputError(
+            f"label {label!r} holds one value, {values[0].as_py()!r}, in every labelled row: "
+            f"a {task} has nothing to learn; pass another --label, or add rows with other values"
         )
     return task
 

@@ -79,6 +79,24 @@ def test_decide_task_keeps_an_explicit_task_and_refuses_regression_on_text():
         task.decide_task("ranking", ints)
 
 
+@pytest.mark.parametrize("chosen", ["auto", "classification", "regression"])
+def test_a_label_of_one_value_is_refused_naming_it(chosen):
+    """120 rows, 24 without a label, every other one `yes`: a one-class classifier crashed in
+    training (logits [1, 27] against labels [27]); now the run exits 2 before it starts."""
+    one = _typed(*(["yes"] * 4 + [None]))
+    if chosen == "regression":
+        one = _typed("7.5", "7.5", None, "nan", "7.5")  # NaN is no value
+    with pytest.raises(InputError) as raised:
+        task.decide_task(chosen, one, "y")
+    value = "'yes'" if chosen != "regression" else "7.5"
+    kind = "regression" if chosen == "regression" else "classification"
+    assert str(raised.value) == (
+        f"label 'y' holds one value, {value}, in every labelled row: a {kind} has nothing to "
+        "learn; pass another --label, or add rows with other values"
+    )
+    assert task.decide_task(chosen, _typed("1", "2", "1"), "y") in (C, R)  # two values: fine
+
+
 def test_a_schema_decides_only_text_labels():
     assert task.task_from_schema_type("BYTES") == C
     assert task.task_from_schema_type("INT") is None

