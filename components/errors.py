@@ -17,6 +17,15 @@ class GuardBlockedError(RuntimeError):
         self.violations = list(violations)
 
 
+def guard_block(error: BaseException | None) -> GuardBlockedError | None:
+    """The `GuardBlockedError` that `error` is, or was raised from or during; None if none."""
+    while error is not None:
+        if isinstance(error, GuardBlockedError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
 class InputError(ValueError):
     """Input nanguard cannot use: a file, column, flag or config key; the command exits 2.
 

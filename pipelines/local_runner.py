@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import TextIO
 
-from nanguard.components.errors import InputError
+from nanguard.components.errors import InputError, guard_block
 
 # Written into every root nanguard creates; a root without it (and without ML Metadata from an
 # earlier run) that already holds files belongs to someone else and is refused.
@@ -161,6 +161,8 @@ def run(pipeline, console: TextIO | None = None) -> str:
     def finished(node_id: str, seconds: float, error: BaseException | None) -> None:
         if console:
             verdict = "finished in" if error is None else "FAILED after"
+            if error is not None and guard_block(error) is not None:
+                verdict = "BLOCKED after"  # a guard's refusal, not a crash
             console.write(f"  {node_id:<22} {verdict} {seconds:6.1f} s\n")
 
     runner = ObservedLocalDagRunner(on_start=started, on_finish=finished)

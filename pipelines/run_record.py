@@ -34,7 +34,7 @@ from typing import Any
 
 from nanguard.components import vocab
 from nanguard.components.data_guard.outputs import KEPT_SUFFIX
-from nanguard.components.errors import GuardBlockedError
+from nanguard.components.errors import guard_block
 from nanguard.components.violations import Violation
 from nanguard.pipelines import legacy, mlmd
 from nanguard.pipelines.mlmd import Output, Stage, run_ids
@@ -300,14 +300,6 @@ def _staging(input_base: Any) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _blocked_by(error: BaseException | None) -> GuardBlockedError | None:
-    while error is not None:
-        if isinstance(error, GuardBlockedError):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
 def _outcome(record: RunRecord, error: BaseException | None) -> Outcome:
     """The one decision of how a run ended (see `Outcome`)."""
     pushed = record.output("Pusher", "pushed_model")
@@ -319,7 +311,7 @@ def _outcome(record: RunRecord, error: BaseException | None) -> Outcome:
             destination=str(pushed.properties.get("pushed_destination") or ""),
             version=str(pushed.properties.get("pushed_version") or ""),
         )
-    blocked_error = _blocked_by(error)
+    blocked_error = guard_block(error)
     failed = next((s for s in record.stages if s.state == "FAILED"), None)
     if failed is not None or error is not None:
         stage = failed.node if failed is not None else ""

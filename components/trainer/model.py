@@ -18,10 +18,12 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
+from nanguard.components.errors import GuardBlockedError
 from nanguard.components.names import tf_names
 from nanguard.components.trainer import serving
 from nanguard.components.trainer.config import HE_ACTIVATIONS, TrainerConfig
 from nanguard.components.trainer.guarded_model import GuardedModel
+from nanguard.components.violations import Violation
 
 # The Keras class of each optimizer name in config.OPTIMIZERS (a test keeps the two equal).
 KERAS_OPTIMIZERS = {
@@ -170,4 +172,30 @@ def build_model_from_transform(
     """
     inputs, numeric, categorical = serving.feature_inputs(tf_transform_output, label_key)
     n_classes = serving.num_classes(tf_transform_output, label_key)
+    if n_classes is not None and n_classes < 2:
+        raise _one_class(label_key, n_classes)
     return build_model(numeric, categorical, n_classes, config, inputs=inputs)
+
+
+def _one_class(label_key: str, n_classes: int) -> GuardBlockedError:
+    """The block for a training split whose labels hold fewer than two classes (the table has
+    others, or `nanguard run` would have refused it: CsvExampleGen's hash split sent every row
+    of them to eval). Softmax over one class fails inside Keras' loss."""
+    violation = Violation(
+        guard="Trainer",
+        kind="label",
+        reason="data",
+        message=(
+            f"label {label_key!r} holds {n_classes} class(es) in the training split: a "
+            "classifier needs two"
+        ),
+        feature=label_key,
+        split="train",
+        observed=n_classes,
+        limit=2,
+        advice=(
+            "the hash split sent every row of the other classes to eval; add rows of the "
+            "rarer classes, or pass another --label"
+        ),
+    )
+    return GuardBlockedError(violation.line(), [violation])

@@ -144,6 +144,14 @@ def test_splits_that_disagree_on_the_common_class_are_named_before_training_advi
     assert "class mix" not in rare.advice and "transform.exclude" not in rare.advice
 
 
+def test_an_eval_split_of_one_class_is_told_so_not_to_train_longer():
+    """119 'yes' and one 'no', which the hash split sent to training: accuracy 1 equals the
+    majority's 1, and no training can beat it."""
+    (found,) = evaluation.violations(_evaluated(0.0, accuracy=1.0, majority=1.0, trained=1.0))
+    assert found.advice.startswith("every labelled eval row is of one class")
+    assert "trainer.epochs" not in found.advice and "class mix" not in found.advice
+
+
 def test_a_regression_ratio_over_the_limit_names_the_mean_predictor():
     evaluated = {
         "validation_ok": False,

@@ -529,6 +529,7 @@ def test_guard_blocks_all_missing_overflow_and_missing_labels_at_once(pushed, tm
     assert "set data_guard.inf: treat_as_missing" in blocked
     assert "'year'" not in blocked
     assert "Transform              started" not in result.stdout
+    assert re.search(r"^  DataGuard +BLOCKED after +[\d.]+ s$", result.stdout, re.M), result.stdout
     faults_data.assert_serving_intact(pushed)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
+from nanguard.components.errors import GuardBlockedError
 from nanguard.components.trainer import config as config_lib
 from nanguard.components.trainer import model as model_lib
 from tests.trainer import _shared
@@ -103,6 +104,24 @@ def test_build_model_from_transform_reads_features_and_classes():
     assert model.output_shape == (None, n_species)
     islands = transformed["frame"]["island"].nunique()
     assert model.get_layer("island_one_hot").num_tokens == islands + 1  # + 1 OOV bucket
+
+
+def test_a_training_split_of_one_class_blocks_naming_the_label(monkeypatch):
+    """119 'yes' and one 'no' that the hash split sent to eval: the label's vocabulary holds one
+    class, and Keras failed inside its loss (logits [1, 27] against labels [27]), exit 1."""
+    monkeypatch.setattr(model_lib.serving, "num_classes", lambda *_: 1)
+    transformed = _shared.transformed()
+    with pytest.raises(GuardBlockedError) as blocked:
+        model_lib.build_model_from_transform(
+            _shared.transform_output(transformed), _shared.LABEL, config_lib.TrainerConfig()
+        )
+    (violation,) = blocked.value.violations
+    assert (violation.guard, violation.reason, violation.split) == ("Trainer", "data", "train")
+    assert str(blocked.value) == (
+        f"label {_shared.LABEL!r} holds 1 class(es) in the training split: a classifier needs "
+        "two; the hash split sent every row of the other classes to eval; add rows of the "
+        "rarer classes, or pass another --label"
+    )
 
 
 def test_l1_and_elastic_net_penalties_are_in_the_loss_and_in_the_saved_model(tmp_path):
