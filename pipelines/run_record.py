@@ -29,6 +29,7 @@ import importlib
 import json
 import logging
 import os
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -322,6 +323,8 @@ def _outcome(record: RunRecord, error: BaseException | None) -> Outcome:
         if error is not None:  # what the runner saw is the most exact account
             text = str(error) if blocked_error else f"{type(error).__name__}: {error}"
         blocked = bool(found) or blocked_error is not None or "GuardBlockedError" in text
+        if blocked:  # the refusal's words, without the class path of the stored traceback
+            text = re.sub(r"^[\w.]*GuardBlockedError: ", "", text)
         return Outcome(
             "blocked" if blocked else "failed",
             stage=stage,

@@ -1,12 +1,13 @@
 """`run_record`: a run read once from ML Metadata into a typed record; the outcome, the exit
 code, the BLOCKED lines and the advice all come from it (a real MLMD store, files by hand)."""
 
+import json
 import os
 
 from nanguard.components import vocab
 from nanguard.components.errors import GuardBlockedError
 from nanguard.components.violations import Violation, to_json
-from nanguard.pipelines import history, run_record
+from nanguard.pipelines import history, mlmd, run_record
 from nanguard.pipelines import summary as summary_lib
 from tests.pipelines.mlmd_fake import FakeStore, gate_report, guard_profile, write_json
 
@@ -175,6 +176,19 @@ def test_without_a_kept_copy_the_runners_error_carries_the_violations(tmp_path):
     except RuntimeError as wrapped:
         record = run_record.read_run(fake.path, "r1", fake.pipeline_root, error=wrapped)
     assert record.outcome.status == "blocked" and record.outcome.exit_code == 3
+
+
+def test_a_block_read_from_the_stored_traceback_says_it_without_the_class_path(tmp_path):
+    """The Trainer's one-class block, read back from ML Metadata after the run (the report)."""
+    fake = FakeStore(tmp_path)
+    run = fake.run("r1")
+    message = "label 'y' holds 1 class(es) in the training split: a classifier needs two"
+    result = {
+        "resultMessage": "Traceback ...\nnanguard.components.errors.GuardBlockedError: " + message
+    }
+    run.execution("Trainer", state="FAILED", properties={mlmd.EXECUTION_RESULT: json.dumps(result)})
+    outcome = run_record.read_run(fake.path, "r1").outcome
+    assert (outcome.status, outcome.stage, outcome.reason) == ("blocked", "Trainer", message)
 
 
 def test_a_quality_block_gets_quality_advice_and_never_nan_advice(tmp_path):
