@@ -78,7 +78,8 @@ def _run_command(args) -> int:
         )
     # Warnings about the features the model will see; every column stays.
     excluded = [c for c in config.transform.exclude if c in table.column_names]
-    added = table_notes.identifier_notes(table.drop([config.label, *excluded]))
+    added = table_notes.formatted_number_notes(table.drop(excluded))
+    added += table_notes.identifier_notes(table.drop([config.label, *excluded]))
     added += table_notes.duplicate_notes(table)
     # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is
     # decided once, here, on the table that is staged; every component is then told the same.

@@ -6,6 +6,7 @@ data was read"). They warn; the table is staged as it is.
     duplicate_notes(table)    a table of few distinct rows, which the hash split keeps together
     leak_notes(table, label, task)  features that alone give the label away
     class_notes(table, label, task) a label of too many classes for its rows
+    formatted_number_notes(table)   numbers written as a spreadsheet displays them ('$12,500')
 """
 
 from __future__ import annotations
@@ -69,6 +70,34 @@ def duplicate_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
         "can hold a class mix that training never saw; to split them apart, add a column of "
         "row numbers (e.g. `row`) and set transform.exclude: [row]"
     ]
+
+
+# A number as a spreadsheet displays it: thousands separators, a currency or a percent sign.
+FORMATTED_NUMBER = r"^\s*[$€£¥]?\s*[-+]?[$€£¥]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*%?\s*$"
+
+
+def formatted_number_notes(table: pa.Table) -> list[str]:
+    """Warnings for text columns that hold numbers as a spreadsheet displays them (Excel's "CSV"
+    writes cells as formatted: `$12,500`, `1,234.5`, `12%`): at least 90% of the values, one at
+    least not a plain number, in a column that is text (under 90% plain numbers). They are read
+    as text (a vocabulary, or a class per value for a label), not as numbers."""
+    notes = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        values = pc.drop_null(column)
+        if not len(values) or not pa.types.is_string(values.type):
+            continue
+        formatted = pc.sum(pc.match_substring_regex(values, FORMATTED_NUMBER)).as_py() or 0
+        plain = pc.sum(cells.is_number(values)).as_py() or 0
+        if formatted < 0.9 * len(values) or cells.is_mostly_numeric(plain, len(values)):
+            continue  # a numeric column's few formatted cells are its stray strings' note
+        example = pc.filter(values, pc.invert(cells.is_number(values)))[0].as_py()
+        notes.append(
+            f"column {name!r}: {formatted:,} of its {len(values):,} values are numbers written "
+            f"with thousands separators, a currency or a percent sign (e.g. {example!r}): read "
+            "as text, not as numbers; save the table with those cells formatted as plain "
+            "numbers (a spreadsheet's General format)"
+        )
+    return notes
 
 
 def class_notes(table: pa.Table, label: str, task: str, min_per_class: int = 5) -> list[str]:

@@ -146,3 +146,24 @@ def test_a_text_label_gets_no_regression_note_and_a_large_table_is_sampled():
     y = np.arange(1000.0)
     notes = table_notes.leak_notes(_table(x=y * 2, y=y), "y", R, max_rows=100)
     assert notes and "(rank correlation 1.000)" in notes[0]  # 100 of the 1,000 rows suffice
+
+
+def test_numbers_as_a_spreadsheet_displays_them_are_named():
+    """Excel's "CSV" writes cells as formatted: a price column of `$12,500` is text."""
+    price = ["$12,500", "$9,999.50", "$1,250,000", "$800", None, "$15,000"]
+    share = ["12%", "7.5%", "100%", "0%", "3%", "1%"]
+    plain = ["12500", "9999.5", "1250000", "800", "1", "15000"]
+    names = ["a,b", "c", "d", "e", "f", "g"]
+    notes = table_notes.formatted_number_notes(
+        _table(price=price, share=share, plain=plain, names=names)
+    )
+    assert notes == [
+        "column 'price': 5 of its 5 values are numbers written with thousands separators, a "
+        "currency or a percent sign (e.g. '$12,500'): read as text, not as numbers; save the "
+        "table with those cells formatted as plain numbers (a spreadsheet's General format)",
+        "column 'share': 6 of its 6 values are numbers written with thousands separators, a "
+        "currency or a percent sign (e.g. '12%'): read as text, not as numbers; save the "
+        "table with those cells formatted as plain numbers (a spreadsheet's General format)",
+    ]
+    rank = ["1,234", *"1234567890"]  # numbers but one (a stray string, noted as such): no note
+    assert table_notes.formatted_number_notes(_table(rank=rank)) == []
