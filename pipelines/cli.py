@@ -78,7 +78,8 @@ def _run_command(args) -> int:
         )
     # Warnings about the features the model will see; every column stays.
     excluded = [c for c in config.transform.exclude if c in table.column_names]
-    added = table_notes.formatted_number_notes(table.drop(excluded))
+    formatted = table_notes.formatted_number_notes(table.drop(excluded))
+    added = list(formatted)
     added += table_notes.identifier_notes(table.drop([config.label, *excluded]))
     added += table_notes.duplicate_notes(table)
     # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is
@@ -94,12 +95,16 @@ def _run_command(args) -> int:
     config = config.with_task(label_column)
     rare = table_notes.class_notes(table, config.label, config.task)
     added += rare
-    added += table_notes.leak_notes(table.drop(excluded), config.label, config.task)
+    leaks = table_notes.leak_notes(table.drop(excluded), config.label, config.task)
+    added += leaks
     for note in added:
         print(f"nanguard run: {note}")
-    # The report's "How the data was read"; a quality block repeats the label's notes.
+    # The report's "How the data was read"; a quality block repeats the label's notes, and the
+    # report's outcome the cautions (what the model reads may not be what the user meant).
     rare = rare[0] if rare else None
-    table = data_lib.with_notes(table, added, label_as_classes=classes, rare_classes=rare)
+    table = data_lib.with_notes(
+        table, added, label_as_classes=classes, rare_classes=rare, cautions=formatted + leaks
+    )
     layout.claim()
     with layout.lock():
         layout.check_serving_dir()

@@ -12,7 +12,8 @@ names, split names, messages, values) goes through `html.escape`, so a CSV heade
 The facts (every key optional except `run_id`):
   run_id, generated; stages [{node, state, seconds, error}];
   outcome {status pushed|blocked|failed|unfinished, stage, blocked_by, reason, destination,
-           version, violations [Violation.to_dict()], lines [Violation.line()], advice};
+           version, violations [Violation.to_dict()], lines [Violation.line()], advice,
+           cautions};
   violations {guard: [Violation.to_dict()]}; label_rows_left_out {split: rows};
   missing_spellings {column: {spelling: count}}; reading_notes [how the CSV was read: its
   dialect, row names left out, stray strings read as missing];
@@ -99,6 +100,9 @@ def _outcome(facts: Mapping[str, Any]) -> str:
     if advice:
         items = "".join(f"<li>{_e(a)}</li>" for a in advice)
         parts.append(f"<h3>What else to try</h3><ul>{items}</ul>")
+    if cautions := o.get("cautions"):  # also under "How the data was read"; here, in view
+        items = "".join(f"<li>{_e(c)}</li>" for c in cautions)
+        parts.append(f"<h3>Notes on the table</h3><ul>{items}</ul>")
     stages = "".join(
         f'<span class="{_e(s.get("state", ""))}" title="{_e(s.get("state", ""))}">'
         f"{_e(s.get('node', ''))} {_e(s.get('state', '').lower())}"

@@ -186,7 +186,8 @@ def collect(
 def outcome_facts(
     outcome: run_record.Outcome, staging: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The outcome as the report shows it: status, stage, reason, violations, advice."""
+    """The outcome as the report shows it: status, stage, reason, violations, advice, and the
+    staging record's cautions (features that give the label away, numbers read as text)."""
     return {
         "status": outcome.status,
         "stage": outcome.stage,
@@ -198,6 +199,7 @@ def outcome_facts(
         "lines": [v.line() for v in outcome.violations],
         "fixes": [v.fix() for v in outcome.violations],
         "advice": summary_lib.advice(outcome, staging),
+        "cautions": list((staging or {}).get("cautions") or []),
     }
 
 

