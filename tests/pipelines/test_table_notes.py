@@ -167,3 +167,15 @@ def test_numbers_as_a_spreadsheet_displays_them_are_named():
     ]
     rank = ["1,234", *"1234567890"]  # numbers but one (a stray string, noted as such): no note
     assert table_notes.formatted_number_notes(_table(rank=rank)) == []
+
+
+@pytest.mark.parametrize("spread, noted", [(8, True), (25, False)])
+def test_the_rank_correlation_bound_is_099(spread, noted):
+    y = np.arange(300.0)
+    x = y + np.random.default_rng(3).normal(0, spread, 300)
+    rho = stats.spearmanr(x, y).statistic
+    assert (0.99 <= rho < 0.999) if noted else (0.95 < rho < 0.99)
+    notes = table_notes.leak_notes(_table(x=x, y=y), "y", R)
+    assert notes == ([f"feature 'x' moves with the label 'y' almost exactly (rank correlation "
+                      f"{rho:.3f}): the model will copy it; if it is only known after the "
+                      "label, set transform.exclude: [x]"] if noted else [])  # fmt: skip
