@@ -79,7 +79,7 @@ def _run_command(args) -> int:
     # Warnings about the features the model will see; every column stays.
     excluded = [c for c in config.transform.exclude if c in table.column_names]
     formatted = table_notes.formatted_number_notes(table.drop(excluded))
-    added = list(formatted)
+    added = formatted + table_notes.spelling_notes(table.drop(excluded))
     added += table_notes.identifier_notes(table.drop([config.label, *excluded]))
     added += table_notes.duplicate_notes(table)
     # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is

@@ -7,6 +7,7 @@ data was read"). They warn; the table is staged as it is.
     leak_notes(table, label, task)  features that alone give the label away
     class_notes(table, label, task) a label of too many classes for its rows
     formatted_number_notes(table)   numbers written as a spreadsheet displays them ('$12,500')
+    spelling_notes(table)           categories that differ only by case or surrounding spaces
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def formatted_number_notes(table: pa.Table) -> list[str]:
     notes = []
     for name, column in zip(table.column_names, table.columns, strict=True):
         values = pc.drop_null(column)
-        if not len(values) or not pa.types.is_string(values.type):
+        if not len(values) or not pa.types.is_string(values.type) or _numbers_at_the_top(values):
             continue
         formatted = pc.sum(pc.match_substring_regex(values, FORMATTED_NUMBER)).as_py() or 0
         plain = pc.sum(cells.is_number(values)).as_py() or 0
@@ -98,6 +99,42 @@ def formatted_number_notes(table: pa.Table) -> list[str]:
             "numbers (a spreadsheet's General format)"
         )
     return notes
+
+
+def spelling_notes(table: pa.Table, examples: int = 3) -> list[str]:
+    """Warnings for text columns (under 90% numbers) holding values that differ only by case or
+    surrounding spaces (`yes` and `yes `, `Male` and `male`): each spelling is a category (a
+    class, for a label) of its own. Names up to `examples` groups."""
+    notes = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        values = pc.drop_null(column)
+        if not pa.types.is_string(values.type) or _numbers_at_the_top(values):
+            continue
+        values = pc.unique(values.combine_chunks())
+        if len(values) < 2:
+            continue
+        folded = pc.utf8_lower(pc.utf8_trim_whitespace(values))
+        groups = pa.table({"v": values, "f": folded}).group_by("f").aggregate([("v", "list")])
+        groups = groups.filter(pc.greater(pc.list_value_length(groups.column("v_list")), 1))
+        if not groups.num_rows:
+            continue
+        shown = sorted(
+            " / ".join(map(repr, sorted(g))) for g in groups.column("v_list").to_pylist()
+        )
+        more = f" and {len(shown) - examples} more" if len(shown) > examples else ""
+        notes.append(
+            f"column {name!r}: values that differ only by case or surrounding spaces are read "
+            f"as different categories ({'; '.join(shown[:examples])}{more}); write each one "
+            "spelling in the file"
+        )
+    return notes
+
+
+def _numbers_at_the_top(values: pa.ChunkedArray, rows: int = 1000) -> bool:
+    """Whether the first `rows` values are mostly plain numbers: a numeric column, skipped by the
+    notes on text (a 1M-row column would cost ~0.1 s each to look at whole)."""
+    head = values.slice(0, rows)
+    return cells.is_mostly_numeric(pc.sum(cells.is_number(head)).as_py() or 0, len(head))
 
 
 def class_notes(table: pa.Table, label: str, task: str, min_per_class: int = 5) -> list[str]:

@@ -179,3 +179,22 @@ def test_the_rank_correlation_bound_is_099(spread, noted):
     assert notes == ([f"feature 'x' moves with the label 'y' almost exactly (rank correlation "
                       f"{rho:.3f}): the model will copy it; if it is only known after the "
                       "label, set transform.exclude: [x]"] if noted else [])  # fmt: skip
+
+
+def test_categories_that_differ_only_by_case_or_spaces_are_named():
+    sex = ["Male", "male", "Female", "female ", "Male", None]
+    answer = ["yes", "yes ", "no", "no", " no", "yes"]
+    island = ["Biscoe", "Dream", "Torgersen", "Biscoe", "Dream", "Dream"]
+    codes = ["1", "2", "3", "4", "5", "x"]  # under 90% numbers: text, no variants
+    notes = table_notes.spelling_notes(_table(sex=sex, answer=answer, island=island, codes=codes))
+    assert notes == [
+        "column 'sex': values that differ only by case or surrounding spaces are read as "
+        "different categories ('Female' / 'female '; 'Male' / 'male'); write each one spelling "
+        "in the file",
+        "column 'answer': values that differ only by case or surrounding spaces are read as "
+        "different categories (' no' / 'no'; 'yes' / 'yes '); write each one spelling in the file",
+    ]
+    many = [f"c{i}" for i in range(5)] + [f"C{i}" for i in range(5)]
+    (note,) = table_notes.spelling_notes(_table(x=many))
+    assert note.endswith("('C0' / 'c0'; 'C1' / 'c1'; 'C2' / 'c2' and 2 more); write each one "
+                         "spelling in the file")  # fmt: skip
