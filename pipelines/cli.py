@@ -78,8 +78,10 @@ def _run_command(args) -> int:
         )
     # Warnings about the features the model will see; every column stays.
     excluded = [c for c in config.transform.exclude if c in table.column_names]
-    formatted = table_notes.formatted_number_notes(table.drop(excluded))
-    added = formatted + table_notes.spelling_notes(table.drop(excluded))
+    kept = table.drop(excluded)
+    # Numbers read as text, spellings read as categories: the report's cautions, with the leaks.
+    readings = table_notes.formatted_number_notes(kept) + table_notes.spelling_notes(kept)
+    added = list(readings)
     added += table_notes.identifier_notes(table.drop([config.label, *excluded]))
     added += table_notes.duplicate_notes(table)
     # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is
@@ -95,7 +97,7 @@ def _run_command(args) -> int:
     config = config.with_task(label_column)
     rare = table_notes.class_notes(table, config.label, config.task)
     added += rare
-    leaks = table_notes.leak_notes(table.drop(excluded), config.label, config.task)
+    leaks = table_notes.leak_notes(kept, config.label, config.task)
     added += leaks
     for note in added:
         print(f"nanguard run: {note}")
@@ -103,7 +105,7 @@ def _run_command(args) -> int:
     # report's outcome the cautions (what the model reads may not be what the user meant).
     rare = rare[0] if rare else None
     table = data_lib.with_notes(
-        table, added, label_as_classes=classes, rare_classes=rare, cautions=formatted + leaks
+        table, added, label_as_classes=classes, rare_classes=rare, cautions=readings + leaks
     )
     layout.claim()
     with layout.lock():
