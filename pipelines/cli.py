@@ -76,14 +76,16 @@ def _run_command(args) -> int:
             f"--label {config.label}: not a column of the data (columns: {table.column_names}); "
             "pass --label with the column to predict"
         )
-    # Warnings about the features the model will see; every column stays.
-    excluded = [c for c in config.transform.exclude if c in table.column_names]
-    kept = table.drop(excluded)
+    # Warnings about the features the model will see; every column stays. Printed before the
+    # task is decided, so a refused label still shows what was read (e.g. `$1,001` as text).
+    excluded = list(dict.fromkeys(c for c in config.transform.exclude if c != config.label))
+    kept = table.drop([c for c in excluded if c in table.column_names])
     # Numbers read as text, spellings read as categories: the report's cautions, with the leaks.
     readings = table_notes.formatted_number_notes(kept) + table_notes.spelling_notes(kept)
-    added = list(readings)
-    added += table_notes.identifier_notes(table.drop([config.label, *excluded]))
+    added = readings + table_notes.identifier_notes(kept.drop([config.label]))
     added += table_notes.duplicate_notes(table)
+    for note in added:
+        print(f"nanguard run: {note}")
     # The task (`task: auto` -> from the label's values, typed as CsvExampleGen types them) is
     # decided once, here, on the table that is staged; every component is then told the same.
     from nanguard.components import task as task_lib
@@ -93,14 +95,12 @@ def _run_command(args) -> int:
     classes = None
     if config.task == task_lib.AUTO:
         classes = task_lib.classes_note(label_column, config.label)
-    added += [classes] if classes else []
     config = config.with_task(label_column)
     rare = table_notes.class_notes(table, config.label, config.task)
-    added += rare
     leaks = table_notes.leak_notes(kept, config.label, config.task)
-    added += leaks
-    for note in added:
+    for note in ([classes] if classes else []) + rare + leaks:
         print(f"nanguard run: {note}")
+        added.append(note)
     # The report's "How the data was read"; a quality block repeats the label's notes, and the
     # report's outcome the cautions (what the model reads may not be what the user meant).
     rare = rare[0] if rare else None

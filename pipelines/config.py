@@ -75,7 +75,13 @@ class PipelineConfig(Section):
                 transform is None or (isinstance(transform, Mapping) and "inf" not in transform)
             ):
                 values["transform"] = {**(transform or {}), "inf": guard_inf}
-        return super().from_dict(values, where)
+        config = super().from_dict(values, where)
+        if config.label and config.label in config.transform.exclude:  # Transform would drop it
+            raise InputError(
+                f"transform.exclude: names the label {config.label!r}, which the model needs as "
+                "its target; take it out of transform.exclude (the label is never a feature)"
+            )
+        return config
 
     @classmethod
     def load(cls, path: str | None, **overrides: Any) -> PipelineConfig:

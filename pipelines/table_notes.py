@@ -166,9 +166,9 @@ def leak_notes(
     - regression: a numeric feature whose rank correlation with the label is >= 0.99 in size,
       over the rows where both are finite;
     - classification, when the majority class is wrong on at least 5% of the rows: a feature
-      that tells the class of >= 99% of them, with missing, NaN and +/-Inf as values of their
-      own: one cut of a numeric feature (two classes), or the classes of a text or few-valued
-      feature (at most 1 value per 50 rows).
+      that tells the class of >= 99% of them: by the classes of its values (a text or
+      few-valued feature, at most 1 value per 50 rows, a gap a value of its own), or by one cut
+      of a number (two classes; gaps at either end, +/-Inf where they belong).
 
     They warn; the table is staged as it is.
     """
@@ -233,23 +233,26 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def _told(column: pa.Array, codes: np.ndarray, classes: int) -> float | None:
-    """The share of rows whose class one feature tells (see `leak_notes`); None when it cannot
-    be judged (a numeric feature of many values and more than two classes, or an id)."""
+    """The share of rows whose class one feature tells (see `leak_notes`): the better of the
+    classes of its values (a text or few-valued feature, a gap a value of its own) and, for a
+    number and two classes, one cut (gaps at either end, +/-Inf where they belong); None when
+    neither can be judged (a numeric feature of many values and more than two classes, an id)."""
     rows = len(codes)
-    numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
-    if numeric and classes == 2:
-        x = column.to_numpy(zero_copy_only=False).astype(np.float64)
-        bad = ~np.isfinite(x)
-        # Missing, NaN and +/-Inf as the lowest values, then as the highest: the better cut.
-        low = np.where(bad, -np.inf, x)
-        return max(_best_cut(low, codes), _best_cut(np.where(bad, np.inf, x), codes))
+    told = None
     values = pc.dictionary_encode(column.cast(pa.string())).indices
     keys = pc.fill_null(values, -1).to_numpy(zero_copy_only=False) + 1
-    if keys.max() + 1 > max(2, rows // 50):
-        return None
-    joint = np.zeros((keys.max() + 1, classes), np.int64)
-    np.add.at(joint, (keys, codes), 1)
-    return joint.max(axis=1).sum() / rows
+    if keys.max() + 1 <= max(2, rows // 50):
+        joint = np.zeros((keys.max() + 1, classes), np.int64)
+        np.add.at(joint, (keys, codes), 1)
+        told = joint.max(axis=1).sum() / rows
+    if (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)) and classes == 2:
+        x = column.to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
+        top = np.finfo(np.float64).max  # above every float32 value: +/-Inf keep their places
+        x = np.clip(x, -top, top)
+        gap = np.isnan(x)
+        low, high = np.where(gap, -np.inf, x), np.where(gap, np.inf, x)
+        told = max(told or 0.0, _best_cut(low, codes), _best_cut(high, codes))
+    return told
 
 
 def _best_cut(x: np.ndarray, codes: np.ndarray) -> float:

@@ -200,6 +200,31 @@ def test_run_warns_of_an_identifier_column_but_not_of_the_label(tmp_path, capsys
     )
 
 
+def test_run_notes_survive_a_label_in_exclude_and_a_refused_task(tmp_path, capsys):
+    rows = [f'{i},{(i * 37) % 11}.5,"${1000 + i:,}"' for i in range(1, 31)]
+    data = tmp_path / "t.csv"
+    data.write_text("row,x,price\n" + "\n".join(rows) + "\n")  # Excel's CSV: prices as shown
+    config = tmp_path / "c.yaml"
+    config.write_text("task: regression\ntransform:\n  exclude: [row, row]\n")
+    argv = ["run", "--data", str(data), "--label", "price", "--root", str(tmp_path / "r")]
+    assert cli.main([*argv, "--config", str(config)]) == vocab.EXIT_USAGE
+    out, err = capsys.readouterr()
+    # A repeated name in exclude drops no other column; the note that explains the refusal
+    # (prices read as text) is printed before it.
+    assert out == (
+        "nanguard run: column 'price': 30 of its 30 values are numbers written with thousands "
+        "separators, a currency or a percent sign (e.g. '$1,001'): read as text, not as "
+        "numbers; save the table with those cells formatted as plain numbers (a spreadsheet's "
+        "General format)\n"
+    )
+    assert "task: regression needs a numeric label, and 'price' holds text" in err
+    assert not (tmp_path / "r").exists()
+    # The label in exclude: the Transform would drop it and the Trainer fail (it did, exit 1).
+    config.write_text("transform:\n  exclude: [price]\n")
+    assert cli.main([*argv, "--config", str(config)]) == vocab.EXIT_USAGE
+    assert "transform.exclude: names the label 'price'" in capsys.readouterr().err
+
+
 def test_run_refuses_a_label_of_one_class_before_it_starts(tmp_path, capsys):
     data = tmp_path / "t.csv"
     data.write_text("x,y\n" + "".join(f"{i}.5,{'yes' if i % 5 else ''}\n" for i in range(40)))

@@ -198,3 +198,19 @@ def test_categories_that_differ_only_by_case_or_spaces_are_named():
     (note,) = table_notes.spelling_notes(_table(x=many))
     assert note.endswith("('C0' / 'c0'; 'C1' / 'c1'; 'C2' / 'c2' and 2 more); write each one "
                          "spelling in the file")  # fmt: skip
+
+
+def test_a_number_coded_category_and_gaps_apart_from_inf_tell_classes():
+    """Found in review: region coded 1/2/3 with the label `region == 2` (no single cut tells
+    it), and NaN rows of one class with +Inf rows of the other (gaps had joined +Inf)."""
+    rng = np.random.default_rng(4)
+    region = rng.integers(1, 4, 300)
+    notes = table_notes.leak_notes(_table(region=region, y=(region == 2).astype(int)), "y", C)
+    assert [n.split(" alone")[0] for n in notes] == ["feature 'region'"]
+    y = rng.integers(0, 2, 300)
+    x = np.where(y == 1, np.inf, np.nan)
+    x[:100] = y[:100] * 2 + rng.normal(0, 0.8, 100)  # both classes, class 1 higher, overlapping
+    told = table_notes._told(pa.array(x, from_pandas=True), y, 2)
+    # One cut: gaps (class 0) at one end, +Inf (class 1) at the other, the middle split best.
+    middle = _brute_force_cut(x[:100], y[:100]) * 100
+    assert told == pytest.approx((200 + middle) / 300)
