@@ -141,8 +141,10 @@ def decide_task(task: str, column: Any, label: str = "the label") -> str:
         )
     values = pc.unique(_values(column))
     if len(values) == 1:
+        value = values[0].as_py()  # a float32 label: 0.1, not 0.10000000149011612
+        shown = f"{value:.7g}" if isinstance(value, float) else repr(value)
         raise InputError(
-            f"label {label!r} holds one value, {values[0].as_py()!r}, in every labelled row: "
+            f"label {label!r} holds one value, {shown}, in every labelled row: "
             f"a {task} has nothing to learn; pass another --label, or add rows with other values"
         )
     return task

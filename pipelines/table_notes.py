@@ -87,15 +87,17 @@ def formatted_number_notes(table: pa.Table) -> list[str]:
         values = pc.drop_null(column)
         if not len(values) or not pa.types.is_string(values.type) or _numbers_at_the_top(values):
             continue
-        formatted = pc.sum(pc.match_substring_regex(values, FORMATTED_NUMBER)).as_py() or 0
-        plain = pc.sum(cells.is_number(values)).as_py() or 0
-        if formatted < 0.9 * len(values) or cells.is_mostly_numeric(plain, len(values)):
+        number = pc.match_substring_regex(values, FORMATTED_NUMBER)
+        plain = cells.is_number(values)
+        numbers, plains = (pc.sum(v).as_py() or 0 for v in (number, plain))
+        if numbers < 0.9 * len(values) or cells.is_mostly_numeric(plains, len(values)):
             continue  # a numeric column's few formatted cells are its stray strings' note
-        example = pc.filter(values, pc.invert(cells.is_number(values)))[0].as_py()
+        shown = pc.filter(values, pc.and_(number, pc.invert(plain)))
         notes.append(
-            f"column {name!r}: {formatted:,} of its {len(values):,} values are numbers written "
-            f"with thousands separators, a currency or a percent sign (e.g. {example!r}): read "
-            "as text, not as numbers; save the table with those cells formatted as plain "
+            f"column {name!r}: {len(shown):,} of its {len(values):,} values are numbers written "
+            "with thousands separators, a currency or a percent sign (e.g. "
+            f"{shown[0].as_py()!r}): read as text, not as numbers; save the table with those "
+            "cells formatted as plain "
             "numbers (a spreadsheet's General format)"
         )
     return notes
@@ -215,8 +217,8 @@ def leak_notes(
             continue
         x = column.to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
         both = np.isfinite(x)
-        if both.sum() < min_rows or np.ptp(x[both]) == 0:
-            continue
+        if both.sum() < min_rows or np.ptp(x[both]) == 0 or np.ptp(target[both]) == 0:
+            continue  # a constant has no rank correlation
         rho = np.corrcoef(_ranks(x[both]), _ranks(target[both]))[0, 1]
         if abs(rho) >= 0.99:
             notes.append(

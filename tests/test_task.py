@@ -85,10 +85,10 @@ def test_a_label_of_one_value_is_refused_naming_it(chosen):
     training (logits [1, 27] against labels [27]); now the run exits 2 before it starts."""
     one = _typed(*(["yes"] * 4 + [None]))
     if chosen == "regression":
-        one = _typed("7.5", "7.5", None, "nan", "7.5")  # NaN is no value
+        one = _typed("0.1", "0.1", None, "nan", "0.1")  # NaN is no value; float32 0.1 reads 0.1
     with pytest.raises(InputError) as raised:
         task.decide_task(chosen, one, "y")
-    value = "'yes'" if chosen != "regression" else "7.5"
+    value = "'yes'" if chosen != "regression" else "0.1"
     kind = "regression" if chosen == "regression" else "classification"
     assert str(raised.value) == (
         f"label 'y' holds one value, {value}, in every labelled row: a {kind} has nothing to "

@@ -214,3 +214,17 @@ def test_a_number_coded_category_and_gaps_apart_from_inf_tell_classes():
     # One cut: gaps (class 0) at one end, +Inf (class 1) at the other, the middle split best.
     middle = _brute_force_cut(x[:100], y[:100]) * 100
     assert told == pytest.approx((200 + middle) / 300)
+
+
+def test_a_formatted_note_counts_and_shows_the_formatted_values_only():
+    values = ["12"] * 85 + ["$1,000"] * 10 + ["unknown"] * 5  # 95% numbers, 10 formatted
+    (note,) = table_notes.formatted_number_notes(_table(price=values))
+    assert note.startswith("column 'price': 10 of its 100 values are numbers written with ")
+    assert "(e.g. '$1,000')" in note
+
+
+def test_a_label_constant_where_a_feature_is_given_warns_nothing(recwarn):
+    y = np.array([5.0] * 30 + [1.0, 2.0, 3.0] * 10)
+    x = np.array([*range(30)] + [np.nan] * 30)  # given only where the label is 5
+    assert table_notes.leak_notes(_table(x=x, y=y), "y", R) == []
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
