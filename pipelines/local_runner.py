@@ -177,10 +177,20 @@ def run(pipeline, console: TextIO | None = None) -> str:
 @contextlib.contextmanager
 def scratch_dir(layout: Layout) -> Iterator[str]:
     """A folder `ROOT/tmp/run-*` for the run's temporary files, removed with everything in it
-    afterwards (and `ROOT/tmp` when empty). TensorFlow's AutoGraph writes the source of each
-    function it converts to the temp folder and never deletes it (~21 files a run); `tempfile`
-    in this process and TMPDIR for the Beam workers it starts point here meanwhile."""
+    afterwards (and `ROOT/tmp` when this run made it and it is empty). TensorFlow's AutoGraph
+    writes the source of each function it converts to the temp folder and never deletes it
+    (~21 files a run); `tempfile` in this process and TMPDIR for the Beam workers it starts
+    point here meanwhile.
+
+    Raises:
+      RootError: `ROOT/tmp` exists and is not a folder.
+    """
     parent = os.path.join(layout.root, "tmp")
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise RootError(
+            f"{parent} is a file; nanguard keeps a run's temporary files there: move it"
+        )
+    made = not os.path.isdir(parent)
     os.makedirs(parent, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="run-", dir=parent)
     saved_tempdir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
@@ -194,8 +204,9 @@ def scratch_dir(layout: Layout) -> Iterator[str]:
         else:
             os.environ["TMPDIR"] = saved_env
         shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            os.rmdir(parent)  # only when no other run's folder is in it
+        if made:
+            with contextlib.suppress(OSError):
+                os.rmdir(parent)  # only when nothing else is in it
 
 
 @contextlib.contextmanager
