@@ -97,8 +97,7 @@ def formatted_number_notes(table: pa.Table) -> list[str]:
             f"column {name!r}: {len(shown):,} of its {len(values):,} values are numbers written "
             "with thousands separators, a currency or a percent sign (e.g. "
             f"{shown[0].as_py()!r}): read as text, not as numbers; save the table with those "
-            "cells formatted as plain "
-            "numbers (a spreadsheet's General format)"
+            "cells formatted as plain numbers (a spreadsheet's General format)"
         )
     return notes
 
@@ -206,14 +205,12 @@ def leak_notes(
                     f"of {label!r}: the model will copy it; " + exclude.format(name)
                 )
         return notes
-    if not (pa.types.is_integer(y.type) or pa.types.is_floating(y.type)):
+    if not _numeric(y):
         return []  # a text label is never a regression's
     target = y.to_numpy(zero_copy_only=False).astype(np.float64)
     for name in typed.column_names:
         column = typed.column(name).combine_chunks()
-        if name == label or not (
-            pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
-        ):
+        if name == label or not _numeric(column):
             continue
         x = column.to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
         both = np.isfinite(x)
@@ -226,6 +223,11 @@ def leak_notes(
                 f"correlation {rho:.3f}): the model will copy it; " + exclude.format(name)
             )
     return notes
+
+
+def _numeric(array: pa.Array) -> bool:
+    """Whether CsvExampleGen typed the column as numbers (INT or FLOAT)."""
+    return pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -247,7 +249,7 @@ def _told(column: pa.Array, codes: np.ndarray, classes: int) -> float | None:
         joint = np.zeros((keys.max() + 1, classes), np.int64)
         np.add.at(joint, (keys, codes), 1)
         told = joint.max(axis=1).sum() / rows
-    if (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)) and classes == 2:
+    if _numeric(column) and classes == 2:
         x = column.to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
         top = np.finfo(np.float64).max  # above every float32 value: +/-Inf keep their places
         x = np.clip(x, -top, top)
