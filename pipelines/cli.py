@@ -78,8 +78,10 @@ def _run_command(args) -> int:
         )
     # Warnings about the features the model will see; every column stays. Printed before the
     # task is decided, so a refused label still shows what was read (e.g. `$1,001` as text).
-    excluded = list(dict.fromkeys(c for c in config.transform.exclude if c != config.label))
-    kept = table.drop([c for c in excluded if c in table.column_names])
+    # (The config refuses the label in exclude; a repeated name would make drop() take two.)
+    kept = table.drop(
+        [c for c in dict.fromkeys(config.transform.exclude) if c in table.column_names]
+    )
     # Numbers read as text, spellings read as categories: the report's cautions, with the leaks.
     readings = table_notes.formatted_number_notes(kept) + table_notes.spelling_notes(kept)
     added = readings + table_notes.identifier_notes(kept.drop([config.label]))

@@ -225,6 +225,19 @@ def test_run_notes_survive_a_label_in_exclude_and_a_refused_task(tmp_path, capsy
     assert "transform.exclude: names the label 'price'" in capsys.readouterr().err
 
 
+def test_a_name_repeated_in_exclude_leaves_the_next_columns_notes(tmp_path, capsys):
+    rows = [f"{i},{'Male' if i % 3 else 'male'},{i % 2}.{i}" for i in range(30)]
+    config = tmp_path / "c.yaml"
+    config.write_text("transform:\n  exclude: [row, row]\n")  # drop() would take 'sex' too
+    printed = _printed_before_a_refused_root(
+        tmp_path, capsys, "row,sex,y\n" + "\n".join(rows) + "\n", "y", "--config", str(config)
+    )
+    assert printed == (
+        "nanguard run: column 'sex': values that differ only by case or surrounding spaces are "
+        "read as different categories ('Male' / 'male'); write each one spelling in the file\n"
+    )
+
+
 def test_run_refuses_a_label_of_one_class_before_it_starts(tmp_path, capsys):
     data = tmp_path / "t.csv"
     data.write_text("x,y\n" + "".join(f"{i}.5,{'yes' if i % 5 else ''}\n" for i in range(40)))
