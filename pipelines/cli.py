@@ -72,9 +72,18 @@ def _run_command(args) -> int:
     for note in notes:
         print(f"nanguard run: {note}")
     if config.label not in table.column_names:
+        quoted = [
+            f"{q}{config.label}{q}" for q in "'\"" if f"{q}{config.label}{q}" in table.column_names
+        ]
+        hint = (
+            f"; the header's names hold their quotes (statsmodels' anes96.csv: 'vote'): pass "
+            f"--label {quoted[0]!r}, or write the header without them"
+            if quoted
+            else ""
+        )
         raise InputError(
             f"--label {config.label}: not a column of the data (columns: {table.column_names}); "
-            "pass --label with the column to predict"
+            f"pass --label with the column to predict{hint}"
         )
     # Warnings about the features the model will see; every column stays. Printed before the
     # task is decided, so a refused label still shows what was read (e.g. `$1,001` as text).

@@ -68,7 +68,7 @@ def duplicate_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
     return [
         f"{rows:,} rows but only {distinct:,} distinct: CsvExampleGen splits train from eval by "
         "a hash of the whole row, so identical rows all land in one split and the eval split "
-        "can hold a class mix that training never saw; to split them apart, add a column of "
+        "can hold a mix of labels that training never saw; to split them apart, add a column of "
         "row numbers (e.g. `row`) and set transform.exclude: [row]"
     ]
 

@@ -177,7 +177,7 @@ def test_run_warns_of_a_table_of_repeated_rows(tmp_path, capsys):
     assert _printed_before_a_refused_root(tmp_path, capsys, text, "survived") == (
         "nanguard run: 25 rows but only 2 distinct: CsvExampleGen splits train from eval by a "
         "hash of the whole row, so identical rows all land in one split and the eval split can "
-        "hold a class mix that training never saw; to split them apart, add a column of row "
+        "hold a mix of labels that training never saw; to split them apart, add a column of row "
         "numbers (e.g. `row`) and set transform.exclude: [row]\n"
     )
 
@@ -236,6 +236,19 @@ def test_a_name_repeated_in_exclude_leaves_the_next_columns_notes(tmp_path, caps
         "nanguard run: column 'sex': values that differ only by case or surrounding spaces are "
         "read as different categories ('Male' / 'male'); write each one spelling in the file\n"
     )
+
+
+def test_a_label_whose_header_name_holds_its_quotes_is_named_as_written(tmp_path, capsys):
+    """statsmodels' anes96.csv: tab-separated, every header name in single quotes ('vote')."""
+    data = tmp_path / "anes96.csv"
+    data.write_text("'age'\t'vote'\n" + "".join(f"{30 + i}\t{i % 2}\n" for i in range(30)))
+    argv = ["run", "--data", str(data), "--label", "vote", "--root", str(tmp_path / "r")]
+    assert cli.main(argv) == vocab.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--label vote: not a column of the data" in err
+    assert "the header's names hold their quotes" in err
+    assert "pass --label \"'vote'\", or write the header without them" in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_run_refuses_a_label_of_one_class_before_it_starts(tmp_path, capsys):
