@@ -18,11 +18,16 @@ class GuardBlockedError(RuntimeError):
 
 
 def guard_block(error: BaseException | None) -> GuardBlockedError | None:
-    """The `GuardBlockedError` that `error` is, or was raised from or during; None if none."""
-    while error is not None:
+    """The `GuardBlockedError` in `error`'s chain of causes and contexts, if any.
+
+    A context hidden with `raise ... from None` is not followed; a cycle ends the walk.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
         if isinstance(error, GuardBlockedError):
             return error
-        error = error.__cause__ or error.__context__
+        seen.add(id(error))
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     return None
 
 

@@ -25,7 +25,7 @@ import os
 import sys
 
 from nanguard.components import vocab
-from nanguard.components.errors import GuardBlockedError
+from nanguard.components.errors import GuardBlockedError, guard_block
 
 TERMINATION_LOG_ENV = "NANGUARD_TERMINATION_LOG"
 KUBERNETES_TERMINATION_LOG = "/dev/termination-log"
@@ -38,20 +38,6 @@ _GUARDS = {
     "tfx.components.trainer.": ("Trainer", "training"),  # nanguard's run_fn raises in it
 }
 _MODEL_ID_KEYS = ("current_model_id", "baseline_model_id")  # tfx evaluator constants
-
-
-def blocked_by(error: BaseException | None) -> GuardBlockedError | None:
-    """The GuardBlockedError in `error`'s chain of causes and contexts, if any.
-
-    A context hidden with `raise ... from None` is not followed.
-    """
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, GuardBlockedError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
-    return None
 
 
 def block_lines(error: GuardBlockedError, executor_class_path: str) -> list[str]:
@@ -134,7 +120,7 @@ def run(args, beam_args: list[str]) -> int:
         with _blessings_name_their_model():
             kubeflow_v2_run_executor._run_executor(args, beam_args)  # noqa: SLF001
     except Exception as e:
-        blocked = blocked_by(e)
+        blocked = guard_block(e)
         if blocked is None:
             raise
         logging.exception("The executor %s blocked the run.", args.executor_class_path)

@@ -8,7 +8,7 @@ import sys
 
 from tfx.dsl.components.base import base_executor
 
-from nanguard.components.errors import GuardBlockedError
+from nanguard.components.errors import GuardBlockedError, guard_block
 from nanguard.components.violations import Violation
 from nanguard.pipelines import entrypoint
 
@@ -119,7 +119,7 @@ def test_block_lines_without_records_name_the_executor_guard():
     assert lines[0] == "BLOCKED by custom: no"
 
 
-def test_blocked_by_follows_causes_and_contexts():
+def test_guard_block_follows_causes_and_contexts():
     inner = GuardBlockedError("inner")
     try:
         try:
@@ -128,11 +128,11 @@ def test_blocked_by_follows_causes_and_contexts():
             raise ValueError("during handling") from None
     except ValueError as e:
         outer = e
-    assert entrypoint.blocked_by(outer) is None  # `from None` hides the context on purpose
+    assert guard_block(outer) is None  # `from None` hides the context on purpose
     wrapped = RuntimeError("wrapped")
     wrapped.__cause__ = inner
-    assert entrypoint.blocked_by(wrapped) is inner
-    assert entrypoint.blocked_by(ValueError("plain")) is None
+    assert guard_block(wrapped) is inner
+    assert guard_block(ValueError("plain")) is None
 
 
 def test_a_block_in_the_container_exits_3_with_one_line_first(tmp_path):
