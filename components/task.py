@@ -114,10 +114,11 @@ def classes_note(column: Any, label: str = "the label") -> str | None:
     values (a 0/1 flag is classes; predicting it as a number is no advice)."""
     if label_kind(column) not in ("integer", "float") or infer_task(column) != CLASSIFICATION:
         return None
-    if distinct_values(column) <= 2:
+    distinct = distinct_values(column)
+    if distinct <= 2:
         return None
     return (
-        f"label {label!r} holds {distinct_values(column)} distinct whole numbers: read as classes "
+        f"label {label!r} holds {distinct} distinct whole numbers: read as classes "
         "(classification); set `task: regression` in --config to predict it as a number"
     )
 

@@ -72,9 +72,7 @@ def _run_command(args) -> int:
     for note in notes:
         print(f"nanguard run: {note}")
     if config.label not in table.column_names:
-        quoted = [
-            f"{q}{config.label}{q}" for q in "'\"" if f"{q}{config.label}{q}" in table.column_names
-        ]
+        quoted = [n for n in (f"'{config.label}'", f'"{config.label}"') if n in table.column_names]
         hint = (
             f"; the header's names hold their quotes (statsmodels' anes96.csv: 'vote'): pass "
             f"--label {quoted[0]!r}, or write the header without them"

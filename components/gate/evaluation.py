@@ -260,14 +260,14 @@ def _violation(failure: dict[str, Any], metrics: dict[str, Any], keys: dict[str,
         details["training_majority_accuracy"] = trained
         passing = _floor(value) if value > 0 else None
         advice = QUALITY_ADVICE
-        if value <= 0:
-            advice = "the model is no better than a constant; " + QUALITY_ADVICE
         if majority >= 1:  # every labelled eval row is of one class: nothing can beat it
             advice = (
                 "every labelled eval row is of one class, so no model can beat the majority "
                 "there; the hash split sent the other classes' rows to training: add rows of "
                 "the rarer classes"
             )
+        elif value <= 0:
+            advice = "the model is no better than a constant; " + QUALITY_ADVICE
         common_rows = majority * labelled if labelled and math.isfinite(majority) else 0
         if trained is not None and trained * 2 < majority and common_rows >= 20:
             # The splits disagree on a class that is common in eval (20 rows at least; fewer
