@@ -89,8 +89,10 @@ def _run_command(args) -> int:
     kept = table.drop(
         [c for c in dict.fromkeys(config.transform.exclude) if c in table.column_names]
     )
-    # Numbers read as text, spellings read as categories: the report's cautions, with the leaks.
+    # Numbers or dates read as text, spellings read as categories: the report's cautions, with
+    # the leaks.
     readings = table_notes.formatted_number_notes(kept) + table_notes.spelling_notes(kept)
+    readings += table_notes.date_notes(kept.drop([config.label]))
     added = readings + table_notes.identifier_notes(kept.drop([config.label]))
     added += table_notes.duplicate_notes(table)
     for note in added:

@@ -3,6 +3,7 @@ run` before anything is staged and kept in the staging record's notes (the repor
 data was read"). They warn; the table is staged as it is.
 
     identifier_notes(table)   columns that look like row numbers, ids or names
+    date_notes(table)         dates and times read as text, a category per date
     duplicate_notes(table)    a table of few distinct rows, which the hash split keeps together
     leak_notes(table, label, task)  features that alone give the label away
     class_notes(table, label, task) a label of too many classes for its rows
@@ -22,23 +23,34 @@ from nanguard.components import cells
 def identifier_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
     """Warnings for columns that look like identifiers, which predict nothing about a new row:
     whole numbers, each different and rising row by row in at least 99% of the steps (a row
-    number, a saved index, sorted ids, sorted runs of ids joined), or text whose every value
-    is different (names, ids: a vocabulary no new row will match). Only columns with a value
+    number, a saved index, sorted ids, sorted runs of ids joined), or text of which at least
+    `TEXT_ID_SHARE` of the values are different (names, ids: a vocabulary no new row will
+    match; dates are `date_notes`'). Only columns with a value
     in each of at least `min_rows` rows; they are kept, and the warning names the key that
     leaves them out (`transform.exclude`). `nanguard run` warns of every feature but the
     label."""
     notes = []
     for name, column in zip(table.column_names, table.columns, strict=True):
         rows = len(column)
-        if rows < min_rows or column.null_count or pc.count_distinct(column).as_py() != rows:
+        if rows < min_rows or column.null_count:
             continue
+        distinct = pc.count_distinct(column).as_py()
         exclude = f"set transform.exclude: [{name}]"
         if not pc.all(cells.is_number(column)).as_py():
-            notes.append(
-                f"feature {name!r}: each of its {rows:,} values is different (a name or an id): "
-                f"learnt as a vocabulary that no new row will match; {exclude} unless its "
-                "values recur"
+            # Text: a name repeats now and then (lifelines' senators: 922 names over 933 rows).
+            if distinct < TEXT_ID_SHARE * rows or _dates(column):  # dates: date_notes
+                continue
+            each = (
+                f"each of its {rows:,} values is different"
+                if distinct == rows
+                else f"{distinct:,} of its {rows:,} values are different"
             )
+            notes.append(
+                f"feature {name!r}: {each} (a name or an id): learnt as a vocabulary that no new "
+                f"row will match; {exclude} unless its values recur"
+            )
+            continue
+        if distinct != rows:
             continue
         try:
             steps = np.diff(pc.cast(column, pa.int64()).to_numpy())
@@ -50,6 +62,48 @@ def identifier_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
                 f"number, a saved index, an id) predict nothing about a new row; {exclude} if "
                 "it is one"
             )
+    return notes
+
+
+TEXT_ID_SHARE = 0.95  # text this share distinct: names or ids, not categories
+
+# A date or a time as tables write them: 2013-01-01, 2013-01-01 05:00:00, 2013-01-01T05:00:00Z,
+# 1949-02, 2013/01/31, 1887.05.12, 31/01/2013, 1.2.2013, 12-Jan-2013, Jan 12, 2013.
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_TIME = r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(z|utc|[ap]m|[+-]\d{2}:?\d{2})?)?"
+DATE = (
+    r"(?i)^\s*("
+    r"\d{4}-\d{1,2}(-\d{1,2})?|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}"
+    r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
+    rf"|\d{{1,2}}[- ]{_MONTH}[- ,]+\d{{2,4}}|{_MONTH} \d{{1,2}},? \d{{4}}"
+    rf"){_TIME}\s*$"
+)
+
+
+def _dates(values: pa.ChunkedArray | pa.Array, rows: int = 1000) -> bool:
+    """Whether at least 90% of the first `rows` non-null values are dates or times (`DATE`)."""
+    head = pc.drop_null(values).slice(0, rows)
+    if not len(head) or not pa.types.is_string(head.type):
+        return False
+    return (pc.sum(pc.match_substring_regex(head, DATE)).as_py() or 0) >= 0.9 * len(head)
+
+
+def date_notes(table: pa.Table) -> list[str]:
+    """Warnings for text columns of dates or times (`DATE`, judged on the first 1,000 values):
+    each distinct date is read as a category of its own, so the model learns nothing of their
+    order and a date it has not seen (every future one) is unknown to it."""
+    notes = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if not _dates(column):
+            continue
+        example = pc.drop_null(column)[0].as_py()
+        distinct = pc.count_distinct(pc.drop_null(column)).as_py()
+        notes.append(
+            f"feature {name!r} holds dates or times (e.g. {example!r}), read as text: each of "
+            f"its {distinct:,} distinct values is a category of its own, and a date the model "
+            "has not seen is unknown to it; write it as a number (a year, a month, days since "
+            f"a start) or set transform.exclude: [{name}]"
+        )
     return notes
 
 

@@ -437,3 +437,19 @@ def test_an_artifact_root_moves_only_the_artifacts(tmp_path):
     for name in ("metadata_path", "staging_root", "log_dir"):
         assert getattr(remote, name) == getattr(local, name)
         assert getattr(remote, name).startswith(str(tmp_path / "root"))
+
+
+def test_run_warns_of_dates_read_as_text_in_a_feature_not_in_exclude(tmp_path, capsys):
+    rows = [f"2013-01-{i % 28 + 1:02d} 05:00:00,{(i * 37) % 11}.5,{i % 2}" for i in range(30)]
+    text = "start,x,y\n" + "\n".join(rows) + "\n"
+    assert _printed_before_a_refused_root(tmp_path, capsys, text, "y") == (
+        "nanguard run: feature 'start' holds dates or times (e.g. '2013-01-01 05:00:00'), read "
+        "as text: each of its 28 distinct values is a category of its own, and a date the "
+        "model has not seen is unknown to it; write it as a number (a year, a month, days "
+        "since a start) or set transform.exclude: [start]\n"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("transform:\n  exclude: [start]\n")
+    assert (
+        _printed_before_a_refused_root(tmp_path, capsys, text, "y", "--config", str(config)) == ""
+    )

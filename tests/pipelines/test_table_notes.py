@@ -228,3 +228,54 @@ def test_a_label_constant_where_a_feature_is_given_warns_nothing(recwarn):
     x = np.array([*range(30)] + [np.nan] * 30)  # given only where the label is 5
     assert table_notes.leak_notes(_table(x=x, y=y), "y", R) == []
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_dates_read_as_text_are_named_and_numbers_or_mostly_text_are_not():
+    n = 40
+    table = _table(
+        day=[f"2013-01-{i % 28 + 1:02d}" for i in range(n)],
+        stamp=[f"1887-05-{i % 9 + 10} 00:00:00" for i in range(n)],  # lifelines' senators
+        european=[f"{i % 28 + 1}.2.2013" for i in range(n)],
+        spelled=["Jan 12, 2013", "12-Feb-2013"] * (n // 2),
+        year=[str(1990 + i) for i in range(n)],  # numbers, not text
+        term=["1887.05.12 - 1893.10.30  (Death)"] * n,  # text holding dates
+        few=[f"2013-01-0{i % 5 + 1}" if i % 10 < 8 else "unknown" for i in range(n)],  # 80%
+        gaps=[None if i % 2 else f"2020/03/{i % 9 + 10}" for i in range(n)],
+    )
+    notes = table_notes.date_notes(table)
+    distinct = {"day": 28, "stamp": 9, "european": 28, "spelled": 2, "gaps": 9}
+    examples = {
+        "day": "2013-01-01",
+        "stamp": "1887-05-10 00:00:00",
+        "european": "1.2.2013",
+        "spelled": "Jan 12, 2013",
+        "gaps": "2020/03/10",
+    }
+    assert notes == [
+        f"feature {name!r} holds dates or times (e.g. {examples[name]!r}), read as text: each "
+        f"of its {distinct[name]:,} distinct values is a category of its own, and a date the "
+        "model has not seen is unknown to it; write it as a number (a year, a month, days "
+        f"since a start) or set transform.exclude: [{name}]"
+        for name in ("day", "stamp", "european", "spelled", "gaps")
+    ]
+    # At exactly 90% dates a column is named; at 89% it is not.
+    for share, named in ((0.9, True), (0.875, False)):
+        dated = int(share * n)
+        column = [f"2013-01-{i % 28 + 1:02d}" for i in range(dated)] + ["x"] * (n - dated)
+        assert bool(table_notes.date_notes(_table(d=column))) is named
+
+
+def test_text_almost_all_different_is_an_identifier_and_dates_are_left_to_date_notes():
+    names = [f"person {i}" for i in range(24)]
+    notes = table_notes.identifier_notes(
+        _table(
+            name=names + ["person 0"],  # 24 of 25 different: 96%
+            city=names[:23] + ["person 0", "person 1"],  # 23 of 25: 92%
+            day=[f"2013-01-{i + 1:02d}" for i in range(25)],  # all different, but dates
+        )
+    )
+    assert notes == [
+        "feature 'name': 24 of its 25 values are different (a name or an id): learnt as a "
+        "vocabulary that no new row will match; set transform.exclude: [name] unless its "
+        "values recur"
+    ]
