@@ -25,10 +25,9 @@ def identifier_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
     whole numbers, each different and rising row by row in at least 99% of the steps (a row
     number, a saved index, sorted ids, sorted runs of ids joined), or text of which at least
     `TEXT_ID_SHARE` of the values are different (names, ids: a vocabulary no new row will
-    match; dates are `date_notes`'). Only columns with a value
-    in each of at least `min_rows` rows; they are kept, and the warning names the key that
-    leaves them out (`transform.exclude`). `nanguard run` warns of every feature but the
-    label."""
+    match; dates get `date_notes` instead). Only columns with a value in each of at least
+    `min_rows` rows; they are kept, and the warning names the key that leaves them out
+    (`transform.exclude`). `nanguard run` warns of every feature but the label."""
     notes = []
     for name, column in zip(table.column_names, table.columns, strict=True):
         rows = len(column)
