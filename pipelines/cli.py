@@ -73,12 +73,19 @@ def _run_command(args) -> int:
         print(f"nanguard run: {note}")
     if config.label not in table.column_names:
         quoted = [n for n in (f"'{config.label}'", f'"{config.label}"') if n in table.column_names]
-        hint = (
-            f"; the header's names hold their quotes (statsmodels' anes96.csv: 'vote'): pass "
-            f"--label {quoted[0]!r}, or write the header without them"
-            if quoted
-            else ""
-        )
+        # `a, b, y`: a space after each comma belongs to the next name.
+        spaced = [n for n in table.column_names if n.strip() == config.label.strip()]
+        hint = ""
+        if quoted:
+            hint = (
+                f"; the header's names hold their quotes (statsmodels' anes96.csv: 'vote'): pass "
+                f"--label {quoted[0]!r}, or write the header without them"
+            )
+        elif spaced:
+            hint = (
+                f"; the header spells it {spaced[0]!r}, with spaces: pass --label "
+                f"{spaced[0]!r}, or write the header without them"
+            )
         raise InputError(
             f"--label {config.label}: not a column of the data (columns: {table.column_names}); "
             f"pass --label with the column to predict{hint}"

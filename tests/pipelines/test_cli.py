@@ -453,3 +453,15 @@ def test_run_warns_of_dates_read_as_text_in_a_feature_not_in_exclude(tmp_path, c
     assert (
         _printed_before_a_refused_root(tmp_path, capsys, text, "y", "--config", str(config)) == ""
     )
+
+
+def test_a_label_whose_header_name_holds_a_space_is_named_as_written(tmp_path, capsys):
+    """`a, b, y`: written by hand, or by a writer that puts a space after each comma."""
+    data = tmp_path / "t.csv"
+    data.write_text("a, b, y\n" + "".join(f"{i}.5, {i % 3}, {i % 2}\n" for i in range(30)))
+    argv = ["run", "--data", str(data), "--label", "y", "--root", str(tmp_path / "r")]
+    assert cli.main(argv) == vocab.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--label y: not a column of the data (columns: ['a', ' b', ' y'])" in err
+    assert "the header spells it ' y', with spaces: pass --label ' y', or write the header" in err
+    assert not (tmp_path / "r").exists()
