@@ -8,6 +8,7 @@ data was read"). They warn; the table is staged as it is.
     leak_notes(table, label, task)  features that alone give the label away
     class_notes(table, label, task) a label of too many classes for its rows
     formatted_number_notes(table)   numbers written as a spreadsheet displays them ('$12,500')
+    unit_notes(table)               numbers followed by a unit ('5.2 kg')
     spelling_notes(table)           categories that differ only by case or surrounding spaces
 """
 
@@ -151,6 +152,33 @@ def formatted_number_notes(table: pa.Table) -> list[str]:
             "with thousands separators, a currency or a percent sign (e.g. "
             f"{shown[0].as_py()!r}): read as text, not as numbers; save the table with those "
             "cells formatted as plain numbers (a spreadsheet's General format)"
+        )
+    return notes
+
+
+# A number followed by a space and a unit: `5.2 kg`, `30 mph`, `12 km/h`, `25 °C`, `3 yrs`.
+NUMBER_WITH_UNIT = r"^\s*[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s+[a-zA-Z°µ][a-zA-Z°µ/²³.]{0,7}\s*$"
+
+
+def unit_notes(table: pa.Table) -> list[str]:
+    """Warnings for text columns whose values are numbers followed by a unit (`5.2 kg`): at least
+    90% of the values are such numbers or plain ones, one at least with a unit, in a column
+    that is text (under 90% plain numbers). They are read as text (a vocabulary of weights),
+    not as numbers."""
+    notes = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        values = pc.drop_null(column)
+        if not len(values) or not pa.types.is_string(values.type) or _numbers_at_the_top(values):
+            continue
+        unit = pc.match_substring_regex(values, NUMBER_WITH_UNIT)
+        plain = cells.is_number(values)
+        units, plains = (pc.sum(v).as_py() or 0 for v in (unit, plain))
+        if not units or units + plains < 0.9 * len(values):
+            continue
+        notes.append(
+            f"column {name!r}: {units:,} of its {len(values):,} values are numbers followed by "
+            f"a unit (e.g. {pc.filter(values, unit)[0].as_py()!r}): read as text, not as "
+            "numbers; write the number alone, in one unit (named in the header)"
         )
     return notes
 

@@ -465,3 +465,12 @@ def test_a_label_whose_header_name_holds_a_space_is_named_as_written(tmp_path, c
     assert "--label y: not a column of the data (columns: ['a', ' b', ' y'])" in err
     assert "the header spells it ' y', with spaces: pass --label ' y', or write the header" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_run_warns_of_numbers_followed_by_a_unit(tmp_path, capsys):
+    rows = [f"{50 + i % 7}.5 kg,{(i * 37) % 11}.5,{i % 2}" for i in range(30)]
+    assert _printed_before_a_refused_root(tmp_path, capsys, "w,x,y\n" + "\n".join(rows), "y") == (
+        "nanguard run: column 'w': 30 of its 30 values are numbers followed by a unit (e.g. "
+        "'50.5 kg'): read as text, not as numbers; write the number alone, in one unit (named "
+        "in the header)\n"
+    )

@@ -279,3 +279,29 @@ def test_text_almost_all_different_is_an_identifier_and_dates_are_left_to_date_n
         "vocabulary that no new row will match; set transform.exclude: [name] unless its "
         "values recur"
     ]
+
+
+def test_numbers_followed_by_a_unit_are_named_and_codes_or_plain_numbers_are_not():
+    weight = ["5.2 kg", "61 kg", "1,200 kg", None, "0", "70.5 kg"]  # a plain 0 among them
+    speed = ["30 mph", "12 km/h", "25 °C", "3 yrs", "-4 m", "7 m²"]
+    notes = table_notes.unit_notes(
+        _table(
+            weight=weight,
+            speed=speed,
+            code=["4WD", "2WD", "4WD", "AWD", "2WD", "4WD"],  # no space: a code, not a unit
+            plain=["1", "2", "3", "4", "5", "6"],
+            words=["3 days and more", "2 kg", "1 kg", "x", "y", "z"],  # 33% with a unit
+        )
+    )
+    assert notes == [
+        "column 'weight': 4 of its 5 values are numbers followed by a unit (e.g. '5.2 kg'): "
+        "read as text, not as numbers; write the number alone, in one unit (named in the "
+        "header)",
+        "column 'speed': 6 of its 6 values are numbers followed by a unit (e.g. '30 mph'): "
+        "read as text, not as numbers; write the number alone, in one unit (named in the "
+        "header)",
+    ]
+    # 90% numbers (with a unit or plain) is named; 80% is not.
+    for other, named in ((1, True), (2, False)):
+        values = ["5 kg"] * (10 - other) + ["unknown"] * other
+        assert bool(table_notes.unit_notes(_table(w=values))) is named
