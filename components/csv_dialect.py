@@ -266,8 +266,9 @@ def resolve(path: str, asked: CsvDialect | None = None) -> CsvDialect:
 
 
 def header_note(path: str, names: list[str], dialect: CsvDialect) -> str | None:
-    """A warning when the header reads as ONE column holding `;`, a tab or `|`: the likely
-    delimiter and the key to set; None otherwise."""
+    """A warning when the header reads as ONE column holding `;`, a tab or `|` (the likely
+    delimiter and the key to set) or runs of spaces (a fixed-width table: save it as CSV); None
+    otherwise."""
     if len(names) != 1:
         return None
     for delimiter, name in ((";", "';'"), (TAB, "tab"), ("|", "'|'"), (",", "','")):
@@ -277,6 +278,14 @@ def header_note(path: str, names: list[str], dialect: CsvDialect) -> str | None:
                 f"file looks {name}-separated; set data_guard.csv_delimiter: "
                 f"{'tab' if delimiter == TAB else repr(delimiter)} (or leave it auto)"
             )
+    if re.search(r"\S\s{2,}\S", names[0]):  # lifelines' divorce.dat: `   id   heduc ...`
+        return (
+            f"{path}: the header reads as ONE column {names[0].strip()[:60]!r} holding runs of "
+            "spaces: its columns look aligned by spaces (a fixed-width table), which nanguard "
+            "does not read; save it as CSV (pandas: read_fwf(path).to_csv(out, index=False)), "
+            "or set data_guard.csv_delimiter: space if cells are one space apart and no value "
+            "holds one"
+        )
     return None
 
 

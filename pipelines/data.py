@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nanguard.components import cells, csv_types, inputs, vocab
+from nanguard.components import cells, csv_dialect, csv_types, inputs, vocab
 from nanguard.components.data_guard.config import READING_KEYS, DataGuardConfig
 from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.inputs import read_csv
@@ -194,6 +194,11 @@ def read_data(
         files, flag=flag, where=path, missing=config.missing_values(), dialect=dialect,
         spellings=spellings,
     )  # fmt: skip
+    if table.num_columns == 1:  # one column holding `;` or runs of spaces: misread
+        found = inputs.dialect_of(files[0], dialect)
+        wrong = csv_dialect.header_note(files[0], table.column_names, found)
+        if wrong:
+            raise InputError(wrong)
     check_example_gen_header(table.column_names, f"{flag} {path}")
     notes = inputs.header_notes(files, dialect)
     found = csv_types.find_strays(table, _schema_kinds(schema_path), config.text_features)

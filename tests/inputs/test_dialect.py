@@ -213,3 +213,32 @@ def test_a_short_header_is_taken_only_when_no_delimiter_fits_header_and_rows(
     path.write_text(text)
     found = inputs.dialect_of(str(path))
     assert (found.delimiter, found.decimal, found.short_header) == (sep, decimal, short)
+
+
+def test_a_header_of_one_column_stops_the_run_with_the_reading_to_fix(tmp_path):
+    """lifelines' divorce.dat: columns aligned by runs of spaces, values holding spaces."""
+    from nanguard.pipelines import data as data_lib
+
+    fixed = tmp_path / "divorce.dat"
+    fixed.write_text(
+        "       id        heduc   heblack   div\n"
+        "        9   12-15 years        No    No\n"
+        "       11    < 12 years        No    No\n"
+    )
+    with pytest.raises(InputError) as raised:
+        data_lib.read_data(str(fixed))
+    assert str(raised.value) == (
+        f"{fixed}: the header reads as ONE column 'id        heduc   heblack   div' holding runs "
+        "of spaces: its columns look aligned by spaces (a fixed-width table), which nanguard "
+        "does not read; save it as CSV (pandas: read_fwf(path).to_csv(out, index=False)), or "
+        "set data_guard.csv_delimiter: space if cells are one space apart and no value holds one"
+    )
+    # A ;-separated file read with a forced comma: one column holding ';' is refused too.
+    path = _write(_frame().drop(columns="Name"), tmp_path / "e.csv", ";", ".", "cp1252")
+    forced = DataGuardConfig(csv_delimiter=",", csv_encoding="cp1252")
+    with pytest.raises(InputError, match="ONE column .* set data_guard.csv_delimiter: ';'"):
+        data_lib.read_data(path, forced)
+    # A real one-column file (a label alone) is read.
+    single = tmp_path / "one.csv"
+    single.write_text("y\n1\n2\n")
+    assert data_lib.read_data(str(single))[0].column_names == ["y"]
