@@ -74,7 +74,9 @@ def _run_command(args) -> int:
     if config.label not in table.column_names:
         quoted = [n for n in (f"'{config.label}'", f'"{config.label}"') if n in table.column_names]
         # `a, b, y`: a space after each comma belongs to the next name.
-        spaced = [n for n in table.column_names if n.strip() == config.label.strip()]
+        spaced = [
+            n for n in table.column_names if n.strip() == config.label.strip() and n != n.strip()
+        ]
         hint = ""
         if quoted:
             hint = (

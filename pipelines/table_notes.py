@@ -38,7 +38,9 @@ def identifier_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
         exclude = f"set transform.exclude: [{name}]"
         if not pc.all(cells.is_number(column)).as_py():
             # Text: a name repeats now and then (lifelines' senators: 922 names over 933 rows).
-            if distinct < TEXT_ID_SHARE * rows or _dates(column):  # dates: date_notes
+            if distinct < TEXT_ID_SHARE * rows or any(
+                _mostly(column, regex) for regex in (DATE, FORMATTED_NUMBER, NUMBER_WITH_UNIT)
+            ):  # dates and numbers written as text have notes of their own
                 continue
             each = (
                 f"each of its {rows:,} values is different"
@@ -68,24 +70,38 @@ def identifier_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
 TEXT_ID_SHARE = 0.95  # text this share distinct: names or ids, not categories
 
 # A date or a time as tables write them: 2013-01-01, 2013-01-01 05:00:00, 2013-01-01T05:00:00Z,
-# 1949-02, 2013/01/31, 1887.05.12, 31/01/2013, 1.2.2013, 12-Jan-2013, Jan 12, 2013.
-_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-_TIME = r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(z|utc|[ap]m|[+-]\d{2}:?\d{2})?)?"
+# 1949-02, 2013/01/31, 1887.05.12, 31/01/2013, 12/31/99, 1.2.2013, 12-Jan-2013, Jan 12, 2013,
+# Jan 2020, 2020-W05, 16:57:51, 5:00 PM. Months 1-12 and days 1-31, so seasons (2018-19), sort
+# codes (67-18-43) and versions (3.6.27) are not dates.
+_M = r"(0?[1-9]|1[0-2])"
+_D = r"(0?[1-9]|[12]\d|3[01])"
+_MONTH = (
+    r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?"
+    r"|oct(ober)?|nov(ember)?|dec(ember)?)\.?"
+)
+_CLOCK = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(z|utc|[ap]\.?m\.?|[+-]\d{2}:?\d{2})?"
 DATE = (
-    r"(?i)^\s*("
-    r"\d{4}-\d{1,2}(-\d{1,2})?|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}"
-    r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
-    rf"|\d{{1,2}}[- ]{_MONTH}[- ,]+\d{{2,4}}|{_MONTH} \d{{1,2}},? \d{{4}}"
-    rf"){_TIME}\s*$"
+    r"(?i)^\s*(("
+    rf"\d{{4}}-{_M}(-{_D})?|\d{{4}}/{_M}/{_D}|\d{{4}}\.{_M}\.{_D}"
+    rf"|({_D}[-/]{_M}|{_M}[-/]{_D})[-/](\d{{2}}|\d{{4}})|({_D}\.{_M}|{_M}\.{_D})\.\d{{4}}"
+    rf"|{_D}[- ]{_MONTH}[- ,]+\d{{2,4}}|{_MONTH} {_D},? \d{{4}}|{_MONTH}[- ]\d{{4}}"
+    r"|\d{4}-?w\d{2}(-?\d)?"
+    rf")([ T]{_CLOCK})?|{_CLOCK})\s*$"
 )
 
 
-def _dates(values: pa.ChunkedArray | pa.Array, rows: int = 1000) -> bool:
-    """Whether at least 90% of the first `rows` non-null values are dates or times (`DATE`)."""
+def _matching(values: pa.ChunkedArray | pa.Array, regex: str, rows: int = 1000) -> pa.Array:
+    """The first `rows` non-null values of a text column that match `regex` (none: not text)."""
     head = pc.drop_null(values).slice(0, rows)
     if not len(head) or not pa.types.is_string(head.type):
-        return False
-    return (pc.sum(pc.match_substring_regex(head, DATE)).as_py() or 0) >= 0.9 * len(head)
+        return pa.array([], pa.string())
+    return pc.filter(head, pc.match_substring_regex(head, regex))
+
+
+def _mostly(values: pa.ChunkedArray | pa.Array, regex: str, rows: int = 1000) -> bool:
+    """Whether at least 90% of the first `rows` non-null values match `regex`."""
+    head = pc.drop_null(values).slice(0, rows)
+    return bool(len(head)) and len(_matching(head, regex, rows)) >= 0.9 * len(head)
 
 
 def date_notes(table: pa.Table) -> list[str]:
@@ -94,10 +110,10 @@ def date_notes(table: pa.Table) -> list[str]:
     order and a date it has not seen (every future one) is unknown to it."""
     notes = []
     for name, column in zip(table.column_names, table.columns, strict=True):
-        if not _dates(column):
+        if not _mostly(column, DATE):
             continue
-        example = pc.drop_null(column)[0].as_py()
-        distinct = pc.count_distinct(pc.drop_null(column)).as_py()
+        dates = pc.filter(column, pc.match_substring_regex(column, DATE))
+        example, distinct = dates[0].as_py(), pc.count_distinct(dates).as_py()
         notes.append(
             f"feature {name!r} holds dates or times (e.g. {example!r}), read as text: each of "
             f"its {distinct:,} distinct values is a category of its own, and a date the model "
@@ -156,8 +172,16 @@ def formatted_number_notes(table: pa.Table) -> list[str]:
     return notes
 
 
-# A number followed by a space and a unit: `5.2 kg`, `30 mph`, `12 km/h`, `25 °C`, `3 yrs`.
-NUMBER_WITH_UNIT = r"^\s*[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s+[a-zA-Z°µ][a-zA-Z°µ/²³.]{0,7}\s*$"
+# A number followed by a unit of measure: `5.2 kg`, `1.37kg`, `8GB`, `30 mph`, `12 km/h`,
+# `25 °C`, `3 yrs`, `5,2 kg`. Units from a list: `16 May`, `1 PM`, `2 doors`, `4WD` are not.
+_UNIT = (
+    r"(mg|g|kg|t|lbs?|oz|st|[nµμ]m|mm|cm|dm|m|km|in|ft|yd|mi|nmi|mph|kph|kmh|km/h|m/s|ft/s|knots?"
+    r"|°\s?[cfk]|deg\s?[cf]|ms|s|secs?|mins?|h|hrs?|hours?|days?|wks?|weeks?|months?|yrs?"
+    r"|years?|y/o|[kmgt]?b|[kmgt]i?b|bytes?|ml|cl|dl|l|gal|cc|fl\s?oz|[kmg]?w|hp|bhp|kwh|k?cal"
+    r"|k?j|[km]?v|m?a|mah|ohms?|Ω|k?pa|hpa|m?bar|psi|mmhg|m2|m²|km2|km²|sq\s?ft|sqm|acres?|ha"
+    r"|[kmg]?hz|rpm|bpm|ppm|µg|μg|mcg|iu|mmol/l|mg/dl)"
+)
+NUMBER_WITH_UNIT = rf"(?i)^\s*[-+]?(\d{{1,3}}(,\d{{3}})+|\d+)([.,]\d+)?\s*{_UNIT}\.?\s*$"
 
 
 def unit_notes(table: pa.Table) -> list[str]:

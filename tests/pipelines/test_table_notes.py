@@ -305,3 +305,49 @@ def test_numbers_followed_by_a_unit_are_named_and_codes_or_plain_numbers_are_not
     for other, named in ((1, True), (2, False)):
         values = ["5 kg"] * (10 - other) + ["unknown"] * other
         assert bool(table_notes.unit_notes(_table(w=values))) is named
+
+
+@pytest.mark.parametrize(
+    "values, dates",
+    [
+        (["2018-19", "2019-20", "2020-21"], False),  # seasons: a "month" over 12
+        (["67-18-43", "20-45-12", "11-22-33"], False),  # sort codes
+        (["3.6.27", "3.10.4", "2.7.18"], False),  # versions
+        (["10-12", "3-2", "1/2"], False),  # ranges, scores, fractions
+        (["16:57:51", "5:00 PM", "12:30"], True),  # times of day
+        (["Jan 2020", "Feb-2021", "2020-W05"], True),  # months, ISO weeks
+        (["12/31/99", "31/12/1999", "September 3, 2020"], True),
+    ],
+)
+def test_dates_are_months_and_days_in_range_and_times_count(values, dates):
+    assert bool(table_notes.date_notes(_table(c=values * 10))) is dates
+
+
+def test_a_column_of_distinct_times_is_named_as_times_not_as_an_id():
+    times = _table(c=[f"10:{i:02d}:00" for i in range(30)])
+    assert table_notes.identifier_notes(times) == []
+    (note,) = table_notes.date_notes(times)
+    assert note.startswith("feature 'c' holds dates or times (e.g. '10:00:00')")
+
+
+def test_units_come_from_a_list_and_ids_skip_numbers_written_as_text():
+    n = 40
+    for values, noted in (
+        ([f"1.{i}kg" for i in range(n)], True),  # laptops: no space
+        ([f"{4 * (i % 8 + 1)}GB" for i in range(n)], True),
+        ([f"{i},5 kg" for i in range(n)], True),  # a decimal comma
+        ([f"{i} μm" for i in range(n)], True),  # Greek mu
+        ([f"{i % 28 + 1} May" for i in range(n)], False),  # day and month
+        ([f"{i % 12 + 1} PM" for i in range(n)], False),
+        ([f"{i % 30 + 1} C" for i in range(n)], False),  # seats
+        ([f"{i % 4 + 2} doors" for i in range(n)], False),
+    ):
+        assert bool(table_notes.unit_notes(_table(c=values))) is noted, values[0]
+    # Measurements and prices nearly all different are not named as ids.
+    weights = [f"{60 + i / 10:.1f} kg" for i in range(n)]
+    prices = [f"${1000 + 13 * i:,}" for i in range(n)]
+    assert table_notes.identifier_notes(_table(w=weights, p=prices)) == []
+    # The date note counts dates only, not the junk among them.
+    column = [f"2013-01-{i % 28 + 1:02d}" for i in range(63)] + [f"junk {i}" for i in range(7)]
+    (note,) = table_notes.date_notes(_table(d=column))
+    assert "each of its 28 distinct values" in note
