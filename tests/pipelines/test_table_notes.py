@@ -313,6 +313,7 @@ def test_numbers_followed_by_a_unit_are_named_and_codes_or_plain_numbers_are_not
         (["2018-19", "2019-20", "2020-21"], False),  # seasons: a "month" over 12
         (["67-18-43", "20-45-12", "11-22-33"], False),  # sort codes
         (["3.6.27", "3.10.4", "2.7.18"], False),  # versions
+        (["2013-01-45", "12-45-2000", "2013/02/77"], False),  # a "day" over 31
         (["10-12", "3-2", "1/2"], False),  # ranges, scores, fractions
         (["16:57:51", "5:00 PM", "12:30"], True),  # times of day
         (["Jan 2020", "Feb-2021", "2020-W05"], True),  # months, ISO weeks
