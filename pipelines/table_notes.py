@@ -14,6 +14,8 @@ data was read"). They warn; the table is staged as it is.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -153,10 +155,7 @@ def formatted_number_notes(table: pa.Table) -> list[str]:
     least not a plain number, in a column that is text (under 90% plain numbers). They are read
     as text (a vocabulary, or a class per value for a label), not as numbers."""
     notes = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        values = pc.drop_null(column)
-        if not len(values) or not pa.types.is_string(values.type) or _numbers_at_the_top(values):
-            continue
+    for name, values in _text_columns(table):
         number = pc.match_substring_regex(values, FORMATTED_NUMBER)
         plain = cells.is_number(values)
         numbers, plains = (pc.sum(v).as_py() or 0 for v in (number, plain))
@@ -190,10 +189,7 @@ def unit_notes(table: pa.Table) -> list[str]:
     that is text (under 90% plain numbers). They are read as text (a vocabulary of weights),
     not as numbers."""
     notes = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        values = pc.drop_null(column)
-        if not len(values) or not pa.types.is_string(values.type) or _numbers_at_the_top(values):
-            continue
+    for name, values in _text_columns(table):
         unit = pc.match_substring_regex(values, NUMBER_WITH_UNIT)
         plain = cells.is_number(values)
         units, plains = (pc.sum(v).as_py() or 0 for v in (unit, plain))
@@ -212,10 +208,7 @@ def spelling_notes(table: pa.Table, examples: int = 3) -> list[str]:
     surrounding spaces (`yes` and `yes `, `Male` and `male`): each spelling is a category (a
     class, for a label) of its own. Names up to `examples` groups."""
     notes = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        values = pc.drop_null(column)
-        if not pa.types.is_string(values.type) or _numbers_at_the_top(values):
-            continue
+    for name, values in _text_columns(table):
         values = pc.unique(values.combine_chunks())
         if len(values) < 2:
             continue
@@ -234,6 +227,15 @@ def spelling_notes(table: pa.Table, examples: int = 3) -> list[str]:
             "spelling in the file"
         )
     return notes
+
+
+def _text_columns(table: pa.Table) -> Iterator[tuple[str, pa.ChunkedArray]]:
+    """`(name, non-null values)` of each text column with a value, skipping the numeric ones
+    (mostly plain numbers in their first 1,000 values)."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        values = pc.drop_null(column)
+        if len(values) and pa.types.is_string(values.type) and not _numbers_at_the_top(values):
+            yield name, values
 
 
 def _numbers_at_the_top(values: pa.ChunkedArray, rows: int = 1000) -> bool:
