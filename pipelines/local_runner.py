@@ -220,6 +220,7 @@ def quiet_console(log_path: str, verbose: bool) -> Iterator[TextIO]:
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(file_handler)
+    level = root.level  # put back after: INFO afterwards printed ML Metadata's connection lines
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
     if verbose:
@@ -227,6 +228,7 @@ def quiet_console(log_path: str, verbose: bool) -> Iterator[TextIO]:
             yield sys.stdout
         finally:
             root.removeHandler(file_handler)
+            root.setLevel(level)
         return
     sys.stdout.flush()
     sys.stderr.flush()
@@ -250,6 +252,7 @@ def quiet_console(log_path: str, verbose: bool) -> Iterator[TextIO]:
         for fd in (saved_out, saved_err, log_fd):
             os.close(fd)
         console.close()
-        for h, level in quiet:
-            h.setLevel(level)
+        for h, h_level in quiet:
+            h.setLevel(h_level)
         root.removeHandler(file_handler)
+        root.setLevel(level)

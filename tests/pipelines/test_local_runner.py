@@ -1,5 +1,6 @@
 """`local_runner.scratch_dir`: a run's temporary files, under the root and gone afterwards."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -42,3 +43,17 @@ def test_a_tmp_folder_that_was_there_is_kept_and_a_tmp_file_is_refused(tmp_path)
         with local_runner.scratch_dir(layout):
             pass
     assert open(os.path.join(layout.root, "tmp")).read() == "mine"
+
+
+def test_the_quiet_console_puts_the_root_loggers_level_back(tmp_path):
+    """Left at INFO, the reads after a blocked run printed ML Metadata's connection lines."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        for verbose in (False, True):
+            with local_runner.quiet_console(str(tmp_path / "logs" / "run.log"), verbose):
+                assert root.level == logging.INFO
+            assert root.level == logging.WARNING
+    finally:
+        root.setLevel(before)
