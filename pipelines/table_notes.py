@@ -92,18 +92,13 @@ DATE = (
 )
 
 
-def _matching(values: pa.ChunkedArray | pa.Array, regex: str, rows: int = 1000) -> pa.Array:
-    """The first `rows` non-null values of a text column that match `regex` (none: not text)."""
+def _mostly(values: pa.ChunkedArray | pa.Array, regex: str, rows: int = 1000) -> bool:
+    """Whether at least 90% of the first `rows` non-null values of a text column match
+    `regex` (False for a column that is not text)."""
     head = pc.drop_null(values).slice(0, rows)
     if not len(head) or not pa.types.is_string(head.type):
-        return pa.array([], pa.string())
-    return pc.filter(head, pc.match_substring_regex(head, regex))
-
-
-def _mostly(values: pa.ChunkedArray | pa.Array, regex: str, rows: int = 1000) -> bool:
-    """Whether at least 90% of the first `rows` non-null values match `regex`."""
-    head = pc.drop_null(values).slice(0, rows)
-    return bool(len(head)) and len(_matching(head, regex, rows)) >= 0.9 * len(head)
+        return False
+    return (pc.sum(pc.match_substring_regex(head, regex)).as_py() or 0) >= 0.9 * len(head)
 
 
 def date_notes(table: pa.Table) -> list[str]:
