@@ -100,10 +100,10 @@ def _run_command(args) -> int:
     )
     # Numbers or dates read as text, spellings read as categories: the report's cautions, with
     # the leaks.
+    features = kept.drop([config.label])
     readings = table_notes.formatted_number_notes(kept) + table_notes.unit_notes(kept)
-    readings += table_notes.spelling_notes(kept)
-    readings += table_notes.date_notes(kept.drop([config.label]))
-    added = readings + table_notes.identifier_notes(kept.drop([config.label]))
+    readings += table_notes.spelling_notes(kept) + table_notes.date_notes(features)
+    added = readings + table_notes.identifier_notes(features)
     added += table_notes.duplicate_notes(table)
     for note in added:
         print(f"nanguard run: {note}")
