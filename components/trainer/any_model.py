@@ -8,7 +8,7 @@ its sample weights and its optimizer. `fit` then runs with `guard.GuardCallback`
 diagnosis, the `recover` / `stop` / `raise` policy) and keeps the health report in
 `model.guard_report` (written to `report_dir` when one was given).
 
-Two ways of guarding, chosen from the model's class:
+`check='step'` (the default) guards every step, in one of two ways chosen from the model's class:
 
 * Keras's own train step (Sequential, Functional, subclassed models without a `train_step`):
   the step is guarded in graph. One fused check, `is_finite(loss + global_norm(grads))`
@@ -22,11 +22,23 @@ Two ways of guarding, chosen from the model's class:
   weights and optimizer state back to the last finite snapshot at its next check, so up to
   `snapshot_every` steps of work are lost per event.
 
-Weights and optimizer state are snapshotted in graph at the end of a Keras call once
-`snapshot_every` steps have passed (`_GuardState.after_call`); when a call runs more steps than
-that (`steps_per_execution`), both steps snapshot themselves after every `snapshot_every`-th
-step instead (one `tf.cond` per step), so a rollback inside a call lands on the last such
-boundary. Under a distribution strategy or a loss scaler the host snapshots at its checks.
+`check='snapshot'` leaves the step as Keras or the model wrote it (no op added per step): the
+train function marks a NaN or Inf running `loss` after each Keras call, which the host reads
+then (as `TerminateOnNaN` reads it), and every `snapshot_every` steps the host checks every
+weight and snapshots them. A fault found there rolls weights and optimizer state back to the
+last snapshot (up to `snapshot_every` steps are lost, and the epoch's running metrics start
+again), is diagnosed from the weights (no batch is captured) and handled by the policy; from then
+on every step is checked (`check='step'`), so a later fault is caught at its step and its batch
+diagnosed. No gradient norm is recorded while unchecked. It costs what `TerminateOnNaN` costs
+plus the snapshots; under a loss scaler, a distribution strategy or `run_eagerly` every step is
+checked.
+
+With `check='step'`, weights and optimizer state are snapshotted in graph at the end of a Keras
+call once `snapshot_every` steps have passed (`_GuardState.after_call`); when a call runs more
+steps than that (`steps_per_execution`), both steps snapshot themselves after every
+`snapshot_every`-th step instead (one `tf.cond` per step), so a rollback inside a call lands on
+the last such boundary. Under a distribution strategy or a loss scaler the host snapshots at its
+checks.
 
 NaN and Inf: as above; after `fit` every weight is finite (the last finite snapshot is restored
 when the last steps went wrong), and saving a model that holds a NaN or Inf weight
@@ -45,7 +57,10 @@ from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.trainer import mixed
 from nanguard.components.trainer.any_state import (
     _AnyState,
+    _guarded_class,
+    _kind,
     _masked,
+    _overrides,
     _peek,
     _QuietLosses,
     _rows,
@@ -56,6 +71,8 @@ from nanguard.components.trainer.guarded_model import GuardedModel, _is_lso
 
 __all__ = ["guard", "guard_model", "is_guarded", "check_export"]
 
+CHECKS = ("step", "snapshot")
+
 LIMITS_CUSTOM_STEP = (
     "own train_step: checked after the step (loss and weights); the faulty update was applied "
     "and is rolled back at the next host check, up to snapshot_every steps are lost per event; "
@@ -63,13 +80,24 @@ LIMITS_CUSTOM_STEP = (
 )
 
 
-def guard(model: keras.Model, policy="recover", *, report_dir: str | None = None, **settings):
+def guard(
+    model: keras.Model,
+    policy="recover",
+    *,
+    check: str = "step",
+    report_dir: str | None = None,
+    **settings,
+):
     """Gives `model` the non-finite guard and returns it (the same object), ready to `fit`.
 
     Args:
         model: a `tf_keras.Model` of any kind, compiled or not (compile it before `fit`).
         policy: `recover`, `stop` or `raise` (`trainer.nonfinite_policy`), or a whole
             `TrainerConfig`, or a dict of trainer keys.
+        check: `step` (every step checked in graph; a non-finite update is never applied) or
+            `snapshot` (the model's step runs unchanged, and its loss and weights are checked
+            at each snapshot; a fault rolls back up to `snapshot_every` steps, and every step
+            is checked from then on). See the module docstring.
         report_dir: where `fit` writes `nanguard_training_health.json` (None: nowhere; the
             report is always `model.guard_report`).
         **settings: other trainer keys (`snapshot_every`, `lr_factor`, `max_recoveries`,
@@ -88,12 +116,15 @@ def guard(model: keras.Model, policy="recover", *, report_dir: str | None = None
         )
     if isinstance(model, GuardedModel):
         raise TypeError("This is nanguard's GuardedModel: its train step is guarded already.")
+    if check not in CHECKS:
+        raise InputError(f"guard: check {check!r} is not one of {list(CHECKS)}.")
     config = _config(policy, settings)
     if not isinstance(model, _AnyGuard):
         base = type(model)
-        object.__setattr__(model, "__class__", _guarded_class(base))
+        object.__setattr__(model, "__class__", _guarded_class(_AnyGuard, base))
     model._nanguard_config = config
     model._nanguard_report_dir = report_dir
+    model._nanguard_every_step = check == "step"
     model._nanguard_state = None
     model.guard_report = None
     model.train_function = None  # a function traced before now holds the unguarded step
@@ -128,32 +159,6 @@ def _config(policy, settings: dict) -> TrainerConfig:
             "(trainer.nonfinite_policy)."
         )
     return TrainerConfig.from_dict({"nonfinite_policy": policy, **settings})
-
-
-_CLASSES: dict = {}
-
-
-def _guarded_class(base: type) -> type:
-    """`base` with the guard mixed in, named as `base` (saved models load as `base`)."""
-    if base not in _CLASSES:
-        cls = type(base.__name__, (_AnyGuard, base), {"__module__": base.__module__})
-        cls.__qualname__ = base.__qualname__
-        _CLASSES[base] = cls
-    return _CLASSES[base]
-
-
-def _overrides(cls: type, name: str) -> bool:
-    """True if a class between `cls` and `keras.Model` defines `name` itself."""
-    for klass in cls.__mro__:
-        if klass is keras.Model:
-            return False
-        if (
-            klass is not _AnyGuard
-            and name in vars(klass)
-            and klass.__module__.split(".")[0] not in ("tf_keras", "keras")
-        ):
-            return True
-    return False
 
 
 class _AnyGuard:
@@ -263,9 +268,9 @@ class _AnyGuard:
             or (state.structure is None and batch is not None)
         ):
             self._nanguard_state = _AnyState(self, batch)
-            self._nanguard_custom_step = _overrides(type(self), "train_step")
-            self._nanguard_own_loss = _overrides(type(self), "compute_loss")
-            self._nanguard_own_metrics = _overrides(type(self), "compute_metrics")
+            self._nanguard_custom_step = _overrides(type(self), "train_step", _AnyGuard)
+            self._nanguard_own_loss = _overrides(type(self), "compute_loss", _AnyGuard)
+            self._nanguard_own_metrics = _overrides(type(self), "compute_metrics", _AnyGuard)
             self.train_function = None  # retraced once with the new state; kept across fits
         self._nanguard_state.warnings = warnings.get("warnings", [])
         self._nanguard_describe(report)
@@ -280,12 +285,22 @@ class _AnyGuard:
         report["own_train_step"] = self._nanguard_custom_step
         if self._nanguard_custom_step:
             report["limits"] = LIMITS_CUSTOM_STEP
+        unchecked = not (self._nanguard_every_step or _is_lso(optimizer))
+        report["check"] = "snapshot" if unchecked else "step"
         report["jit_compile"] = bool(getattr(self, "_jit_compile", False))
         report["mixed_precision"] = _is_lso(optimizer)
 
     # -- the steps ----------------------------------------------------------------------------
     @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
+        if not (
+            self._nanguard_every_step
+            or _is_lso(self.optimizer)
+            or tf.distribute.has_strategy()
+            or tf.executing_eagerly()  # run_eagerly: no train function to check after its call
+        ):
+            self._nanguard_state.unchecked = True  # checked after the call (`after_call`)
+            return super().train_step(data)
         if self._nanguard_custom_step:
             return self._nanguard_after_own_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -383,11 +398,3 @@ class _AnyGuard:
         if save_type == "savedmodel":  # tf.saved_model.save walks this before writing
             check_export(self)
         return super()._trackable_children(save_type, **kwargs)
-
-
-def _kind(model) -> str:
-    if isinstance(model, keras.Sequential):
-        return "sequential"
-    if getattr(model, "_is_graph_network", False):
-        return "functional"
-    return "subclassed"

@@ -1,5 +1,5 @@
-"""The guard state of `any_model.guard` and the helpers of its train step (one batch peeked,
-loss metrics kept quiet, gradients masked).
+"""The guard state of `any_model.guard`, the helpers of its train step (one batch peeked,
+loss metrics kept quiet, gradients masked) and of its guarded class.
 
 NaN and Inf: the state captures the batch of the first non-finite step; `_masked` zeroes a
 gradient (NaN * 0 would stay NaN) for steps that must not train under a distribution strategy.
@@ -165,3 +165,38 @@ def _peek(arguments: dict):
     except (TypeError, ValueError) as err:
         logging.warning("nanguard: cannot peek at the training data (%s); no batch capture", err)
         return None
+
+
+_CLASSES: dict = {}
+
+
+def _guarded_class(mixin: type, base: type) -> type:
+    """`base` with `mixin` (the guard) mixed in first, named as `base` (saved models load as
+    `base`)."""
+    if base not in _CLASSES:
+        cls = type(base.__name__, (mixin, base), {"__module__": base.__module__})
+        cls.__qualname__ = base.__qualname__
+        _CLASSES[base] = cls
+    return _CLASSES[base]
+
+
+def _overrides(cls: type, name: str, mixin: type) -> bool:
+    """True if a class between `cls` and `keras.Model`, other than `mixin`, defines `name`."""
+    for klass in cls.__mro__:
+        if klass is keras.Model:
+            return False
+        if (
+            klass is not mixin
+            and name in vars(klass)
+            and klass.__module__.split(".")[0] not in ("tf_keras", "keras")
+        ):
+            return True
+    return False
+
+
+def _kind(model) -> str:
+    if isinstance(model, keras.Sequential):
+        return "sequential"
+    if getattr(model, "_is_graph_network", False):
+        return "functional"
+    return "subclassed"

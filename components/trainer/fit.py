@@ -118,12 +118,17 @@ class GuardCallback(keras.callbacks.Callback):
         self._checked_at = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check()
+        unchecked = self._unchecked()
+        if not unchecked:  # unchecked steps: the loss was read after the epoch's last call
+            self._check()
         guard = self.model.guard_state
-        # The largest finite global gradient norm of this epoch; the variable restarts at 0.
-        epoch_norm = float(guard.max_grad_norm.numpy())
-        self._max_norm = max(self._max_norm, epoch_norm)
-        guard.max_grad_norm.assign(0.0)
+        # The largest finite global gradient norm of this epoch (unchecked steps compute
+        # none); the variable restarts at 0.
+        epoch_norm = None
+        if not unchecked:
+            epoch_norm = float(guard.max_grad_norm.numpy())
+            self._max_norm = max(self._max_norm, epoch_norm)
+            guard.max_grad_norm.assign(0.0)
         self.report["max_grad_norm_per_epoch"].append(json_float(epoch_norm))
         entry = {"epoch": epoch}
         for key, value in (logs or {}).items():
@@ -162,6 +167,11 @@ class GuardCallback(keras.callbacks.Callback):
     def _extra_check(self) -> str | None:
         """A reason to act although no step was non-finite (None here; see mixed.py)."""
         return None
+
+    def _unchecked(self) -> bool:
+        """True while the steps run unchecked, with no gradient norm (`guard(check='snapshot')`;
+        False here, see mixed.py)."""
+        return False
 
     def _handle_event(self, final: bool, reason: str = "nonfinite_step") -> None:
         model, guard = self.model, self.model.guard_state

@@ -22,12 +22,12 @@ from nanguard.components import vocab
 HEALTH_REPORT_FILE = "nanguard_training_health.json"
 
 
-def json_float(value: Any) -> float | str:
+def json_float(value: Any) -> float | str | None:
     """`float(value)` in the report's spelling: NaN -> "NaN", +-Inf -> "Infinity"/"-Infinity".
 
-    `value` may be a Python or numpy number or a scalar tensor.
+    `value` may be a Python or numpy number or a scalar tensor; None stays None.
     """
-    return vocab.jsonable(float(value))
+    return None if value is None else vocab.jsonable(float(value))
 
 
 def write_health_report(report: dict, directory: str) -> str:

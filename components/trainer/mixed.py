@@ -16,6 +16,8 @@ count of skips, the smallest scale seen and the last scale.
 
 from __future__ import annotations
 
+import math
+
 from absl import logging
 
 from nanguard.components.trainer.fit import GuardCallback
@@ -64,6 +66,22 @@ class AnyGuardCallback(GuardCallback):
         if self.report["status"] == "running":
             self._check()
 
+    def _unchecked(self) -> bool:
+        model = self.model
+        return not getattr(model, "_nanguard_every_step", True) and model.guard_state.unchecked
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Unchecked steps: after every call the host reads the running loss in the logs, as
+        # TerminateOnNaN does; a NaN or Inf there is the event the train function marked. Every
+        # `snapshot_every` steps the host checks the weights and snapshots them (the base's).
+        if self._unchecked():
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self._check(in_step=True)
+                self._checked_at = batch + 1
+                return
+        super().on_train_batch_end(batch, logs)
+
     def _extra_check(self) -> str | None:
         optimizer = self.model.optimizer
         if not _is_lso(optimizer):
@@ -85,12 +103,27 @@ class AnyGuardCallback(GuardCallback):
         return None
 
     def _handle_event(self, final: bool, reason: str = "nonfinite_step") -> None:
+        model = self.model
+        unchecked = not getattr(model, "_nanguard_every_step", True)
+        if unchecked:  # guard(check='snapshot'): Keras's running metrics averaged the fault in
+            for metric in model.metrics:
+                metric.reset_state()
         super()._handle_event(final, reason)
-        guard = self.model.guard_state
+        guard = model.guard_state
         self._seen = (int(guard.step.numpy()), int(guard.scale_skips.numpy()))
+        if unchecked:  # from now on every step is checked, so the next fault is diagnosed
+            model._nanguard_every_step = True
+            self.report["check"] = "step"
+            self.report["every_step_from"] = int(guard.step.numpy())
+            if final or model.stop_training:
+                model.train_function = None  # the next fit traces the checked step
+            else:
+                model.make_train_function(force=True)
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
+        if self.report.get("check") == "snapshot":  # no step computed a gradient norm
+            self.report["max_grad_norm"] = None
         optimizer = self.model.optimizer
         if not _is_lso(optimizer):
             return

@@ -1,0 +1,130 @@
+"""`guard(model, check='snapshot')`: Keras's step runs unchanged, checked after each call.
+
+With no fault the weights and the metrics are the unguarded twin's; a NaN found after a call
+rolls back to the last snapshot (the weights of a twin trained on the batches before it), and
+from then on every step is checked, so the next fault is caught at its own step with its batch
+diagnosed; a NaN in the loss, a gradient or a weight is caught with and without XLA.
+"""
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from nanguard.components.errors import InputError
+from nanguard.components.trainer import any_model
+from tests.trainer import _models
+from tests.trainer.test_any_model_xla_mixed import PoisonWeight, _bomb_model, _data
+
+
+def _guarded(kind, policy="recover", every=4, **settings):
+    model, data = _models.KINDS[kind](steps_per_execution=every)
+    return any_model.guard(model, policy, check="snapshot", snapshot_every=every, **settings), data
+
+
+@pytest.mark.parametrize("kind", sorted(_models.KINDS))
+def test_no_fault_gives_the_twins_weights_and_metrics(kind):
+    plain, data = _models.KINDS[kind](steps_per_execution=4)
+    want = plain.fit(_models.dataset(data), epochs=2, verbose=0).history
+    guarded, _ = _guarded(kind)
+    got = guarded.fit(_models.dataset(data), epochs=2, verbose=0).history
+    for a, b in zip(_models.weights(guarded), _models.weights(plain), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert sorted(got) == sorted(want)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-6, err_msg=key)
+    report = guarded.guard_report
+    assert guarded.guard_state.unchecked  # the traced step is Keras's own
+    assert report["check"] == "snapshot" and report["status"] == "ok"
+    assert report["steps"] == 16 and report["nonfinite_events"] == []
+    # The host's: at the start, after the calls ending at steps 4, 8, 12 and 16, and at the end
+    # (none more at an epoch's end: the loss read after its last call is the check).
+    assert report["snapshots"] == 6
+    assert report["max_grad_norm"] is None
+
+
+@pytest.mark.parametrize("kind", ["sequential", "own_train_step"])
+def test_a_fault_rolls_back_to_the_snapshot_before_its_call(kind):
+    """4 steps per call: a NaN label at step 6 is found after the call of steps 4-7, and the
+    weights go back to those after step 4, a twin's trained on the first 4 batches."""
+    model, (x, y, w) = _guarded(kind, "stop")
+    y = y.copy()
+    y[200] = np.nan  # batch 6 of 32 rows
+    model.fit(_models.dataset((x, y, w)), epochs=1, verbose=0)
+    report = model.guard_report
+    (event,) = report["nonfinite_events"]
+    assert event["step"] == 7  # the last step of the call the check followed
+    assert event["diagnosis"]["stage"] == "weights"  # Keras's step applied the NaN update
+    assert report["status"] == "stopped" and report["check"] == "step"
+    twin, _ = _models.KINDS[kind](steps_per_execution=4)
+    twin.fit(_models.dataset((x[:128], y[:128], None)), epochs=1, verbose=0)
+    for a, b in zip(_models.weights(model), _models.weights(twin), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_after_the_first_fault_every_step_is_checked_and_the_batch_diagnosed():
+    model, (x, y, _) = _guarded("sequential", lr_factor=0.5)
+    y = y.copy()
+    y[[70, 200]] = np.nan  # steps 2 and 6: one in each call of the first epoch
+    history = model.fit(_models.dataset((x, y, None)), epochs=1, verbose=0).history
+    report = model.guard_report
+    first, second = report["nonfinite_events"]
+    assert (first["step"], first["diagnosis"]["stage"]) == (3, "weights")
+    assert report["every_step_from"] == 4 and report["check"] == "step"
+    assert second["step"] == 6 and second["diagnosis"]["stage"] == "loss"
+    assert second["diagnosis"]["loss"] == "NaN"  # the captured batch, replayed
+    assert report["recoveries"] == 2
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0025)
+    assert _models.all_finite(model) and np.isfinite(history["loss"]).all()
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_nan_loss_gradient_or_weight_is_caught_with_and_without_xla(jit):
+    model, (x, y, _) = _models.sequential(jit_compile=jit)
+    y = y.copy()
+    y[70] = np.nan
+    model = any_model.guard(model, check="snapshot", snapshot_every=4)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    assert len(model.guard_report["nonfinite_events"]) == 1 and _models.all_finite(model)
+
+    bomb = any_model.guard(_bomb_model(jit), check="snapshot", snapshot_every=4)
+    bx, by = _data()
+    bx["flag"][100] = 1.0  # a NaN gradient in batch 3, the loss finite
+    bomb.fit(bx, by, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    (event,) = bomb.guard_report["nonfinite_events"]
+    assert event["diagnosis"]["stage"] == "weights" and _models.all_finite(bomb)
+
+    model, (x, y, _) = _models.sequential(jit_compile=jit)
+    model = any_model.guard(model, check="snapshot", snapshot_every=4)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False, callbacks=[PoisonWeight(5)])
+    (event,) = model.guard_report["nonfinite_events"]
+    assert event["step"] == 6 and event["diagnosis"]["stage"] == "weights"
+    assert model.guard_report["jit_compile"] is jit and _models.all_finite(model)
+
+
+def test_a_loss_scaler_keeps_every_step_checked():
+    model, data = _models.sequential(
+        optimizer=keras.mixed_precision.LossScaleOptimizer(keras.optimizers.SGD(0.01))
+    )
+    model = any_model.guard(model, check="snapshot", snapshot_every=4)
+    model.fit(_models.dataset(data), epochs=1, verbose=0)
+    assert model.guard_report["check"] == "step" and not model.guard_state.unchecked
+    assert model.guard_report["loss_scale_skips"] == 0
+
+
+def test_an_unknown_check_is_named():
+    model, _ = _models.sequential()
+    with pytest.raises(InputError, match="check 'epoch' is not one of"):
+        any_model.guard(model, check="epoch")
+
+
+def test_the_loss_is_read_after_every_call_between_snapshots():
+    """2 steps per call, a snapshot every 8: a NaN label at step 2 is seen after its call (the
+    running loss), not 6 steps later at the next snapshot."""
+    model, (x, y, _) = _models.sequential(steps_per_execution=2)
+    y = y.copy()
+    y[70] = np.nan  # batch 2
+    model = any_model.guard(model, "stop", check="snapshot", snapshot_every=8)
+    model.fit(_models.dataset((x, y, None)), epochs=1, verbose=0)
+    (event,) = model.guard_report["nonfinite_events"]
+    assert event["step"] == 3 and model.guard_report["stopped_early"]
+    assert model.guard_report["steps"] == 4 and _models.all_finite(model)
