@@ -2,24 +2,34 @@
 
 For each model (Sequential, Functional with a 50k-vocabulary embedding, two outputs and sample
 weights, subclassed, subclassed with its own `train_step`, and the two-tower recommender of
-`tests/trainer/two_tower_module.py` with two 50k-row tables), two twins are built from the same
-seed and compiled alike with the same `steps_per_execution` (`--steps-per-call`, also the
-guard's `snapshot_every`): one goes through `nanguard.components.guard`, the other trains with
-`keras.callbacks.TerminateOnNaN()`. After one untimed fit each (tracing), every round times one
-`fit(epochs=E)` of each twin of each model, in a seeded random order (interleaved, so a slow
-moment of the shared machine falls on any of them). A model's ratio is the median over rounds of
+`tests/trainer/two_tower_module.py` with two 50k-row tables), three twins are built from the same
+seed and compiled alike with the same `steps_per_execution` (`--steps-per-call`): two go through
+`nanguard.components.guard` with `snapshot_every=--snapshot-every`, one with `check='step'` (the
+default: every step checked in graph) and one with `check='snapshot'` (Keras's step unchanged,
+its loss checked after each call as `TerminateOnNaN` checks it, its weights at each snapshot),
+the third trains with `keras.callbacks.TerminateOnNaN()`. After one untimed fit each (tracing),
+every round times one `fit(epochs=E)` of each twin of each model: the models in a seeded random
+order, each model's three twins back to back in a random order (so a slow moment of the shared
+machine falls on fits that are compared), with Python's garbage collector run before and held
+off during each fit (as `timeit` does), in wall-clock and in the process's CPU time. A ratio is
+the median over rounds of
 `time(TerminateOnNaN) / time(guarded)`: above 1 the guarded fit is faster; the target is >= 0.95.
 A fit has fixed costs besides its epochs (the guard's: a snapshot at its start, a check and the
-report at its end); `--epochs 1` charges them all to one epoch, `--epochs 3` to three, as a
-real training run of many epochs charges them to all of its epochs.
+report at its end); `--epochs 1` charges them all to one epoch, `--epochs 10` to ten, as a real
+training run of many epochs charges them to all of its epochs.
 
-    .venv/bin/python benchmarks/bench_guard_any.py --rows 8192 --rounds 5 --epochs 3
+    .venv/bin/python benchmarks/bench_guard_any.py --rows 8192 --rounds 11 --epochs 10
+
+`--snapshot-every` (100) is how many steps a rollback may lose; each snapshot copies every
+weight and optimizer slot, about 40 MB for the two-tower model, and costs a few percent of a
+20-step call when taken after every call.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import os
 import random
 import shutil
@@ -38,6 +48,7 @@ from nanguard.components import guard  # noqa: E402
 from tests.trainer import _models, two_tower_module  # noqa: E402
 
 TARGET = 0.95
+VARIANTS = ("step", "snapshot", "terminate_on_nan")  # guard(check=...), then the stock callback
 
 
 def _two_tower(rows: int, steps: int):
@@ -81,6 +92,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per timed fit")
     parser.add_argument("--steps-per-call", type=int, default=20)
+    parser.add_argument("--snapshot-every", type=int, default=100)
     parser.add_argument(
         "--kinds",
         nargs="+",
@@ -89,13 +101,13 @@ def main() -> None:
     args = parser.parse_args()
     fits = {}
     for kind in args.kinds:
-        for variant in ("guarded", "terminate_on_nan"):
+        for variant in VARIANTS:
             model, dataset = _build(kind, args.rows, args.steps_per_call, args.batch_size)
             callbacks = []
-            if variant == "guarded":
-                model = guard(model, snapshot_every=args.steps_per_call)
-            else:
+            if variant == "terminate_on_nan":
                 callbacks = [keras.callbacks.TerminateOnNaN()]
+            else:
+                model = guard(model, check=variant, snapshot_every=args.snapshot_every)
 
             def fit(model=model, dataset=dataset, callbacks=callbacks, epochs=args.epochs):
                 model.fit(dataset, epochs=epochs, verbose=0, callbacks=callbacks)
@@ -103,33 +115,51 @@ def main() -> None:
             fit(epochs=1)  # traced, untimed
             fits[kind, variant] = fit
             print(f"built {kind} {variant}", file=sys.stderr, flush=True)
-    times = {key: [] for key in fits}
-    order = list(fits)
+    wall = {key: [] for key in fits}
+    cpu = {key: [] for key in fits}
+    kinds, variants = list(args.kinds), list(VARIANTS)
     rng = random.Random(0)
     for _ in range(args.rounds):
-        rng.shuffle(order)
-        for key in order:
-            start = time.perf_counter()
+        rng.shuffle(kinds)
+        # A model's three fits run back to back, in a random order: a slow spell of the shared
+        # machine then falls on the fits it is compared among more often than across rounds.
+        for key in [(kind, v) for kind in kinds for v in rng.sample(variants, len(variants))]:
+            gc.collect()
+            gc.disable()  # as timeit does: no collection inside a timed fit
+            start, start_cpu = time.perf_counter(), time.process_time()
             fits[key]()
-            times[key].append(time.perf_counter() - start)
+            wall[key].append(time.perf_counter() - start)
+            cpu[key].append(time.process_time() - start_cpu)
+            gc.enable()
             print(
-                f"round {len(times[key])} {key} {times[key][-1]:.3f}s", file=sys.stderr, flush=True
+                f"round {len(wall[key])} {key} {wall[key][-1]:.3f}s (cpu {cpu[key][-1]:.3f}s)",
+                file=sys.stderr,
+                flush=True,
             )
     print(
         f"rows {args.rows}, batch {args.batch_size}, {args.steps_per_call} steps per call for "
-        f"both, {args.epochs} epoch(s) per fit, {args.rounds} interleaved rounds; "
-        "ratio = TerminateOnNaN time / guarded time"
+        f"all, a snapshot every {args.snapshot_every} steps, {args.epochs} epoch(s) per fit, "
+        f"{args.rounds} interleaved rounds; ratio = "
+        "TerminateOnNaN time / guarded time, median over rounds (min in brackets); wall clock, "
+        "and the process's CPU time (less moved by other tenants of a shared machine)"
     )
-    print("| model | guarded s/fit | TerminateOnNaN s/fit | ratio (median) | min | target |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| model | check | guarded s/fit | TerminateOnNaN s/fit | ratio (wall) | ratio (CPU) "
+        "| target |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for kind in args.kinds:
-        guarded, plain = times[kind, "guarded"], times[kind, "terminate_on_nan"]
-        ratios = [p / g for p, g in zip(plain, guarded, strict=True)]
-        median = statistics.median(ratios)
-        print(
-            f"| {kind} | {statistics.median(guarded):.3f} | {statistics.median(plain):.3f} | "
-            f"**{median:.2f}x** | {min(ratios):.2f}x | {'met' if median >= TARGET else 'NOT met'} |"
-        )
+        plain, plain_cpu = wall[kind, "terminate_on_nan"], cpu[kind, "terminate_on_nan"]
+        for check in VARIANTS[:2]:
+            ratios = [p / g for p, g in zip(plain, wall[kind, check], strict=True)]
+            cpu_ratios = [p / g for p, g in zip(plain_cpu, cpu[kind, check], strict=True)]
+            median = statistics.median(ratios)
+            print(
+                f"| {kind} | {check} | {statistics.median(wall[kind, check]):.3f} | "
+                f"{statistics.median(plain):.3f} | **{median:.2f}x** ({min(ratios):.2f}) | "
+                f"{statistics.median(cpu_ratios):.2f}x ({min(cpu_ratios):.2f}) | "
+                f"{'met' if median >= TARGET else 'NOT met'} |"
+            )
 
 
 if __name__ == "__main__":
