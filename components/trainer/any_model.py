@@ -24,10 +24,12 @@ diagnosis, the `recover` / `stop` / `raise` policy) and keeps the health report 
 
 `check='snapshot'` leaves the step as Keras or the model wrote it (no op added per step): the
 train function marks a NaN or Inf running `loss` after each Keras call, which the host reads
-then (as `TerminateOnNaN` reads it), and every `snapshot_every` steps the host checks every
-weight and snapshots them. A fault found there rolls weights and optimizer state back to the
-last snapshot (up to `snapshot_every` steps are lost, and the epoch's running metrics start
-again), is diagnosed from the weights (no batch is captured) and handled by the policy; from then
+then (as `TerminateOnNaN` reads it), and every `snapshot_every` steps (counted across epochs, at
+the end of a call) and at each epoch's end the host checks every weight and snapshots them. A
+fault found there rolls weights and optimizer state back to the last snapshot (the steps since
+are lost; the epoch's running metrics start again, an epoch with no step left logs NaN, and the
+call's batch logs are emptied), is diagnosed from the weights (no batch is captured) and
+handled by the policy; from then
 on every step is checked (`check='step'`), so a later fault is caught at its step and its batch
 diagnosed. No gradient norm is recorded while unchecked. It costs what `TerminateOnNaN` costs
 plus the snapshots; under a loss scaler, a distribution strategy or `run_eagerly` every step is
@@ -95,9 +97,9 @@ def guard(
         policy: `recover`, `stop` or `raise` (`trainer.nonfinite_policy`), or a whole
             `TrainerConfig`, or a dict of trainer keys.
         check: `step` (every step checked in graph; a non-finite update is never applied) or
-            `snapshot` (the model's step runs unchanged, and its loss and weights are checked
-            at each snapshot; a fault rolls back up to `snapshot_every` steps, and every step
-            is checked from then on). See the module docstring.
+            `snapshot` (the model's step runs unchanged; its loss is checked after each Keras
+            call, its weights at each snapshot; a fault rolls back to the last snapshot, and
+            every step is checked from then on). See the module docstring.
         report_dir: where `fit` writes `nanguard_training_health.json` (None: nowhere; the
             report is always `model.guard_report`).
         **settings: other trainer keys (`snapshot_every`, `lr_factor`, `max_recoveries`,

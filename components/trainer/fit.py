@@ -119,8 +119,7 @@ class GuardCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         unchecked = self._unchecked()
-        if not unchecked:  # unchecked steps: the loss was read after the epoch's last call
-            self._check()
+        self._check()
         guard = self.model.guard_state
         # The largest finite global gradient norm of this epoch (unchecked steps compute
         # none); the variable restarts at 0.

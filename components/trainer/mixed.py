@@ -1,4 +1,6 @@
-"""Mixed precision under the guard: loss-scale skips counted, a collapsing scale acted on.
+"""The callback of `guard(model)`: mixed precision under the guard (loss-scale skips counted, a
+collapsing scale acted on) and the host side of `check='snapshot'` (the loss read after each
+Keras call, the weights checked and snapshotted every `snapshot_every` steps).
 
 With the `mixed_float16` policy a `LossScaleOptimizer` skips, by design, every step whose scaled
 gradients overflow, and halves the loss scale (down to 1). The guarded step counts those skips
@@ -59,6 +61,23 @@ class AnyGuardCallback(GuardCallback):
         guard = self.model.guard_state
         self._seen = (int(guard.step.numpy()), int(guard.scale_skips.numpy()))
         self._skips_before = self._seen[1]
+        # Unchecked steps (`guard(check='snapshot')`), counted by the host across epochs: all,
+        # at the last snapshot, at the last rollback; and this epoch's.
+        self._total = self._snapped = self._rolled_back = self._epoch_steps = 0
+        self._ran_unchecked = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self._epoch_steps = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and self._ran_unchecked and self._rolled_back == self._total:
+            # A rollback after the epoch's last call: no step of the epoch is in its metrics.
+            for key in logs:
+                if not key.startswith("val_"):
+                    logs[key] = float("nan")
+        super().on_epoch_end(epoch, logs)  # checks the weights and snapshots them
+        self._snapped = self._total
 
     def on_test_begin(self, logs=None):
         # Validation inside fit runs before the epoch-end check: check first, so it never
@@ -71,16 +90,25 @@ class AnyGuardCallback(GuardCallback):
         return not getattr(model, "_nanguard_every_step", True) and model.guard_state.unchecked
 
     def on_train_batch_end(self, batch, logs=None):
+        self._total += batch + 1 - self._epoch_steps
+        self._epoch_steps = batch + 1
+        if not self._unchecked():
+            super().on_train_batch_end(batch, logs)
+            return
         # Unchecked steps: after every call the host reads the running loss in the logs, as
-        # TerminateOnNaN does; a NaN or Inf there is the event the train function marked. Every
-        # `snapshot_every` steps the host checks the weights and snapshots them (the base's).
-        if self._unchecked():
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                self._check(in_step=True)
-                self._checked_at = batch + 1
-                return
-        super().on_train_batch_end(batch, logs)
+        # TerminateOnNaN does (a NaN or Inf there is the event the train function marked), and
+        # every `snapshot_every` steps, counted across epochs, checks the weights and snapshots.
+        self._ran_unchecked = True
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._check(in_step=True)
+        elif self._total - self._snapped >= self.snapshot_every:
+            self._check()
+        else:
+            return
+        self._snapped = self._total
+        if logs and self._rolled_back == self._total:
+            logs.clear()  # they averaged a step that was rolled back (a later TerminateOnNaN)
 
     def _extra_check(self) -> str | None:
         optimizer = self.model.optimizer
@@ -104,26 +132,49 @@ class AnyGuardCallback(GuardCallback):
 
     def _handle_event(self, final: bool, reason: str = "nonfinite_step") -> None:
         model = self.model
-        unchecked = not getattr(model, "_nanguard_every_step", True)
-        if unchecked:  # guard(check='snapshot'): Keras's running metrics averaged the fault in
-            for metric in model.metrics:
+        unchecked = self._unchecked()
+        if unchecked:
+            for metric in model.metrics:  # Keras's running metrics averaged the fault in
                 metric.reset_state()
-        super()._handle_event(final, reason)
-        guard = model.guard_state
-        self._seen = (int(guard.step.numpy()), int(guard.scale_skips.numpy()))
-        if unchecked:  # from now on every step is checked, so the next fault is diagnosed
+            # From now on every step is checked, so the next fault is diagnosed with its batch.
             model._nanguard_every_step = True
             self.report["check"] = "step"
-            self.report["every_step_from"] = int(guard.step.numpy())
-            if final or model.stop_training:
+            self.report["every_step_from"] = int(model.guard_state.step.numpy())
+            self._rolled_back = self._total
+        ended = True
+        try:
+            super()._handle_event(final, reason)
+            ended = final or model.stop_training
+        finally:
+            guard = model.guard_state
+            self._seen = (int(guard.step.numpy()), int(guard.scale_skips.numpy()))
+            if unchecked and ended:
                 model.train_function = None  # the next fit traces the checked step
-            else:
-                model.make_train_function(force=True)
+            elif unchecked:
+                self._retrace()
+
+    def _retrace(self) -> None:
+        """Traces the checked train function, running as many steps per call as before: for an
+        epoch's last, shorter call Keras lowers `_steps_per_execution` meanwhile, and at 1 it
+        would trace a one-step function."""
+        model = self.model
+        steps = getattr(model, "_steps_per_execution", None)
+        now = None if steps is None else steps.numpy().item()
+        if steps is not None:
+            steps.assign(model.guard_state.per_call)
+        try:
+            model.make_train_function(force=True)
+        finally:
+            if steps is not None:
+                steps.assign(now)
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
-        if self.report.get("check") == "snapshot":  # no step computed a gradient norm
-            self.report["max_grad_norm"] = None
+        self.report["check"] = "snapshot" if self._unchecked() else "step"
+        if self._ran_unchecked:  # unchecked steps count neither examples nor gradient norms
+            self.report["examples"] = None
+            if self.report["check"] == "snapshot":
+                self.report["max_grad_norm"] = None
         optimizer = self.model.optimizer
         if not _is_lso(optimizer):
             return

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from nanguard.components.errors import InputError
+from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.trainer import any_model
 from tests.trainer import _models
 from tests.trainer.test_any_model_xla_mixed import PoisonWeight, _bomb_model, _data
@@ -36,10 +36,10 @@ def test_no_fault_gives_the_twins_weights_and_metrics(kind):
     assert guarded.guard_state.unchecked  # the traced step is Keras's own
     assert report["check"] == "snapshot" and report["status"] == "ok"
     assert report["steps"] == 16 and report["nonfinite_events"] == []
-    # The host's: at the start, after the calls ending at steps 4, 8, 12 and 16, and at the end
-    # (none more at an epoch's end: the loss read after its last call is the check).
-    assert report["snapshots"] == 6
-    assert report["max_grad_norm"] is None
+    # The host's: at the start, after the calls ending at steps 4, 8, 12 and 16, at both
+    # epochs' ends and at the end.
+    assert report["snapshots"] == 8
+    assert report["max_grad_norm"] is None and report["examples"] is None  # not counted
 
 
 @pytest.mark.parametrize("kind", ["sequential", "own_train_step"])
@@ -128,3 +128,62 @@ def test_the_loss_is_read_after_every_call_between_snapshots():
     (event,) = model.guard_report["nonfinite_events"]
     assert event["step"] == 3 and model.guard_report["stopped_early"]
     assert model.guard_report["steps"] == 4 and _models.all_finite(model)
+
+
+def test_a_fault_in_an_epochs_last_shorter_call():
+    """9 batches, 4 steps per call: the epoch's last call runs one step, with a NaN label. The
+    checked train function traced then still runs 4 steps per call (Keras had lowered the count
+    for that call); the epoch, with no step left in its metrics, logs NaN; the next epoch's NaN
+    batch is caught at its own step."""
+    x, y = _models._regression(rows=288)
+    y[260] = np.nan  # batch 8, the last
+    model, _ = _models.sequential(steps_per_execution=4)
+    model = any_model.guard(model, check="snapshot", snapshot_every=4)
+    history = model.fit(_models.dataset((x, y, None)), epochs=2, verbose=0).history
+    report = model.guard_report
+    first, second = report["nonfinite_events"]
+    assert first["step"] == 8 and report["every_step_from"] == 9
+    assert second["step"] == 17 and second["diagnosis"]["stage"] == "loss"
+    assert report["steps"] == 18 and _models.all_finite(model)
+    assert np.isnan(history["loss"][0]) and np.isfinite(history["loss"][1])
+    assert report["loss_per_epoch"][0] == "NaN"
+
+
+def test_epochs_shorter_than_snapshot_every_are_snapshotted_at_their_ends():
+    model, data = _models.sequential(steps_per_execution=4)
+    model = any_model.guard(model, check="snapshot", snapshot_every=12)
+    model.fit(_models.dataset(data), epochs=3, verbose=0)  # 8 steps an epoch
+    assert model.guard_report["snapshots"] == 5  # the start, each epoch's end, the end
+    assert int(model.guard_state.snapped_at.numpy()) == 24
+
+
+def test_raise_switches_to_checked_steps_before_raising():
+    model, (x, y, _) = _guarded("sequential", "raise")
+    y = y.copy()
+    y[70] = np.nan
+    with pytest.raises(GuardBlockedError):
+        model.fit(_models.dataset((x, y, None)), epochs=1, verbose=0)
+    report = model.guard_report
+    assert report["check"] == "step" and report["every_step_from"] == 4
+    assert model.train_function is None and _models.all_finite(model)  # a next fit: checked
+
+
+def test_a_later_terminate_on_nan_does_not_stop_a_recovered_run():
+    """The logs of the call that was rolled back are emptied: a TerminateOnNaN after the guard
+    sees no NaN loss, and both epochs run."""
+    model, (x, y, _) = _guarded("sequential")
+    y = y.copy()
+    y[70] = np.nan
+    stop = keras.callbacks.TerminateOnNaN()
+    history = model.fit(_models.dataset((x, y, None)), epochs=2, verbose=0, callbacks=[stop])
+    assert len(history.history["loss"]) == 2 and model.guard_report["recoveries"] == 2
+
+
+def test_run_eagerly_checks_every_step_and_says_so():
+    model, data = _models.sequential()
+    model.run_eagerly = True
+    model = any_model.guard(model, check="snapshot", snapshot_every=4)
+    model.fit(_models.dataset(data), epochs=1, verbose=0)
+    report = model.guard_report
+    assert report["check"] == "step" and report["examples"] == 256
+    assert report["max_grad_norm"] > 0
