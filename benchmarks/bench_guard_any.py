@@ -126,11 +126,13 @@ def main() -> None:
         for key in [(kind, v) for kind in kinds for v in rng.sample(variants, len(variants))]:
             gc.collect()
             gc.disable()  # as timeit does: no collection inside a timed fit
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fits[key]()
-            wall[key].append(time.perf_counter() - start)
-            cpu[key].append(time.process_time() - start_cpu)
-            gc.enable()
+            try:
+                start, start_cpu = time.perf_counter(), time.process_time()
+                fits[key]()
+                wall[key].append(time.perf_counter() - start)
+                cpu[key].append(time.process_time() - start_cpu)
+            finally:
+                gc.enable()
             print(
                 f"round {len(wall[key])} {key} {wall[key][-1]:.3f}s (cpu {cpu[key][-1]:.3f}s)",
                 file=sys.stderr,
