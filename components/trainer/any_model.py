@@ -24,16 +24,12 @@ diagnosis, the `recover` / `stop` / `raise` policy) and keeps the health report 
 
 `check='snapshot'` leaves the step as Keras or the model wrote it (no op added per step): the
 train function marks a NaN or Inf running `loss` after each Keras call, which the host reads
-then (as `TerminateOnNaN` reads it), and every `snapshot_every` steps (counted across epochs, at
-the end of a call) and at each epoch's end the host checks every weight and snapshots them. A
-fault found there rolls weights and optimizer state back to the last snapshot (the steps since
-are lost; the epoch's running metrics start again, an epoch with no step left logs NaN, and the
-call's batch logs are emptied), is diagnosed from the weights (no batch is captured) and
-handled by the policy; from then
-on every step is checked (`check='step'`), so a later fault is caught at its step and its batch
-diagnosed. No gradient norm is recorded while unchecked. It costs what `TerminateOnNaN` costs
-plus the snapshots; under a loss scaler, a distribution strategy or `run_eagerly` every step is
-checked.
+then (as `TerminateOnNaN` does); every `snapshot_every` steps and at each epoch's end the host
+checks every weight and snapshots them. A fault rolls back to the last snapshot, resets the
+running metrics, is diagnosed from the weights (no batch is captured) and handled by the
+policy; from then on every step is checked (`check='step'`). No gradient norm or examples
+count is kept while unchecked. Under a loss scaler, a distribution strategy or `run_eagerly`
+every step is checked. Details: `components/trainer/README.md`.
 
 With `check='step'`, weights and optimizer state are snapshotted in graph at the end of a Keras
 call once `snapshot_every` steps have passed (`_GuardState.after_call`); when a call runs more
