@@ -102,7 +102,10 @@ class _GuardState:
         @tf.function(reduce_retracing=True)
         def train_function(iterator):
             self.in_step = self.unchecked = False
-            start = model._train_counter.read_value()
+            # Only a guard(check='snapshot') step counts its steps here; a checked one counts
+            # them itself, and reads nothing more per call.
+            may_run_unchecked = not getattr(model, "_nanguard_every_step", True)
+            start = model._train_counter.read_value() if may_run_unchecked else None
             logs = inner(iterator)  # traces the step (`snapshot_in_step` may set `in_step`)
             if self.unchecked:  # Keras's own step ran: count its steps, check its loss
                 return self._check_call(logs, model._train_counter.read_value() - start)
