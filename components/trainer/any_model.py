@@ -22,10 +22,10 @@ diagnosis, the `recover` / `stop` / `raise` policy) and keeps the health report 
   weights and optimizer state back to the last finite snapshot at its next check, so up to
   `snapshot_every` steps of work are lost per event.
 
-`check='snapshot'` leaves the step as Keras or the model wrote it (no op added per step): the
-train function marks a NaN or Inf running `loss` after each Keras call, which the host reads
-then (as `TerminateOnNaN` does); every `snapshot_every` steps and at each epoch's end the host
-checks every weight and snapshots them. A fault rolls back to the last snapshot, resets the
+`check='snapshot'` leaves Keras's train function as Keras traced it (no op added): after each
+Keras call the host reads the running `loss` (as `TerminateOnNaN` does) and counts the call's
+steps; every `snapshot_every` steps and at each epoch's end it checks every weight and
+snapshots them. A fault rolls back to the last snapshot, resets the
 running metrics, is diagnosed from the weights (no batch is captured) and handled by the
 policy; from then on every step is checked (`check='step'`). No gradient norm or examples
 count is kept while unchecked. Under a loss scaler, a distribution strategy or `run_eagerly`
@@ -62,6 +62,7 @@ from nanguard.components.trainer.any_state import (
     _peek,
     _QuietLosses,
     _rows,
+    _unchecked,
 )
 from nanguard.components.trainer.config import NONFINITE_POLICIES, TrainerConfig
 from nanguard.components.trainer.diagnosis import refuse_nonfinite_weights
@@ -191,8 +192,13 @@ class _AnyGuard:
             return self.train_function
         function = super().make_train_function(force)
         state = self._nanguard_state
-        self.train_function = function if state is None else state.after_call(self, function)
-        return self.train_function
+        if state is not None:
+            # check='snapshot': Keras's function as it is; the host checks after each call.
+            state.unchecked = _unchecked(self)
+            if not state.unchecked:
+                function = state.after_call(self, function)
+        self.train_function = function
+        return function
 
     def guarded_loss(self, y, y_pred, sample_weight=None, x=None):
         """The compiled loss plus regularization, as a float32 scalar; no metric is updated."""
@@ -283,21 +289,14 @@ class _AnyGuard:
         report["own_train_step"] = self._nanguard_custom_step
         if self._nanguard_custom_step:
             report["limits"] = LIMITS_CUSTOM_STEP
-        unchecked = not (self._nanguard_every_step or _is_lso(optimizer))
-        report["check"] = "snapshot" if unchecked else "step"
+        report["check"] = "snapshot" if _unchecked(self) else "step"
         report["jit_compile"] = bool(getattr(self, "_jit_compile", False))
         report["mixed_precision"] = _is_lso(optimizer)
 
     # -- the steps ----------------------------------------------------------------------------
     @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
-        if not (
-            self._nanguard_every_step
-            or _is_lso(self.optimizer)
-            or tf.distribute.has_strategy()
-            or tf.executing_eagerly()  # run_eagerly: no train function to check after its call
-        ):
-            self._nanguard_state.unchecked = True  # checked after the call (`after_call`)
+        if self._nanguard_state.unchecked:  # decided by `make_train_function`
             return super().train_step(data)
         if self._nanguard_custom_step:
             return self._nanguard_after_own_step(data)

@@ -200,3 +200,15 @@ def _kind(model) -> str:
     if getattr(model, "_is_graph_network", False):
         return "functional"
     return "subclassed"
+
+
+def _unchecked(model) -> bool:
+    """True if the guarded model's steps run as Keras or the model wrote them
+    (`check='snapshot'`); under a loss scaler, a distribution strategy or `run_eagerly` every
+    step is checked."""
+    return not (
+        model._nanguard_every_step
+        or _is_lso(model.optimizer)
+        or tf.distribute.has_strategy()
+        or model.run_eagerly
+    )

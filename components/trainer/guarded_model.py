@@ -69,7 +69,9 @@ class _GuardState:
         # function snapshots itself (in its step or after its call), so the host's checks
         # between calls only read `bad_steps`.
         self.every, self.per_call, self.in_step = 0, 1, False
-        self.unchecked = False  # trace time: the step is Keras's own, unchecked (`_check_call`)
+        # `guard(check='snapshot')`: the train function is Keras's own, its steps unchecked and
+        # uncounted in graph (the host counts them and reads the loss; `mixed.AnyGuardCallback`).
+        self.unchecked = False
 
     def _in_graph(self, lso: bool) -> bool:
         """Whether the train function may snapshot itself: not under a distribution strategy
@@ -101,14 +103,8 @@ class _GuardState:
 
         @tf.function(reduce_retracing=True)
         def train_function(iterator):
-            self.in_step = self.unchecked = False
-            # Only a guard(check='snapshot') step counts its steps here; a checked one counts
-            # them itself, and reads nothing more per call.
-            may_run_unchecked = not getattr(model, "_nanguard_every_step", True)
-            start = model._train_counter.read_value() if may_run_unchecked else None
+            self.in_step = False
             logs = inner(iterator)  # traces the step (`snapshot_in_step` may set `in_step`)
-            if self.unchecked:  # Keras's own step ran: count its steps, check its loss
-                return self._check_call(logs, model._train_counter.read_value() - start)
             if self.in_step or not self._in_graph(lso):
                 return logs
             self.in_step = True
@@ -120,26 +116,6 @@ class _GuardState:
 
         model.train_tf_function = train_function
         return train_function
-
-    def _check_call(self, logs, steps: tf.Tensor):
-        """After a call of unchecked steps (`guard(check='snapshot')`): counts them, and marks
-        an event if the running `loss` Keras returns is NaN or Inf. No `tf.cond` (one cost
-        about 4% of a 20-step call of a small model, taken or not): the host checks the
-        weights and snapshots them every `every` steps (`_save`)."""
-        with tf.control_dependencies(tf.nest.flatten(logs)):
-            step = self.step.assign_add(tf.cast(steps, tf.int64))
-            loss = logs.get("loss") if isinstance(logs, dict) else None
-            if loss is None:
-                return logs
-            finite = tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32)))
-            new = tf.logical_and(tf.logical_not(finite), tf.equal(self.bad_steps, 0))
-            # Two assignments, cheaper than a tf.cond's branches on every call.
-            marked = [
-                self.first_bad_step.assign(tf.where(new, step - 1, self.first_bad_step)),
-                self.bad_steps.assign(tf.where(new, tf.constant(1, tf.int64), self.bad_steps)),
-            ]
-        with tf.control_dependencies(marked):
-            return tf.nest.map_structure(tf.identity, logs)
 
     def reset_event(self) -> None:
         self.bad_steps.assign(0)

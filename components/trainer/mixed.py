@@ -1,6 +1,7 @@
 """The callback of `guard(model)`: mixed precision under the guard (loss-scale skips counted, a
 collapsing scale acted on) and the host side of `check='snapshot'` (the loss read after each
-Keras call, the weights checked and snapshotted every `snapshot_every` steps).
+Keras call and its steps counted, the weights checked and snapshotted every `snapshot_every`
+steps).
 
 With the `mixed_float16` policy a `LossScaleOptimizer` skips, by design, every step whose scaled
 gradients overflow, and halves the loss scale (down to 1). The guarded step counts those skips
@@ -64,6 +65,7 @@ class AnyGuardCallback(GuardCallback):
         # Unchecked steps (`guard(check='snapshot')`), counted by the host across epochs: all,
         # at the last snapshot, at the last rollback; and this epoch's.
         self._total = self._snapped = self._rolled_back = self._epoch_steps = 0
+        self._synced = 0  # of `_total`, added to the guard's step count (unchecked steps)
         self._ran_unchecked = False
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -101,6 +103,11 @@ class AnyGuardCallback(GuardCallback):
         self._ran_unchecked = True
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
+            self._sync_steps()
+            guard = self.model.guard_state
+            # The event: its step is the call's last (Keras's loss is a running mean).
+            guard.first_bad_step.assign(guard.step - 1)
+            guard.bad_steps.assign(1)
             self._check(in_step=True)
         elif self._total - self._snapped >= self.snapshot_every:
             self._check()
@@ -109,6 +116,17 @@ class AnyGuardCallback(GuardCallback):
         self._snapped = self._total
         if logs and self._rolled_back == self._total:
             logs.clear()  # they averaged a step that was rolled back (a later TerminateOnNaN)
+
+    def _sync_steps(self) -> None:
+        """Adds the unchecked steps run since the last call to the guard's step count (a
+        checked step counts itself in graph; Keras's own step does not)."""
+        if self._total > self._synced and self._unchecked():
+            self.model.guard_state.step.assign_add(self._total - self._synced)
+        self._synced = self._total
+
+    def _check(self, final: bool = False, in_step: bool = False) -> None:
+        self._sync_steps()  # before the snapshot records its step, or an event reads it
+        super()._check(final, in_step)
 
     def _extra_check(self) -> str | None:
         optimizer = self.model.optimizer

@@ -34,6 +34,7 @@ def test_no_fault_gives_the_twins_weights_and_metrics(kind):
         np.testing.assert_allclose(got[key], want[key], rtol=1e-6, err_msg=key)
     report = guarded.guard_report
     assert guarded.guard_state.unchecked  # the traced step is Keras's own
+    assert guarded.train_function is guarded.train_tf_function  # and so is its function
     assert report["check"] == "snapshot" and report["status"] == "ok"
     assert report["steps"] == 16 and report["nonfinite_events"] == []
     # The host's: at the start, after the calls ending at steps 4, 8, 12 and 16, at both
