@@ -28,8 +28,8 @@ steps; every `snapshot_every` steps and at each epoch's end it checks every weig
 snapshots them. A fault rolls back to the last snapshot, resets the
 running metrics, is diagnosed from the weights (no batch is captured) and handled by the
 policy; from then on every step is checked (`check='step'`). No gradient norm or examples
-count is kept while unchecked. Under a loss scaler, a distribution strategy or `run_eagerly`
-every step is checked. Details: `components/trainer/README.md`.
+count is kept while unchecked. Under a loss scaler or `run_eagerly` every step is checked.
+Details: `components/trainer/README.md`.
 
 With `check='step'`, weights and optimizer state are snapshotted in graph at the end of a Keras
 call once `snapshot_every` steps have passed (`_GuardState.after_call`); when a call runs more

@@ -204,11 +204,7 @@ def _kind(model) -> str:
 
 def _unchecked(model) -> bool:
     """True if the guarded model's steps run as Keras or the model wrote them
-    (`check='snapshot'`); under a loss scaler, a distribution strategy or `run_eagerly` every
-    step is checked."""
-    return not (
-        model._nanguard_every_step
-        or _is_lso(model.optimizer)
-        or tf.distribute.has_strategy()
-        or model.run_eagerly
-    )
+    (`check='snapshot'`, under a distribution strategy too: the host reads the loss Keras
+    reduced over the replicas); under a loss scaler (whose skips are counted in the step) or
+    `run_eagerly` every step is checked."""
+    return not (model._nanguard_every_step or _is_lso(model.optimizer) or model.run_eagerly)

@@ -8,6 +8,7 @@ diagnosed; a NaN in the loss, a gradient or a weight is caught with and without 
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras as keras
 
 from nanguard.components.errors import GuardBlockedError, InputError
@@ -188,3 +189,30 @@ def test_run_eagerly_checks_every_step_and_says_so():
     report = model.guard_report
     assert report["check"] == "step" and report["examples"] == 256
     assert report["max_grad_norm"] > 0
+
+
+def test_under_a_mirrored_strategy_keras_step_runs_and_a_fault_rolls_back():
+    """As the TFX examples' run_fns train (a `MirroredStrategy`): the steps stay Keras's own,
+    the loss Keras reduced over the replicas is read after each call, and a NaN label at step 6
+    rolls back to the weights after step 4."""
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        clean, (x, y, _) = _guarded("sequential")
+        plain, _ = _models.sequential(steps_per_execution=4)
+        model, _ = _guarded("sequential", "stop")
+        twin, _ = _models.sequential(steps_per_execution=4)
+    clean.fit(_models.dataset((x, y, None)), epochs=1, verbose=0)
+    plain.fit(_models.dataset((x, y, None)), epochs=1, verbose=0)
+    assert clean.guard_report["check"] == "snapshot" and clean.guard_report["steps"] == 8
+    for a, b in zip(_models.weights(clean), _models.weights(plain), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    y_bad = y.copy()
+    y_bad[200] = np.nan  # batch 6 of 32 rows
+    model.fit(_models.dataset((x, y_bad, None)), epochs=1, verbose=0)
+    report = model.guard_report
+    (event,) = report["nonfinite_events"]
+    assert event["step"] == 7 and event["diagnosis"]["stage"] == "weights"
+    assert report["status"] == "stopped" and report["check"] == "step"
+    twin.fit(_models.dataset((x[:128], y[:128], None)), epochs=1, verbose=0)
+    for a, b in zip(_models.weights(model), _models.weights(twin), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
