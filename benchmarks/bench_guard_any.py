@@ -14,8 +14,9 @@ machine falls on fits that are compared), with Python's garbage collector run be
 off during each fit (as `timeit` does), in wall-clock and in the process's CPU time. A ratio is
 the median over rounds of
 `time(TerminateOnNaN) / time(guarded)`: above 1 the guarded fit is faster; the target is >= 0.95.
-A fit has fixed costs besides its epochs (the guard's: a snapshot at its start, a check and the
-report at its end); `--epochs 1` charges them all to one epoch, `--epochs 10` to ten, as a real
+Each fit reads its data through one iterator (`dataset.repeat()` with `steps_per_epoch`). A fit
+has fixed costs besides its epochs (the guard's: a snapshot at its start, a check and the report
+at its end); `--epochs 1` charges them all to one epoch, `--epochs 10` to ten, as a real
 training run of many epochs charges them to all of its epochs.
 
     .venv/bin/python benchmarks/bench_guard_any.py --rows 8192 --rounds 11 --epochs 10
@@ -38,14 +39,16 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-import tensorflow as tf
-import tf_keras as keras
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # the TFX examples' `tf.keras` is tf_keras
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # tests.trainer._models
 
 from nanguard.components import guard  # noqa: E402
-from tests.trainer import _models, two_tower_module  # noqa: E402
+from tests.trainer import _models, _team_run, two_tower_module  # noqa: E402
 
 TARGET = 0.95
 VARIANTS = ("step", "snapshot", "terminate_on_nan")  # guard(check=...), then the stock callback
@@ -69,7 +72,65 @@ def _two_tower(rows: int, steps: int):
     return model, records.map(parse).apply(batches).cache()
 
 
+_TFX_DATA: dict = {}  # kind -> (module, fn_args, transform output): made once per kind
+
+
+def _tfx_example(kind: str, rows: int, steps: int):
+    """The TFX v1.16.0 example's own model and `_input_fn`, as its `run_fn` builds them (under a
+    `MirroredStrategy`), read from the fetched TFX checkout as `tests/trainer/_team_run.py` does:
+    the penguin example on its Transform output of TFX's penguin testdata (batch 20), the taxi
+    wide-and-deep model on TFX's transformed taxi testdata (batch 40). Its `compile` is given
+    `steps_per_execution`; an epoch is `rows // batch` steps of the data, cached in memory."""
+    import tensorflow_transform as tft
+
+    git_dir = os.environ.get("NANGUARD_TFX_GIT", "/work/.mirror/tensorflow+tfx/repo")
+    if kind not in _TFX_DATA:
+        folder = tempfile.mkdtemp(prefix="bench_guard_any_")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = os.path.join(folder, f"{kind}_utils.py")
+        with open(path, "wb") as handle:
+            handle.write(_team_run.git_show(git_dir, _team_run.EXAMPLES[kind]))
+        module = _team_run._load(path, f"bench_{kind}_utils")
+        data = (
+            _team_run._penguin_transform(git_dir, folder, module.preprocessing_fn)
+            if kind == "penguin"
+            else _team_run._taxi_data(git_dir, folder)
+        )
+        fn_args = _team_run._fn_args(data, os.path.join(folder, "out"), train_steps=1)
+        _TFX_DATA[kind] = module, fn_args, tft.TFTransformOutput(data["transform"])
+    module, fn_args, transform = _TFX_DATA[kind]
+    compile_ = keras.Model.compile
+
+    def compile_with_steps(self, *args, **kwargs):
+        return compile_(self, *args, steps_per_execution=steps, **kwargs)
+
+    keras.utils.set_random_seed(0)
+    keras.Model.compile = compile_with_steps
+    try:
+        with tf.distribute.MirroredStrategy().scope():  # as the example's run_fn
+            if kind == "penguin":
+                model = module._make_keras_model(module._get_hyperparameters())
+            else:
+                units = [max(2, int(100 * 0.7**i)) for i in range(4)]  # the run_fn's
+                model = module._build_keras_model(hidden_units=units)
+    finally:
+        keras.Model.compile = compile_
+    batch = 20 if kind == "penguin" else 40  # the run_fn's
+    input_fn = module.base.input_fn if kind == "penguin" else module._input_fn
+    dataset = input_fn(fn_args.train_files, fn_args.data_accessor, transform, batch)
+    epoch = max(1, rows // batch)
+    return model, dataset.take(epoch).cache().repeat(), epoch
+
+
 def _build(kind: str, rows: int, steps: int, batch: int):
+    """A compiled model, its data repeated, and its steps per epoch, fresh from seed 0."""
+    if kind in _team_run.EXAMPLES:
+        return _tfx_example(kind, rows, steps)
+    model, dataset = _build_finite(kind, rows, steps, batch)
+    return model, dataset.repeat(), int(dataset.cardinality())
+
+
+def _build_finite(kind: str, rows: int, steps: int, batch: int):
     """A compiled model and its dataset (of known size), fresh from seed 0."""
     if kind == "two_tower":
         return _two_tower(rows, steps)
@@ -96,21 +157,32 @@ def main() -> None:
     parser.add_argument(
         "--kinds",
         nargs="+",
-        default=["sequential", "functional", "subclassed", "own_train_step", "two_tower"],
+        default=[
+            "sequential",
+            "functional",
+            "subclassed",
+            "own_train_step",
+            "two_tower",
+            *sorted(_team_run.EXAMPLES),
+        ],
     )
     args = parser.parse_args()
     fits = {}
     for kind in args.kinds:
         for variant in VARIANTS:
-            model, dataset = _build(kind, args.rows, args.steps_per_call, args.batch_size)
+            model, data, steps = _build(kind, args.rows, args.steps_per_call, args.batch_size)
             callbacks = []
             if variant == "terminate_on_nan":
                 callbacks = [keras.callbacks.TerminateOnNaN()]
             else:
                 model = guard(model, check=variant, snapshot_every=args.snapshot_every)
 
-            def fit(model=model, dataset=dataset, callbacks=callbacks, epochs=args.epochs):
-                model.fit(dataset, epochs=epochs, verbose=0, callbacks=callbacks)
+            # Data repeated, so one iterator per fit: the new iterator Keras makes at each epoch's
+            # start sometimes stalled 0.5 s here (in either twin), more than what is compared.
+            def fit(model=model, data=data, steps=steps, callbacks=callbacks, epochs=args.epochs):
+                model.fit(
+                    data, epochs=epochs, steps_per_epoch=steps, verbose=0, callbacks=callbacks
+                )
 
             fit(epochs=1)  # traced, untimed
             fits[kind, variant] = fit
