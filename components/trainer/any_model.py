@@ -193,10 +193,13 @@ class _AnyGuard:
         function = super().make_train_function(force)
         state = self._nanguard_state
         if state is not None:
-            # check='snapshot': Keras's function as it is; the host checks after each call.
-            state.unchecked = _unchecked(self)
+            # check='snapshot': Keras's function as it is, and a twin that snapshots after it
+            # (the host picks one per call); the host checks after each call.
+            state.unchecked, state.snap_fn = _unchecked(self), None
             if not state.unchecked:
                 function = state.after_call(self, function)
+            elif function is getattr(self, "train_tf_function", None):
+                state.plain_fn, state.snap_fn = function, state.snapshot_after(function)
         self.train_function = function
         return function
 

@@ -66,7 +66,7 @@ class AnyGuardCallback(GuardCallback):
         # at the last snapshot, at the last rollback; and this epoch's.
         self._total = self._snapped = self._rolled_back = self._epoch_steps = 0
         self._synced = 0  # of `_total`, added to the guard's step count (unchecked steps)
-        self._ran_unchecked = False
+        self._ran_unchecked = self._snapping = False
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
@@ -85,7 +85,33 @@ class AnyGuardCallback(GuardCallback):
         # Validation inside fit runs before the epoch-end check: check first, so it never
         # evaluates weights an overflowing update left non-finite since the last check.
         if self.report["status"] == "running":
+            self._epoch_check()
+
+    def _epoch_check(self) -> None:
+        # Unless the epoch's last call snapshotted itself (so checked every weight).
+        if not (self._unchecked() and self._snapped == self._total):
             self._check()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Unchecked steps: the call after which a snapshot is due (`snapshot_every` steps
+        # since the last, or the epoch's last call) runs the train function that snapshots
+        # after its steps; the guard's step count is brought up to the call's end first.
+        state = self.model.guard_state
+        if getattr(state, "snap_fn", None) is None or not self._unchecked():
+            return
+        epoch, per_call = self.params.get("steps"), state.per_call
+        steps = min(per_call, epoch - batch) if epoch else per_call
+        self._snapping = self._total + steps - self._snapped >= self.snapshot_every or bool(
+            epoch and batch + steps >= epoch
+        )
+        if self._snapping:
+            state.step.assign_add(self._total + steps - self._synced)
+            self._synced = self._total + steps
+        function = state.snap_fn if self._snapping else state.plain_fn
+        if self.model.train_function is not function:
+            # Past Keras's tracking `__setattr__` (about 0.2 ms); Keras's saving ignores the
+            # train function, and `on_train_end` puts back the one Keras made.
+            object.__setattr__(self.model, "train_function", function)
 
     def _unchecked(self) -> bool:
         model = self.model
@@ -98,17 +124,27 @@ class AnyGuardCallback(GuardCallback):
             super().on_train_batch_end(batch, logs)
             return
         # Unchecked steps: after every call the host reads the running loss in the logs, as
-        # TerminateOnNaN does (a NaN or Inf there is the event the train function marked), and
-        # every `snapshot_every` steps, counted across epochs, checks the weights and snapshots.
+        # TerminateOnNaN does (a NaN or Inf there is an event), and every `snapshot_every`
+        # steps, counted across epochs, the weights are checked and snapshotted: in the call
+        # (`on_train_batch_begin`), else here.
         self._ran_unchecked = True
+        snapped, self._snapping = self._snapping, False
+        guard = self.model.guard_state
+        if self._synced > self._total:  # the call ran fewer steps than expected (end of data)
+            guard.step.assign_add(self._total - self._synced)
+            self._synced = self._total
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self._sync_steps()
-            guard = self.model.guard_state
             # The event: its step is the call's last (Keras's loss is a running mean).
             guard.first_bad_step.assign(guard.step - 1)
             guard.bad_steps.assign(1)
             self._check(in_step=True)
+        elif snapped:
+            if int(guard.bad_steps.numpy()) == 0:
+                self._snapped = self._total  # the call's snapshot
+                return
+            self._check(in_step=True)  # its snapshot found a non-finite weight: an event
         elif self._total - self._snapped >= self.snapshot_every:
             self._check()
         else:
@@ -187,6 +223,9 @@ class AnyGuardCallback(GuardCallback):
                 steps.assign(now)
 
     def on_train_end(self, logs=None):
+        state = self.model.guard_state
+        if getattr(state, "snap_fn", None) and self.model.train_function is state.snap_fn:
+            self.model.train_function = state.plain_fn
         super().on_train_end(logs)
         self.report["check"] = "snapshot" if self._unchecked() else "step"
         if self._ran_unchecked:  # unchecked steps count neither examples nor gradient norms
