@@ -1,8 +1,10 @@
 """`guard(model)` overhead per model kind: a guarded fit vs the same fit with `TerminateOnNaN`.
 
 For each model (Sequential, Functional with a 50k-vocabulary embedding, two outputs and sample
-weights, subclassed, subclassed with its own `train_step`, and the two-tower recommender of
-`tests/trainer/two_tower_module.py` with two 50k-row tables), three twins are built from the same
+weights, subclassed, subclassed with its own `train_step`, the two-tower recommender of
+`tests/trainer/two_tower_module.py` with two 50k-row tables, and the TFX v1.16.0 penguin and taxi
+examples' own models, `_tfx_example`; these two need the fetched TFX checkout that
+`tests/trainer/test_team_run_fn.py` reads), three twins are built from the same
 seed and compiled alike with the same `steps_per_execution` (`--steps-per-call`): two go through
 `nanguard.components.guard` with `snapshot_every=--snapshot-every`, one with `check='step'` (the
 default: every step checked in graph) and one with `check='snapshot'` (Keras's step unchanged,

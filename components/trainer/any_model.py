@@ -22,11 +22,11 @@ diagnosis, the `recover` / `stop` / `raise` policy) and keeps the health report 
   weights and optimizer state back to the last finite snapshot at its next check, so up to
   `snapshot_every` steps of work are lost per event.
 
-`check='snapshot'` leaves Keras's train function as Keras traced it (no op added): after each
-Keras call the host reads the running `loss` (as `TerminateOnNaN` does) and counts the call's
-steps; every `snapshot_every` steps and at each epoch's end it checks every weight and
-snapshots them. A fault rolls back to the last snapshot, resets the
-running metrics, is diagnosed from the weights (no batch is captured) and handled by the
+`check='snapshot'` runs the steps Keras traced (no op added): after each Keras call the host
+reads the running `loss` (as `TerminateOnNaN` does) and counts the call's steps; every
+`snapshot_every` steps and in each epoch's last call a twin train function checks every weight
+and snapshots after the steps. A fault rolls back to the last snapshot, resets the running
+metrics, is diagnosed from the weights (no batch is captured) and handled by the
 policy; from then on every step is checked (`check='step'`). No gradient norm or examples
 count is kept while unchecked. Under a loss scaler or `run_eagerly` every step is checked.
 Details: `components/trainer/README.md`.

@@ -1,7 +1,7 @@
 """The callback of `guard(model)`: mixed precision under the guard (loss-scale skips counted, a
 collapsing scale acted on) and the host side of `check='snapshot'` (the loss read after each
-Keras call and its steps counted, the weights checked and snapshotted every `snapshot_every`
-steps).
+Keras call and its steps counted; the train function that snapshots after its steps picked for
+the calls after which a snapshot is due).
 
 With the `mixed_float16` policy a `LossScaleOptimizer` skips, by design, every step whose scaled
 gradients overflow, and halves the loss scale (down to 1). The guarded step counts those skips
