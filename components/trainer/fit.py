@@ -119,7 +119,7 @@ class GuardCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         unchecked = self._unchecked()
-        self._epoch_check()
+        self._check()
         guard = self.model.guard_state
         # The largest finite global gradient norm of this epoch (unchecked steps compute
         # none); the variable restarts at 0.
@@ -162,10 +162,6 @@ class GuardCallback(keras.callbacks.Callback):
             if not in_step and self.model.take_snapshot():  # one call: steps and weights
                 return
         self._handle_event(final, reason or "nonfinite_step")
-
-    def _epoch_check(self) -> None:
-        """The check at an epoch's end (always here; see mixed.py)."""
-        self._check()
 
     def _extra_check(self) -> str | None:
         """A reason to act although no step was non-finite (None here; see mixed.py)."""

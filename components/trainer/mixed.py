@@ -85,25 +85,19 @@ class AnyGuardCallback(GuardCallback):
         # Validation inside fit runs before the epoch-end check: check first, so it never
         # evaluates weights an overflowing update left non-finite since the last check.
         if self.report["status"] == "running":
-            self._epoch_check()
-
-    def _epoch_check(self) -> None:
-        # Unless the epoch's last call snapshotted itself (so checked every weight).
-        if not (self._unchecked() and self._snapped == self._total):
             self._check()
 
     def on_train_batch_begin(self, batch, logs=None):
         # Unchecked steps: the call after which a snapshot is due (`snapshot_every` steps
-        # since the last, or the epoch's last call) runs the train function that snapshots
-        # after its steps; the guard's step count is brought up to the call's end first.
+        # since the last) runs the train function that snapshots after its steps; the guard's
+        # step count is brought up to the call's end first (taken back by `_sync_steps` if the
+        # call runs out of data: Keras then reports no end for it).
         state = self.model.guard_state
         if getattr(state, "snap_fn", None) is None or not self._unchecked():
             return
         epoch, per_call = self.params.get("steps"), state.per_call
         steps = min(per_call, epoch - batch) if epoch else per_call
-        self._snapping = self._total + steps - self._snapped >= self.snapshot_every or bool(
-            epoch and batch + steps >= epoch
-        )
+        self._snapping = self._total + steps - self._snapped >= self.snapshot_every
         if self._snapping:
             state.step.assign_add(self._total + steps - self._synced)
             self._synced = self._total + steps
@@ -130,9 +124,6 @@ class AnyGuardCallback(GuardCallback):
         self._ran_unchecked = True
         snapped, self._snapping = self._snapping, False
         guard = self.model.guard_state
-        if self._synced > self._total:  # the call ran fewer steps than expected (end of data)
-            guard.step.assign_add(self._total - self._synced)
-            self._synced = self._total
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self._sync_steps()
@@ -154,10 +145,12 @@ class AnyGuardCallback(GuardCallback):
             logs.clear()  # they averaged a step that was rolled back (a later TerminateOnNaN)
 
     def _sync_steps(self) -> None:
-        """Adds the unchecked steps run since the last call to the guard's step count (a
-        checked step counts itself in graph; Keras's own step does not)."""
-        if self._total > self._synced and self._unchecked():
-            self.model.guard_state.step.assign_add(self._total - self._synced)
+        """Brings the guard's step count to the steps run: adds the unchecked steps since the
+        last call (a checked step counts itself in graph; Keras's own step does not), or takes
+        back those of a snapshotting call that ran out of data before its end."""
+        behind = self._total - self._synced
+        if behind < 0 or (behind > 0 and self._unchecked()):
+            self.model.guard_state.step.assign_add(behind)
         self._synced = self._total
 
     def _check(self, final: bool = False, in_step: bool = False) -> None:
@@ -225,7 +218,7 @@ class AnyGuardCallback(GuardCallback):
     def on_train_end(self, logs=None):
         state = self.model.guard_state
         if getattr(state, "snap_fn", None) and self.model.train_function is state.snap_fn:
-            self.model.train_function = state.plain_fn
+            object.__setattr__(self.model, "train_function", state.plain_fn)  # Keras's own
         super().on_train_end(logs)
         self.report["check"] = "snapshot" if self._unchecked() else "step"
         if self._ran_unchecked:  # unchecked steps count neither examples nor gradient norms

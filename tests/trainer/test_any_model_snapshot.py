@@ -38,9 +38,9 @@ def test_no_fault_gives_the_twins_weights_and_metrics(kind):
     assert guarded.train_function is guarded.train_tf_function  # and so is its function
     assert report["check"] == "snapshot" and report["status"] == "ok"
     assert report["steps"] == 16 and report["nonfinite_events"] == []
-    # The host's at the start and at the end; in the calls ending at steps 4, 8, 12 and 16
-    # (8 and 16 end their epochs: their snapshots serve the epochs' ends).
-    assert report["snapshots"] == 6
+    # In the calls ending at steps 4, 8, 12 and 16; the host's at the start, at both epochs'
+    # ends and at the end.
+    assert report["snapshots"] == 8
     assert report["max_grad_norm"] is None and report["examples"] is None  # not counted
 
 
@@ -94,7 +94,7 @@ def test_a_nan_loss_gradient_or_weight_is_caught_with_and_without_xla(jit):
     bomb.fit(bx, by, batch_size=32, epochs=1, verbose=0, shuffle=False)
     (event,) = bomb.guard_report["nonfinite_events"]
     assert event["diagnosis"]["stage"] == "weights" and _models.all_finite(bomb)
-    # Found by the snapshot in the call of steps 0-3, not by the next call's NaN loss.
+    # Found by the snapshot in the call of step 3, not by the next call's NaN loss.
     assert event["step"] == 3
 
     model, (x, y, _) = _models.sequential(jit_compile=jit)
@@ -218,3 +218,23 @@ def test_under_a_mirrored_strategy_keras_step_runs_and_a_fault_rolls_back():
     twin.fit(_models.dataset((x[:128], y[:128], None)), epochs=1, verbose=0)
     for a, b in zip(_models.weights(model), _models.weights(twin), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_call_that_runs_out_of_data_is_not_counted():
+    """Data of unknown size (7 batches): the 8th call was due to snapshot, so the host counted
+    its step before it ran; it ran out of data instead, and the step is taken back."""
+    model, data = _models.sequential()
+    model = any_model.guard(model, check="snapshot", snapshot_every=4)
+    unknown = _models.dataset(data).take(7).filter(lambda *batch: True)
+    model.fit(unknown, epochs=2, verbose=0)
+    report = model.guard_report
+    assert report["steps"] == 14 and report["status"] == "ok"
+    assert int(model.guard_state.snapped_at.numpy()) == 14  # the end's snapshot
+
+
+def test_a_fit_cut_short_leaves_no_snapshotting_function_behind():
+    model, data = _guarded("sequential")
+    model.fit(_models.dataset(data), epochs=1, verbose=0)
+    state = model.guard_state
+    object.__setattr__(model, "train_function", state.snap_fn)  # as an interrupt would leave it
+    assert model.make_train_function() is state.plain_fn
