@@ -32,11 +32,9 @@ count is kept while unchecked. Under a loss scaler or `run_eagerly` every step i
 Details: `components/trainer/README.md`.
 
 With `check='step'`, weights and optimizer state are snapshotted in graph at the end of a Keras
-call once `snapshot_every` steps have passed (`_GuardState.after_call`); when a call runs more
-steps than that (`steps_per_execution`), both steps snapshot themselves after every
-`snapshot_every`-th step instead (one `tf.cond` per step), so a rollback inside a call lands on
-the last such boundary. Under a distribution strategy or a loss scaler the host snapshots at its
-checks.
+call once `snapshot_every` steps have passed (`_GuardState.after_call`), or after every
+`snapshot_every`-th step when a call runs more steps (one `tf.cond` per step); under a
+distribution strategy or a loss scaler the host snapshots at its checks.
 
 NaN and Inf: as above; after `fit` every weight is finite (the last finite snapshot is restored
 when the last steps went wrong), and saving a model that holds a NaN or Inf weight
@@ -188,10 +186,12 @@ class _AnyGuard:
 
     def make_train_function(self, force=False):
         """Keras's train function, with the guard's snapshot after each call (`after_call`)."""
+        state = self._nanguard_state
         if self.train_function is not None and not force:
+            if state is not None and self.train_function is state.snap_fn:  # fit was cut short
+                object.__setattr__(self, "train_function", state.plain_fn)
             return self.train_function
         function = super().make_train_function(force)
-        state = self._nanguard_state
         if state is not None:
             # check='snapshot': Keras's function as it is, and a twin that snapshots after it
             # (the host picks one per call); the host checks after each call.

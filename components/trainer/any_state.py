@@ -230,7 +230,14 @@ def _kind(model) -> str:
 
 def _unchecked(model) -> bool:
     """True if the guarded model's steps run as Keras or the model wrote them
-    (`check='snapshot'`, under a distribution strategy too: the host reads the loss Keras
-    reduced over the replicas); under a loss scaler (whose skips are counted in the step) or
-    `run_eagerly` every step is checked."""
-    return not (model._nanguard_every_step or _is_lso(model.optimizer) or model.run_eagerly)
+    (`check='snapshot'`, under a Mirrored or OneDevice strategy too: the host reads the loss
+    Keras summed over the replicas); under a loss scaler (whose skips are counted in the
+    step), `run_eagerly` or another strategy (a parameter server's logs are remote, a TPU's
+    loss is one replica's) every step is checked."""
+    strategy = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+    local = strategy is None or isinstance(
+        strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy)
+    )
+    return local and not (
+        model._nanguard_every_step or _is_lso(model.optimizer) or model.run_eagerly
+    )
