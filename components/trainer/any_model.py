@@ -24,12 +24,12 @@ diagnosis, the `recover` / `stop` / `raise` policy) and keeps the health report 
 
 `check='snapshot'` runs the steps Keras traced (no op added): after each Keras call the host
 reads the running `loss` (as `TerminateOnNaN` does) and counts the call's steps; every
-`snapshot_every` steps and in each epoch's last call a twin train function checks every weight
-and snapshots after the steps. A fault rolls back to the last snapshot, resets the running
-metrics, is diagnosed from the weights (no batch is captured) and handled by the
+`snapshot_every` steps a twin train function checks every weight and snapshots after the
+steps, and the host does at each epoch's end. A fault rolls back to the last snapshot, resets
+the running metrics, is diagnosed from the weights (no batch is captured) and handled by the
 policy; from then on every step is checked (`check='step'`). No gradient norm or examples
-count is kept while unchecked. Under a loss scaler or `run_eagerly` every step is checked.
-Details: `components/trainer/README.md`.
+count is kept while unchecked. Under a loss scaler, `run_eagerly` or a strategy other than
+Mirrored/OneDevice every step is checked. Details: `components/trainer/README.md`.
 
 With `check='step'`, weights and optimizer state are snapshotted in graph at the end of a Keras
 call once `snapshot_every` steps have passed (`_GuardState.after_call`), or after every
