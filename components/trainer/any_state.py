@@ -62,18 +62,11 @@ class _AnyState(_GuardState):
         def train_function(iterator):
             logs = function(iterator)
             loss = logs.get("loss") if isinstance(logs, dict) else None
-            with tf.control_dependencies(tf.nest.flatten(logs)):
-                saved = (
-                    self._save()
-                    if loss is None
-                    else tf.cond(
-                        tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32))),
-                        self._save,
-                        lambda: tf.constant(False),
-                    )
-                )
-            with tf.control_dependencies([saved]):
-                return tf.nest.map_structure(tf.identity, logs)
+            if loss is None:
+                return self.save_after(logs)
+            return self.save_after(
+                logs, lambda: tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32)))
+            )
 
         return train_function
 

@@ -108,14 +108,22 @@ class _GuardState:
             if self.in_step or not self._in_graph(lso):
                 return logs
             self.in_step = True
-            with tf.control_dependencies(tf.nest.flatten(logs)):
-                due = self.step - self.snapped_at >= self.every
-                saved = tf.cond(due, self._save, lambda: tf.constant(False))
-            with tf.control_dependencies([saved]):
-                return tf.nest.map_structure(tf.identity, logs)
+            return self.save_after(logs, lambda: self.step - self.snapped_at >= self.every)
 
         model.train_tf_function = train_function
         return train_function
+
+    def save_after(self, logs, due=None):
+        """In a train function: `logs`, returned after the snapshot (`_save`) that runs once
+        the call's steps are done, if `due()` (a bool tensor, read after the steps) is True;
+        always when `due` is None."""
+        with tf.control_dependencies(tf.nest.flatten(logs)):
+            if due is None:
+                saved = self._save()
+            else:
+                saved = tf.cond(due(), self._save, lambda: tf.constant(False))
+        with tf.control_dependencies([saved]):
+            return tf.nest.map_structure(tf.identity, logs)
 
     def reset_event(self) -> None:
         self.bad_steps.assign(0)

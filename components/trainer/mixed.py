@@ -99,8 +99,7 @@ class AnyGuardCallback(GuardCallback):
         steps = min(per_call, epoch - batch) if epoch else per_call
         self._snapping = self._total + steps - self._snapped >= self.snapshot_every
         if self._snapping:
-            state.step.assign_add(self._total + steps - self._synced)
-            self._synced = self._total + steps
+            self._sync_steps(ahead=steps)
         function = state.snap_fn if self._snapping else state.plain_fn
         if self.model.train_function is not function:
             # Past Keras's tracking `__setattr__` (about 0.2 ms); Keras's saving ignores the
@@ -144,14 +143,15 @@ class AnyGuardCallback(GuardCallback):
         if logs and self._rolled_back == self._total:
             logs.clear()  # they averaged a step that was rolled back (a later TerminateOnNaN)
 
-    def _sync_steps(self) -> None:
-        """Brings the guard's step count to the steps run: adds the unchecked steps since the
-        last call (a checked step counts itself in graph; Keras's own step does not), or takes
-        back those of a snapshotting call that ran out of data before its end."""
-        behind = self._total - self._synced
+    def _sync_steps(self, ahead: int = 0) -> None:
+        """Brings the guard's step count to the steps run, plus `ahead` (those of the call about
+        to snapshot itself): adds the unchecked steps since the last sync (a checked step counts
+        itself in graph; Keras's own step does not), or takes back those of a snapshotting call
+        that ran out of data before its end."""
+        behind = self._total + ahead - self._synced
         if behind < 0 or (behind > 0 and self._unchecked()):
             self.model.guard_state.step.assign_add(behind)
-        self._synced = self._total
+        self._synced = self._total + ahead
 
     def _check(self, final: bool = False, in_step: bool = False) -> None:
         self._sync_steps()  # before the snapshot records its step, or an event reads it
