@@ -53,7 +53,6 @@ from nanguard.components import guard  # noqa: E402
 from tests.trainer import _models, _team_run, two_tower_module  # noqa: E402
 
 TARGET = 0.95
-TFX_GIT = "/work/.mirror/tensorflow+tfx/repo"  # the fetch tool's mirror, as the tests read it
 VARIANTS = ("step", "snapshot", "terminate_on_nan")  # guard(check=...), then the stock callback
 
 
@@ -86,7 +85,7 @@ def _tfx_example(kind: str, rows: int, steps: int):
     `steps_per_execution`; an epoch is `rows // batch` steps of the data, cached in memory."""
     import tensorflow_transform as tft
 
-    git_dir = os.environ.get("NANGUARD_TFX_GIT", TFX_GIT)
+    git_dir = _team_run.GIT_DIR
     if kind not in _TFX_DATA:
         folder = tempfile.mkdtemp(prefix="bench_guard_any_")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
@@ -170,7 +169,7 @@ def main() -> None:
         ],
     )
     args = parser.parse_args()
-    git_dir = os.environ.get("NANGUARD_TFX_GIT", TFX_GIT)
+    git_dir = _team_run.GIT_DIR
     has_tfx = os.path.isdir(git_dir)
     for kind in [k for k in args.kinds if k in _team_run.EXAMPLES and not has_tfx]:
         print(

@@ -17,6 +17,8 @@ import sys
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 TAG = "v1.16.0"
+# A git dir holding TAG: the fetch tool's mirror of github:tensorflow/tfx, or NANGUARD_TFX_GIT.
+GIT_DIR = os.environ.get("NANGUARD_TFX_GIT", "/work/.mirror/tensorflow+tfx/repo")
 DIVERGENT_LR = 1e30
 EXAMPLES = {
     "penguin": "tfx/examples/penguin/penguin_utils_keras.py",

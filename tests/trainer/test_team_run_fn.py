@@ -22,7 +22,7 @@ import pytest
 
 from tests.trainer import _team_run
 
-GIT_DIR = os.environ.get("NANGUARD_TFX_GIT", "/work/.mirror/tensorflow+tfx/repo")
+GIT_DIR = _team_run.GIT_DIR
 ROOT = Path(__file__).resolve().parents[2]
 
 
