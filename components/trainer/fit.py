@@ -51,10 +51,11 @@ class GuardCallback(keras.callbacks.Callback):
         report: the training health report (JSON-safe dict), filled during `fit`.
     """
 
-    _supports_tf_logs = True  # batch logs stay tensors: no host copy per batch
-
     def __init__(self, config: TrainerConfig | None = None):
         super().__init__()
+        # Batch logs stay tensors: no host copy of every metric per call. Set after
+        # `Callback.__init__`, which sets it False on the instance (a class attribute is hidden).
+        self._supports_tf_logs = True
         config = TrainerConfig() if config is None else config
         self.policy = config.nonfinite_policy
         self.snapshot_every = config.snapshot_every

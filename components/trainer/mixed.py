@@ -53,6 +53,7 @@ class AnyGuardCallback(GuardCallback):
         self.max_skip_rate = self._config_value("max_loss_scale_skip_rate", 0.5)
         self._seen = (0, 0)  # (steps, skips) at the last check
         self._min_scale = None
+        self._emptied = []  # keys of batch logs emptied after a rollback (this epoch)
 
     def _config_value(self, key, default):
         return getattr(self._config, key, default)
@@ -71,11 +72,13 @@ class AnyGuardCallback(GuardCallback):
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
         self._epoch_steps = 0
+        self._emptied = []
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs and self._ran_unchecked and self._rolled_back == self._total:
-            # A rollback after the epoch's last call: no step of the epoch is in its metrics.
-            for key in logs:
+        if logs is not None and self._ran_unchecked and self._rolled_back == self._total:
+            # A rollback after the epoch's last call: no step of the epoch is in its metrics
+            # (the keys that call's batch logs held, emptied then: they are Keras's own dict).
+            for key in [*self._emptied, *logs]:
                 if not key.startswith("val_"):
                     logs[key] = float("nan")
         super().on_epoch_end(epoch, logs)  # checks the weights and snapshots them
@@ -141,7 +144,9 @@ class AnyGuardCallback(GuardCallback):
             return
         self._snapped = self._total
         if logs and self._rolled_back == self._total:
-            logs.clear()  # they averaged a step that was rolled back (a later TerminateOnNaN)
+            # They averaged a step that was rolled back (a later TerminateOnNaN would stop).
+            self._emptied = list(logs)
+            logs.clear()
 
     def _sync_steps(self, ahead: int = 0) -> None:
         """Brings the guard's step count to the steps run, plus `ahead` (those of the call about

@@ -44,6 +44,29 @@ def test_no_fault_gives_the_twins_weights_and_metrics(kind):
     assert report["max_grad_norm"] is None and report["examples"] is None  # not counted
 
 
+class _LossType(keras.callbacks.Callback):
+    """Records the type of the loss each call's batch logs hold."""
+
+    def __init__(self):
+        super().__init__()
+        self._supports_tf_logs = True
+        self.types = set()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.types.add(type(logs["loss"]))
+
+
+@pytest.mark.parametrize("check", ["snapshot", "step"])
+def test_batch_logs_stay_tensors(check):
+    """Keras copies every metric of every call to the host unless each callback with batch hooks
+    takes tensors; `TerminateOnNaN` does, and so must the guard's callback."""
+    model, data = _models.functional(steps_per_execution=4)
+    model = any_model.guard(model, check=check, snapshot_every=4)
+    recorder = _LossType()
+    model.fit(_models.dataset(data), epochs=1, verbose=0, callbacks=[recorder])
+    assert recorder.types and all(issubclass(t, tf.Tensor) for t in recorder.types)
+
+
 @pytest.mark.parametrize("kind", ["sequential", "own_train_step"])
 def test_a_fault_rolls_back_to_the_snapshot_before_its_call(kind):
     """4 steps per call: a NaN label at step 6 is found after the call of steps 4-7, and the
