@@ -23,13 +23,13 @@ diagnosis, the `recover` / `stop` / `raise` policy) and keeps the health report 
   `snapshot_every` steps of work are lost per event.
 
 `check='snapshot'` runs the steps Keras traced (no op added): after each Keras call the host
-reads the running `loss` (as `TerminateOnNaN` does) and counts the call's steps; every
-`snapshot_every` steps a twin train function checks every weight and snapshots after the
-steps, and the host does at each epoch's end. A fault rolls back to the last snapshot, resets
-the running metrics, is diagnosed from the weights (no batch is captured) and handled by the
-policy; from then on every step is checked (`check='step'`). No gradient norm or examples
-count is kept while unchecked. Under a loss scaler, `run_eagerly` or a strategy other than
-Mirrored/OneDevice every step is checked. Details: `components/trainer/README.md`.
+reads the running `loss` (as `TerminateOnNaN` does); every `snapshot_every` steps and at each
+epoch's end a twin train function counts the steps, checks every weight and snapshots after
+the steps (the host checks the epoch's end if a later callback runs at batch ends). A fault
+rolls back to the last snapshot, resets the running metrics, is diagnosed from the weights (no
+batch is captured) and handled by the policy; from then on every step is checked. No gradient
+norm or examples count is kept while unchecked. Under a loss scaler, `run_eagerly` or a
+strategy other than Mirrored/OneDevice every step is checked. See components/trainer/README.md.
 
 With `check='step'`, weights and optimizer state are snapshotted in graph at the end of a Keras
 call once `snapshot_every` steps have passed (`_GuardState.after_call`), or after every
@@ -38,8 +38,8 @@ distribution strategy or a loss scaler the host snapshots at its checks.
 
 NaN and Inf: as above; after `fit` every weight is finite (the last finite snapshot is restored
 when the last steps went wrong), and saving a model that holds a NaN or Inf weight
-(`model.save` or `tf.saved_model.save`) raises `GuardBlockedError` before anything is written.
-Mixed precision: see `mixed.py`.
+(`model.save` or `tf.saved_model.save`) raises `GuardBlockedError` before anything is written
+(mixed precision: `mixed.py`).
 """
 
 from __future__ import annotations
@@ -217,13 +217,13 @@ class _AnyGuard:
         from nanguard.components.trainer.health import write_health_report
 
         bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
-        arguments = dict(bound.arguments)
-        arguments.pop("self")
+        arguments = {key: value for key, value in bound.arguments.items() if key != "self"}
         extra = arguments.pop("kwargs", {})
-        callback = mixed.AnyGuardCallback(self._nanguard_config)
+        later = list(arguments.get("callbacks") or [])  # after the guard's
+        callback = mixed.AnyGuardCallback(self._nanguard_config, later)
         self.guard_report = report = callback.report
         self._nanguard_prepare(arguments, report)
-        arguments["callbacks"] = [callback, *list(arguments.get("callbacks") or [])]
+        arguments["callbacks"] = [callback, *later]
         try:
             return super().fit(**arguments, **extra)
         except GuardBlockedError as err:

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import math
 
+import tf_keras as keras
 from absl import logging
 
+from nanguard.components.trainer.any_state import VERDICT
 from nanguard.components.trainer.fit import GuardCallback
 from nanguard.components.trainer.guarded_model import _is_lso
 from nanguard.components.trainer.health import json_float
@@ -44,11 +46,27 @@ def warn_float16_outputs(outputs, report: dict | None = None) -> list[int]:
     return bad
 
 
+# Keras's callbacks that run at batch ends but only read the logs.
+_READ_ONLY = (
+    keras.callbacks.TerminateOnNaN,
+    keras.callbacks.ProgbarLogger,
+    keras.callbacks.TensorBoard,
+)
+
+
+def _writes_at_batch_end(callback) -> bool:
+    hooks = getattr(callback, "_implements_train_batch_hooks", None)
+    return not isinstance(callback, _READ_ONLY) and (hooks is None or hooks())
+
+
 class AnyGuardCallback(GuardCallback):
     """`GuardCallback` plus the loss-scale checks of a mixed-precision optimizer."""
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, later=()):
         super().__init__(config)
+        # Unchecked steps: the epoch's end is checked in its last call, unless a callback after
+        # the guard (`later`) runs at batch ends and so could write the weights after that call.
+        self._alone = not any(_writes_at_batch_end(callback) for callback in later)
         self.min_loss_scale = self._config_value("min_loss_scale", 1.0)
         self.max_skip_rate = self._config_value("max_loss_scale_skip_rate", 0.5)
         self._seen = (0, 0)  # (steps, skips) at the last check
@@ -67,7 +85,9 @@ class AnyGuardCallback(GuardCallback):
         # at the last snapshot, at the last rollback; and this epoch's.
         self._total = self._snapped = self._rolled_back = self._epoch_steps = 0
         self._synced = 0  # of `_total`, added to the guard's step count (unchecked steps)
-        self._ran_unchecked = self._snapping = False
+        self._ran_unchecked = self._snapping = self._fresh = False
+        if getattr(guard, "snap_fn", None) is not None:
+            guard.step_base.assign(guard.step)  # Keras's step counter restarts at 0 now
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
@@ -75,13 +95,15 @@ class AnyGuardCallback(GuardCallback):
         self._emptied = []
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.pop(VERDICT, None)  # a copy of the last call's logs (a callback took numpy)
         if logs is not None and self._ran_unchecked and self._rolled_back == self._total:
             # A rollback after the epoch's last call: no step of the epoch is in its metrics
             # (the keys that call's batch logs held, emptied then: they are Keras's own dict).
             for key in [*self._emptied, *logs]:
                 if not key.startswith("val_"):
                     logs[key] = float("nan")
-        super().on_epoch_end(epoch, logs)  # checks the weights and snapshots them
+        super().on_epoch_end(epoch, logs)  # checks and snapshots the weights (`_check`)
         self._snapped = self._total
 
     def on_test_begin(self, logs=None):
@@ -92,17 +114,15 @@ class AnyGuardCallback(GuardCallback):
 
     def on_train_batch_begin(self, batch, logs=None):
         # Unchecked steps: the call after which a snapshot is due (`snapshot_every` steps
-        # since the last) runs the train function that snapshots after its steps; the guard's
-        # step count is brought up to the call's end first (taken back by `_sync_steps` if the
-        # call runs out of data: Keras then reports no end for it).
+        # since the last, or the epoch's end) runs the train function that brings the guard's
+        # step count up to date and snapshots after its steps (`_AnyState.snapshot_after`).
         state = self.model.guard_state
         if getattr(state, "snap_fn", None) is None or not self._unchecked():
             return
         epoch, per_call = self.params.get("steps"), state.per_call
         steps = min(per_call, epoch - batch) if epoch else per_call
-        self._snapping = self._total + steps - self._snapped >= self.snapshot_every
-        if self._snapping:
-            self._sync_steps(ahead=steps)
+        last = self._alone and bool(epoch) and batch + steps >= epoch
+        self._snapping = last or self._total + steps - self._snapped >= self.snapshot_every
         function = state.snap_fn if self._snapping else state.plain_fn
         if self.model.train_function is not function:
             # Past Keras's tracking `__setattr__` (about 0.2 ms); Keras's saving ignores the
@@ -116,15 +136,19 @@ class AnyGuardCallback(GuardCallback):
     def on_train_batch_end(self, batch, logs=None):
         self._total += batch + 1 - self._epoch_steps
         self._epoch_steps = batch + 1
+        verdict = logs.pop(VERDICT, None) if logs else None  # before any other callback
+        self._fresh = False
         if not self._unchecked():
             super().on_train_batch_end(batch, logs)
             return
         # Unchecked steps: after every call the host reads the running loss in the logs, as
         # TerminateOnNaN does (a NaN or Inf there is an event), and every `snapshot_every`
-        # steps, counted across epochs, the weights are checked and snapshotted: in the call
-        # (`on_train_batch_begin`), else here.
+        # steps, counted across epochs, and at each epoch's end, the weights are checked and
+        # snapshotted: in the call (`on_train_batch_begin`), else here.
         self._ran_unchecked = True
-        snapped, self._snapping = self._snapping, False
+        snapped, self._snapping = self._snapping and verdict is not None, False
+        if snapped:
+            self._synced = self._total  # the call counted its steps
         guard = self.model.guard_state
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
@@ -134,8 +158,9 @@ class AnyGuardCallback(GuardCallback):
             guard.bad_steps.assign(1)
             self._check(in_step=True)
         elif snapped:
-            if int(guard.bad_steps.numpy()) == 0:
+            if int(verdict) == 0:
                 self._snapped = self._total  # the call's snapshot
+                self._fresh = self._alone  # and no callback can have written since
                 return
             self._check(in_step=True)  # its snapshot found a non-finite weight: an event
         elif self._total - self._snapped >= self.snapshot_every:
@@ -148,17 +173,18 @@ class AnyGuardCallback(GuardCallback):
             self._emptied = list(logs)
             logs.clear()
 
-    def _sync_steps(self, ahead: int = 0) -> None:
-        """Brings the guard's step count to the steps run, plus `ahead` (those of the call about
-        to snapshot itself): adds the unchecked steps since the last sync (a checked step counts
-        itself in graph; Keras's own step does not), or takes back those of a snapshotting call
-        that ran out of data before its end."""
-        behind = self._total + ahead - self._synced
-        if behind < 0 or (behind > 0 and self._unchecked()):
+    def _sync_steps(self) -> None:
+        """Brings the guard's step count to the steps run: adds the unchecked steps since the
+        last sync (a checked step counts itself in graph, and so does a snapshotting call;
+        Keras's own step does not)."""
+        behind = self._total - self._synced
+        if behind > 0 and self._unchecked():
             self.model.guard_state.step.assign_add(behind)
-        self._synced = self._total + ahead
+        self._synced = self._total
 
     def _check(self, final: bool = False, in_step: bool = False) -> None:
+        if self._fresh and not final:
+            return  # the last call checked and snapshotted these very weights
         self._sync_steps()  # before the snapshot records its step, or an event reads it
         super()._check(final, in_step)
 

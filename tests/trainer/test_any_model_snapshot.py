@@ -38,9 +38,9 @@ def test_no_fault_gives_the_twins_weights_and_metrics(kind):
     assert guarded.train_function is guarded.train_tf_function  # and so is its function
     assert report["check"] == "snapshot" and report["status"] == "ok"
     assert report["steps"] == 16 and report["nonfinite_events"] == []
-    # In the calls ending at steps 4, 8, 12 and 16; the host's at the start, at both epochs'
-    # ends and at the end.
-    assert report["snapshots"] == 8
+    # In the calls ending at steps 4, 8, 12 and 16 (8 and 16 end the epochs, so the host takes
+    # none there); the host's at the start and at the end.
+    assert report["snapshots"] == 6
     assert report["max_grad_norm"] is None and report["examples"] is None  # not counted
 
 
@@ -65,6 +65,41 @@ def test_batch_logs_stay_tensors(check):
     recorder = _LossType()
     model.fit(_models.dataset(data), epochs=1, verbose=0, callbacks=[recorder])
     assert recorder.types and all(issubclass(t, tf.Tensor) for t in recorder.types)
+
+
+class _Writer(keras.callbacks.Callback):
+    """Runs at batch ends (and could write the weights there); sees no batch logs as tensors,
+    so Keras hands every callback a numpy copy of them."""
+
+    def __init__(self):
+        super().__init__()
+        self.keys = set()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.keys.update(logs or {})
+
+
+@pytest.mark.parametrize(
+    ("later", "snapshots"),
+    [([], 6), ([keras.callbacks.TerminateOnNaN()], 6), ([_Writer()], 8)],
+    ids=["alone", "terminate_on_nan", "writer"],
+)
+def test_an_epochs_end_is_checked_on_the_host_only_after_a_callback_that_could_write(
+    later, snapshots
+):
+    """2 epochs of 8 steps, 4 per call, a snapshot every 4 steps: the calls ending the epochs
+    snapshot in the call; a callback after the guard that runs at batch ends (other than
+    Keras's read-only ones) could change the weights after that call, so then the host checks
+    and snapshots at each epoch's end too. No callback and no history sees the calls' verdict."""
+    model, data = _guarded("sequential")
+    history = model.fit(_models.dataset(data), epochs=2, verbose=0, callbacks=later).history
+    report = model.guard_report
+    assert report["snapshots"] == snapshots and report["steps"] == 16
+    assert int(model.guard_state.snapped_at.numpy()) == 16
+    assert sorted(history) == ["loss"]
+    for callback in later:
+        if isinstance(callback, _Writer):
+            assert callback.keys == {"loss"}
 
 
 @pytest.mark.parametrize("kind", ["sequential", "own_train_step"])
@@ -244,8 +279,8 @@ def test_under_a_mirrored_strategy_keras_step_runs_and_a_fault_rolls_back():
 
 
 def test_a_call_that_runs_out_of_data_is_not_counted():
-    """Data of unknown size (7 batches): the 8th call was due to snapshot, so the host counted
-    its step before it ran; it ran out of data instead, and the step is taken back."""
+    """Data of unknown size (7 batches): the 8th call, due to snapshot, runs out of data
+    instead; it counts no step (the snapshotting call counts its steps after them)."""
     model, data = _models.sequential()
     model = any_model.guard(model, check="snapshot", snapshot_every=4)
     unknown = _models.dataset(data).take(7).filter(lambda *batch: True)
