@@ -15,7 +15,7 @@ from absl import logging
 
 from nanguard.components.trainer.guarded_model import _GuardState, _is_lso
 
-VERDICT = "nanguard_bad_steps"  # in a snapshotting call's logs; the guard's callback pops it
+VERDICT = "nanguard_not_snapshotted"  # in a snapshotting call's logs; the guard's callback pops it
 
 
 class _AnyState(_GuardState):
@@ -61,8 +61,8 @@ class _AnyState(_GuardState):
     def snapshot_after(self, function):
         """`function` (Keras's traced train function), then in the same call: the guard's step
         count brought to the steps run (`step_base` plus Keras's step counter) and the snapshot
-        (`_save`) unless the call's running `loss` is NaN or Inf; the logs carry the count of
-        non-finite steps (`VERDICT`: 1 if the snapshot found a non-finite weight), which the
+        (`_save`) unless the call's running `loss` is NaN or Inf; the logs carry whether the
+        snapshot was taken (`VERDICT`: 0, else 1: a non-finite weight or loss), which the
         guard's callback takes out before any other callback sees them. For
         `check='snapshot'`: the host picks it for the calls after which a snapshot is due, so
         no other call runs a `tf.cond`, and the host runs no op of its own for a snapshot (an
@@ -77,10 +77,7 @@ class _AnyState(_GuardState):
             due = None
             if loss is not None:
                 due = lambda: tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32)))  # noqa: E731
-            logs = self.save_after(logs, due)
-            if isinstance(logs, dict):
-                logs = {**logs, VERDICT: self.bad_steps.read_value()}
-            return logs
+            return self.save_after(logs, due, verdict=VERDICT)
 
         return train_function
 

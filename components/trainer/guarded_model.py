@@ -113,17 +113,21 @@ class _GuardState:
         model.train_tf_function = train_function
         return train_function
 
-    def save_after(self, logs, due=None):
+    def save_after(self, logs, due=None, verdict=None):
         """In a train function: `logs`, returned after the snapshot (`_save`) that runs once
         the call's steps are done, if `due()` (a bool tensor, read after the steps) is True;
-        always when `due` is None."""
+        always when `due` is None. With a `verdict` key, dict logs also hold there 0 if the
+        snapshot was taken, else 1."""
         with tf.control_dependencies(tf.nest.flatten(logs)):
             if due is None:
                 saved = self._save()
             else:
                 saved = tf.cond(due(), self._save, lambda: tf.constant(False))
         with tf.control_dependencies([saved]):
-            return tf.nest.map_structure(tf.identity, logs)
+            logs = tf.nest.map_structure(tf.identity, logs)
+        if verdict is not None and isinstance(logs, dict):
+            logs = {**logs, verdict: tf.cast(tf.logical_not(saved), tf.int64)}
+        return logs
 
     def reset_event(self) -> None:
         self.bad_steps.assign(0)

@@ -56,7 +56,7 @@ _READ_ONLY = (
 
 def _writes_at_batch_end(callback) -> bool:
     hooks = getattr(callback, "_implements_train_batch_hooks", None)
-    return not isinstance(callback, _READ_ONLY) and (hooks is None or hooks())
+    return type(callback) not in _READ_ONLY and (hooks is None or hooks())  # not a subclass
 
 
 class AnyGuardCallback(GuardCallback):
@@ -116,6 +116,7 @@ class AnyGuardCallback(GuardCallback):
         # Unchecked steps: the call after which a snapshot is due (`snapshot_every` steps
         # since the last, or the epoch's end) runs the train function that brings the guard's
         # step count up to date and snapshots after its steps (`_AnyState.snapshot_after`).
+        self._fresh = False  # until this call ends with its snapshot (it may run out of data)
         state = self.model.guard_state
         if getattr(state, "snap_fn", None) is None or not self._unchecked():
             return
@@ -162,7 +163,9 @@ class AnyGuardCallback(GuardCallback):
                 self._snapped = self._total  # the call's snapshot
                 self._fresh = self._alone  # and no callback can have written since
                 return
-            self._check(in_step=True)  # its snapshot found a non-finite weight: an event
+            # No snapshot in the call (a non-finite weight: an event; or a loss not finite in
+            # float32): the host's check decides.
+            self._check()
         elif self._total - self._snapped >= self.snapshot_every:
             self._check()
         else:
@@ -247,6 +250,8 @@ class AnyGuardCallback(GuardCallback):
                 steps.assign(now)
 
     def on_train_end(self, logs=None):
+        if logs is not None:
+            logs.pop(VERDICT, None)  # Keras's own copy when a callback took numpy batch logs
         state = self.model.guard_state
         if getattr(state, "snap_fn", None) and self.model.train_function is state.snap_fn:
             object.__setattr__(self.model, "train_function", state.plain_fn)  # Keras's own

@@ -78,11 +78,26 @@ class _Writer(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.keys.update(logs or {})
 
+    def on_train_end(self, logs=None):
+        self.end_keys = set(logs or {})
+
+
+class _ProgbarChild(keras.callbacks.ProgbarLogger):
+    """A subclass of a read-only Keras callback: it may write at batch ends."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
 
 @pytest.mark.parametrize(
     ("later", "snapshots"),
-    [([], 6), ([keras.callbacks.TerminateOnNaN()], 6), ([_Writer()], 8)],
-    ids=["alone", "terminate_on_nan", "writer"],
+    [
+        ([], 6),
+        ([keras.callbacks.TerminateOnNaN()], 6),
+        ([_Writer()], 8),
+        ([_ProgbarChild(count_mode="steps")], 8),
+    ],
+    ids=["alone", "terminate_on_nan", "writer", "progbar_subclass"],
 )
 def test_an_epochs_end_is_checked_on_the_host_only_after_a_callback_that_could_write(
     later, snapshots
@@ -99,7 +114,49 @@ def test_an_epochs_end_is_checked_on_the_host_only_after_a_callback_that_could_w
     assert sorted(history) == ["loss"]
     for callback in later:
         if isinstance(callback, _Writer):
-            assert callback.keys == {"loss"}
+            assert callback.keys == {"loss"} and callback.end_keys == {"loss"}
+
+
+class _SeesWeights(keras.callbacks.Callback):
+    """Records whether every weight is finite when validation starts and at each epoch's end;
+    no batch hooks, so the guard checks epoch ends in the epochs' last calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.finite = []
+
+    def _look(self):
+        self.finite.append(_models.all_finite(self.model))
+
+    def on_test_begin(self, logs=None):
+        self._look()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._look()
+
+
+def test_a_call_that_runs_out_of_data_leaves_the_epochs_end_to_the_host():
+    """9 batches, 4 steps per call, `steps_per_epoch=12`: the third call runs step 8, whose
+    label is NaN, and runs out of data, so no call end reads its loss; the host's check at
+    validation and at the epoch's end finds the NaN weights and rolls back before validation,
+    a later callback or `EarlyStopping`'s best weights see them."""
+    x, y = _models._regression(rows=288)
+    y[260] = np.nan
+    model, _ = _models.sequential(steps_per_execution=4)
+    model = any_model.guard(model, check="snapshot", snapshot_every=4)
+    seen, stop = _SeesWeights(), keras.callbacks.EarlyStopping(restore_best_weights=True)
+    valid = _models.dataset((*_models._regression(seed=1, rows=64), None))
+    history = model.fit(
+        _models.dataset((x, y, None)),
+        epochs=2,
+        steps_per_epoch=12,
+        validation_data=valid,
+        verbose=0,
+        callbacks=[seen, stop],
+    ).history
+    assert seen.finite and all(seen.finite)
+    assert np.isfinite(history["val_loss"]).all() and _models.all_finite(model)
+    assert len(model.guard_report["nonfinite_events"]) == 1
 
 
 @pytest.mark.parametrize("kind", ["sequential", "own_train_step"])
