@@ -95,6 +95,7 @@ class AnyGuardCallback(GuardCallback):
         self._emptied = []
 
     def on_epoch_end(self, epoch, logs=None):
+        self._count_cut_call()
         if logs is not None:
             logs.pop(VERDICT, None)  # a copy of the last call's logs (a callback took numpy)
         if logs is not None and self._ran_unchecked and self._rolled_back == self._total:
@@ -109,8 +110,20 @@ class AnyGuardCallback(GuardCallback):
     def on_test_begin(self, logs=None):
         # Validation inside fit runs before the epoch-end check: check first, so it never
         # evaluates weights an overflowing update left non-finite since the last check.
+        self._count_cut_call()
         if self.report["status"] == "running":
             self._check()
+
+    def _count_cut_call(self) -> None:
+        """Unchecked steps: a call that ran out of data (`steps_per_epoch` above the data) ran
+        some of its steps but had no end to count them; Keras's step counter for this fit has
+        them (read only when the epoch ended short)."""
+        epoch, counter = self.params.get("steps"), self.model.guard_state.counter
+        if epoch and self._epoch_steps < epoch and counter is not None and self._unchecked():
+            missed = int(counter.numpy()) - self._total
+            if missed > 0:
+                self._total += missed
+                self._epoch_steps += missed
 
     def on_train_batch_begin(self, batch, logs=None):
         # Unchecked steps: the call after which a snapshot is due (`snapshot_every` steps
