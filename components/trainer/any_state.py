@@ -43,7 +43,7 @@ class _AnyState(_GuardState):
         # check='snapshot': the guard's step count when this fit began (Keras's `_train_counter`
         # counts the fit's steps from 0), so a snapshotting call brings `step` up to date itself.
         self.step_base = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.counter = getattr(model, "_train_counter", None)
+        self.counter = model._train_counter  # every tf_keras Model has one
         self.warnings: list[dict] = []  # the health report's, found when the state was made
         self.fixed = bool(getattr(model, "_jit_compile", False))
         leaves = tf.nest.flatten(batch) if batch is not None else []
@@ -71,8 +71,7 @@ class _AnyState(_GuardState):
         @tf.function(reduce_retracing=True)
         def train_function(iterator):
             logs = function(iterator)
-            if self.counter is not None:
-                self.step.assign(self.step_base + tf.cast(self.counter, tf.int64))
+            self.step.assign(self.step_base + tf.cast(self.counter, tf.int64))
             loss = logs.get("loss") if isinstance(logs, dict) else None
             due = None
             if loss is not None:

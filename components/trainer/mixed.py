@@ -119,7 +119,7 @@ class AnyGuardCallback(GuardCallback):
         some of its steps but had no end to count them; Keras's step counter for this fit has
         them (read only when the epoch ended short)."""
         epoch, counter = self.params.get("steps"), self.model.guard_state.counter
-        if epoch and self._epoch_steps < epoch and counter is not None and self._unchecked():
+        if epoch and self._epoch_steps < epoch and self._unchecked():
             missed = int(counter.numpy()) - self._total
             if missed > 0:
                 self._total += missed
