@@ -27,18 +27,19 @@ def identifier_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
     """Warnings for columns that look like identifiers, which predict nothing about a new row:
     whole numbers, each different and rising row by row in at least 99% of the steps (a row
     number, a saved index, sorted ids, sorted runs of ids joined), or text of which at least
-    `TEXT_ID_SHARE` of the values are different (names, ids: a vocabulary no new row will
-    match; dates get `date_notes` instead). Only columns with a value in each of at least
-    `min_rows` rows; they are kept, and the warning names the key that leaves them out
+    `TEXT_ID_SHARE` of the values given are different (names, ids: a vocabulary no new row will
+    match; a few gaps do not hide them, Stat2Data's Hawks `BandNumber`: 2 blank cells; dates get
+    `date_notes` instead). Only columns with a value in at least `min_rows` rows (numbers: in
+    every row); they are kept, and the warning names the key that leaves them out
     (`transform.exclude`). `nanguard run` warns of every feature but the label."""
     notes = []
     for name, column in zip(table.column_names, table.columns, strict=True):
-        rows = len(column)
-        if rows < min_rows or column.null_count:
+        rows = len(column) - column.null_count  # the values given
+        if rows < min_rows:
             continue
-        distinct = pc.count_distinct(column).as_py()
+        distinct = pc.count_distinct(column).as_py()  # of the values given
         exclude = f"set transform.exclude: [{name}]"
-        if not pc.all(cells.is_number(column)).as_py():
+        if not pc.all(cells.is_number(column.drop_null())).as_py():
             # Text: a name repeats now and then (lifelines' senators: 922 names over 933 rows).
             if distinct < TEXT_ID_SHARE * rows or any(
                 _mostly(column, regex) for regex in (DATE, FORMATTED_NUMBER, NUMBER_WITH_UNIT)
@@ -54,7 +55,7 @@ def identifier_notes(table: pa.Table, min_rows: int = 20) -> list[str]:
                 f"row will match; {exclude} unless its values recur"
             )
             continue
-        if distinct != rows:
+        if distinct != rows or column.null_count:  # a row number has no gap
             continue
         try:
             steps = np.diff(pc.cast(column, pa.int64()).to_numpy())

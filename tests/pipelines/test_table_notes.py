@@ -281,6 +281,22 @@ def test_text_almost_all_different_is_an_identifier_and_dates_are_left_to_date_n
     ]
 
 
+def test_text_ids_with_gaps_are_named_over_the_values_given():
+    """Stat2Data's Hawks `BandNumber`: 906 band numbers, 905 different, 2 blank cells. Gaps
+    do not hide an id column; a row counter with a gap is not named (row numbers have none)."""
+    bands = [f"877-{76317 + i}" for i in range(22)] + ["877-76317", None, None]
+    notes = table_notes.identifier_notes(
+        _table(
+            band=bands, counter=[*range(24), None], few=[f"x{i}" for i in range(19)] + [None] * 6
+        )
+    )
+    assert notes == [
+        "feature 'band': 22 of its 23 values are different (a name or an id): learnt as a "
+        "vocabulary that no new row will match; set transform.exclude: [band] unless its "
+        "values recur"
+    ]
+
+
 def test_numbers_followed_by_a_unit_are_named_and_codes_or_plain_numbers_are_not():
     weight = ["5.2 kg", "61 kg", "1,200 kg", None, "0", "70.5 kg"]  # a plain 0 among them
     speed = ["30 mph", "12 km/h", "25 °C", "3 yrs", "-4 m", "7 m²"]
