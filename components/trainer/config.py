@@ -40,6 +40,11 @@ class TrainerConfig(FunctionSection):
     hidden_units: tuple = setting(
         (16, 8), ListOf(Number(1, integer=True), min_len=1), "widths of the hidden Dense layers"
     )
+    linear: bool = setting(
+        False,
+        Flag(),
+        "also connect the features to the output through one linear layer (wide & deep)",
+    )
     activation: str = setting(
         "relu",
         OneOf(HE_ACTIVATIONS + GLOROT_ACTIVATIONS),

@@ -3,8 +3,9 @@
 Dense inputs (float numeric features and `_missing` indicators; int64 vocabulary indices as
 one-hot or embedding), hidden Dense layers with He normal (ReLU family) or Glorot uniform
 (tanh/sigmoid family) initialisers, L2 on every kernel, dropout after every hidden layer, a
-softmax (classifier) or linear (regressor) float32 output, compiled as a `GuardedModel` with the
-configured optimizer and global gradient-norm clipping.
+softmax (classifier) or linear (regressor) float32 output, with `trainer.linear` also fed by one
+linear layer on the inputs (wide & deep), compiled as a `GuardedModel` with the configured
+optimizer and global gradient-norm clipping.
 
 NaN and Inf in inputs are not repaired here (the transform does that); a step they make
 non-finite is refused by the guarded model's train step.
@@ -119,6 +120,7 @@ def build_model(
         if not parts:
             raise ValueError("The transformed data has no feature besides the label.")
         x = keras.layers.concatenate(parts, name="features") if len(parts) > 1 else parts[0]
+        features = x
         regularizer = None
         if config.l1:  # elastic net when both are set
             regularizer = keras.regularizers.L1L2(l1=config.l1, l2=config.l2)
@@ -138,14 +140,35 @@ def build_model(
                 )(x)
         out_index = len(config.hidden_units)
         out_activation = "softmax" if n_classes else "linear"
-        outputs = keras.layers.Dense(
-            n_classes or 1,
-            activation=out_activation,
-            kernel_initializer=_initializer(config, out_activation, out_index),
-            kernel_regularizer=regularizer,
-            dtype="float32",
-            name="output",
-        )(x)
+        if config.linear:
+            # Wide & deep: the features also reach the output through one linear layer, so the
+            # model holds logistic (or linear) regression and the network adds to it. Off by
+            # default: on real tables it won and lost about equally (README, trainer's Model).
+            deep = keras.layers.Dense(
+                n_classes or 1,
+                kernel_initializer=_initializer(config, "linear", out_index),
+                kernel_regularizer=regularizer,
+                name="deep",
+            )(x)
+            wide = keras.layers.Dense(
+                n_classes or 1,
+                kernel_initializer=_initializer(config, "linear", out_index + 1),
+                kernel_regularizer=regularizer,
+                name="linear",
+            )(features)
+            scores = keras.layers.Add(name="scores")([deep, wide])
+            outputs = keras.layers.Activation(out_activation, dtype="float32", name="output")(
+                scores
+            )
+        else:
+            outputs = keras.layers.Dense(
+                n_classes or 1,
+                activation=out_activation,
+                kernel_initializer=_initializer(config, out_activation, out_index),
+                kernel_regularizer=regularizer,
+                dtype="float32",
+                name="output",
+            )(x)
         model = GuardedModel(inputs=inputs, outputs=outputs)
     optimizer = KERAS_OPTIMIZERS[config.optimizer](
         learning_rate=config.learning_rate, global_clipnorm=config.global_clipnorm

@@ -43,6 +43,32 @@ def test_defaults_on_built_model():
     assert one_hot.num_tokens == 4 and one_hot.output_mode == "one_hot"
 
 
+def test_linear_adds_a_linear_path_from_the_inputs_to_the_output():
+    """Wide & deep: softmax(deep(x) + linear(x)) on the concatenated features. With the deep
+    path's output kernel and bias at zero, the model is logistic regression on the features."""
+    model, _ = _shared.model(linear=True)
+    assert [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [
+        "dense_0", "dense_1", "deep", "linear"
+    ]  # fmt: skip
+    assert model.get_layer("output").dtype == "float32"
+    deep, linear = model.get_layer("deep"), model.get_layer("linear")
+    deep.set_weights([np.zeros_like(w) for w in deep.get_weights()])
+    kernel, bias = (np.asarray(w, np.float64) for w in linear.get_weights())
+    assert kernel.shape == (2 + 4, 2)  # a, b and c's one-hot
+    rng = np.random.default_rng(0)
+    x = {"a": rng.normal(size=5), "b": rng.normal(size=5), "c": np.array([0, 1, 2, 3, 1])}
+    features = np.column_stack([x["a"], x["b"], np.eye(4)[x["c"]]])
+    logits = features @ kernel + bias
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    got = model({k: v.astype(np.int64 if k == "c" else np.float32) for k, v in x.items()})
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
+    regressor = model_lib.build_model(
+        ["a"], [], None, config_lib.TrainerConfig.from_dict({"linear": True})
+    )
+    assert regressor.get_layer("linear").kernel.shape == (1, 1)
+    assert regressor.get_layer("output").activation is keras.activations.linear
+
+
 def test_every_configured_optimizer_has_its_keras_class():
     assert tuple(model_lib.KERAS_OPTIMIZERS) == config_lib.OPTIMIZERS
     for name, cls in model_lib.KERAS_OPTIMIZERS.items():
