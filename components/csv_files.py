@@ -2,10 +2,11 @@
 
 Split from ``inputs`` (which re-exports the public names): the file-level half of the one input
 layer. Every problem is an ``InputError`` naming the file and what to do; a header with an empty
-or repeated name is a ``HeaderError`` naming the column position. An empty FIRST name is the
-header pandas' ``to_csv()`` and R's ``write.csv()`` write over their row names (the index): that
-column is read as row names and left out of every read (``read_header`` drops it, the readers pass
-the remaining names as Arrow's ``include_columns``), with a note. So is the first column of a file
+or repeated name is a ``HeaderError`` naming the column position. An empty FIRST name (what
+pandas' ``to_csv()`` and R's ``write.csv()`` write over their row names, the index), or a first
+name ``rownames`` (the Rdatasets CSVs) or ``Unnamed: 0`` (pandas' index read back), marks row
+names: that column is left out of every read (``read_header`` drops it, the readers pass the
+remaining names as Arrow's ``include_columns``), with a note. So is the first column of a file
 whose header names one column fewer than its rows hold (R's ``write.table()``): Arrow is given
 the header with an empty first name (``CsvDialect.short_header``). Imports pyarrow only.
 """
@@ -201,9 +202,16 @@ def read_header(path: str, dialect: CsvDialect | None = None) -> list[str]:
     return _checked_names(path, names)
 
 
+# First header names over row names: none (pandas' `to_csv()`, R's `write.csv()`), `rownames`
+# (the Rdatasets site's CSVs, 2,000+ R data sets) and `Unnamed: 0` (pandas' name for an unnamed
+# index read back, written again with `index=False`).
+ROW_NAMES_HEADERS = {"": "no name", "rownames": "'rownames'", "Unnamed: 0": "'Unnamed: 0'"}
+
+
 def has_row_names(names: Sequence[str]) -> bool:
-    """Whether a raw header's first name is empty and others follow: a row-names column."""
-    return len(names) > 1 and not names[0].strip()
+    """Whether a raw header's first name marks a row-names column (`ROW_NAMES_HEADERS`: empty,
+    `rownames` or `Unnamed: 0`) and others follow."""
+    return len(names) > 1 and names[0].strip() in ROW_NAMES_HEADERS
 
 
 def raw_header(path: str, dialect: CsvDialect | None = None) -> list[str]:
@@ -309,11 +317,18 @@ def header_notes(files: Sequence[str], dialect: CsvDialect | None = None) -> lis
                 "write.table): column 1 read as row names and left out; name it in the header "
                 "to use it as a feature"
             )
-        elif has_row_names(raw_header(path, found)):
-            notes.append(
-                f"{path}: column 1 of the header has no name: read as row names (pandas' index, "
-                "R's row names) and left out; name it to use it as a feature"
-            )
+        elif has_row_names(names := raw_header(path, found)):
+            if not names[0].strip():
+                notes.append(
+                    f"{path}: column 1 of the header has no name: read as row names (pandas' "
+                    "index, R's row names) and left out; name it to use it as a feature"
+                )
+            else:
+                notes.append(
+                    f"{path}: column 1 of the header is {ROW_NAMES_HEADERS[names[0].strip()]}: "
+                    "read as row names (R's row names as the Rdatasets CSVs name them, pandas' "
+                    "index read back) and left out; rename it to use it as a feature"
+                )
         note = csv_dialect.header_note(path, read_header(path, found), found)
         if note:
             notes.append(note)

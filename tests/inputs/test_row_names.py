@@ -1,6 +1,7 @@
-"""A header whose first name is empty (pandas' `to_csv()` index, R's `write.csv()` row names), or
-one name short of the rows (R's `write.table()`): that column is row names, left out alike by
-`run`'s staging, `scan` and `check-model`."""
+"""A header whose first name is empty (pandas' `to_csv()` index, R's `write.csv()` row names),
+`rownames` (the Rdatasets CSVs) or `Unnamed: 0` (pandas' index read back), or one name short of
+the rows (R's `write.table()`): that column is row names, left out alike by `run`'s staging,
+`scan` and `check-model`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from nanguard.pipelines import data
 
 NOTE = "column 1 of the header has no name: read as row names"
 SHORT = "the header names one column fewer than the rows hold (R's write.table)"
+NAMED = "column 1 of the header is {}: read as row names"
 
 
 @pytest.fixture
@@ -31,13 +33,18 @@ def frame():
     )
 
 
-@pytest.fixture(params=["pandas", "r", "r_table"])
+@pytest.fixture(params=["pandas", "r", "r_table", "rdatasets", "pandas_reread"])
 def path(request, frame, tmp_path):
     """As pandas writes it (BOM, CRLF, an empty first cell), as R's write.csv does (every cell
-    quoted) or as R's write.table does by default (space-separated, no name over the row names)."""
+    quoted), as R's write.table does by default (space-separated, no name over the row names),
+    as the Rdatasets site writes it (R's row names under `rownames`), or as pandas writes a
+    file it read back without `index_col` (`Unnamed: 0`)."""
     out = tmp_path / f"{request.param}.csv"
     if request.param == "pandas":
         frame.to_csv(out, encoding="utf-8-sig", lineterminator="\r\n")
+    elif request.param in ("rdatasets", "pandas_reread"):
+        name = "rownames" if request.param == "rdatasets" else "Unnamed: 0"
+        frame.rename_axis(name).reset_index().to_csv(out, index=False)
     else:
         sep = " " if request.param == "r_table" else ","
         lines = [sep.join(f'"{n}"' for n in ([] if sep == " " else [""]) + list(frame.columns))]
@@ -51,6 +58,10 @@ def path(request, frame, tmp_path):
 
 
 def _note(path: str) -> str:
+    if path.endswith("rdatasets.csv"):
+        return NAMED.format("'rownames'")
+    if path.endswith("pandas_reread.csv"):
+        return NAMED.format("'Unnamed: 0'")
     return SHORT if path.endswith("r_table.csv") else NOTE
 
 
@@ -66,6 +77,12 @@ def test_the_header_leaves_row_names_out_and_notes_it(path):
         assert inputs.dialect_of(path).to_dict() == {
             "delimiter": " ", "decimal": ".", "encoding": "utf-8", "short_header": True,
         }  # fmt: skip
+        return
+    if _note(path) != NOTE:
+        assert [n for n in notes if "row names" in n] == [
+            f"{path}: {_note(path)} (R's row names as the Rdatasets CSVs name them, pandas' "
+            "index read back) and left out; rename it to use it as a feature"
+        ]
         return
     assert [n for n in notes if NOTE in n] == [
         f"{path}: {NOTE} (pandas' index, R's row names) and left out; name it to use it as a "

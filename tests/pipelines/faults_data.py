@@ -243,15 +243,16 @@ def reference(data: bytes) -> tuple[list[str], list[list[str]], dict[str, dict[s
     FLOAT column's 1e300 is +Inf, as in tf.Example); `counts[column]["strings_in_numbers"]` is
     True for a text column of which at least 90% but not all values are numbers (the data
     guard's `MOSTLY_NUMERIC_FRACTION`: `scan` refuses it with exit 2, naming the value; staging
-    takes it). Empty lines are skipped (as Arrow does). An empty first header name over
-    other names is row names: that column is left out (as pandas' `index_col=0` reads it).
+    takes it). Empty lines are skipped (as Arrow does). An empty first header name (or
+    `rownames`, `Unnamed: 0`) over other names is row names: that column is left out (as
+    pandas' `index_col=0` reads it).
     """
     text = _decode(data).removeprefix("\ufeff")
     rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
     if not rows:
         raise Rejected("empty file")
     header, rows = rows[0], rows[1:]
-    if len(header) > 1 and not header[0].strip():  # row names (a pandas index): left out
+    if len(header) > 1 and header[0].strip() in ("", "rownames", "Unnamed: 0"):  # row names
         if any(len(r) != len(header) for r in rows):
             raise Rejected("ragged row")
         header, rows = header[1:], [r[1:] for r in rows]
