@@ -164,6 +164,12 @@ class TransformConfig(FunctionSection):
     defaults: KindDefaults = setting(KindDefaults(), Nested(KindDefaults), "per kind of feature")
     features: dict = setting({}, MappingOf(Nested(FeatureConfig)), "per-feature overrides")
     exclude: tuple = setting((), ListOf(Text()), "raw features not passed to the model")
+    min_frequency: int = setting(
+        1,
+        Number(1, integer=True),
+        "a text category seen in fewer training rows shares the unknown-category slot "
+        "(scikit-learn's OneHotEncoder min_frequency; 1: every category has its own)",
+    )
     knn: KnnConfig = setting(KnnConfig(), Nested(KnnConfig), "for features with strategy: knn")
     em: EmConfig = setting(EmConfig(), Nested(EmConfig), "for features with strategy: em")
     range_margin: float = setting(

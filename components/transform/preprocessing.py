@@ -191,7 +191,11 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any] | Non
         string_blocks.setdefault((cfg.strategy, cfg.fill_value, cfg.add_indicator), []).append(name)
     for i, names in enumerate(string_blocks.values()):
         with tf.name_scope(f"nanguard_strings_{i}"):
-            outputs.update(_string_block(names, [inputs[n] for n in names], strings[names[0]]))
+            outputs.update(
+                _string_block(
+                    names, [inputs[n] for n in names], strings[names[0]], config.min_frequency
+                )
+            )
     # The numeric features that share a config form one [batch, k] block: one fill, one scale,
     # one clip and one record node per block, not one sub-graph per feature.
     blocks: dict[tuple, list[str]] = {}
@@ -277,9 +281,13 @@ def _check_indicator_names(inputs: dict[str, Any], config: TransformConfig, labe
             )
 
 
-def _string_block(names: list[str], xs: list[Any], cfg: FeatureConfig) -> dict[str, tf.Tensor]:
+def _string_block(
+    names: list[str], xs: list[Any], cfg: FeatureConfig, min_frequency: int = 1
+) -> dict[str, tf.Tensor]:
     """Imputed, vocabulary-encoded string features sharing `cfg` (+ their indicators): one
-    most-frequent analyzer and one record node for the block, one vocabulary per feature."""
+    most-frequent analyzer and one record node for the block, one vocabulary per feature. A
+    value seen in fewer than `min_frequency` training rows maps to the one unknown-value id, as
+    a value never seen does."""
     k = len(names)
     imputed, missing, info, values = impute_lib.impute_string_block(
         xs, cfg.strategy, cfg.fill_value
@@ -293,7 +301,11 @@ def _string_block(names: list[str], xs: list[Any], cfg: FeatureConfig) -> dict[s
             # values would wait for it (a second analysis phase, a second pass over the data).
             # The fill is the most frequent present value, so the present values give it a slot.
             learned = tf.boolean_mask(values[:, j], ~missing[:, j])
-        vocabulary = tft.vocabulary(learned, vocab_filename=tf_name(name))
+        vocabulary = tft.vocabulary(
+            learned,
+            vocab_filename=tf_name(name),
+            frequency_threshold=min_frequency if min_frequency > 1 else None,
+        )
         ids.append(tft.apply_vocabulary(imputed[:, j], vocabulary, num_oov_buckets=1))
     info["kind"] = "string"
     info["vocabulary"] = tf.constant([tf_name(n) for n in names])

@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from sklearn.impute import SimpleImputer
+from sklearn.preprocessing import OneHotEncoder
 
 from nanguard.components import transform_record as record
 from nanguard.components.transform import preprocessing
@@ -58,10 +59,10 @@ CONFIG = {
 }
 
 
-def _run():
+def _run(config=None):
     rows = [{k: [] if v[i] is None else [v[i]] for k, v in COLUMNS.items()} for i in range(N)]
     tmp = tempfile.mkdtemp()
-    fn = functools.partial(preprocessing.preprocessing_fn, custom_config=CONFIG)
+    fn = functools.partial(preprocessing.preprocessing_fn, custom_config=config or CONFIG)
     with beam.Pipeline() as p:
         with tft_beam.Context(temp_dir=os.path.join(tmp, "tmp")):
             data = p | beam.Create(rows)
@@ -128,3 +129,29 @@ def test_a_block_of_string_columns_fills_each_with_its_own_most_frequent_value()
         np.testing.assert_array_equal(out[name], [vocab.index(v or fill) for v in raw])
         np.testing.assert_array_equal(out[name + "_missing"], [v is None for v in raw])
         assert recs[name]["fill_value"] == fill.decode() and recs[name]["vocabulary"] == name
+
+
+def test_min_frequency_groups_rare_values_as_scikit_learn_does_in_the_unknown_slot():
+    """`transform.min_frequency: 3`: s_a's z (1 row) and s_b's p (2) and s (1) share the one
+    unknown-value id with values never seen; the rows fall into the same groups as
+    scikit-learn's `OneHotEncoder(min_frequency=3)` puts them (fitted on the present values)."""
+    out, graph = _run({**CONFIG, "min_frequency": 3})
+    output = tft.TFTransformOutput(graph)
+    for name, fill, kept in (("s_a", "x", ["x", "y"]), ("s_b", "q", ["q", "r"])):
+        vocab = [v.decode() for v in output.vocabulary_by_name(name)]
+        assert sorted(vocab) == kept, name
+        present = np.array([[v.decode()] for v in COLUMNS[name] if v], dtype=object)
+        encoder = OneHotEncoder(min_frequency=3, handle_unknown="infrequent_if_exist")
+        filled = np.array([[v.decode() if v else fill] for v in COLUMNS[name]], dtype=object)
+        groups = encoder.fit(present).transform(filled).toarray().argmax(axis=1)
+        ids = out[name]
+        assert set(ids[[v not in kept for v in filled[:, 0]]]) == {len(vocab)}, name
+        same_id, same_group = ids[:, None] == ids[None, :], groups[:, None] == groups[None, :]
+        np.testing.assert_array_equal(same_id, same_group, err_msg=name)
+    _, every = _run()  # the default keeps every value seen
+    assert sorted(tft.TFTransformOutput(every).vocabulary_by_name("s_b")) == [
+        b"p",
+        b"q",
+        b"r",
+        b"s",
+    ]
