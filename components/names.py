@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["MAX_KEPT", "tf_name", "tf_names"]
+__all__ = ["MAX_KEPT", "tf_arg_name", "tf_name", "tf_names"]
 
 MAX_KEPT = 64  # longest name kept as is
 _STEM = 40  # longest readable stem of a derived name
@@ -77,3 +77,14 @@ def tf_names(names: Iterable[str]) -> dict[str, str]:
             )
         out[name] = derived
     return out
+
+
+def tf_arg_name(name: str) -> str:
+    """The parameter name TensorFlow gives a saved function's input keyed by `name`
+    (`tensorflow/core/function/polymorphism/function_type.py`, `sanitize_arg_name`): every
+    character that is not a letter or digit becomes `_`, and `arg_` goes before a name that
+    does not start with a letter. The exported model's transform layer takes the raw features
+    by such names, so two columns that map alike (`a.b` and `a_b`, ` x` and `_x`) make a model
+    TensorFlow saves but cannot load ("duplicate parameter name")."""
+    swapped = "".join(c if c.isalnum() else "_" for c in name)
+    return swapped if swapped[:1].isalpha() else "arg_" + swapped

@@ -32,6 +32,7 @@ from nanguard.components import cells, csv_dialect, csv_types, inputs, vocab
 from nanguard.components.data_guard.config import READING_KEYS, DataGuardConfig
 from nanguard.components.errors import GuardBlockedError, InputError
 from nanguard.components.inputs import read_csv
+from nanguard.components.names import tf_arg_name
 
 # The staging record (`staging_record`) of the staged folder D is the file D + this suffix,
 # beside the folder: CsvExampleGen reads every file inside D as CSV.
@@ -141,7 +142,9 @@ def check_example_gen_header(names: list[str], where: str) -> None:
 
     TFX reads a CSV's column names by splitting the first line on commas after stripping it
     (`load_csv_column_names`): a name holding a comma, a quote or a line break, and space at
-    the start of the first name or the end of the last, would come back as other names.
+    the start of the first name or the end of the last, would come back as other names. Two
+    names that TensorFlow's saved-function parameter names merge (`names.tf_arg_name`: `a.b`
+    and `a_b`) would make a model that saves but does not load: refused too, naming both.
     """
     for position, name in enumerate(names, start=1):
         bad = next((c for c in (",", '"', "\n", "\r") if c in name), None)
@@ -154,6 +157,17 @@ def check_example_gen_header(names: list[str], where: str) -> None:
                 f"{where}: column {position} ({name!r}) {what}, which CsvExampleGen cannot read "
                 "from a header line; rename the column (scan reads it as it is)."
             )
+    seen: dict[str, tuple[int, str]] = {}
+    for position, name in enumerate(names, start=1):
+        arg = tf_arg_name(name)
+        if arg in seen:
+            first, other = seen[arg]
+            raise InputError(
+                f"{where}: columns {first} ({other!r}) and {position} ({name!r}) differ only in "
+                f"characters TensorFlow turns into '_' in a saved model's input names (both "
+                f"{arg!r}): the exported model could not be loaded; rename one of them."
+            )
+        seen[arg] = (position, name)
 
 
 def read_data(

@@ -134,3 +134,15 @@ def test_a_collision_is_refused_not_merged(monkeypatch):
     with pytest.raises(ValueError, match=r"'a b' and 'a-b' both map .* 'a_b__'"):
         names.tf_names(["a b", "a-b"])
     assert names.tf_names(["a b", "a b"]) == {"a b": "a_b__"}  # the same name twice is fine
+
+
+def test_tf_arg_name_is_tensorflows_parameter_name():
+    """The reference is TensorFlow's own sanitizer, on every header above and the pairs it
+    merges (`a.b`/`a_b`, ` x`/`_x`), which a saved model cannot load."""
+    from tensorflow.core.function.polymorphism.function_type import sanitize_arg_name
+
+    for name in [h for h in HEADERS + PLAIN if h] + [" x", "_x", "x_values", "2010"]:
+        assert names.tf_arg_name(name) == sanitize_arg_name(name), name
+    assert names.tf_arg_name("a.b") == names.tf_arg_name("a_b") == "a_b"
+    assert names.tf_arg_name(" x") == names.tf_arg_name("_x") == "arg__x"
+    assert names.tf_arg_name("A B") != names.tf_arg_name("a b")  # case is kept

@@ -370,6 +370,27 @@ def test_a_header_csv_example_gen_cannot_read_exits_2_naming_the_column(
     assert what in str(info.value) and "rename the column" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("header", "first", "second", "arg"),
+    [
+        ("c,a.b,a_b,y", "2 ('a.b')", "3 ('a_b')", "'a_b'"),
+        ('c," x",_x,y', "2 (' x')", "3 ('_x')", "'arg__x'"),
+        ("Solar.R,y,Solar R", "1 ('Solar.R')", "3 ('Solar R')", "'Solar_R'"),
+    ],
+)
+def test_columns_a_saved_model_would_merge_exit_2_naming_both(tmp_path, header, first, second, arg):
+    """`a.b` beside `a_b`: TensorFlow names the saved transform layer's inputs alike, and the
+    exported model failed to load in the Evaluator ("duplicate parameter name", exit 1)."""
+    path = tmp_path / "h.csv"
+    values = ",".join("1" for _ in header.split(","))
+    path.write_text(f"{header}\n{values}\n", encoding="utf-8")
+    with pytest.raises(data.InputError) as info:
+        data.read_data(str(path))
+    message = str(info.value)
+    assert f"--data {path}: columns {first} and {second}" in message, message
+    assert f"(both {arg})" in message and "rename one of them" in message
+
+
 def test_a_space_inside_a_middle_name_is_fine(tmp_path):
     path = tmp_path / "h.csv"
     path.write_text('species,"Bill Length (mm) ",y\nAdelie,1,2\n', encoding="utf-8")
