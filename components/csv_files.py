@@ -205,7 +205,7 @@ def read_header(path: str, dialect: CsvDialect | None = None) -> list[str]:
 # First header names over row names: none (pandas' `to_csv()`, R's `write.csv()`), `rownames`
 # (the Rdatasets site's CSVs, 2,000+ R data sets) and `Unnamed: 0` (pandas' name for an unnamed
 # index read back, written again with `index=False`).
-ROW_NAMES_HEADERS = {"": "no name", "rownames": "'rownames'", "Unnamed: 0": "'Unnamed: 0'"}
+ROW_NAMES_HEADERS = ("", "rownames", "Unnamed: 0")
 
 
 def has_row_names(names: Sequence[str]) -> bool:
@@ -325,7 +325,7 @@ def header_notes(files: Sequence[str], dialect: CsvDialect | None = None) -> lis
                 )
             else:
                 notes.append(
-                    f"{path}: column 1 of the header is {ROW_NAMES_HEADERS[names[0].strip()]}: "
+                    f"{path}: column 1 of the header is {names[0].strip()!r}: "
                     "read as row names (R's row names as the Rdatasets CSVs name them, pandas' "
                     "index read back) and left out; rename it to use it as a feature"
                 )
